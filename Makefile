@@ -1,0 +1,117 @@
+# softnet: plain Makefile. Every output goes to $(BUILD).
+#
+#   make            build softnetd, softnetctl and softnet
+#   make test       unit tests (cmocka) and end-to-end tests (root, netns)
+#   make deps       install missing build and test dependencies
+#   make check-format
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= cc
+UNAME   := $(shell uname -s)
+
+PKGS      := libevent jansson sqlite3
+TEST_PKGS := cmocka
+
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-missing-field-initializers
+# Recursive on purpose: pkg-config runs when a recipe runs, after deps.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
+TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS))
+
+ifeq ($(UNAME),Darwin)
+OS_CFLAGS := -D_DARWIN_C_SOURCE
+OS_SRCS   := daemon/osdep_darwin.c daemon/uplink_vmnet.c
+OS_LIBS   := -framework vmnet
+else
+OS_CFLAGS := -D_GNU_SOURCE
+OS_SRCS   := daemon/osdep_linux.c daemon/uplink_tap.c
+OS_LIBS   :=
+endif
+
+ALL_CFLAGS = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Idaemon -Iclient \
+	     $(PKG_CFLAGS) \
+	     $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+# Every daemon module but main goes into one static library that softnetd,
+# the unit tests, the fuzz targets and the benchmarks link against.
+LIB_SRCS := $(filter-out daemon/main.c daemon/osdep_%.c daemon/uplink_%.c, \
+		$(wildcard daemon/*.c)) $(OS_SRCS)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libsoftnetd.a
+
+CLIENT_SRCS := $(wildcard client/*.c)
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) \
+	       $(filter $(BUILD)/daemon/osdep_%,$(LIB_OBJS))
+
+UNIT_SRCS  := $(wildcard tests/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
+TOOL_SRCS  := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+
+BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
+
+.PHONY: all deps deps-build deps-test test unit e2e check-format format \
+	clean install uninstall
+all: $(BINS)
+
+deps:
+	@sh tests/deps.sh test
+deps-build:
+	@sh tests/deps.sh build
+deps-test:
+	@sh tests/deps.sh test
+
+$(BUILD)/%.o: %.c | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/softnetd: $(BUILD)/daemon/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(OS_LIBS)
+
+$(BUILD)/softnetctl: $(CLIENT_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+
+# softnet, the front end Tart runs, is softnetctl called by another name.
+$(BUILD)/softnet: $(BUILD)/softnetctl
+	ln -f $< $@
+
+$(BUILD)/tests/%.o: tests/%.c | deps-test
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS) \
+	    $(OS_LIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(OS_LIBS)
+
+unit: $(UNIT_BINS) | deps-test
+	@sh tests/run.sh unit $(BUILD)
+
+e2e: $(BINS) $(TOOL_BINS) | deps-test
+	@sh tests/run.sh e2e $(BUILD)
+
+test: $(BINS) $(UNIT_BINS) $(TOOL_BINS) | deps-test
+	@sh tests/run.sh all $(BUILD)
+
+FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
+		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c)
+check-format:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

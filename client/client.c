@@ -1,0 +1,290 @@
+/*
+ * Theory of operation: a client opens the control socket, negotiates the
+ * protocol with hello, then sends one JSON line per request (its fd, if
+ * any, as SCM_RIGHTS on the same sendmsg) and reads one JSON line back.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "osdep.h"
+#include "softnet_proto.h"
+
+void
+client_warnx(const struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Writes all of buf, passing fd with the first byte. */
+static int
+send_line(int s, const char *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	while (len > 0) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = (void *)buf;
+		iov.iov_len = len;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		if (fd != -1) {
+			memset(cbuf, 0, sizeof(cbuf));
+			msg.msg_control = cbuf;
+			msg.msg_controllen = sizeof(cbuf);
+			cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		n = sendmsg(s, &msg, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		fd = -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one line (without its newline) into a malloc'd buffer. */
+static char *
+read_line(int s, size_t *lenp)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *nbuf;
+	ssize_t n;
+
+	if (buf == NULL)
+		return NULL;
+	for (;;) {
+		if (len == cap) {
+			if ((nbuf = realloc(buf, cap * 2)) == NULL)
+				break;
+			buf = nbuf;
+			cap *= 2;
+		}
+		n = read(s, buf + len, 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (buf[len] == '\n') {
+			*lenp = len;
+			return buf;
+		}
+		len++;
+	}
+	free(buf);
+	return NULL;
+}
+
+json_t *
+client_call(struct client *c, json_t *req, int fd)
+{
+	json_error_t jerr;
+	json_t *r;
+	char *line;
+	size_t len;
+	int rc;
+
+	line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (line == NULL) {
+		client_warnx(c, "out of memory");
+		return NULL;
+	}
+	len = strlen(line);
+	line[len] = '\n';
+	rc = send_line(c->fd, line, len + 1, fd);
+	free(line);
+	if (rc == -1) {
+		client_warnx(c, "sending to softnetd: %s", strerror(errno));
+		return NULL;
+	}
+	if ((line = read_line(c->fd, &len)) == NULL) {
+		client_warnx(c, "softnetd closed the connection");
+		return NULL;
+	}
+	r = json_loadb(line, len, 0, &jerr);
+	free(line);
+	if (!json_is_object(r)) {
+		client_warnx(c, "softnetd sent a malformed reply");
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+json_t *
+client_do(struct client *c, json_t *req, int fd)
+{
+	json_t *r = client_call(c, req, fd), *e;
+	const char *msg;
+
+	if (r == NULL)
+		return NULL;
+	if (json_is_true(json_object_get(r, "ok")))
+		return r;
+	e = json_object_get(r, "error");
+	msg = json_string_value(json_object_get(e, "message"));
+	client_warnx(c, "%s (%s)", msg ? msg : "request refused",
+	    json_string_value(json_object_get(e, "code"))
+		? json_string_value(json_object_get(e, "code"))
+		: "error");
+	json_decref(r);
+	return NULL;
+}
+
+int
+client_connect(struct client *c)
+{
+	struct sockaddr_un sun;
+	json_t *r;
+
+	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
+		client_warnx(c, "socket path too long: %s", c->socket);
+		return -1;
+	}
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		client_warnx(c, "socket: %s", strerror(errno));
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, c->socket, strlen(c->socket));
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		client_warnx(c, "cannot reach softnetd at %s: %s (is it running?)",
+		    c->socket, strerror(errno));
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	r = client_do(c,
+	    json_pack("{s:s,s:i,s:s}", "op", SOFTNET_OP_HELLO, "version",
+		SOFTNET_PROTO_VERSION, "client", c->prog),
+	    -1);
+	if (r == NULL) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	json_decref(r);
+	return 0;
+}
+
+void
+client_print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+}
+
+const char *
+client_str(json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+		return buf;
+	}
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "yes" : "no";
+	return "-";
+}
+
+const char *
+client_user(json_int_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid((uid_t)uid);
+
+	if (pw != NULL)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%lld", (long long)uid);
+	return buf;
+}
+
+void
+client_usage(const struct cmd_entry *e, FILE *stream)
+{
+	fprintf(stream, "usage: softnetctl [-s SOCKET] [--json] %s %s\n\n%s",
+	    e->name, e->usage, e->help);
+}
+
+int
+client_split(json_t *array, const char *list)
+{
+	const char *s = list, *comma;
+	size_t n;
+
+	if (*s == '\0')
+		return -1;
+	for (;;) {
+		comma = strchr(s, ',');
+		n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		if (n == 0)
+			return -1;
+		json_array_append_new(array, json_stringn(s, n));
+		if (comma == NULL)
+			return 0;
+		s = comma + 1;
+	}
+}
+
+int
+client_tap_open(const struct client *c, const char *name)
+{
+	int fd = osdep_tap_open(name);
+
+	if (fd == -1)
+		client_warnx(c, "opening TAP %s: %s", name, strerror(errno));
+	return fd;
+}
+
+int
+client_no_args(const struct cmd_entry *e, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		client_usage(e, ch == 'h' ? stdout : stderr);
+		return ch == 'h' ? 0 : EXIT_USAGE;
+	}
+	if (optind != argc) {
+		client_usage(e, stderr);
+		return EXIT_USAGE;
+	}
+	return -1;
+}

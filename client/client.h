@@ -1,0 +1,70 @@
+/*
+ * What every softnetctl command shares: the connection to softnetd, one
+ * request/reply exchange (with an optional fd), error reporting and the
+ * output helpers. Exit codes: 0 ok, 1 refused or failed, 2 usage.
+ */
+#ifndef SOFTNET_CLIENT_H
+#define SOFTNET_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE   2
+
+struct client {
+	const char *socket; /* control socket path */
+	bool json;          /* --json: print the daemon's JSON */
+	int fd;             /* connection, -1 until connected */
+	const char *prog;   /* for messages */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *usage; /* after "softnetctl [-s SOCKET] [--json] " */
+	const char *help;  /* what it does and its options */
+	int (*exec)(struct client *c, int argc, char **argv);
+};
+
+/* Connects and says hello; prints the reason and returns -1 on failure. */
+int client_connect(struct client *c);
+/*
+ * Sends req (consumed) with fd (-1: none) and returns the reply, or NULL
+ * after printing why the exchange failed.
+ */
+json_t *client_call(struct client *c, json_t *req, int fd);
+/*
+ * Sends req and, when the reply is ok, returns it; otherwise prints the
+ * daemon's error message and returns NULL.
+ */
+json_t *client_do(struct client *c, json_t *req, int fd);
+/* Prints a JSON value the way --json output is printed. */
+void client_print_json(json_t *v);
+/* "-" for null, the string, or the integer as text. */
+const char *client_str(json_t *v, char *buf, size_t len);
+/* The user name of uid (or the number as text). */
+const char *client_user(json_int_t uid, char *buf, size_t len);
+/* Prints the usage of one command to stream. */
+void client_usage(const struct cmd_entry *e, FILE *stream);
+/* Prints "prog: message" to stderr. */
+void client_warnx(const struct client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Parses "[--help]" alone; returns -1 to go on, else the exit status. */
+int client_no_args(const struct cmd_entry *e, int argc, char **argv);
+/* Appends the comma-separated items of list to array; -1 on an empty item. */
+int client_split(json_t *array, const char *list);
+/* Opens the named TAP in this network namespace; -1 after printing why. */
+int client_tap_open(const struct client *c, const char *name);
+
+extern const struct cmd_entry cmd_attach_entry;
+extern const struct cmd_entry cmd_detach_entry;
+extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_show_entry;
+extern const struct cmd_entry cmd_stats_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_leases_entry;
+
+/* softnet, the original Softnet command line (argv[0] "softnet"). */
+int softnet_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * softnetd configuration: one JSON file, every key optional. An unknown key
+ * or a value of the wrong type or range is an error naming the key and the
+ * file. The defaults are the contract in DESIGN.md.
+ */
+#ifndef SOFTNET_CONFIG_H
+#define SOFTNET_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+#define CONFIG_MAX_DNS 4
+#define CONFIG_ERRLEN  512
+
+enum uplink_type { UPLINK_TAP, UPLINK_VMNET };
+enum uplink_mode { UPLINK_MODE_SHARED, UPLINK_MODE_HOST };
+
+struct config {
+	char *socket;       /* control socket path */
+	char *socket_group; /* group of the control socket (mode 0660) */
+	char *admin_group;  /* members act on every VM, as root does */
+	char *database;     /* lease database path */
+	unsigned max_vms;   /* 1..65535 */
+	struct {
+		enum uplink_type type;
+		enum uplink_mode mode; /* vmnet only */
+		char *name;            /* tap device name (<= 15 bytes) */
+		/*
+		 * Host order. have_addrs is false only on vmnet when the file
+		 * names none of them (vmnet picks); tap always has them.
+		 */
+		bool have_addrs;
+		uint32_t gateway;
+		uint32_t netmask;
+		uint32_t pool_start;
+		uint32_t pool_end;
+		unsigned mtu; /* 576..9000 */
+	} uplink;
+	struct {
+		unsigned lease_time; /* seconds, 60..86400*7 */
+		uint32_t dns[CONFIG_MAX_DNS];
+		size_t ndns; /* default: one entry, the gateway */
+	} dhcp;
+	struct policy default_policy;
+};
+
+/* Fills cfg with the defaults for this platform. */
+void config_defaults(struct config *cfg);
+/*
+ * Loads path over the defaults. On error returns -1 with a one-line message
+ * in err ("PATH: key uplink.mtu: expected an integer 576..9000") and cfg
+ * freed.
+ */
+int config_load(const char *path, struct config *cfg, char *err,
+    size_t errlen);
+/* Loads from a string (tests, fuzzing); name is used in messages. */
+int config_load_string(const char *text, const char *name, struct config *cfg,
+    char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * Lease database: the one owner of the sqlite3 file that records which MAC
+ * holds which IPv4 address. Every SQL statement in softnet lives in
+ * leasedb.c. Times are unix seconds (wall clock: leases outlive restarts).
+ * Addresses are host byte order. All calls are made from the event loop
+ * thread; none of them blocks for long (WAL, synchronous=NORMAL).
+ */
+#ifndef SOFTNET_LEASEDB_H
+#define SOFTNET_LEASEDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LEASEDB_NAMELEN   64 /* VM name and hostname, NUL included */
+#define LEASEDB_MAX_EVENTS 10000 /* the event log keeps the newest rows */
+
+enum lease_state {
+	LEASE_NONE = 0,  /* a known MAC without an address */
+	LEASE_OFFERED,   /* held for the MAC until expires (short) */
+	LEASE_BOUND,     /* acknowledged; valid until expires */
+	LEASE_RELEASED,  /* given back (RELEASE, detach); ip is a hint only */
+	LEASE_EXPIRED,   /* ran out; ip is a hint only */
+};
+
+struct lease {
+	uint8_t mac[6];
+	uint32_t ip; /* 0 when the row holds no address */
+	enum lease_state state;
+	char name[LEASEDB_NAMELEN];     /* VM name given at attach, or "" */
+	char hostname[LEASEDB_NAMELEN]; /* DHCP option 12, sanitized, or "" */
+	int64_t owner;                  /* uid that attached the VM, -1 unknown */
+	int64_t granted;                /* when the state was last set */
+	int64_t expires;                /* OFFERED/BOUND: end; others 0 */
+};
+
+struct leasedb;
+
+/*
+ * Opens (creating or migrating) the database at path (":memory:" works for
+ * tests). Addresses outside [pool_start, pool_end] and the gateway are never
+ * handed out. Returns NULL with a message in err on failure.
+ */
+struct leasedb *leasedb_open(const char *path, uint32_t pool_start,
+    uint32_t pool_end, uint32_t gateway, char *err, size_t errlen);
+void leasedb_close(struct leasedb *db);
+
+/* Records that mac was attached by owner under name (event "attach"). */
+int leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
+    int64_t owner, int64_t now);
+/* Releases mac's address at once (event "detach"). */
+int leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now);
+
+/*
+ * Picks an address for mac and holds it as OFFERED until now + hold:
+ * the address mac holds now (BOUND/OFFERED and unexpired); else `requested`
+ * if nonzero, in the pool and free; else mac's previous address if free;
+ * else the lowest free address. Returns 0 with *ip set, 1 when the pool is
+ * full, -1 on a database error.
+ */
+int leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
+    int64_t now, int64_t hold, uint32_t *ip);
+
+/*
+ * Binds ip to mac until now + lease_time (event "ack") if ip is in the pool,
+ * not the gateway, not quarantined and not held by another MAC (BOUND or
+ * OFFERED and unexpired). Returns 0 when bound, 1 when refused (the caller
+ * NAKs), -1 on a database error.
+ */
+int leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *hostname, int64_t now, int64_t lease_time);
+
+/* RELEASE: gives back ip if mac holds it. 0 released, 1 not held, -1 error. */
+int leasedb_release(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    int64_t now);
+
+/*
+ * DECLINE: the client found ip in use. The address is released by mac and
+ * quarantined (offered to nobody) until now + quarantine. 0 ok, 1 mac did
+ * not hold ip (nothing changed), -1 error.
+ */
+int leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    int64_t now, int64_t quarantine);
+
+/*
+ * Marks every OFFERED/BOUND row whose expiry is <= now EXPIRED (event
+ * "expire") and forgets ended quarantines. Returns how many leases expired,
+ * or -1.
+ */
+int leasedb_expire(struct leasedb *db, int64_t now);
+
+/* Looks up mac. 0 found (*out filled), 1 unknown, -1 error. */
+int leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out);
+
+/* Calls cb for every row, ordered by ip then mac; stops early if cb != 0. */
+int leasedb_foreach(struct leasedb *db,
+    int (*cb)(const struct lease *l, void *arg), void *arg);
+
+/* Counts rows in the event log (tests and status). -1 on error. */
+int64_t leasedb_event_count(struct leasedb *db);
+
+/* PRAGMA integrity_check: 0 when "ok", -1 otherwise. */
+int leasedb_integrity_check(struct leasedb *db);
+
+/* "offered", "bound", ... for output; never NULL. */
+const char *leasedb_state_name(enum lease_state s);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * softnetd: the network isolation daemon. Startup order: configuration,
+ * lease database, uplink, switch and ports, control socket; then the event
+ * loop until SIGTERM/SIGINT. Shutdown closes every VM descriptor without
+ * releasing leases (a restarted daemon, and VMs re-attached to it, keep
+ * their addresses), closes the database and removes the socket.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "leasedb.h"
+#include "log.h"
+#include "port.h"
+#include "softnet_proto.h"
+#include "softnetd.h"
+#include "switch.h"
+#include "uplink.h"
+#include "xmalloc.h"
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	    "usage: softnetd [-d] [-n] [-f CONFIG] [-s SOCKET]\n"
+	    "\n"
+	    "  -d         debug logging\n"
+	    "  -n         check the configuration and exit (0 ok, 1 not)\n"
+	    "  -f CONFIG  configuration file (JSON); defaults without one\n"
+	    "  -s SOCKET  control socket path (overrides the file)\n"
+	    "  -h         this help; see softnetd(8)\n");
+	exit(status);
+}
+
+int64_t
+softnetd_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Creates the parent directories of path (mode 0755) if missing. */
+static int
+make_parent(const char *path)
+{
+	char *dir = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = dir + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = '/';
+	}
+	free(dir);
+	return rc;
+}
+
+/* Signal callback: leave the loop. */
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct softnetd *sd = arg;
+
+	(void)what;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(sd->base, NULL);
+}
+
+/* Derives the filter's and the DHCP server's view of the network. */
+static void
+derive_network(struct softnetd *sd)
+{
+	sd->net.gateway = sd->up.gateway;
+	sd->net.netmask = sd->up.netmask;
+	sd->net.dns = sd->cfg.dhcp.dns;
+	sd->net.ndns = sd->cfg.dhcp.ndns;
+	sd->dhcp.gateway = sd->up.gateway;
+	sd->dhcp.netmask = sd->up.netmask;
+	sd->dhcp.dns = sd->cfg.dhcp.dns;
+	sd->dhcp.ndns = sd->cfg.dhcp.ndns;
+	sd->dhcp.mtu = (uint16_t)sd->up.mtu;
+	sd->dhcp.lease_time = sd->cfg.dhcp.lease_time;
+	memcpy(sd->dhcp.server_mac, sd->up.mac, sizeof(sd->dhcp.server_mac));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct softnetd sd;
+	struct event *sigs[2];
+	const char *conf = NULL, *sock = NULL;
+	char err[CONFIG_ERRLEN];
+	int ch, debug = 0, check = 0;
+
+	memset(&sd, 0, sizeof(sd));
+	while ((ch = getopt(argc, argv, "dnf:s:h")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'f':
+			conf = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+	log_init(debug, "softnetd");
+
+	if (conf == NULL)
+		config_defaults(&sd.cfg);
+	else if (config_load(conf, &sd.cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "softnetd: %s\n", err);
+		return 1;
+	}
+	if (sock != NULL) {
+		if (sock[0] != '/') {
+			fprintf(stderr, "softnetd: -s %s: not an absolute path\n",
+			    sock);
+			return 1;
+		}
+		free(sd.cfg.socket);
+		sd.cfg.socket = xstrdup(sock);
+	}
+	if (check) {
+		printf("%s: configuration OK\n", conf ? conf : "(defaults)");
+		config_free(&sd.cfg);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((sd.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	sd.started = time(NULL);
+
+	if (make_parent(sd.cfg.database) == -1)
+		fatal("creating the directory of %s", sd.cfg.database);
+	sd.db = leasedb_open(sd.cfg.database, sd.cfg.uplink.pool_start,
+	    sd.cfg.uplink.pool_end, sd.cfg.uplink.gateway, err, sizeof(err));
+	if (sd.db == NULL)
+		fatalx("%s", err);
+	if ((sd.uplink = uplink_open(&sd.cfg, &sd.up, err, sizeof(err))) ==
+	    NULL)
+		fatalx("uplink: %s", err);
+	derive_network(&sd);
+	port_init(&sd);
+	switch_init(&sd);
+	if (control_init(&sd, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+
+	sigs[0] = evsignal_new(sd.base, SIGTERM, on_signal, &sd);
+	sigs[1] = evsignal_new(sd.base, SIGINT, on_signal, &sd);
+	if (sigs[0] == NULL || sigs[1] == NULL ||
+	    evsignal_add(sigs[0], NULL) == -1 ||
+	    evsignal_add(sigs[1], NULL) == -1)
+		fatalx("cannot watch signals");
+
+	log_info("softnetd %s listening on %s, uplink %s", SOFTNET_VERSION,
+	    sd.cfg.socket, sd.up.name);
+	if (event_base_dispatch(sd.base) == -1)
+		fatalx("event loop failed");
+
+	control_shutdown(&sd);
+	port_shutdown(&sd);
+	switch_shutdown(&sd);
+	uplink_close(sd.uplink);
+	leasedb_close(sd.db);
+	event_free(sigs[0]);
+	event_free(sigs[1]);
+	event_base_free(sd.base);
+	config_free(&sd.cfg);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * Operating system differences that are not the uplink: peer credentials,
+ * recognising a VM's descriptor, TAP devices. osdep_linux.c and
+ * osdep_darwin.c implement the same functions.
+ */
+#ifndef SOFTNET_OSDEP_H
+#define SOFTNET_OSDEP_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* Credentials of the process on the other end of a Unix socket. */
+int osdep_peer_cred(int fd, uid_t *uid, gid_t *gid);
+
+enum osdep_fd_kind {
+	OSDEP_FD_OTHER,  /* not usable as a VM port */
+	OSDEP_FD_DGRAM,  /* a Unix SOCK_DGRAM socket */
+	OSDEP_FD_TAP,    /* a TAP device without packet info */
+};
+
+/* What fd is; for a TAP, its device MAC in mac (else mac untouched). */
+enum osdep_fd_kind osdep_fd_kind(int fd, uint8_t mac[6]);
+
+/*
+ * Opens the TAP device name in the caller's network namespace (creating a
+ * non-persistent one if absent). Returns the fd or -1 with errno set.
+ */
+int osdep_tap_open(const char *name);
+
+/* recvmsg flag that marks received fds close-on-exec, where there is one. */
+#ifdef MSG_CMSG_CLOEXEC
+#define OSDEP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC
+#else
+#define OSDEP_MSG_CMSG_CLOEXEC 0
+#endif
+
+struct frame;
+/*
+ * Receives up to n datagrams from a non-blocking socket in as few system
+ * calls as the OS allows. A datagram larger than its buffer comes back with
+ * len 0. Returns the count, or -1 with errno (EAGAIN: none pending).
+ */
+int osdep_recv_batch(int fd, struct frame *f, int n);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * Theory of operation: Linux answers for SO_PEERCRED and TAP devices. A TAP
+ * fd is recognised by TUNGETIFF, and its MAC read with SIOCGIFHWADDR on the
+ * tun fd itself, which works even when the device lives in another network
+ * namespace (the guest's).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "osdep.h"
+#include "uplink.h"
+
+int
+osdep_peer_cred(int fd, uid_t *uid, gid_t *gid)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		return -1;
+	*uid = uc.uid;
+	*gid = uc.gid;
+	return 0;
+}
+
+enum osdep_fd_kind
+osdep_fd_kind(int fd, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int type, domain;
+	socklen_t len;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) == 0) {
+		if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP ||
+		    (ifr.ifr_flags & IFF_NO_PI) == 0 ||
+		    (ifr.ifr_flags & IFF_VNET_HDR) != 0)
+			return OSDEP_FD_OTHER;
+		memset(&ifr, 0, sizeof(ifr));
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
+			return OSDEP_FD_OTHER;
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		return OSDEP_FD_TAP;
+	}
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		return OSDEP_FD_OTHER;
+	len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == -1)
+		return OSDEP_FD_OTHER;
+	if (type == SOCK_DGRAM && domain == AF_UNIX)
+		return OSDEP_FD_DGRAM;
+	return OSDEP_FD_OTHER;
+}
+
+int
+osdep_tap_open(const char *name)
+{
+	struct ifreq ifr;
+	int fd;
+
+	if (strlen(name) >= IFNAMSIZ) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int
+osdep_recv_batch(int fd, struct frame *f, int n)
+{
+	struct mmsghdr msgs[64];
+	struct iovec iov[64];
+	int i, got;
+
+	if (n > 64)
+		n = 64;
+	memset(msgs, 0, sizeof(msgs[0]) * (size_t)n);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = f[i].data;
+		iov[i].iov_len = f[i].cap;
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	if ((got = recvmmsg(fd, msgs, (unsigned)n, MSG_DONTWAIT, NULL)) == -1)
+		return -1;
+	for (i = 0; i < got; i++)
+		f[i].len = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0
+		    ? 0
+		    : msgs[i].msg_len;
+	return got;
+}

@@ -1,0 +1,472 @@
+/*
+ * Theory of operation: a port is one attached VM descriptor (a Unix datagram
+ * socket or a TAP fd), non-blocking, with a persistent libevent read event.
+ * The registry is a list for listing plus two chained hash tables (MAC, and
+ * leased IP) that the switch consults per frame; both are kept in step by
+ * port_attach, port_detach and port_set_lease only.
+ *
+ * A port that fails (its peer is gone, its device vanished) is not freed in
+ * the middle of frame processing: port_fail marks it dead and wakes a reaper
+ * event that detaches it from the top of the loop.
+ *
+ * Writes never block: a VM whose socket buffer is full loses that frame and
+ * the drop is counted (queue_full).
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "leasedb.h"
+#include "log.h"
+#include "port.h"
+#include "softnetd.h"
+#include "switch.h"
+#include "uplink.h"
+#include "xmalloc.h"
+
+#define PORT_BUCKETS 1024 /* power of two */
+
+struct ports {
+	struct port_list list;
+	size_t count;
+	uint32_t next_id;
+	struct port *by_mac[PORT_BUCKETS];
+	struct port *by_ip[PORT_BUCKETS];
+	struct event *reaper;
+};
+
+/* Bucket of a MAC. */
+static size_t
+mac_bucket(const uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h & (PORT_BUCKETS - 1);
+}
+
+/* Bucket of an IPv4 address. */
+static size_t
+ip_bucket(uint32_t ip)
+{
+	return (ip * 2654435761u) >> 22 & (PORT_BUCKETS - 1);
+}
+
+/* Detaches every port marked dead. */
+static void
+reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct softnetd *sd = arg;
+	struct port *p, *tmp;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH_SAFE(p, &sd->ports->list, entry, tmp)
+	{
+		if (p->dead)
+			port_detach(sd, p);
+	}
+}
+
+void
+port_init(struct softnetd *sd)
+{
+	struct ports *ps = xcalloc(1, sizeof(*ps));
+
+	TAILQ_INIT(&ps->list);
+	ps->next_id = 1;
+	ps->reaper = event_new(sd->base, -1, 0, reap, sd);
+	if (ps->reaper == NULL)
+		fatalx("event_new failed");
+	sd->ports = ps;
+}
+
+/* Unlinks p from the IP hash chain, if it is there. */
+static void
+ip_unlink(struct ports *ps, struct port *p)
+{
+	struct port **pp;
+
+	if (p->ip == 0)
+		return;
+	for (pp = &ps->by_ip[ip_bucket(p->ip)]; *pp != NULL;
+	     pp = &(*pp)->ip_next) {
+		if (*pp == p) {
+			*pp = p->ip_next;
+			break;
+		}
+	}
+	p->ip_next = NULL;
+}
+
+/* Unlinks p from the registry without touching the database. */
+static void
+unlink_port(struct softnetd *sd, struct port *p)
+{
+	struct ports *ps = sd->ports;
+	struct port **pp;
+
+	TAILQ_REMOVE(&ps->list, p, entry);
+	ps->count--;
+	for (pp = &ps->by_mac[mac_bucket(p->mac)]; *pp != NULL;
+	     pp = &(*pp)->mac_next) {
+		if (*pp == p) {
+			*pp = p->mac_next;
+			break;
+		}
+	}
+	ip_unlink(ps, p);
+	if (p->ev != NULL)
+		event_free(p->ev);
+	close(p->fd);
+}
+
+void
+port_shutdown(struct softnetd *sd)
+{
+	struct port *p;
+
+	if (sd->ports == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&sd->ports->list)) != NULL) {
+		unlink_port(sd, p);
+		free(p);
+	}
+	event_free(sd->ports->reaper);
+	free(sd->ports);
+	sd->ports = NULL;
+}
+
+bool
+port_name_valid(const char *name)
+{
+	uint8_t mac[6];
+	size_t i, n = strlen(name), digits = 0;
+
+	if (n == 0 || n >= PORT_NAMELEN)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return digits != n && addr_parse_mac(name, mac) == -1;
+}
+
+/* Event callback: the VM's descriptor is readable. */
+static void
+port_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct port *p = arg;
+
+	(void)fd;
+	(void)what;
+	switch_port_readable(p->sd, p);
+}
+
+struct port *
+port_attach(struct softnetd *sd, const struct port_attach_args *a,
+    const char **code, char *msg, size_t msglen)
+{
+	struct ports *ps = sd->ports;
+	struct port *p;
+	struct lease l;
+	char macs[ADDR_MAC_STRLEN];
+	int64_t now = softnetd_now();
+	size_t b;
+
+	addr_format_mac(a->mac, macs);
+	if (ps->count >= sd->cfg.max_vms) {
+		*code = "too_many_vms";
+		snprintf(msg, msglen, "max_vms (%u) VMs are attached",
+		    sd->cfg.max_vms);
+		return NULL;
+	}
+	if (!addr_mac_is_unicast(a->mac)) {
+		*code = "bad_mac";
+		snprintf(msg, msglen, "%s is not a unicast MAC address", macs);
+		return NULL;
+	}
+	if (port_by_mac(sd, a->mac) != NULL) {
+		*code = "mac_in_use";
+		snprintf(msg, msglen, "MAC %s is already attached", macs);
+		return NULL;
+	}
+	if (a->name != NULL && a->name[0] != '\0' &&
+	    port_by_name(sd, a->name) != NULL) {
+		*code = "name_in_use";
+		snprintf(msg, msglen, "a VM named \"%s\" is already attached",
+		    a->name);
+		return NULL;
+	}
+	if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) == -1 ||
+	    fcntl(a->fd, F_SETFD, FD_CLOEXEC) == -1) {
+		*code = "bad_fd";
+		snprintf(msg, msglen, "cannot make the descriptor non-blocking: %s",
+		    strerror(errno));
+		return NULL;
+	}
+	if (leasedb_attach(sd->db, a->mac, a->name != NULL ? a->name : "",
+		a->owner, now) == -1) {
+		*code = "internal";
+		snprintf(msg, msglen, "lease database error");
+		return NULL;
+	}
+
+	p = xcalloc(1, sizeof(*p));
+	p->sd = sd;
+	p->id = ps->next_id++;
+	if (a->name != NULL)
+		snprintf(p->name, sizeof(p->name), "%s", a->name);
+	memcpy(p->mac, a->mac, 6);
+	p->fd = a->fd;
+	p->kind = a->kind;
+	p->owner = a->owner;
+	p->session = a->session;
+	p->attached_at = now;
+	if (a->policy != NULL)
+		p->policy = *a->policy;
+	else
+		policy_init(&p->policy);
+	p->ev = event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable,
+	    p);
+	if (p->ev == NULL || event_add(p->ev, NULL) == -1)
+		fatalx("cannot add a port event");
+
+	TAILQ_INSERT_TAIL(&ps->list, p, entry);
+	ps->count++;
+	b = mac_bucket(p->mac);
+	p->mac_next = ps->by_mac[b];
+	ps->by_mac[b] = p;
+
+	/* A VM re-attached after a daemon restart keeps its bound lease. */
+	if (leasedb_get(sd->db, p->mac, &l) == 0 && l.state == LEASE_BOUND &&
+	    l.expires > now && l.ip != 0 && port_by_ip(sd, l.ip) == NULL)
+		port_set_lease(sd, p, l.ip, l.expires);
+
+	log_info("attached vm %u%s%s mac %s (%s) owner %lld", p->id,
+	    p->name[0] ? " " : "", p->name, macs,
+	    p->kind == OSDEP_FD_TAP ? "tap" : "dgram", (long long)p->owner);
+	return p;
+}
+
+void
+port_detach(struct softnetd *sd, struct port *p)
+{
+	char macs[ADDR_MAC_STRLEN];
+
+	addr_format_mac(p->mac, macs);
+	unlink_port(sd, p);
+	if (leasedb_detach(sd->db, p->mac, softnetd_now()) == -1)
+		log_warnx("vm %u: lease database error at detach", p->id);
+	log_info("detached vm %u%s%s mac %s", p->id, p->name[0] ? " " : "",
+	    p->name, macs);
+	free(p);
+}
+
+struct port *
+port_by_id(struct softnetd *sd, uint32_t id)
+{
+	struct port *p;
+
+	TAILQ_FOREACH(p, &sd->ports->list, entry)
+	{
+		if (p->id == id)
+			return p;
+	}
+	return NULL;
+}
+
+struct port *
+port_by_name(struct softnetd *sd, const char *name)
+{
+	struct port *p;
+
+	if (name[0] == '\0')
+		return NULL;
+	TAILQ_FOREACH(p, &sd->ports->list, entry)
+	{
+		if (strcmp(p->name, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+struct port *
+port_by_mac(struct softnetd *sd, const uint8_t mac[6])
+{
+	struct port *p;
+
+	for (p = sd->ports->by_mac[mac_bucket(mac)]; p != NULL; p = p->mac_next)
+		if (memcmp(p->mac, mac, 6) == 0)
+			return p;
+	return NULL;
+}
+
+struct port *
+port_by_ip(struct softnetd *sd, uint32_t ip)
+{
+	struct port *p;
+
+	if (ip == 0)
+		return NULL;
+	for (p = sd->ports->by_ip[ip_bucket(ip)]; p != NULL; p = p->ip_next)
+		if (p->ip == ip)
+			return p;
+	return NULL;
+}
+
+struct port *
+port_lookup(struct softnetd *sd, const char *ident)
+{
+	struct port *p;
+	uint8_t mac[6];
+	unsigned long id;
+	char *end;
+
+	if ((p = port_by_name(sd, ident)) != NULL)
+		return p;
+	if (addr_parse_mac(ident, mac) == 0)
+		return port_by_mac(sd, mac);
+	if (ident[0] >= '0' && ident[0] <= '9') {
+		errno = 0;
+		id = strtoul(ident, &end, 10);
+		if (errno == 0 && *end == '\0' && id <= UINT32_MAX)
+			return port_by_id(sd, (uint32_t)id);
+	}
+	return NULL;
+}
+
+struct port_list *
+port_all(struct softnetd *sd)
+{
+	return &sd->ports->list;
+}
+
+size_t
+port_count(struct softnetd *sd)
+{
+	return sd->ports->count;
+}
+
+void
+port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
+    int64_t expires)
+{
+	struct ports *ps = sd->ports;
+	struct port *other;
+	size_t b;
+
+	if (p->ip == ip) {
+		p->lease_expires = ip != 0 ? expires : 0;
+		return;
+	}
+	ip_unlink(ps, p);
+	/* The database never binds one address twice; keep the index so. */
+	if (ip != 0 && (other = port_by_ip(sd, ip)) != NULL && other != p) {
+		log_warnx("vm %u: address already indexed for vm %u", p->id,
+		    other->id);
+		ip_unlink(ps, other);
+		other->ip = 0;
+		other->lease_expires = 0;
+	}
+	p->ip = ip;
+	p->lease_expires = ip != 0 ? expires : 0;
+	if (ip != 0) {
+		b = ip_bucket(ip);
+		p->ip_next = ps->by_ip[b];
+		ps->by_ip[b] = p;
+	}
+}
+
+int
+port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n)
+{
+	ssize_t r;
+	int i, got;
+
+	if (p->dead)
+		return 0;
+	if (p->kind == OSDEP_FD_DGRAM) {
+		if ((got = osdep_recv_batch(p->fd, f, n)) == -1)
+			goto err;
+		return got;
+	}
+	for (i = 0; i < n; i++) {
+		r = read(p->fd, f[i].data, f[i].cap);
+		if (r == -1) {
+			if (i > 0)
+				return i;
+			goto err;
+		}
+		if (r == 0) {
+			errno = EPIPE;
+			goto err;
+		}
+		f[i].len = (size_t)r;
+	}
+	return i;
+err:
+	if (errno != EAGAIN && errno != EINTR)
+		port_fail(sd, p, strerror(errno));
+	return 0;
+}
+
+void
+port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len)
+{
+	ssize_t n;
+
+	if (p->dead)
+		return;
+	n = p->kind == OSDEP_FD_DGRAM ? send(p->fd, frame, len, MSG_DONTWAIT)
+				      : write(p->fd, frame, len);
+	if (n >= 0) {
+		p->st.rx_frames++;
+		p->st.rx_bytes += len;
+		return;
+	}
+	switch (errno) {
+	case EAGAIN:
+	case ENOBUFS:
+	case EINTR:
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		return;
+	case EMSGSIZE:
+	case EINVAL:
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		return;
+	default:
+		port_fail(sd, p, strerror(errno));
+	}
+}
+
+void
+port_fail(struct softnetd *sd, struct port *p, const char *why)
+{
+	if (p->dead)
+		return;
+	log_info("vm %u: descriptor failed (%s); detaching", p->id, why);
+	p->dead = true;
+	event_del(p->ev);
+	event_active(sd->ports->reaper, 0, 0);
+}
+
+const char *
+port_state(const struct port *p)
+{
+	return p->ip != 0 ? "leased" : "attached";
+}

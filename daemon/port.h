@@ -1,0 +1,113 @@
+/*
+ * VM ports: one per attached VM descriptor. This module owns the registry
+ * (by id, name, MAC and leased IP), each port's read event and its
+ * non-blocking writes. What happens to a frame is switch.c's business.
+ */
+#ifndef SOFTNET_PORT_H
+#define SOFTNET_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "filter.h"
+#include "osdep.h"
+#include "policy.h"
+
+struct softnetd;
+struct event;
+
+#define PORT_NAMELEN 64
+
+/* Counters from the VM's point of view: tx = sent by the VM. */
+struct port_stats {
+	uint64_t tx_frames, tx_bytes; /* read from the VM */
+	uint64_t rx_frames, rx_bytes; /* delivered to the VM */
+	uint64_t drops[FILTER_R__COUNT];
+};
+
+struct port {
+	TAILQ_ENTRY(port) entry;
+	struct softnetd *sd;
+	struct port *mac_next;  /* hash chain by MAC */
+	struct port *ip_next;   /* hash chain by leased IP */
+	uint32_t id;
+	char name[PORT_NAMELEN]; /* "" when unnamed */
+	uint8_t mac[6];
+	int fd;
+	enum osdep_fd_kind kind;
+	int64_t owner;           /* uid that attached it */
+	void *session;           /* control connection it lives with, or NULL */
+	int64_t attached_at;
+	uint32_t ip;             /* leased address, 0 before a lease */
+	int64_t lease_expires;
+	struct policy policy;
+	struct event *ev;
+	bool dead;               /* failed; detached from the loop soon */
+	struct port_stats st;
+};
+
+TAILQ_HEAD(port_list, port);
+
+/* glibc's sys/queue.h lacks the _SAFE iterator BSD has. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                       \
+	for ((var) = TAILQ_FIRST(head);                                  \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);      \
+	     (var) = (tvar))
+#endif
+
+struct port_attach_args {
+	int fd;                  /* taken over by port_attach on success */
+	enum osdep_fd_kind kind;
+	uint8_t mac[6];
+	const char *name;        /* NULL or "" for none */
+	int64_t owner;
+	void *session;
+	const struct policy *policy;
+};
+
+void port_init(struct softnetd *sd);
+/* Frees the registry; closes every port without releasing leases. */
+void port_shutdown(struct softnetd *sd);
+
+/*
+ * Adds a port. On failure returns NULL with a protocol error code and a
+ * message, and leaves args->fd open (the caller closes it).
+ */
+struct port *port_attach(struct softnetd *sd, const struct port_attach_args *a,
+    const char **code, char *msg, size_t msglen);
+/* Removes a port, closes its fd and releases its lease in the database. */
+void port_detach(struct softnetd *sd, struct port *p);
+
+struct port *port_by_id(struct softnetd *sd, uint32_t id);
+struct port *port_by_name(struct softnetd *sd, const char *name);
+struct port *port_by_mac(struct softnetd *sd, const uint8_t mac[6]);
+struct port *port_by_ip(struct softnetd *sd, uint32_t ip);
+/* Finds by name, then MAC text, then decimal id. */
+struct port *port_lookup(struct softnetd *sd, const char *ident);
+struct port_list *port_all(struct softnetd *sd);
+size_t port_count(struct softnetd *sd);
+
+/* Sets or clears (ip 0) the port's lease, keeping the IP index right. */
+void port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
+    int64_t expires);
+/*
+ * Reads up to n frames from the VM without blocking. Returns the count (0:
+ * nothing pending); on a fatal error fails the port and returns 0. A frame
+ * that did not fit its buffer comes back with len 0.
+ */
+struct frame;
+int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
+/* Writes one frame to the VM; counts a drop when it cannot take it now. */
+void port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len);
+/* Marks a port broken; it is detached from the event loop shortly. */
+void port_fail(struct softnetd *sd, struct port *p, const char *why);
+/* "attached" before a lease, "leased" after. */
+const char *port_state(const struct port *p);
+/* Validates a VM name: 1-63 of [A-Za-z0-9._-], not a MAC, not all digits. */
+bool port_name_valid(const char *name);
+
+#endif

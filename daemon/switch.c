@@ -1,0 +1,309 @@
+/*
+ * Theory of operation: the switch owns the frame buffers (allocated once;
+ * the frame path never allocates) and moves every frame exactly one hop:
+ *
+ *   VM -> filter_from_vm -> (DHCP server | another VM's filter_to_vm | uplink)
+ *   uplink -> (port by destination MAC | ARP request: port by target IP)
+ *          -> filter_to_vm -> VM
+ *
+ * Nothing is flooded: a broadcast reaches a VM only when it is an ARP
+ * request for that VM's address, so a VM never sees another VM's traffic.
+ * Each wakeup reads one bounded batch from one descriptor and returns to the
+ * loop, so a busy VM cannot starve the others (the loop is level-triggered
+ * and comes back while data is pending). Frames for the uplink are written
+ * as one batch at the end of each VM batch.
+ */
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dhcp.h"
+#include "filter.h"
+#include "leasedb.h"
+#include "log.h"
+#include "pkt.h"
+#include "port.h"
+#include "softnetd.h"
+#include "switch.h"
+#include "uplink.h"
+#include "xmalloc.h"
+
+#define SW_BATCH       32 /* frames per read per wakeup */
+#define SW_EXPIRE_SECS 5  /* how often leases are expired */
+#define SW_DHCP_BUF    1024
+
+struct sw {
+	uint8_t *mem;                 /* SW_BATCH x PKT_MAX_FRAME */
+	struct frame in[SW_BATCH];    /* read buffers */
+	struct frame out[SW_BATCH];   /* frames queued for the uplink */
+	int nout;
+	uint8_t dhcp_buf[SW_DHCP_BUF];
+	struct event *uplink_ev;
+	struct event *expire_ev;
+	int64_t pool_full_logged;
+	struct sw_stats st;
+};
+
+static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff};
+
+/* Writes the queued uplink frames. */
+static void
+flush_uplink(struct softnetd *sd)
+{
+	struct sw *sw = sd->sw;
+	int i, n;
+
+	if (sw->nout == 0)
+		return;
+	if (sd->uplink != NULL) {
+		n = uplink_write(sd->uplink, sw->out, sw->nout);
+		if (n < 0) {
+			log_warn("uplink write");
+			n = 0;
+		}
+		for (i = 0; i < n; i++) {
+			sw->st.uplink_tx_frames++;
+			sw->st.uplink_tx_bytes += sw->out[i].len;
+		}
+		sw->st.uplink_write_drop += (uint64_t)(sw->nout - n);
+	} else {
+		sw->st.uplink_write_drop += (uint64_t)sw->nout;
+	}
+	sw->nout = 0;
+}
+
+/* Queues a frame for the uplink; the data must live until the flush. */
+static void
+queue_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
+{
+	struct sw *sw = sd->sw;
+
+	if (sw->nout == SW_BATCH)
+		flush_uplink(sd);
+	sw->out[sw->nout].data = (uint8_t *)frame;
+	sw->out[sw->nout].len = len;
+	sw->out[sw->nout].cap = len;
+	sw->nout++;
+}
+
+/* Delivers a parsed frame to port q if q's filter lets it in. */
+static void
+to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi)
+{
+	struct filter_vm vm = {q->mac, q->ip, &q->policy};
+	enum filter_reason why;
+
+	if (filter_to_vm(&sd->net, &vm, pi, &why) != FILTER_PASS) {
+		q->st.drops[why]++;
+		return;
+	}
+	port_send(sd, q, pi->frame, pi->len);
+}
+
+/* Runs the DHCP server on a client message from p. */
+static void
+to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
+{
+	struct sw *sw = sd->sw;
+	struct dhcp_result res;
+	int64_t now = softnetd_now();
+
+	if (dhcp_handle(&sd->dhcp, sd->db, p->mac, pi, now, sw->dhcp_buf,
+		sizeof(sw->dhcp_buf), &res) == -1) {
+		log_warnx("vm %u: lease database error in DHCP", p->id);
+		return;
+	}
+	if (res.dropped)
+		p->st.drops[res.drop]++;
+	if (res.pool_full) {
+		sw->st.dhcp_pool_full++;
+		if (now - sw->pool_full_logged >= 60) {
+			log_warnx("address pool is full: vm %u gets no lease",
+			    p->id);
+			sw->pool_full_logged = now;
+		}
+	}
+	if (res.bound)
+		port_set_lease(sd, p, res.ip, now + sd->dhcp.lease_time);
+	else if (res.unbound)
+		port_set_lease(sd, p, 0, 0);
+	if (res.reply_len > 0)
+		port_send(sd, p, sw->dhcp_buf, res.reply_len);
+}
+
+/* Switches one frame from p; uplink frames are queued, not yet written. */
+static void
+vm_frame(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len)
+{
+	struct filter_vm vm = {p->mac, p->ip, &p->policy};
+	struct pkt_info pi;
+	enum filter_reason why;
+	struct port *q = NULL;
+
+	p->st.tx_frames++;
+	p->st.tx_bytes += len;
+	(void)pkt_parse(frame, len, &pi);
+	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
+	case FILTER_DROP:
+		p->st.drops[why]++;
+		return;
+	case FILTER_DHCP:
+		to_dhcp(sd, p, &pi);
+		return;
+	case FILTER_PASS:
+		break;
+	}
+	if (memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
+		if (pi.arp != NULL)
+			q = port_by_ip(sd, pkt_arp_tpa(pi.arp));
+	} else if ((pi.eth->dst[0] & 1) == 0) {
+		q = port_by_mac(sd, pi.eth->dst);
+	}
+	if (q == p)
+		return;
+	if (q != NULL)
+		to_port(sd, q, &pi);
+	else
+		queue_uplink(sd, frame, len);
+}
+
+void
+switch_from_vm(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len)
+{
+	vm_frame(sd, p, frame, len);
+	flush_uplink(sd);
+}
+
+void
+switch_port_readable(struct softnetd *sd, struct port *p)
+{
+	struct sw *sw = sd->sw;
+	int i, n;
+
+	n = port_recv(sd, p, sw->in, SW_BATCH);
+	for (i = 0; i < n && !p->dead; i++)
+		vm_frame(sd, p, sw->in[i].data, sw->in[i].len);
+	flush_uplink(sd);
+}
+
+void
+switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
+{
+	struct sw *sw = sd->sw;
+	struct pkt_info pi;
+	struct port *q = NULL;
+
+	sw->st.uplink_rx_frames++;
+	sw->st.uplink_rx_bytes += len;
+	if (pkt_parse(frame, len, &pi) == -1) {
+		sw->st.uplink_runt++;
+		return;
+	}
+	if ((pi.eth->dst[0] & 1) == 0) {
+		if ((q = port_by_mac(sd, pi.eth->dst)) == NULL) {
+			sw->st.uplink_no_port++;
+			return;
+		}
+	} else if (pi.arp != NULL &&
+	    memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
+		q = port_by_ip(sd, pkt_arp_tpa(pi.arp));
+	}
+	if (q == NULL) {
+		sw->st.uplink_flood++;
+		return;
+	}
+	to_port(sd, q, &pi);
+}
+
+/* Event callback: the uplink is readable. */
+static void
+uplink_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct softnetd *sd = arg;
+	struct sw *sw = sd->sw;
+	int i, n;
+
+	(void)fd;
+	(void)what;
+	if ((n = uplink_read(sd->uplink, sw->in, SW_BATCH)) < 0) {
+		log_warn("uplink read");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		switch_from_uplink(sd, sw->in[i].data, sw->in[i].len);
+}
+
+void
+switch_expire(struct softnetd *sd)
+{
+	struct port *p;
+	int64_t now = softnetd_now();
+
+	if (leasedb_expire(sd->db, now) == -1)
+		log_warnx("lease database error while expiring leases");
+	TAILQ_FOREACH(p, port_all(sd), entry)
+	{
+		if (p->ip != 0 && p->lease_expires <= now) {
+			log_debug("vm %u: lease expired", p->id);
+			port_set_lease(sd, p, 0, 0);
+		}
+	}
+}
+
+/* Timer callback for switch_expire. */
+static void
+expire_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	switch_expire(arg);
+}
+
+void
+switch_init(struct softnetd *sd)
+{
+	struct timeval tv = {SW_EXPIRE_SECS, 0};
+	struct sw *sw = xcalloc(1, sizeof(*sw));
+	int i;
+
+	sw->mem = xcalloc(SW_BATCH, PKT_MAX_FRAME);
+	for (i = 0; i < SW_BATCH; i++) {
+		sw->in[i].data = sw->mem + (size_t)i * PKT_MAX_FRAME;
+		sw->in[i].cap = PKT_MAX_FRAME;
+	}
+	sd->sw = sw;
+	if (sd->uplink != NULL) {
+		sw->uplink_ev = event_new(sd->base, uplink_fd(sd->uplink),
+		    EV_READ | EV_PERSIST, uplink_readable, sd);
+		if (sw->uplink_ev == NULL || event_add(sw->uplink_ev, NULL))
+			fatalx("cannot watch the uplink");
+	}
+	sw->expire_ev = event_new(sd->base, -1, EV_PERSIST, expire_tick, sd);
+	if (sw->expire_ev == NULL || event_add(sw->expire_ev, &tv) == -1)
+		fatalx("cannot start the lease timer");
+}
+
+void
+switch_shutdown(struct softnetd *sd)
+{
+	struct sw *sw = sd->sw;
+
+	if (sw == NULL)
+		return;
+	if (sw->uplink_ev != NULL)
+		event_free(sw->uplink_ev);
+	event_free(sw->expire_ev);
+	free(sw->mem);
+	free(sw);
+	sd->sw = NULL;
+}
+
+const struct sw_stats *
+switch_stats(struct softnetd *sd)
+{
+	return &sd->sw->st;
+}

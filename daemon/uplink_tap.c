@@ -1,0 +1,181 @@
+/*
+ * Theory of operation: the Linux uplink is a TAP device that softnetd
+ * creates (non-persistent: it disappears with the daemon). The host side of
+ * the TAP holds the gateway address, so the host kernel is the VMs' router;
+ * NAT to the outside is the host's own nftables rule (see README). Frames
+ * are read until EAGAIN, up to the caller's batch, and written one write(2)
+ * each (the TAP takes one frame per call).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "osdep.h"
+#include "pkt.h"
+#include "uplink.h"
+#include "xmalloc.h"
+
+struct uplink {
+	int fd;
+};
+
+/* Sets one IPv4 address-like ifreq field with ioctl req. */
+static int
+set_addr(int s, const char *name, unsigned long req, uint32_t addr)
+{
+	struct ifreq ifr;
+	struct sockaddr_in sin;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memset(&sin, 0, sizeof(sin));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(addr);
+	memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
+	return ioctl(s, req, &ifr);
+}
+
+/* Gives the device its address, MTU, queue length and MAC, and brings it up. */
+static int
+configure(const struct config *cfg, struct uplink_params *p, char *err,
+    size_t errlen)
+{
+	const char *name = cfg->uplink.name;
+	struct ifreq ifr;
+	int s;
+
+	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (set_addr(s, name, SIOCSIFADDR, cfg->uplink.gateway) == -1 ||
+	    set_addr(s, name, SIOCSIFNETMASK, cfg->uplink.netmask) == -1) {
+		snprintf(err, errlen, "%s: setting address: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_mtu = (int)cfg->uplink.mtu;
+	if (ioctl(s, SIOCSIFMTU, &ifr) == -1) {
+		snprintf(err, errlen, "%s: setting MTU %u: %s", name,
+		    cfg->uplink.mtu, strerror(errno));
+		goto fail;
+	}
+	ifr.ifr_qlen = 10000;
+	if (ioctl(s, SIOCSIFTXQLEN, &ifr) == -1) {
+		snprintf(err, errlen, "%s: setting txqueuelen: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) == -1) {
+		snprintf(err, errlen, "%s: reading MAC: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
+	memcpy(p->mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == -1)
+		goto flags;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) == -1)
+		goto flags;
+	close(s);
+	return 0;
+flags:
+	snprintf(err, errlen, "%s: bringing up: %s", name, strerror(errno));
+fail:
+	close(s);
+	return -1;
+}
+
+struct uplink *
+uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
+    size_t errlen)
+{
+	struct uplink *u;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	if ((fd = osdep_tap_open(cfg->uplink.name)) == -1) {
+		snprintf(err, errlen, "creating TAP %s: %s", cfg->uplink.name,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "%s: O_NONBLOCK: %s", cfg->uplink.name,
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (configure(cfg, p, err, errlen) == -1) {
+		close(fd);
+		return NULL;
+	}
+	p->gateway = cfg->uplink.gateway;
+	p->netmask = cfg->uplink.netmask;
+	p->pool_start = cfg->uplink.pool_start;
+	p->pool_end = cfg->uplink.pool_end;
+	p->mtu = cfg->uplink.mtu;
+	p->max_frame = PKT_ETH_HLEN + cfg->uplink.mtu;
+	snprintf(p->name, sizeof(p->name), "%s", cfg->uplink.name);
+	u = xcalloc(1, sizeof(*u));
+	u->fd = fd;
+	return u;
+}
+
+int
+uplink_fd(const struct uplink *u)
+{
+	return u->fd;
+}
+
+int
+uplink_read(struct uplink *u, struct frame *frames, int n)
+{
+	ssize_t r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		r = read(u->fd, frames[i].data, frames[i].cap);
+		if (r == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return i > 0 ? i : -1;
+		}
+		frames[i].len = (size_t)r;
+	}
+	return i;
+}
+
+int
+uplink_write(struct uplink *u, const struct frame *frames, int n)
+{
+	int i, sent = 0;
+
+	for (i = 0; i < n; i++) {
+		if (write(u->fd, frames[i].data, frames[i].len) >= 0)
+			sent++;
+		else if (errno != EAGAIN && errno != ENOBUFS && errno != EINVAL)
+			return -1;
+	}
+	return sent;
+}
+
+void
+uplink_close(struct uplink *u)
+{
+	if (u == NULL)
+		return;
+	close(u->fd);
+	free(u);
+}

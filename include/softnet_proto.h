@@ -1,0 +1,59 @@
+/*
+ * The softnetd control protocol, shared by the daemon, the clients and the
+ * tests. Bump SOFTNET_PROTO_VERSION on any incompatible change.
+ *
+ * Transport: a Unix SOCK_STREAM socket; one JSON object per line in each
+ * direction; a request may carry one file descriptor as SCM_RIGHTS data on
+ * the same sendmsg(2) as its line. Every request has "op" and an optional
+ * "id" (echoed). Every reply has "ok"; on failure an "error" object with a
+ * stable "code" (below) and a human "message".
+ */
+#ifndef SOFTNET_PROTO_H
+#define SOFTNET_PROTO_H
+
+#define SOFTNET_PROTO_VERSION 1
+#define SOFTNET_VERSION       "0.1.0"
+
+#define SOFTNET_LINE_MAX (64 * 1024) /* bytes per line, newline included */
+
+#ifdef __APPLE__
+#define SOFTNET_DEFAULT_SOCKET "/var/run/softnetd.sock"
+#else
+#define SOFTNET_DEFAULT_SOCKET "/run/softnetd.sock"
+#endif
+#define SOFTNET_SOCKET_ENV "SOFTNET_SOCKET"
+
+/* Operations. */
+#define SOFTNET_OP_HELLO      "hello"
+#define SOFTNET_OP_ATTACH     "attach"
+#define SOFTNET_OP_DETACH     "detach"
+#define SOFTNET_OP_LIST       "list"
+#define SOFTNET_OP_SHOW       "show"
+#define SOFTNET_OP_STATUS     "status"
+#define SOFTNET_OP_STATS      "stats"
+#define SOFTNET_OP_LEASES     "leases"
+#define SOFTNET_OP_POLICY_GET "policy.get"
+#define SOFTNET_OP_POLICY_SET "policy.set"
+
+/* Error codes (the "code" of a failed reply). Stable: scripts match them. */
+#define SOFTNET_E_BAD_JSON      "bad_json"      /* not a JSON object */
+#define SOFTNET_E_LINE_TOO_LONG "line_too_long" /* over SOFTNET_LINE_MAX */
+#define SOFTNET_E_BAD_REQUEST   "bad_request"   /* missing/bad/extra field */
+#define SOFTNET_E_UNKNOWN_OP    "unknown_op"
+#define SOFTNET_E_VERSION       "version_mismatch"
+#define SOFTNET_E_NO_FD         "no_fd"         /* attach without an fd */
+#define SOFTNET_E_UNEXPECTED_FD "unexpected_fd" /* fd on another op */
+#define SOFTNET_E_BAD_FD        "bad_fd"        /* not a dgram socket/TAP */
+#define SOFTNET_E_BAD_MAC       "bad_mac"
+#define SOFTNET_E_MAC_IN_USE    "mac_in_use"
+#define SOFTNET_E_BAD_NAME      "bad_name"
+#define SOFTNET_E_NAME_IN_USE   "name_in_use"
+#define SOFTNET_E_BAD_POLICY    "bad_policy"
+#define SOFTNET_E_TOO_MANY_VMS  "too_many_vms"
+#define SOFTNET_E_NOT_FOUND     "not_found"
+#define SOFTNET_E_PERMISSION    "permission_denied"
+#define SOFTNET_E_CONFLICT      "conflict"      /* stale policy revision */
+#define SOFTNET_E_BUSY          "busy"          /* a limit was reached */
+#define SOFTNET_E_INTERNAL      "internal"
+
+#endif

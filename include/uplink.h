@@ -1,0 +1,51 @@
+/*
+ * The uplink: the one shared interface between softnetd and the host's
+ * network (a TAP device on Linux, a vmnet interface on macOS). Exactly one
+ * backend is compiled in; both implement these functions. Frames carry no
+ * header; one frame per read/write.
+ */
+#ifndef SOFTNET_UPLINK_H
+#define SOFTNET_UPLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+
+/* One frame buffer: data[0..len) of cap bytes. */
+struct frame {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* What the uplink turned out to be once open. Addresses host order. */
+struct uplink_params {
+	uint32_t gateway;    /* the host's address on the VM network */
+	uint32_t netmask;
+	uint32_t pool_start; /* first and last address for VMs */
+	uint32_t pool_end;
+	unsigned mtu;        /* IP MTU handed to VMs */
+	size_t max_frame;    /* largest frame read or written */
+	uint8_t mac[6];      /* the host side's MAC (source of daemon frames) */
+	char name[32];       /* interface name, for messages */
+};
+
+struct uplink;
+
+/* Opens and configures the uplink; NULL with a message in err. */
+struct uplink *uplink_open(const struct config *cfg, struct uplink_params *p,
+    char *err, size_t errlen);
+/* The descriptor to poll for readability. */
+int uplink_fd(const struct uplink *u);
+/*
+ * Reads up to n frames (each into frames[i].data, up to frames[i].cap).
+ * Returns how many were read (0: nothing pending), or -1 on a fatal error.
+ */
+int uplink_read(struct uplink *u, struct frame *frames, int n);
+/* Writes n frames; returns how many were accepted, -1 on a fatal error. */
+int uplink_write(struct uplink *u, const struct frame *frames, int n);
+/* Stops the uplink and releases everything it holds. */
+void uplink_close(struct uplink *u);
+
+#endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs what softnet needs when it is missing: "build" for the binaries,
+# "test" for the binaries plus everything the test suite runs. Quiet when
+# everything is already there, so make can call it on every run.
+set -eu
+mode=${1:-build}
+
+if [ "$(uname -s)" = Darwin ]; then
+	need=""
+	for f in pkg-config libevent jansson sqlite cmocka; do
+		brew list --versions "$f" >/dev/null 2>&1 || need="$need $f"
+	done
+	[ -z "$need" ] && exit 0
+	echo "deps: brew install$need"
+	exec brew install $need
+fi
+
+pkgs="gcc make pkg-config libevent-dev libjansson-dev libsqlite3-dev"
+if [ "$mode" = test ]; then
+	# python3 here is Debian's /usr/bin/python3, which scapy installs into.
+	pkgs="$pkgs libcmocka-dev busybox udhcpc iproute2 iputils-ping iperf3"
+	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux"
+fi
+
+if ! command -v dpkg >/dev/null 2>&1; then
+	echo "deps: not a Debian system; install by hand: $pkgs" >&2
+	exit 0
+fi
+need=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+	    need="$need $p"
+done
+[ -z "$need" ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		sudo=sudo
+	else
+		echo "deps: missing:$need (run make deps as root)" >&2
+		exit 1
+	fi
+fi
+echo "deps: installing$need"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends $need
