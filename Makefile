@@ -55,7 +55,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
-.PHONY: all deps deps-build deps-test test unit e2e check-format format \
+.PHONY: demo check-darwin install-launchd all deps deps-build deps-test test unit e2e check-format format \
 	clean install uninstall
 all: $(BINS)
 
@@ -88,6 +88,11 @@ $(BUILD)/tests/%.o: tests/%.c | deps-test
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The client's own modules, for its unit test.
+CLIENT_LIB_OBJS := $(filter-out $(BUILD)/client/softnetctl.o,$(CLIENT_OBJS))
+$(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS) \
 	    $(OS_LIBS)
@@ -104,12 +109,63 @@ e2e: $(BINS) $(TOOL_BINS) | deps-test
 test: $(BINS) $(UNIT_BINS) $(TOOL_BINS) | deps-test
 	@sh tests/run.sh all $(BUILD)
 
+# The macOS files cannot run here; type-check them against declaration-only
+# headers written from Apple's documented API (tests/compat/darwin).
+DARWIN_SRCS := daemon/uplink_vmnet.c daemon/osdep_darwin.c
+check-darwin:
+	@for f in $(DARWIN_SRCS); do \
+	    clang -std=c11 -fsyntax-only -fblocks -D_DARWIN_C_SOURCE \
+		-D_GNU_SOURCE $(WARN) -Wno-unused-command-line-argument \
+		-include tests/compat/darwin/compat.h -Itests/compat/darwin \
+		-Iinclude -Idaemon $$f || exit 1; \
+	done; echo "check-darwin: $(DARWIN_SRCS) type-check against the vmnet API"
+
+demo: $(BINS) | deps-test
+	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py
+
 FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
 		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c)
 check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 format:
 	clang-format -i $(FORMAT_SRCS)
+
+DESTDIR     ?=
+SBINDIR     := $(PREFIX)/sbin
+BINDIR      := $(PREFIX)/bin
+ETCDIR      := $(PREFIX)/etc
+LAUNCHD_DIR := /Library/LaunchDaemons
+SYSTEMD_DIR := /etc/systemd/system
+PLIST       := org.softnet.softnetd.plist
+
+install: $(BINS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(ETCDIR)
+	install -m 0755 $(BUILD)/softnetd $(DESTDIR)$(SBINDIR)/softnetd
+	install -m 0755 $(BUILD)/softnetctl $(DESTDIR)$(BINDIR)/softnetctl
+	ln -f $(DESTDIR)$(BINDIR)/softnetctl $(DESTDIR)$(BINDIR)/softnet
+	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || \
+	    install -m 0644 launchd/softnetd.json $(DESTDIR)$(ETCDIR)/softnetd.json
+ifeq ($(UNAME),Darwin)
+	install -d $(DESTDIR)$(LAUNCHD_DIR)
+	install -m 0644 launchd/$(PLIST) $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST)
+else
+	install -d $(DESTDIR)$(SYSTEMD_DIR)
+	install -m 0644 launchd/softnetd.service launchd/softnetd.socket \
+	    $(DESTDIR)$(SYSTEMD_DIR)/
+endif
+
+install-launchd: install
+	launchctl bootstrap system $(LAUNCHD_DIR)/$(PLIST)
+	launchctl enable system/org.softnet.softnetd
+	launchctl kickstart -k system/org.softnet.softnetd
+
+uninstall:
+	-[ "$(UNAME)" != Darwin ] || \
+	    launchctl bootout system/org.softnet.softnetd 2>/dev/null
+	rm -f $(DESTDIR)$(SBINDIR)/softnetd $(DESTDIR)$(BINDIR)/softnetctl \
+	    $(DESTDIR)$(BINDIR)/softnet $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST) \
+	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.service \
+	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.socket
 
 clean:
 	rm -rf $(BUILD)

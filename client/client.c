@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,8 @@ client_call(struct client *c, json_t *req, int fd)
 	size_t len;
 	int rc;
 
+	/* A daemon that hangs up is an error to report, not a SIGPIPE death. */
+	signal(SIGPIPE, SIG_IGN);
 	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (line == NULL) {

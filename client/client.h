@@ -56,7 +56,17 @@ int client_split(json_t *array, const char *list);
 /* Opens the named TAP in this network namespace; -1 after printing why. */
 int client_tap_open(const struct client *c, const char *name);
 
+/*
+ * Parses the attach options (--mac --name --allow --block --expose, and
+ * --fd/--tap when fd is not NULL) into req. Returns -1 to go on, else the
+ * exit status (after --help or a usage error).
+ */
+int client_attach_options(struct client *c, const struct cmd_entry *e,
+    int argc, char **argv, json_t *req, int *fd, const char **tap);
+
 extern const struct cmd_entry cmd_attach_entry;
+extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_policy_entry;
 extern const struct cmd_entry cmd_detach_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_show_entry;

@@ -51,8 +51,9 @@ parse_fd(struct client *c, const char *s)
 	return (int)v;
 }
 
-static int
-cmd_attach(struct client *c, int argc, char **argv)
+int
+client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
+    char **argv, json_t *req, int *fd, const char **tap)
 {
 	static const struct option longopts[] = {
 	    {"fd", required_argument, NULL, 'f'},
@@ -65,23 +66,24 @@ cmd_attach(struct client *c, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	json_t *req = json_pack("{s:s}", "op", SOFTNET_OP_ATTACH), *r, *vm;
-	const char *tap = NULL;
-	char buf[32];
-	int ch, fd = -1, rc = EXIT_USAGE;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
-			if (fd != -1 || tap != NULL)
-				goto twice;
-			if ((fd = parse_fd(c, optarg)) == -1)
-				goto out;
-			break;
 		case 't':
-			if (fd != -1 || tap != NULL)
-				goto twice;
-			tap = optarg;
+			if (fd == NULL) {
+				client_usage(e, stderr);
+				return EXIT_USAGE;
+			}
+			if (*fd != -1 || *tap != NULL) {
+				client_warnx(c, "give one of --fd and --tap, once");
+				return EXIT_USAGE;
+			}
+			if (ch == 't')
+				*tap = optarg;
+			else if ((*fd = parse_fd(c, optarg)) == -1)
+				return EXIT_USAGE;
 			break;
 		case 'm':
 			json_object_set_new(req, "mac", json_string(optarg));
@@ -95,17 +97,32 @@ cmd_attach(struct client *c, int argc, char **argv)
 			if (add_list(c, req,
 				ch == 'a' ? "allow" : ch == 'b' ? "block" : "expose",
 				optarg) == -1)
-				goto out;
+				return EXIT_USAGE;
 			break;
 		case 'h':
-			client_usage(&cmd_attach_entry, stdout);
-			rc = 0;
-			goto out;
+			client_usage(e, stdout);
+			return 0;
 		default:
-			client_usage(&cmd_attach_entry, stderr);
-			goto out;
+			client_usage(e, stderr);
+			return EXIT_USAGE;
 		}
 	}
+	return -1;
+}
+
+static int
+cmd_attach(struct client *c, int argc, char **argv)
+{
+	json_t *req = json_pack("{s:s}", "op", SOFTNET_OP_ATTACH), *r, *vm;
+	const char *tap = NULL;
+	char buf[32];
+	int fd = -1, rc;
+
+	rc = client_attach_options(c, &cmd_attach_entry, argc, argv, req, &fd,
+	    &tap);
+	if (rc != -1)
+		goto out;
+	rc = EXIT_USAGE;
 	if (optind != argc || (fd == -1 && tap == NULL)) {
 		client_usage(&cmd_attach_entry, stderr);
 		goto out;
@@ -132,9 +149,6 @@ cmd_attach(struct client *c, int argc, char **argv)
 		    json_string_value(json_object_get(vm, "mac")));
 	json_decref(r);
 	rc = 0;
-	goto out;
-twice:
-	client_warnx(c, "give one of --fd and --tap, once");
 out:
 	json_decref(req);
 	if (tap != NULL && fd != -1)

@@ -20,6 +20,7 @@ static const struct cmd_entry *const cmds[] = {
     &cmd_stats_entry,
     &cmd_leases_entry,
     &cmd_status_entry,
+    &cmd_exec_entry,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

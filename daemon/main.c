@@ -81,6 +81,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 derive_network(struct softnetd *sd)
 {
+	/* No DNS configured (vmnet picking the subnet): the gateway. */
+	if (sd->cfg.dhcp.ndns == 0) {
+		sd->cfg.dhcp.dns[0] = sd->up.gateway;
+		sd->cfg.dhcp.ndns = 1;
+	}
 	sd->net.gateway = sd->up.gateway;
 	sd->net.netmask = sd->up.netmask;
 	sd->net.dns = sd->cfg.dhcp.dns;
@@ -154,15 +159,16 @@ main(int argc, char **argv)
 		fatalx("event_base_new failed");
 	sd.started = time(NULL);
 
-	if (make_parent(sd.cfg.database) == -1)
-		fatal("creating the directory of %s", sd.cfg.database);
-	sd.db = leasedb_open(sd.cfg.database, sd.cfg.uplink.pool_start,
-	    sd.cfg.uplink.pool_end, sd.cfg.uplink.gateway, err, sizeof(err));
-	if (sd.db == NULL)
-		fatalx("%s", err);
+	/* The uplink first: on vmnet it decides the subnet and the pool. */
 	if ((sd.uplink = uplink_open(&sd.cfg, &sd.up, err, sizeof(err))) ==
 	    NULL)
 		fatalx("uplink: %s", err);
+	if (make_parent(sd.cfg.database) == -1)
+		fatal("creating the directory of %s", sd.cfg.database);
+	sd.db = leasedb_open(sd.cfg.database, sd.up.pool_start,
+	    sd.up.pool_end, sd.up.gateway, err, sizeof(err));
+	if (sd.db == NULL)
+		fatalx("%s", err);
 	derive_network(&sd);
 	port_init(&sd);
 	switch_init(&sd);

@@ -28,6 +28,13 @@ enum osdep_fd_kind osdep_fd_kind(int fd, uint8_t mac[6]);
  */
 int osdep_tap_open(const char *name);
 
+/*
+ * The control socket the service manager opened for us (systemd's
+ * LISTEN_FDS, launchd's "Control" entry in Sockets), or -1 when started
+ * without socket activation.
+ */
+int osdep_activated_socket(void);
+
 /* recvmsg flag that marks received fds close-on-exec, where there is one. */
 #ifdef MSG_CMSG_CLOEXEC
 #define OSDEP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC

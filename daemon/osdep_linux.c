@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -108,4 +109,24 @@ osdep_recv_batch(int fd, struct frame *f, int n)
 		    ? 0
 		    : msgs[i].msg_len;
 	return got;
+}
+
+int
+osdep_activated_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long v;
+
+	if (pid == NULL || fds == NULL)
+		return -1;
+	v = strtol(pid, &end, 10);
+	if (*end != '\0' || v != (long)getpid())
+		return -1;
+	if (strtol(fds, &end, 10) < 1 || *end != '\0')
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3; /* SD_LISTEN_FDS_START */
 }

@@ -419,3 +419,36 @@ class E2E(unittest.TestCase):
             self.skipTest("end-to-end tests need root (namespaces, TAP)")
         self.env = Env()
         self.addCleanup(self.env.close)
+
+UDP_SINK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+with open(sys.argv[2], "a") as f:
+    while True:
+        d, a = s.recvfrom(65536)
+        f.write("%s %s\n" % (a[0], d.decode(errors="replace")))
+        f.flush()
+"""
+
+
+def udp_sink(env, ns, port):
+    """Starts a UDP listener in ns; returns the file it logs "src data" to."""
+    out = env.path("udp-%s-%d.log" % (ns, port))
+    open(out, "w").close()
+    p = env.popen([PYTHON, "-c", UDP_SINK, str(port), out], ns=ns, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return out
+
+
+def read_lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def echo_server(env, ns, port):
+    """Starts a TCP echo server in namespace ns."""
+    p = env.popen([PYTHON, "-c", ECHO_SERVER, str(port)], ns=ns, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p

@@ -1,0 +1,629 @@
+/*
+ * Theory of operation: the configuration is read once, at startup, into a
+ * struct config that starts out as the platform defaults (DESIGN.md
+ * "Configuration"). Loading makes two passes over the jansson tree. The
+ * first checks every object's keys against the known set and type- and
+ * range-checks each value that is present, storing it over the default.
+ * The second checks what only makes sense as a whole (the uplink subnet,
+ * pool and gateway; paths) and fills the defaults that depend on other keys
+ * (dhcp.dns is the gateway unless given).
+ *
+ * Invariants: after config_defaults or a successful load every string is
+ * non-NULL, allocated with xstrdup and owned by cfg; after a failed load cfg
+ * has been freed and err holds one line, without control characters, naming
+ * the file and the key path. The text is untrusted (it is fuzzed): nothing
+ * here asserts, and every echoed value is quoted and truncated.
+ *
+ * Platform differences are confined to config_defaults. Both uplink types
+ * are accepted on every platform; the uplink layer refuses one it cannot
+ * run. A vmnet uplink that names none of gateway/netmask/pool_start/pool_end
+ * has have_addrs false and ndns 0 ("the gateway vmnet picks"); naming only
+ * some of them is an error, since vmnet takes the range as a whole.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "policy.h"
+#include "xmalloc.h"
+
+#define KEYPATH_LEN 96
+/* Scalars and arrays parse, so the top-level check can name the problem. */
+#define LOAD_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/* Where messages go while one file is loaded. */
+struct loader {
+	const char *name; /* file name for messages */
+	char *err;
+	size_t errlen;
+};
+
+/* Which uplink address keys the file names (vmnet takes all or none). */
+#define SEEN_GATEWAY 0x1
+#define SEEN_NETMASK 0x2
+#define SEEN_START   0x4
+#define SEEN_END     0x8
+#define SEEN_ALL     0xf
+
+static const char *const top_keys[] = {
+    "socket", "socket_group", "admin_group",    "database", "max_vms",
+    "uplink", "dhcp",         "default_policy", NULL};
+static const char *const uplink_keys[] = {"type",     "mode",    "name",
+                                          "gateway",  "netmask", "pool_start",
+                                          "pool_end", "mtu",     NULL};
+static const char *const dhcp_keys[] = {"lease_time", "dns", NULL};
+static const char *const policy_keys[] = {"allow", "block", "expose", NULL};
+
+static int lerr(struct loader *, const char *, ...) LOG_PRINTF(2, 3);
+
+/* Writes "NAME: message" into the error buffer and returns -1. */
+static int
+lerr(struct loader *l, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+	int n;
+
+	if (l->err == NULL || l->errlen == 0)
+		return -1;
+	n = snprintf(l->err, l->errlen, "%s: ", l->name);
+	if (n >= 0 && (size_t)n < l->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	/* File names, keys and values may hold anything; keep it one line. */
+	for (i = 0; l->err[i] != '\0'; i++) {
+		if ((unsigned char)l->err[i] < 0x20 || l->err[i] == 0x7f)
+			l->err[i] = '?';
+	}
+	return -1;
+}
+
+/* Builds "section.key" (or "key" at the top level) for messages. */
+static void
+keypath(char *buf, size_t len, const char *sect, const char *key)
+{
+	if (sect != NULL)
+		snprintf(buf, len, "%s.%s", sect, key);
+	else
+		snprintf(buf, len, "%s", key);
+}
+
+/* Fails on the first key of obj that is not in known. */
+static int
+check_keys(struct loader *l, json_t *obj, const char *sect,
+           const char *const *known)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, key, v)
+	{
+		for (i = 0; known[i] != NULL; i++) {
+			if (strcmp(key, known[i]) == 0)
+				break;
+		}
+		if (known[i] != NULL)
+			continue;
+		if (sect != NULL)
+			return lerr(l, "unknown key \"%s.%.64s\"", sect, key);
+		return lerr(l, "unknown key \"%.64s\"", key);
+	}
+	return 0;
+}
+
+/* Returns member key of obj if present, which must then be an object. */
+static int
+get_object(struct loader *l, json_t *obj, const char *key, json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_object(v))
+		return lerr(l, "%s: expected an object", key);
+	*out = v;
+	return 0;
+}
+
+/* Replaces *dst with the non-empty string at key, if present. */
+static int
+get_string(struct loader *l, json_t *obj, const char *sect, const char *key,
+           char **dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char path[KEYPATH_LEN];
+
+	if (v == NULL)
+		return 0;
+	keypath(path, sizeof(path), sect, key);
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return lerr(l, "%s: expected a non-empty string", path);
+	free(*dst);
+	*dst = xstrdup(json_string_value(v));
+	return 0;
+}
+
+/* Stores the integer at key, if present, checked against min..max. */
+static int
+get_uint(struct loader *l, json_t *obj, const char *sect, const char *key,
+         unsigned min, unsigned max, unsigned *dst)
+{
+	json_t *v = json_object_get(obj, key);
+	char path[KEYPATH_LEN];
+	json_int_t n;
+
+	if (v == NULL)
+		return 0;
+	keypath(path, sizeof(path), sect, key);
+	if (!json_is_integer(v))
+		goto bad;
+	n = json_integer_value(v);
+	if (n < (json_int_t)min || n > (json_int_t)max)
+		goto bad;
+	*dst = (unsigned)n;
+	return 0;
+bad:
+	return lerr(l, "%s: expected an integer %u..%u", path, min, max);
+}
+
+/* Parses one IPv4 address string; path names it in messages. */
+static int
+parse_ipv4_value(struct loader *l, json_t *v, const char *path, uint32_t *dst)
+{
+	if (!json_is_string(v))
+		return lerr(l, "%s: expected an IPv4 address string", path);
+	if (addr_parse_ipv4(json_string_value(v), dst) == -1)
+		return lerr(l, "%s: bad IPv4 address \"%.64s\"", path,
+		            json_string_value(v));
+	return 0;
+}
+
+/* Stores the IPv4 address at uplink.key, if present, and records it in seen. */
+static int
+get_ipv4(struct loader *l, json_t *obj, const char *key, uint32_t *dst,
+         unsigned bit, unsigned *seen)
+{
+	json_t *v = json_object_get(obj, key);
+	char path[KEYPATH_LEN];
+
+	if (v == NULL)
+		return 0;
+	keypath(path, sizeof(path), "uplink", key);
+	if (parse_ipv4_value(l, v, path, dst) == -1)
+		return -1;
+	*seen |= bit;
+	return 0;
+}
+
+/* Reads the uplink object: type and mode first, then the rest. */
+static int
+load_uplink(struct loader *l, json_t *up, struct config *cfg, unsigned *seen,
+            bool *mode_given)
+{
+	json_t *v;
+	const char *s;
+
+	if (check_keys(l, up, "uplink", uplink_keys) == -1)
+		return -1;
+	if ((v = json_object_get(up, "type")) != NULL) {
+		s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "tap") == 0)
+			cfg->uplink.type = UPLINK_TAP;
+		else if (strcmp(s, "vmnet") == 0)
+			cfg->uplink.type = UPLINK_VMNET;
+		else
+			return lerr(
+			    l, "uplink.type: expected \"tap\" or \"vmnet\"");
+	}
+	if ((v = json_object_get(up, "mode")) != NULL) {
+		s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "shared") == 0)
+			cfg->uplink.mode = UPLINK_MODE_SHARED;
+		else if (strcmp(s, "host") == 0)
+			cfg->uplink.mode = UPLINK_MODE_HOST;
+		else
+			return lerr(
+			    l, "uplink.mode: expected \"shared\" or \"host\"");
+		*mode_given = true;
+	}
+	if (get_string(l, up, "uplink", "name", &cfg->uplink.name) == -1 ||
+	    get_ipv4(l, up, "gateway", &cfg->uplink.gateway, SEEN_GATEWAY,
+	             seen) == -1 ||
+	    get_ipv4(l, up, "netmask", &cfg->uplink.netmask, SEEN_NETMASK,
+	             seen) == -1 ||
+	    get_ipv4(l, up, "pool_start", &cfg->uplink.pool_start, SEEN_START,
+	             seen) == -1 ||
+	    get_ipv4(l, up, "pool_end", &cfg->uplink.pool_end, SEEN_END,
+	             seen) == -1 ||
+	    get_uint(l, up, "uplink", "mtu", 576, 9000, &cfg->uplink.mtu) == -1)
+		return -1;
+	return 0;
+}
+
+/* Reads dhcp.dns: 1..CONFIG_MAX_DNS address strings. */
+static int
+load_dns(struct loader *l, json_t *dns, struct config *cfg)
+{
+	char path[KEYPATH_LEN];
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(dns))
+		return lerr(l, "dhcp.dns: expected an array of IPv4 address "
+		               "strings");
+	if (json_array_size(dns) == 0)
+		return lerr(l, "dhcp.dns: expected at least one address");
+	if (json_array_size(dns) > CONFIG_MAX_DNS)
+		return lerr(l, "dhcp.dns: too many addresses (max %d)",
+		            CONFIG_MAX_DNS);
+	json_array_foreach(dns, i, v)
+	{
+		snprintf(path, sizeof(path), "dhcp.dns[%zu]", i);
+		if (parse_ipv4_value(l, v, path, &cfg->dhcp.dns[i]) == -1)
+			return -1;
+	}
+	cfg->dhcp.ndns = json_array_size(dns);
+	return 0;
+}
+
+/* Reads the dhcp object; *dns_given tells the caller not to default dns. */
+static int
+load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
+{
+	json_t *dns;
+
+	if (check_keys(l, dhcp, "dhcp", dhcp_keys) == -1 ||
+	    get_uint(l, dhcp, "dhcp", "lease_time", 60, 604800,
+	             &cfg->dhcp.lease_time) == -1)
+		return -1;
+	if ((dns = json_object_get(dhcp, "dns")) != NULL) {
+		if (load_dns(l, dns, cfg) == -1)
+			return -1;
+		*dns_given = true;
+	}
+	return 0;
+}
+
+/* Adds each string of default_policy.key (allow, block or expose). */
+static int
+load_policy_list(struct loader *l, json_t *pol, const char *key,
+                 struct policy *p)
+{
+	char perr[POLICY_ERRLEN];
+	json_t *arr, *v;
+	size_t i;
+	int rc;
+
+	if ((arr = json_object_get(pol, key)) == NULL)
+		return 0;
+	if (!json_is_array(arr))
+		return lerr(
+		    l, "default_policy.%s: expected an array of strings", key);
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v))
+			return lerr(l,
+			            "default_policy.%s[%zu]: expected a string",
+			            key, i);
+		perr[0] = '\0';
+		if (strcmp(key, "expose") == 0)
+			rc = policy_add_expose(p, json_string_value(v), perr,
+			                       sizeof(perr));
+		else
+			rc = policy_add(p, json_string_value(v),
+			                strcmp(key, "block") == 0, perr,
+			                sizeof(perr));
+		if (rc == -1)
+			return lerr(l, "default_policy.%s[%zu]: %s", key, i,
+			            perr);
+	}
+	return 0;
+}
+
+/* Reads the default_policy object. */
+static int
+load_policy(struct loader *l, json_t *pol, struct config *cfg)
+{
+	if (check_keys(l, pol, "default_policy", policy_keys) == -1 ||
+	    load_policy_list(l, pol, "allow", &cfg->default_policy) == -1 ||
+	    load_policy_list(l, pol, "block", &cfg->default_policy) == -1 ||
+	    load_policy_list(l, pol, "expose", &cfg->default_policy) == -1)
+		return -1;
+	return 0;
+}
+
+/* An absolute, non-empty path (max bytes including the NUL, 0: any). */
+static int
+check_path(struct loader *l, const char *key, const char *path, size_t max)
+{
+	if (path[0] != '/')
+		return lerr(l, "%s: expected an absolute path", key);
+	if (max != 0 && strlen(path) >= max)
+		return lerr(l, "%s: path longer than %zu bytes", key, max - 1);
+	return 0;
+}
+
+/* A host address of net/mask: inside it, neither network nor broadcast. */
+static int
+check_host_addr(struct loader *l, const char *key, uint32_t ip, uint32_t net,
+                uint32_t mask)
+{
+	char a[ADDR_IPV4_STRLEN], n[ADDR_IPV4_STRLEN];
+	int plen = addr_mask_to_prefix(mask);
+
+	addr_format_ipv4(ip, a);
+	addr_format_ipv4(net, n);
+	if ((ip & mask) != net)
+		return lerr(l, "uplink.%s: %s is outside %s/%d", key, a, n,
+		            plen);
+	if (ip == net)
+		return lerr(l, "uplink.%s: %s is the network address of %s/%d",
+		            key, a, n, plen);
+	if (ip == (net | ~mask))
+		return lerr(l,
+		            "uplink.%s: %s is the broadcast address of %s/%d",
+		            key, a, n, plen);
+	return 0;
+}
+
+/* Characters allowed in an interface name (IFNAMSIZ is 16 with the NUL). */
+static bool
+ifname_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+/*
+ * The uplink as a whole: a usable subnet around the gateway with the pool
+ * inside it and the gateway outside the pool.
+ */
+static int
+check_uplink(struct loader *l, struct config *cfg)
+{
+	const char *name = cfg->uplink.name, *ch;
+	char a[ADDR_IPV4_STRLEN], b[ADDR_IPV4_STRLEN], c[ADDR_IPV4_STRLEN];
+	uint32_t mask = cfg->uplink.netmask, net;
+	int plen;
+
+	for (ch = name; *ch != '\0' && ifname_char(*ch); ch++)
+		continue;
+	if (*ch != '\0' || ch == name || ch - name >= 16)
+		return lerr(
+		    l,
+		    "uplink.name: \"%.64s\": expected 1 to 15 characters "
+		    "from A-Z a-z 0-9 _ . -",
+		    name);
+	if (!cfg->uplink.have_addrs)
+		return 0;
+
+	/* /31 and /32 leave no room for a pool besides the gateway. */
+	plen = addr_mask_to_prefix(mask);
+	if (plen < 8 || plen > 30) {
+		addr_format_ipv4(mask, a);
+		return lerr(
+		    l,
+		    "uplink.netmask: %s: expected a contiguous netmask of /8 "
+		    "to /30",
+		    a);
+	}
+	net = cfg->uplink.gateway & mask;
+	if (check_host_addr(l, "gateway", cfg->uplink.gateway, net, mask) ==
+	        -1 ||
+	    check_host_addr(l, "pool_start", cfg->uplink.pool_start, net,
+	                    mask) == -1 ||
+	    check_host_addr(l, "pool_end", cfg->uplink.pool_end, net, mask) ==
+	        -1)
+		return -1;
+	if (cfg->uplink.pool_start > cfg->uplink.pool_end) {
+		addr_format_ipv4(cfg->uplink.pool_end, a);
+		addr_format_ipv4(cfg->uplink.pool_start, b);
+		return lerr(l, "uplink.pool_end: %s is before pool_start %s", a,
+		            b);
+	}
+	if (cfg->uplink.gateway >= cfg->uplink.pool_start &&
+	    cfg->uplink.gateway <= cfg->uplink.pool_end) {
+		addr_format_ipv4(cfg->uplink.gateway, a);
+		addr_format_ipv4(cfg->uplink.pool_start, b);
+		addr_format_ipv4(cfg->uplink.pool_end, c);
+		return lerr(
+		    l,
+		    "uplink.gateway: %s is inside the pool %s-%s; the gateway "
+		    "must not be in the pool",
+		    a, b, c);
+	}
+	return 0;
+}
+
+/* Loads the parsed tree over the defaults in cfg; on error leaves err set. */
+static int
+load_json(struct loader *l, json_t *root, struct config *cfg)
+{
+	struct sockaddr_un sun;
+	json_t *up, *dhcp, *pol;
+	unsigned seen = 0;
+	bool mode_given = false, dns_given = false;
+
+	if (!json_is_object(root))
+		return lerr(l, "expected a JSON object at the top level");
+	if (check_keys(l, root, NULL, top_keys) == -1 ||
+	    get_string(l, root, NULL, "socket", &cfg->socket) == -1 ||
+	    get_string(l, root, NULL, "socket_group", &cfg->socket_group) ==
+	        -1 ||
+	    get_string(l, root, NULL, "admin_group", &cfg->admin_group) == -1 ||
+	    get_string(l, root, NULL, "database", &cfg->database) == -1 ||
+	    get_uint(l, root, NULL, "max_vms", 1, 65535, &cfg->max_vms) == -1)
+		return -1;
+	if (get_object(l, root, "uplink", &up) == -1 ||
+	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
+		return -1;
+	if (get_object(l, root, "dhcp", &dhcp) == -1 ||
+	    (dhcp != NULL && load_dhcp(l, dhcp, cfg, &dns_given) == -1))
+		return -1;
+	if (get_object(l, root, "default_policy", &pol) == -1 ||
+	    (pol != NULL && load_policy(l, pol, cfg) == -1))
+		return -1;
+
+	if (check_path(l, "socket", cfg->socket, sizeof(sun.sun_path)) == -1 ||
+	    check_path(l, "database", cfg->database, 0) == -1)
+		return -1;
+	if (cfg->uplink.type == UPLINK_TAP) {
+		if (mode_given)
+			return lerr(l, "uplink.mode: only valid with type "
+			               "\"vmnet\"");
+		cfg->uplink.have_addrs = true;
+	} else if (seen == 0) {
+		cfg->uplink.have_addrs = false;
+	} else if (seen != SEEN_ALL) {
+		return lerr(
+		    l,
+		    "uplink: with type \"vmnet\" give all or none of gateway, "
+		    "netmask, pool_start, pool_end (missing%s%s%s%s)",
+		    (seen & SEEN_GATEWAY) ? "" : " gateway",
+		    (seen & SEEN_NETMASK) ? "" : " netmask",
+		    (seen & SEEN_START) ? "" : " pool_start",
+		    (seen & SEEN_END) ? "" : " pool_end");
+	} else {
+		cfg->uplink.have_addrs = true;
+	}
+	if (check_uplink(l, cfg) == -1)
+		return -1;
+	if (!dns_given) {
+		/* Without addresses vmnet names the gateway; 0 means "it". */
+		cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
+		cfg->dhcp.dns[0] = cfg->uplink.gateway;
+	}
+	return 0;
+}
+
+/* Turns a parse result into a loaded config, or an error and a freed cfg. */
+static int
+load_root(struct loader *l, json_t *root, const json_error_t *jerr,
+          struct config *cfg)
+{
+	int rc;
+
+	if (root == NULL) {
+		if (jerr->line > 0)
+			lerr(l, "line %d, column %d: %s", jerr->line,
+			     jerr->column, jerr->text);
+		else
+			lerr(l, "%s", jerr->text);
+		config_free(cfg);
+		return -1;
+	}
+	rc = load_json(l, root, cfg);
+	json_decref(root);
+	if (rc == -1)
+		config_free(cfg);
+	return rc;
+}
+
+/* Fills cfg with the platform defaults; the only platform #ifdef here. */
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+#ifdef __APPLE__
+	cfg->socket = xstrdup("/var/run/softnetd.sock");
+	cfg->socket_group = xstrdup("wheel");
+	cfg->admin_group = xstrdup("wheel");
+	cfg->database = xstrdup("/var/db/softnetd/leases.db");
+	cfg->uplink.type = UPLINK_VMNET;
+#else
+	cfg->socket = xstrdup("/run/softnetd.sock");
+	cfg->socket_group = xstrdup("root");
+	cfg->admin_group = xstrdup("root");
+	cfg->database = xstrdup("/var/lib/softnetd/leases.db");
+	cfg->uplink.type = UPLINK_TAP;
+#endif
+	cfg->max_vms = 1024;
+	cfg->uplink.mode = UPLINK_MODE_SHARED;
+	cfg->uplink.name = xstrdup("softnet0");
+	/* vmnet picks its own addresses unless the file names them. */
+	cfg->uplink.have_addrs = cfg->uplink.type == UPLINK_TAP;
+	cfg->uplink.gateway = 0xc0a86901;    /* 192.168.105.1 */
+	cfg->uplink.netmask = 0xffffff00;    /* 255.255.255.0 */
+	cfg->uplink.pool_start = 0xc0a86902; /* 192.168.105.2 */
+	cfg->uplink.pool_end = 0xc0a869fe;   /* 192.168.105.254 */
+	cfg->uplink.mtu = 1500;
+	cfg->dhcp.lease_time = 600;
+	cfg->dhcp.dns[0] = cfg->uplink.gateway;
+	cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
+	policy_init(&cfg->default_policy);
+}
+
+/* Loads the file at path over the defaults; see config.h. */
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct loader l = {path != NULL ? path : "(null)", err, errlen};
+	json_error_t jerr;
+	struct stat st;
+	json_t *root;
+	FILE *fp;
+
+	config_defaults(cfg);
+	if (path == NULL || (fp = fopen(path, "r")) == NULL) {
+		lerr(&l, "%s", strerror(path == NULL ? EINVAL : errno));
+		goto fail;
+	}
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode)) {
+		lerr(&l, "not a regular file");
+		fclose(fp);
+		goto fail;
+	}
+	root = json_loadf(fp, LOAD_FLAGS, &jerr);
+	fclose(fp);
+	return load_root(&l, root, &jerr, cfg);
+fail:
+	config_free(cfg);
+	return -1;
+}
+
+/* Loads text over the defaults; name stands for the file in messages. */
+int
+config_load_string(const char *text, const char *name, struct config *cfg,
+                   char *err, size_t errlen)
+{
+	struct loader l = {name != NULL ? name : "config", err, errlen};
+	json_error_t jerr;
+
+	config_defaults(cfg);
+	if (text == NULL) {
+		lerr(&l, "no text");
+		config_free(cfg);
+		return -1;
+	}
+	return load_root(&l, json_loads(text, LOAD_FLAGS, &jerr), &jerr, cfg);
+}
+
+/* Frees the strings of cfg; safe on defaults and when called twice. */
+void
+config_free(struct config *cfg)
+{
+	free(cfg->socket);
+	free(cfg->socket_group);
+	free(cfg->admin_group);
+	free(cfg->database);
+	free(cfg->uplink.name);
+	cfg->socket = cfg->socket_group = cfg->admin_group = NULL;
+	cfg->database = cfg->uplink.name = NULL;
+}

@@ -1,0 +1,291 @@
+/*
+ * Theory of operation: the isolation filter decides, for one VM and one
+ * frame already parsed by pkt_parse, whether the frame may leave the VM
+ * (filter_from_vm) or reach it (filter_to_vm), and if not, why. It owns no
+ * state: the caller keeps the VM's MAC, lease and policy and counts the
+ * reason. Each rule is checked in the order DESIGN.md "Isolation filter"
+ * gives, so a frame is counted under the first rule it breaks.
+ *
+ * Invariants: it runs once per frame (or GSO superframe), so it never
+ * allocates, logs or makes a system call, and it reads the frame only
+ * through struct pkt_info, whose pointers pkt_parse has bounds-checked.
+ * Anything it does not recognise is dropped: the default is deny.
+ *
+ * Addresses are host order throughout; ARP addresses are read from the
+ * packed wire struct with memcpy since they may be unaligned.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "filter.h"
+
+static const uint8_t bcast_mac[PKT_ETH_ALEN] = {0xff, 0xff, 0xff,
+                                                0xff, 0xff, 0xff};
+
+static const char *const reason_names[FILTER_R__COUNT] = {
+#define FILTER_NAME(id, name) [FILTER_R_##id] = name,
+    FILTER_REASONS(FILTER_NAME)
+#undef FILTER_NAME
+};
+
+/* Reads a big-endian IPv4 address from possibly unaligned memory. */
+static uint32_t
+get_ip(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return ntohl(v);
+}
+
+/* Reads a big-endian 16-bit field from possibly unaligned memory. */
+static uint16_t
+get_u16(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return ntohs(v);
+}
+
+/* Records why a frame is dropped and returns the drop verdict. */
+static enum filter_verdict
+drop(enum filter_reason *why, enum filter_reason r)
+{
+	*why = r;
+	return FILTER_DROP;
+}
+
+/* True when ARP is anything but an Ethernet/IPv4 request or reply. */
+static bool
+arp_malformed(const struct pkt_arp *arp)
+{
+	uint16_t op;
+
+	if (arp == NULL)
+		return true;
+	op = get_u16(&arp->op);
+	return get_u16(&arp->htype) != 1 ||
+	       get_u16(&arp->ptype) != PKT_ETHERTYPE_IPV4 ||
+	       arp->hlen != PKT_ETH_ALEN || arp->plen != 4 ||
+	       (op != PKT_ARP_REQUEST && op != PKT_ARP_REPLY);
+}
+
+/* Whether ip is one of the DNS servers the daemon hands out. */
+static bool
+is_dns_server(const struct filter_net *net, uint32_t ip)
+{
+	size_t i;
+
+	for (i = 0; i < net->ndns; i++)
+		if (net->dns[i] == ip)
+			return true;
+	return false;
+}
+
+/* Whether a first fragment carries UDP with exactly these ports. */
+static bool
+is_udp_ports(const struct pkt_info *pi, uint16_t sport, uint16_t dport)
+{
+	return pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
+	       pi->sport == sport && pi->dport == dport;
+}
+
+bool
+filter_ip_is_global(uint32_t ip)
+{
+	switch (ip >> 24) {
+	case 0:
+	case 10:
+	case 127:
+		return false;
+	case 100:
+		return (ip & 0xffc00000) != 0x64400000; /* 100.64/10 */
+	case 169:
+		return (ip & 0xffff0000) != 0xa9fe0000; /* 169.254/16 */
+	case 172:
+		return (ip & 0xfff00000) != 0xac100000; /* 172.16/12 */
+	case 192:
+		if ((ip & 0xffffff00) == 0xc0000000) /* 192.0.0/24 */
+			return ip == 0xc0000009 || ip == 0xc000000a;
+		return (ip & 0xffffff00) != 0xc0000200 && /* 192.0.2/24 */
+		       (ip & 0xffff0000) != 0xc0a80000;   /* 192.168/16 */
+	case 198:
+		return (ip & 0xfffe0000) != 0xc6120000 && /* 198.18/15 */
+		       (ip & 0xffffff00) != 0xc6336400;   /* 198.51.100/24 */
+	case 203:
+		return (ip & 0xffffff00) != 0xcb007100; /* 203.0.113/24 */
+	default:
+		/* 224/4 multicast, 240/4 reserved and the broadcast. */
+		return ip < 0xe0000000;
+	}
+}
+
+bool
+filter_peer_allowed(const struct filter_net *net, const struct filter_vm *vm,
+                    uint32_t peer)
+{
+	enum policy_verdict v = POLICY_NONE;
+
+	if (vm->policy != NULL)
+		v = policy_decide(vm->policy, peer, net->gateway);
+	switch (v) {
+	case POLICY_ALLOW:
+		return true;
+	case POLICY_BLOCK:
+		return false;
+	case POLICY_NONE:
+	default:
+		return peer == net->gateway || filter_ip_is_global(peer);
+	}
+}
+
+/* Decides an ARP frame from the VM: its own identity, a permitted target. */
+static enum filter_verdict
+arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
+            const struct pkt_info *pi, enum filter_reason *why)
+{
+	const struct pkt_arp *arp = pi->arp;
+	uint32_t spa, tpa;
+
+	if (arp_malformed(arp))
+		return drop(why, FILTER_R_ARP_MALFORMED);
+	if (memcmp(arp->sha, vm->mac, PKT_ETH_ALEN) != 0)
+		return drop(why, FILTER_R_ARP_SPOOF);
+	/* vm->ip is 0 before a lease: then only a probe (0.0.0.0) passes. */
+	spa = get_ip(arp->spa);
+	if (spa != vm->ip)
+		return drop(why, FILTER_R_ARP_SPOOF);
+	tpa = get_ip(arp->tpa);
+	if (tpa == net->gateway || (vm->ip != 0 && tpa == vm->ip))
+		return FILTER_PASS;
+	/* Resolving a peer only makes sense on-link, and only if allowed. */
+	if ((tpa & net->netmask) == (net->gateway & net->netmask) &&
+	    filter_peer_allowed(net, vm, tpa))
+		return FILTER_PASS;
+	return drop(why, FILTER_R_ARP_TARGET);
+}
+
+/* Decides an IPv4 frame from the VM: DHCP, its lease, the destination. */
+static enum filter_verdict
+ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
+             const struct pkt_info *pi, enum filter_reason *why)
+{
+	if (pi->ip == NULL || pi->malformed != PKT_OK)
+		return drop(why, FILTER_R_IP_MALFORMED);
+	/* Clients send from 0.0.0.0 or their address, lease or not. */
+	if (is_udp_ports(pi, PKT_PORT_DHCP_CLIENT, PKT_PORT_DHCP_SERVER))
+		return FILTER_DHCP;
+	if (pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
+	    pi->sport == PKT_PORT_DHCP_SERVER)
+		return drop(why, FILTER_R_ROGUE_DHCP);
+	if (vm->ip == 0)
+		return drop(why, FILTER_R_NO_LEASE);
+	if (pi->ip_src != vm->ip)
+		return drop(why, FILTER_R_IP_SPOOF);
+	if (filter_peer_allowed(net, vm, pi->ip_dst))
+		return FILTER_PASS;
+	/* Later fragments have no ports, so no DNS exception for them. */
+	if (pi->has_ports && pi->dport == PKT_PORT_DNS &&
+	    is_dns_server(net, pi->ip_dst))
+		return FILTER_PASS;
+	return drop(why, FILTER_R_POLICY);
+}
+
+enum filter_verdict
+filter_from_vm(const struct filter_net *net, const struct filter_vm *vm,
+               const struct pkt_info *pi, enum filter_reason *why)
+{
+	if (pi->eth == NULL)
+		return drop(why, FILTER_R_RUNT);
+	if (memcmp(pi->eth->src, vm->mac, PKT_ETH_ALEN) != 0)
+		return drop(why, FILTER_R_SRC_MAC);
+	if (pi->tagged)
+		return drop(why, FILTER_R_VLAN);
+	switch (pi->ethertype) {
+	case PKT_ETHERTYPE_IPV6:
+		return drop(why, FILTER_R_IPV6);
+	case PKT_ETHERTYPE_ARP:
+		return arp_from_vm(net, vm, pi, why);
+	case PKT_ETHERTYPE_IPV4:
+		return ipv4_from_vm(net, vm, pi, why);
+	default:
+		return drop(why, FILTER_R_ETHERTYPE);
+	}
+}
+
+/* Decides an ARP frame for the VM: it must ask for the VM's lease. */
+static enum filter_verdict
+arp_to_vm(const struct filter_net *net, const struct filter_vm *vm,
+          const struct pkt_info *pi, enum filter_reason *why)
+{
+	const struct pkt_arp *arp = pi->arp;
+
+	if (arp_malformed(arp))
+		return drop(why, FILTER_R_ARP_MALFORMED);
+	if (vm->ip == 0)
+		return drop(why, FILTER_R_NO_LEASE);
+	if (get_ip(arp->tpa) != vm->ip)
+		return drop(why, FILTER_R_ARP_TARGET);
+	if (memcmp(pi->eth->dst, vm->mac, PKT_ETH_ALEN) != 0 &&
+	    memcmp(pi->eth->dst, bcast_mac, PKT_ETH_ALEN) != 0)
+		return drop(why, FILTER_R_DST_MAC);
+	/* The gateway's ARP always passes: "@host" blocks IP, not routing. */
+	if (get_ip(arp->spa) != net->gateway &&
+	    !filter_peer_allowed(net, vm, get_ip(arp->spa)))
+		return drop(why, FILTER_R_POLICY);
+	return FILTER_PASS;
+}
+
+/* Decides an IPv4 frame for the VM: unicast to its lease, from a peer. */
+static enum filter_verdict
+ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
+           const struct pkt_info *pi, enum filter_reason *why)
+{
+	if (pi->ip == NULL || pi->malformed != PKT_OK)
+		return drop(why, FILTER_R_IP_MALFORMED);
+	if (memcmp(pi->eth->dst, vm->mac, PKT_ETH_ALEN) != 0)
+		return drop(why, (pi->eth->dst[0] & 1) ? FILTER_R_BROADCAST
+		                                       : FILTER_R_DST_MAC);
+	if (vm->ip == 0)
+		return drop(why, FILTER_R_NO_LEASE);
+	if (pi->ip_dst != vm->ip)
+		return drop(why, FILTER_R_DST_IP);
+	/* The daemon's own replies bypass the filter; any other is rogue. */
+	if (is_udp_ports(pi, PKT_PORT_DHCP_SERVER, PKT_PORT_DHCP_CLIENT))
+		return drop(why, FILTER_R_ROGUE_DHCP);
+	if (filter_peer_allowed(net, vm, pi->ip_src))
+		return FILTER_PASS;
+	if (pi->has_ports && pi->sport == PKT_PORT_DNS &&
+	    is_dns_server(net, pi->ip_src))
+		return FILTER_PASS;
+	return drop(why, FILTER_R_POLICY);
+}
+
+enum filter_verdict
+filter_to_vm(const struct filter_net *net, const struct filter_vm *vm,
+             const struct pkt_info *pi, enum filter_reason *why)
+{
+	if (pi->eth == NULL)
+		return drop(why, FILTER_R_RUNT);
+	if (pi->tagged)
+		return drop(why, FILTER_R_VLAN);
+	switch (pi->ethertype) {
+	case PKT_ETHERTYPE_IPV6:
+		return drop(why, FILTER_R_IPV6);
+	case PKT_ETHERTYPE_ARP:
+		return arp_to_vm(net, vm, pi, why);
+	case PKT_ETHERTYPE_IPV4:
+		return ipv4_to_vm(net, vm, pi, why);
+	default:
+		return drop(why, FILTER_R_ETHERTYPE);
+	}
+}
+
+const char *
+filter_reason_name(enum filter_reason r)
+{
+	if ((unsigned)r >= FILTER_R__COUNT || reason_names[r] == NULL)
+		return "unknown";
+	return reason_names[r];
+}

@@ -1,0 +1,1150 @@
+/*
+ * Theory of operation: leasedb owns one sqlite3 connection and every SQL
+ * statement in softnet. The file is in WAL mode with synchronous=NORMAL, so a
+ * commit appends to the log without an fsync and a killed daemon loses at
+ * most the last transactions, never consistency. Every statement is prepared
+ * once at open and reset before and after each use; every public call that
+ * changes more than one row runs inside BEGIN IMMEDIATE ... COMMIT and rolls
+ * back on any error, so a failed call leaves the database as it was.
+ *
+ * Tables (schema version 1, PRAGMA user_version; see migrations[]):
+ *   leases      one row per MAC; ip UNIQUE (NULL when none). OFFERED and
+ *               BOUND rows hold their address until expires; RELEASED and
+ *               EXPIRED rows keep it only as a hint for the MAC's return.
+ *   events      append-only history, trimmed to the newest
+ *               LEASEDB_MAX_EVENTS rows on every insert (a rowid range
+ *               delete, so the cost does not grow with the log).
+ *   quarantine  DECLINEd addresses, offered to nobody until `until`.
+ *
+ * Invariants: an address is in use when another MAC's row holds it (OFFERED
+ * or BOUND and unexpired) or it is quarantined; it is handed out only when
+ * not in use, and any other row still naming it as a hint loses it first, so
+ * the UNIQUE constraint on ip is a backstop that never fires. The gateway
+ * and addresses outside the pool are never handed out.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "leasedb.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define LEASEDB_BUSY_MS 2000 /* wait this long for another writer */
+#define MAC_STRLEN      18   /* "aa:bb:cc:dd:ee:ff" + NUL */
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_EVENT_ADD,
+	ST_EVENT_TRIM,
+	ST_EVENT_COUNT,
+	ST_ATTACH,
+	ST_ENSURE,
+	ST_GET,
+	ST_ALL,
+	ST_IP_BUSY,
+	ST_USED,
+	ST_HINT_EVENT,
+	ST_HINT_CLEAR,
+	ST_HOLD,
+	ST_SET_OFFER,
+	ST_SET_BOUND,
+	ST_RELEASE,
+	ST_DECLINE,
+	ST_QUARANTINE,
+	ST_DETACH,
+	ST_EXPIRE_EVENTS,
+	ST_EXPIRE,
+	ST_QUAR_PURGE,
+	ST_INTEGRITY,
+	ST_COUNT
+};
+
+#define LEASE_COLS "mac, ip, state, name, owner, hostname, granted, expires"
+#define HELD       "state IN ('offered', 'bound')"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_EVENT_ADD] = "INSERT INTO events (time, mac, ip, kind, detail) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_EVENT_TRIM] = "DELETE FROM events WHERE id <= "
+			  "(SELECT max(id) FROM events) - ?1",
+	[ST_EVENT_COUNT] = "SELECT count(*) FROM events",
+	[ST_ATTACH] = "INSERT INTO leases (mac, state, name, owner, granted) "
+		      "VALUES (?1, 'none', ?2, ?3, ?4) ON CONFLICT (mac) DO "
+		      "UPDATE SET name = excluded.name, owner = excluded.owner",
+	[ST_ENSURE] = "INSERT INTO leases (mac, state, granted) "
+		      "VALUES (?1, 'none', ?2) ON CONFLICT (mac) DO NOTHING",
+	[ST_GET] = "SELECT " LEASE_COLS " FROM leases WHERE mac = ?1",
+	[ST_ALL] = "SELECT " LEASE_COLS " FROM leases ORDER BY ip, mac",
+	[ST_IP_BUSY] = "SELECT EXISTS (SELECT 1 FROM leases WHERE ip = ?1 "
+		       "AND mac <> ?2 AND " HELD " AND expires > ?3) OR "
+		       "EXISTS (SELECT 1 FROM quarantine WHERE ip = ?1 "
+		       "AND until > ?3)",
+	[ST_USED] = "SELECT ip FROM leases WHERE ip BETWEEN ?1 AND ?2 "
+		    "AND mac <> ?3 AND " HELD " AND expires > ?4 "
+		    "UNION SELECT ip FROM quarantine WHERE ip BETWEEN ?1 AND ?2 "
+		    "AND until > ?4 ORDER BY 1",
+	[ST_HINT_EVENT] = "INSERT INTO events (time, mac, ip, kind, detail) "
+			  "SELECT ?3, mac, ip, 'expire', 'address reused' "
+			  "FROM leases WHERE ip = ?1 AND mac <> ?2 AND " HELD,
+	[ST_HINT_CLEAR] = "UPDATE leases SET ip = NULL, "
+			  "state = CASE WHEN " HELD " THEN 'expired' "
+			  "ELSE state END, "
+			  "granted = CASE WHEN " HELD " THEN ?3 "
+			  "ELSE granted END, expires = 0 "
+			  "WHERE ip = ?1 AND mac <> ?2",
+	[ST_HOLD] = "UPDATE leases SET expires = max(expires, ?2) "
+		    "WHERE mac = ?1",
+	[ST_SET_OFFER] = "UPDATE leases SET ip = ?2, state = 'offered', "
+			 "granted = ?3, expires = ?4 WHERE mac = ?1",
+	[ST_SET_BOUND] = "UPDATE leases SET ip = ?2, state = 'bound', "
+			 "granted = ?3, expires = ?4, "
+			 "hostname = coalesce(?5, hostname) WHERE mac = ?1",
+	[ST_RELEASE] = "UPDATE leases SET state = 'released', expires = 0, "
+		       "granted = ?3 WHERE mac = ?1 AND ip = ?2 AND " HELD,
+	[ST_DECLINE] = "UPDATE leases SET state = 'released', ip = NULL, "
+		       "expires = 0, granted = ?3 "
+		       "WHERE mac = ?1 AND ip = ?2 AND " HELD,
+	[ST_QUARANTINE] = "INSERT INTO quarantine (ip, until) VALUES (?1, ?2) "
+			  "ON CONFLICT (ip) DO UPDATE SET "
+			  "until = max(until, excluded.until)",
+	[ST_DETACH] = "UPDATE leases SET state = 'released', expires = 0, "
+		      "granted = ?2 WHERE mac = ?1 AND " HELD,
+	[ST_EXPIRE_EVENTS] = "INSERT INTO events (time, mac, ip, kind, detail) "
+			     "SELECT ?1, mac, ip, 'expire', state FROM leases "
+			     "WHERE " HELD " AND expires <= ?1 ORDER BY ip, mac",
+	[ST_EXPIRE] = "UPDATE leases SET state = 'expired', expires = 0, "
+		      "granted = ?1 WHERE " HELD " AND expires <= ?1",
+	[ST_QUAR_PURGE] = "DELETE FROM quarantine WHERE until <= ?1",
+	[ST_INTEGRITY] = "PRAGMA integrity_check",
+};
+
+struct leasedb {
+	sqlite3 *h;
+	sqlite3_stmt *st[ST_COUNT];
+	uint32_t pool_start;
+	uint32_t pool_end;
+	uint32_t gateway;
+};
+
+/* Stored text of each state; the index is the enum value. */
+static const char *const state_names[] = {
+	[LEASE_NONE] = "none",
+	[LEASE_OFFERED] = "offered",
+	[LEASE_BOUND] = "bound",
+	[LEASE_RELEASED] = "released",
+	[LEASE_EXPIRED] = "expired",
+};
+#define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
+
+/* Version 0 -> 1: the initial schema. */
+static int
+migrate_0_to_1(sqlite3 *h, char **errmsg)
+{
+	static const char sql[] =
+	    "CREATE TABLE leases ("
+	    " mac TEXT PRIMARY KEY NOT NULL CHECK (length(mac) = 17),"
+	    " ip INTEGER UNIQUE CHECK (ip BETWEEN 1 AND 4294967295),"
+	    " state TEXT NOT NULL CHECK (state IN"
+	    "  ('none', 'offered', 'bound', 'released', 'expired')),"
+	    " name TEXT NOT NULL DEFAULT '',"
+	    " owner INTEGER NOT NULL DEFAULT -1,"
+	    " hostname TEXT NOT NULL DEFAULT '',"
+	    " granted INTEGER NOT NULL DEFAULT 0,"
+	    " expires INTEGER NOT NULL DEFAULT 0,"
+	    " CHECK (state <> 'none' OR ip IS NULL),"
+	    " CHECK (state NOT IN ('offered', 'bound') OR ip IS NOT NULL));"
+	    "CREATE INDEX leases_expiry ON leases (state, expires);"
+	    "CREATE TABLE events ("
+	    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " time INTEGER NOT NULL,"
+	    " mac TEXT NOT NULL,"
+	    " ip INTEGER,"
+	    " kind TEXT NOT NULL CHECK (kind IN ('attach', 'detach', 'offer',"
+	    "  'ack', 'release', 'decline', 'expire')),"
+	    " detail TEXT NOT NULL DEFAULT '');"
+	    "CREATE TABLE quarantine ("
+	    " ip INTEGER PRIMARY KEY CHECK (ip BETWEEN 1 AND 4294967295),"
+	    " until INTEGER NOT NULL);";
+
+	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
+}
+
+/* migrations[v] takes the schema from version v to v + 1. */
+static int (*const migrations[])(sqlite3 *, char **) = {
+	migrate_0_to_1,
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Writes an open error into the caller's buffer. */
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Logs a database error with sqlite's own message. */
+static void
+dberr(struct leasedb *db, const char *what)
+{
+	log_warnx("leasedb: %s: %s", what, sqlite3_errmsg(db->h));
+}
+
+/* a + b, clamped instead of overflowing (times come from callers). */
+static int64_t
+add_sat(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
+/* Whether ip may ever be handed out: in the pool and not the gateway. */
+static int
+addr_usable(const struct leasedb *db, uint32_t ip)
+{
+	return ip != 0 && ip >= db->pool_start && ip <= db->pool_end &&
+	       ip != db->gateway;
+}
+
+/* The stored text form of a MAC. */
+static void
+mac_text(const uint8_t mac[6], char buf[MAC_STRLEN])
+{
+	(void)snprintf(buf, MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+	    mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+/* Value of one hex digit, or -1. */
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parses the stored form back, strictly. 0 ok, -1 malformed. */
+static int
+mac_parse(const unsigned char *s, int len, uint8_t mac[6])
+{
+	int i, hi, lo;
+
+	if (s == NULL || len != MAC_STRLEN - 1)
+		return -1;
+	for (i = 0; i < 6; i++) {
+		hi = hexval(s[i * 3]);
+		lo = hexval(s[i * 3 + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
+			return -1;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Length of s bounded to LEASEDB_NAMELEN - 1, not cutting a UTF-8 char. */
+static int
+bounded_len(const char *s)
+{
+	size_t n, k;
+
+	n = strnlen(s, LEASEDB_NAMELEN);
+	if (n < LEASEDB_NAMELEN)
+		return (int)n;
+	n = LEASEDB_NAMELEN - 1;
+	/* s[n] is the first byte cut; back off over a split sequence. */
+	for (k = n; k > 0 && n - k < 3 && ((unsigned char)s[k] & 0xc0) == 0x80;
+	    k--)
+		;
+	if (((unsigned char)s[k] & 0xc0) == 0xc0 && k < n)
+		n = k;
+	return (int)n;
+}
+
+/* Copies a text column into a NUL-terminated fixed buffer. */
+static void
+column_str(sqlite3_stmt *s, int col, char out[LEASEDB_NAMELEN])
+{
+	const unsigned char *t;
+	int n;
+
+	t = sqlite3_column_text(s, col);
+	n = sqlite3_column_bytes(s, col);
+	if (t == NULL || n < 0)
+		n = 0;
+	if (n > LEASEDB_NAMELEN - 1)
+		n = LEASEDB_NAMELEN - 1;
+	if (n > 0)
+		memcpy(out, t, n);
+	out[n] = '\0';
+	/* Embedded NULs in a hand-edited file end the string early. */
+}
+
+/* Returns statement id, reset and with its bindings cleared. */
+static sqlite3_stmt *
+stmt(struct leasedb *db, enum stmt_id id)
+{
+	sqlite3_stmt *s = db->st[id];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Binds a 64-bit integer; logs and returns -1 on failure. */
+static int
+bind_i64(struct leasedb *db, sqlite3_stmt *s, int idx, int64_t v)
+{
+	if (sqlite3_bind_int64(s, idx, v) != SQLITE_OK) {
+		dberr(db, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds an address, NULL for 0. */
+static int
+bind_ip(struct leasedb *db, sqlite3_stmt *s, int idx, uint32_t ip)
+{
+	int rc;
+
+	rc = ip == 0 ? sqlite3_bind_null(s, idx)
+		     : sqlite3_bind_int64(s, idx, (int64_t)ip);
+	if (rc != SQLITE_OK) {
+		dberr(db, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds a MAC in its stored text form. */
+static int
+bind_mac(struct leasedb *db, sqlite3_stmt *s, int idx, const uint8_t mac[6])
+{
+	char buf[MAC_STRLEN];
+
+	mac_text(mac, buf);
+	if (sqlite3_bind_text(s, idx, buf, MAC_STRLEN - 1, SQLITE_TRANSIENT) !=
+	    SQLITE_OK) {
+		dberr(db, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds a name-like string bounded to LEASEDB_NAMELEN - 1; NULL binds NULL. */
+static int
+bind_name(struct leasedb *db, sqlite3_stmt *s, int idx, const char *str)
+{
+	int rc;
+
+	if (str == NULL)
+		rc = sqlite3_bind_null(s, idx);
+	else
+		rc = sqlite3_bind_text(s, idx, str, bounded_len(str),
+		    SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK) {
+		dberr(db, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a statement that returns no rows. 0 ok, -1 error (logged). */
+static int
+step_done(struct leasedb *db, sqlite3_stmt *s, const char *what)
+{
+	int rc;
+
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		dberr(db, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Steps a query: 1 row ready, 0 finished, -1 error (logged). */
+static int
+step_row(struct leasedb *db, sqlite3_stmt *s, const char *what)
+{
+	int rc;
+
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	dberr(db, what);
+	sqlite3_reset(s);
+	return -1;
+}
+
+/* Starts a write transaction (takes the write lock now). */
+static int
+tx_begin(struct leasedb *db)
+{
+	return step_done(db, stmt(db, ST_BEGIN), "begin");
+}
+
+/* Commits the open transaction; rolls it back if the commit fails. */
+static int
+tx_commit(struct leasedb *db)
+{
+	if (step_done(db, stmt(db, ST_COMMIT), "commit") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(db->h))
+		(void)step_done(db, stmt(db, ST_ROLLBACK), "rollback");
+	return -1;
+}
+
+/* Abandons the open transaction, if sqlite has not already done so. */
+static void
+tx_rollback(struct leasedb *db)
+{
+	int i;
+
+	/* Pending queries would keep the rollback from finishing cleanly. */
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_reset(db->st[i]);
+	if (!sqlite3_get_autocommit(db->h))
+		(void)step_done(db, stmt(db, ST_ROLLBACK), "rollback");
+}
+
+/* Appends one event and trims the log to its newest LEASEDB_MAX_EVENTS. */
+static int
+event_add(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *kind, const char *detail, int64_t now)
+{
+	sqlite3_stmt *s;
+
+	s = stmt(db, ST_EVENT_ADD);
+	if (bind_i64(db, s, 1, now) || bind_mac(db, s, 2, mac) ||
+	    bind_ip(db, s, 3, ip) ||
+	    sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    bind_name(db, s, 5, detail != NULL ? detail : ""))
+		return -1;
+	if (step_done(db, s, "event insert") == -1)
+		return -1;
+	return 0;
+}
+
+/* Deletes events older than the newest LEASEDB_MAX_EVENTS. */
+static int
+event_trim(struct leasedb *db)
+{
+	sqlite3_stmt *s;
+
+	s = stmt(db, ST_EVENT_TRIM);
+	if (bind_i64(db, s, 1, LEASEDB_MAX_EVENTS))
+		return -1;
+	return step_done(db, s, "event trim");
+}
+
+/* event_add followed by the trim: the usual way to log. */
+static int
+event_log(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *kind, const char *detail, int64_t now)
+{
+	if (event_add(db, mac, ip, kind, detail, now) == -1)
+		return -1;
+	return event_trim(db);
+}
+
+/* Fills out from the current row of a LEASE_COLS query. 0 ok, -1 bad row. */
+static int
+row_decode(sqlite3_stmt *s, struct lease *out)
+{
+	const unsigned char *t;
+	sqlite3_int64 ip;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (mac_parse(sqlite3_column_text(s, 0), sqlite3_column_bytes(s, 0),
+		out->mac) == -1)
+		goto bad;
+	if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
+		ip = sqlite3_column_int64(s, 1);
+		if (ip < 1 || ip > UINT32_MAX)
+			goto bad;
+		out->ip = (uint32_t)ip;
+	}
+	t = sqlite3_column_text(s, 2);
+	for (i = 0; i < NSTATES; i++)
+		if (t != NULL && strcmp((const char *)t, state_names[i]) == 0)
+			break;
+	if (i == NSTATES)
+		goto bad;
+	out->state = (enum lease_state)i;
+	column_str(s, 3, out->name);
+	out->owner = sqlite3_column_int64(s, 4);
+	column_str(s, 5, out->hostname);
+	out->granted = sqlite3_column_int64(s, 6);
+	out->expires = sqlite3_column_int64(s, 7);
+	return 0;
+bad:
+	t = sqlite3_column_text(s, 0);
+	log_warnx("leasedb: malformed lease row (mac %.17s)",
+	    t != NULL ? (const char *)t : "?");
+	return -1;
+}
+
+/* Reads mac's row: 0 found, 1 none, -1 error. */
+static int
+row_get(struct leasedb *db, const uint8_t mac[6], struct lease *out)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	s = stmt(db, ST_GET);
+	if (bind_mac(db, s, 1, mac))
+		return -1;
+	r = step_row(db, s, "lease lookup");
+	if (r == 1)
+		r = row_decode(s, out) == 0 ? 0 : -1;
+	else if (r == 0)
+		r = 1;
+	sqlite3_reset(s);
+	return r;
+}
+
+/* Creates a bare row for mac if it has none. */
+static int
+row_ensure(struct leasedb *db, const uint8_t mac[6], int64_t now)
+{
+	sqlite3_stmt *s;
+
+	s = stmt(db, ST_ENSURE);
+	if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, now))
+		return -1;
+	return step_done(db, s, "lease insert");
+}
+
+/* Whether ip is in use by another MAC or quarantined: 1 yes, 0 no, -1. */
+static int
+ip_busy(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	s = stmt(db, ST_IP_BUSY);
+	if (bind_ip(db, s, 1, ip) || bind_mac(db, s, 2, mac) ||
+	    bind_i64(db, s, 3, now))
+		return -1;
+	r = step_row(db, s, "address check");
+	if (r == 1)
+		r = sqlite3_column_int(s, 0) != 0;
+	else if (r == 0)
+		r = -1; /* EXISTS always yields a row */
+	sqlite3_reset(s);
+	return r;
+}
+
+/*
+ * Finds the lowest address of the pool not in use by another MAC: one query
+ * returns the used addresses in order and the walk stops at the first gap,
+ * so a /16 costs one pass over the used rows. 0 found, 1 full, -1 error.
+ */
+static int
+lowest_free(struct leasedb *db, const uint8_t mac[6], int64_t now,
+    uint32_t *out)
+{
+	sqlite3_stmt *s;
+	uint64_t cand, used;
+	int r;
+
+	s = stmt(db, ST_USED);
+	if (bind_i64(db, s, 1, db->pool_start) ||
+	    bind_i64(db, s, 2, db->pool_end) || bind_mac(db, s, 3, mac) ||
+	    bind_i64(db, s, 4, now))
+		return -1;
+	cand = db->pool_start;
+	if (cand == db->gateway)
+		cand++;
+	while ((r = step_row(db, s, "used addresses")) == 1) {
+		used = (uint64_t)sqlite3_column_int64(s, 0);
+		if (used < cand)
+			continue;
+		if (used > cand)
+			break;
+		cand = used + 1;
+		if (cand == db->gateway)
+			cand++;
+	}
+	sqlite3_reset(s);
+	if (r == -1)
+		return -1;
+	if (cand > db->pool_end)
+		return 1;
+	*out = (uint32_t)cand;
+	return 0;
+}
+
+/*
+ * Takes ip away from every other row naming it; the caller has checked that
+ * none of them holds it. A stale OFFERED/BOUND row (expired, not yet swept)
+ * becomes EXPIRED and gets its "expire" event.
+ */
+static int
+clear_hints(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
+{
+	sqlite3_stmt *s;
+
+	s = stmt(db, ST_HINT_EVENT);
+	if (bind_ip(db, s, 1, ip) || bind_mac(db, s, 2, mac) ||
+	    bind_i64(db, s, 3, now) || step_done(db, s, "hint event"))
+		return -1;
+	if (sqlite3_changes(db->h) > 0 && event_trim(db) == -1)
+		return -1;
+	s = stmt(db, ST_HINT_CLEAR);
+	if (bind_ip(db, s, 1, ip) || bind_mac(db, s, 2, mac) ||
+	    bind_i64(db, s, 3, now))
+		return -1;
+	return step_done(db, s, "hint clear");
+}
+
+/* Opens (creating or migrating) the database; see leasedb.h. */
+struct leasedb *
+leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
+    uint32_t gateway, char *err, size_t errlen)
+{
+	struct leasedb *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char *emsg = NULL;
+	char sql[64];
+	const char *mode;
+	int i, rc, version;
+
+	seterr(err, errlen, "unknown error");
+	if (path == NULL) {
+		seterr(err, errlen, "no database path");
+		return NULL;
+	}
+	if (pool_start == 0 || pool_start > pool_end) {
+		seterr(err, errlen, "invalid address pool");
+		return NULL;
+	}
+	db = xcalloc(1, sizeof(*db));
+	db->pool_start = pool_start;
+	db->pool_end = pool_end;
+	db->gateway = gateway;
+
+	rc = sqlite3_open_v2(path, &db->h,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		seterr(err, errlen, "%s: %s", path,
+		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (sqlite3_busy_timeout(db->h, LEASEDB_BUSY_MS) != SQLITE_OK)
+		goto dbfail;
+
+	/* journal_mode answers with the mode in force. */
+	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &s,
+		NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto dbfail;
+	mode = (const char *)sqlite3_column_text(s, 0);
+	if (mode == NULL ||
+	    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+		seterr(err, errlen, "%s: cannot use WAL journal mode (got %s)",
+		    path, mode != NULL ? mode : "nothing");
+		goto fail;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (sqlite3_exec(db->h,
+		"PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
+		NULL, NULL) != SQLITE_OK)
+		goto dbfail;
+
+	/* Read and migrate under the write lock: two openers cannot race. */
+	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto dbfail;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &s, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto dbfail;
+	version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (version > SCHEMA_VERSION) {
+		seterr(err, errlen,
+		    "%s: schema version %d is newer than this softnetd "
+		    "understands (%d); refusing to open it",
+		    path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version < 0) {
+		seterr(err, errlen, "%s: invalid schema version %d", path,
+		    version);
+		goto fail;
+	}
+	for (; version < SCHEMA_VERSION; version++) {
+		if (migrations[version](db->h, &emsg) == -1) {
+			seterr(err, errlen, "%s: migration %d -> %d: %s", path,
+			    version, version + 1,
+			    emsg != NULL ? emsg : sqlite3_errmsg(db->h));
+			goto fail;
+		}
+		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    version + 1);
+		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+			goto dbfail;
+	}
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto dbfail;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
+			SQLITE_PREPARE_PERSISTENT, &db->st[i],
+			NULL) != SQLITE_OK) {
+			seterr(err, errlen, "%s: preparing \"%s\": %s", path,
+			    stmt_sql[i], sqlite3_errmsg(db->h));
+			goto fail;
+		}
+	}
+	return db;
+
+dbfail:
+	seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+fail:
+	sqlite3_free(emsg);
+	sqlite3_finalize(s);
+	if (db->h != NULL && !sqlite3_get_autocommit(db->h))
+		(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	leasedb_close(db);
+	return NULL;
+}
+
+/* Finalizes every statement and closes the file (WAL is checkpointed). */
+void
+leasedb_close(struct leasedb *db)
+{
+	int i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(db->st[i]);
+	if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
+		log_warnx("leasedb: close: %s", sqlite3_errmsg(db->h));
+	free(db);
+}
+
+/* Records an attach: creates or updates mac's row with name and owner. */
+int
+leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
+    int64_t owner, int64_t now)
+{
+	sqlite3_stmt *s;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (name == NULL)
+		name = "";
+	if (tx_begin(db) == -1)
+		return -1;
+	s = stmt(db, ST_ATTACH);
+	if (bind_mac(db, s, 1, mac) || bind_name(db, s, 2, name) ||
+	    bind_i64(db, s, 3, owner) || bind_i64(db, s, 4, now) ||
+	    step_done(db, s, "attach"))
+		goto fail;
+	if (event_log(db, mac, 0, "attach", name, now) == -1)
+		goto fail;
+	return tx_commit(db);
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/*
+ * Detach: an OFFERED/BOUND lease becomes RELEASED at once (its address stays
+ * as a hint). An unknown MAC is not an error; the event is logged anyway.
+ */
+int
+leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now)
+{
+	struct lease l;
+	sqlite3_stmt *s;
+	int r;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (tx_begin(db) == -1)
+		return -1;
+	if ((r = row_get(db, mac, &l)) == -1)
+		goto fail;
+	if (r == 1)
+		l.ip = 0;
+	s = stmt(db, ST_DETACH);
+	if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, now) ||
+	    step_done(db, s, "detach"))
+		goto fail;
+	if (event_log(db, mac, l.ip, "detach", "", now) == -1)
+		goto fail;
+	return tx_commit(db);
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/* Picks and holds an address for mac; the order is in leasedb.h. */
+int
+leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
+    int64_t now, int64_t hold, uint32_t *ip)
+{
+	struct lease cur;
+	sqlite3_stmt *s;
+	const char *why = NULL;
+	uint32_t pick = 0;
+	int64_t until;
+	int r;
+
+	if (db == NULL || mac == NULL || ip == NULL)
+		return -1;
+	until = add_sat(now, hold);
+	if (tx_begin(db) == -1)
+		return -1;
+	if (row_ensure(db, mac, now) == -1 || row_get(db, mac, &cur) != 0)
+		goto fail;
+
+	/* The address mac holds now: keep it and stretch the hold. */
+	if ((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
+	    cur.expires > now && addr_usable(db, cur.ip)) {
+		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
+			goto fail;
+		if (r == 0) {
+			s = stmt(db, ST_HOLD);
+			if (bind_mac(db, s, 1, mac) ||
+			    bind_i64(db, s, 2, until) ||
+			    step_done(db, s, "offer hold"))
+				goto fail;
+			if (event_log(db, mac, cur.ip, "offer", "current",
+				now) == -1)
+				goto fail;
+			if (tx_commit(db) == -1)
+				return -1;
+			*ip = cur.ip;
+			return 0;
+		}
+	}
+	if (requested != 0 && addr_usable(db, requested)) {
+		if ((r = ip_busy(db, mac, requested, now)) == -1)
+			goto fail;
+		if (r == 0) {
+			pick = requested;
+			why = "requested";
+		}
+	}
+	if (pick == 0 && cur.ip != 0 && addr_usable(db, cur.ip)) {
+		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
+			goto fail;
+		if (r == 0) {
+			pick = cur.ip;
+			why = "previous";
+		}
+	}
+	if (pick == 0) {
+		if ((r = lowest_free(db, mac, now, &pick)) == -1)
+			goto fail;
+		if (r == 1) {
+			/* Pool full: leave no trace, not even a new row. */
+			tx_rollback(db);
+			return 1;
+		}
+		why = "lowest";
+	}
+
+	if (clear_hints(db, mac, pick, now) == -1)
+		goto fail;
+	s = stmt(db, ST_SET_OFFER);
+	if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, pick) ||
+	    bind_i64(db, s, 3, now) || bind_i64(db, s, 4, until) ||
+	    step_done(db, s, "offer"))
+		goto fail;
+	if (event_log(db, mac, pick, "offer", why, now) == -1)
+		goto fail;
+	if (tx_commit(db) == -1)
+		return -1;
+	*ip = pick;
+	return 0;
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/*
+ * Binds ip to mac when it may: see leasedb.h. A NULL hostname leaves the
+ * stored one as it is; "" clears it.
+ */
+int
+leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *hostname, int64_t now, int64_t lease_time)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (!addr_usable(db, ip))
+		return 1;
+	if (tx_begin(db) == -1)
+		return -1;
+	if ((r = ip_busy(db, mac, ip, now)) == -1)
+		goto fail;
+	if (r == 1) {
+		tx_rollback(db);
+		return 1;
+	}
+	if (row_ensure(db, mac, now) == -1 ||
+	    clear_hints(db, mac, ip, now) == -1)
+		goto fail;
+	s = stmt(db, ST_SET_BOUND);
+	if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, ip) ||
+	    bind_i64(db, s, 3, now) ||
+	    bind_i64(db, s, 4, add_sat(now, lease_time)) ||
+	    bind_name(db, s, 5, hostname) || step_done(db, s, "ack"))
+		goto fail;
+	if (event_log(db, mac, ip, "ack", hostname, now) == -1)
+		goto fail;
+	return tx_commit(db);
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/*
+ * RELEASE: mac gives back ip if its row holds it (OFFERED/BOUND, expired or
+ * not: a row still naming ip means no one else took it). ip stays a hint.
+ */
+int
+leasedb_release(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    int64_t now)
+{
+	sqlite3_stmt *s;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (ip == 0)
+		return 1;
+	if (tx_begin(db) == -1)
+		return -1;
+	s = stmt(db, ST_RELEASE);
+	if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, ip) ||
+	    bind_i64(db, s, 3, now) || step_done(db, s, "release"))
+		goto fail;
+	if (sqlite3_changes(db->h) == 0) {
+		tx_rollback(db);
+		return 1;
+	}
+	if (event_log(db, mac, ip, "release", "", now) == -1)
+		goto fail;
+	return tx_commit(db) == 0 ? 0 : -1;
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/*
+ * DECLINE: mac gives back ip without keeping it as a hint (something else
+ * answers on it) and ip is quarantined until now + quarantine.
+ */
+int
+leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    int64_t now, int64_t quarantine)
+{
+	char detail[32];
+	sqlite3_stmt *s;
+	int64_t until;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (ip == 0)
+		return 1;
+	until = add_sat(now, quarantine);
+	if (tx_begin(db) == -1)
+		return -1;
+	s = stmt(db, ST_DECLINE);
+	if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, ip) ||
+	    bind_i64(db, s, 3, now) || step_done(db, s, "decline"))
+		goto fail;
+	if (sqlite3_changes(db->h) == 0) {
+		tx_rollback(db);
+		return 1;
+	}
+	s = stmt(db, ST_QUARANTINE);
+	if (bind_ip(db, s, 1, ip) || bind_i64(db, s, 2, until) ||
+	    step_done(db, s, "quarantine"))
+		goto fail;
+	(void)snprintf(detail, sizeof(detail), "quarantined until %" PRId64,
+	    until);
+	if (event_log(db, mac, ip, "decline", detail, now) == -1)
+		goto fail;
+	return tx_commit(db) == 0 ? 0 : -1;
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/* Sweeps ended leases to EXPIRED and forgets ended quarantines. */
+int
+leasedb_expire(struct leasedb *db, int64_t now)
+{
+	sqlite3_stmt *s;
+	int n;
+
+	if (db == NULL)
+		return -1;
+	if (tx_begin(db) == -1)
+		return -1;
+	s = stmt(db, ST_EXPIRE_EVENTS);
+	if (bind_i64(db, s, 1, now) || step_done(db, s, "expire events"))
+		goto fail;
+	if (sqlite3_changes(db->h) > 0 && event_trim(db) == -1)
+		goto fail;
+	s = stmt(db, ST_EXPIRE);
+	if (bind_i64(db, s, 1, now) || step_done(db, s, "expire"))
+		goto fail;
+	n = sqlite3_changes(db->h);
+	s = stmt(db, ST_QUAR_PURGE);
+	if (bind_i64(db, s, 1, now) || step_done(db, s, "quarantine purge"))
+		goto fail;
+	if (tx_commit(db) == -1)
+		return -1;
+	return n;
+fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/* Looks up mac's row. */
+int
+leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out)
+{
+	struct lease l;
+	int r;
+
+	if (db == NULL || mac == NULL || out == NULL)
+		return -1;
+	r = row_get(db, mac, &l);
+	if (r == 0)
+		*out = l;
+	return r;
+}
+
+/*
+ * Calls cb for every row, ordered by ip (rows without one first) then mac.
+ * The rows are read first so cb may call back into leasedb. Returns 0 (also
+ * when cb stopped the walk) or -1.
+ */
+int
+leasedb_foreach(struct leasedb *db,
+    int (*cb)(const struct lease *l, void *arg), void *arg)
+{
+	struct lease *rows = NULL;
+	sqlite3_stmt *s;
+	size_t n = 0, cap = 0, i;
+	int r;
+
+	if (db == NULL || cb == NULL)
+		return -1;
+	s = stmt(db, ST_ALL);
+	while ((r = step_row(db, s, "lease list")) == 1) {
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			rows = xreallocarray(rows, cap, sizeof(*rows));
+		}
+		if (row_decode(s, &rows[n]) == -1) {
+			r = -1;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(s);
+	if (r == -1) {
+		free(rows);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (cb(&rows[i], arg) != 0)
+			break;
+	free(rows);
+	return 0;
+}
+
+/* Number of rows in the event log. */
+int64_t
+leasedb_event_count(struct leasedb *db)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	if (db == NULL)
+		return -1;
+	s = stmt(db, ST_EVENT_COUNT);
+	if (step_row(db, s, "event count") == 1)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return n;
+}
+
+/* Runs sqlite's integrity check; anything but a single "ok" fails. */
+int
+leasedb_integrity_check(struct leasedb *db)
+{
+	const unsigned char *t;
+	sqlite3_stmt *s;
+	int r, rv = -1;
+
+	if (db == NULL)
+		return -1;
+	s = stmt(db, ST_INTEGRITY);
+	r = step_row(db, s, "integrity check");
+	if (r == 1) {
+		t = sqlite3_column_text(s, 0);
+		if (t != NULL && strcmp((const char *)t, "ok") == 0)
+			rv = 0;
+		else
+			log_warnx("leasedb: integrity check: %s",
+			    t != NULL ? (const char *)t : "no answer");
+	}
+	sqlite3_reset(s);
+	return rv;
+}
+
+/* Display name of a state. */
+const char *
+leasedb_state_name(enum lease_state s)
+{
+	if ((unsigned)s < NSTATES)
+		return state_names[s];
+	return "unknown";
+}

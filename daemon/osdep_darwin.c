@@ -1,0 +1,82 @@
+/*
+ * Theory of operation: macOS answers for peer credentials (getpeereid) and
+ * recognises a VM descriptor as a Unix datagram socket (what
+ * Virtualization.framework's VZFileHandleNetworkDeviceAttachment, QEMU and
+ * vfkit use). macOS has no TAP devices. Batched receive uses plain recv in
+ * a loop here; recvmsg_x is a private interface left for the fast path.
+ */
+#include <errno.h>
+#include <launch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "osdep.h"
+#include "uplink.h"
+
+int
+osdep_peer_cred(int fd, uid_t *uid, gid_t *gid)
+{
+	return getpeereid(fd, uid, gid);
+}
+
+enum osdep_fd_kind
+osdep_fd_kind(int fd, uint8_t mac[6])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type;
+	socklen_t tlen = sizeof(type);
+
+	(void)mac;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+	    type != SOCK_DGRAM)
+		return OSDEP_FD_OTHER;
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    ss.ss_family != AF_UNIX)
+		return OSDEP_FD_OTHER;
+	return OSDEP_FD_DGRAM;
+}
+
+int
+osdep_tap_open(const char *name)
+{
+	(void)name;
+	errno = ENOTSUP;
+	return -1;
+}
+
+int
+osdep_recv_batch(int fd, struct frame *f, int n)
+{
+	ssize_t r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		r = recv(fd, f[i].data, f[i].cap, MSG_DONTWAIT);
+		if (r == -1)
+			return i > 0 ? i : -1;
+		/* A datagram of exactly cap bytes may have been cut. */
+		f[i].len = (size_t)r < f[i].cap ? (size_t)r : 0;
+	}
+	return i;
+}
+
+int
+osdep_activated_socket(void)
+{
+	int *fds = NULL, fd;
+	size_t n = 0;
+
+	/* ESRCH: not started by launchd; ENOENT: no such Sockets entry. */
+	if (launch_activate_socket("Control", &fds, &n) != 0 || n == 0)
+		return -1;
+	fd = fds[0];
+	while (n > 1)
+		close(fds[--n]);
+	free(fds);
+	return fd;
+}
