@@ -21,6 +21,7 @@ static const struct cmd_entry *const cmds[] = {
     &cmd_leases_entry,
     &cmd_status_entry,
     &cmd_exec_entry,
+    &cmd_policy_entry,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

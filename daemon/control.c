@@ -570,6 +570,74 @@ op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	return r;
 }
 
+/* policy.get: a VM's rules and their revision. */
+static json_t *
+op_policy_get(struct softnetd *sd, const struct control_peer *peer,
+    json_t *req, json_t *id, int fd, void *session)
+{
+	static const char *const keys[] = {"op", "id", "vm", NULL};
+	struct port *p;
+	json_t *r;
+	const char *k;
+
+	(void)fd, (void)session;
+	if ((k = stray_key(req, keys)) != NULL)
+		return reply_error(id, SOFTNET_E_BAD_REQUEST,
+		    "unknown field \"%s\"", k);
+	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
+		return r;
+	r = reply_new(true, id);
+	json_object_set_new(r, "policy", policy_json(&p->policy));
+	return r;
+}
+
+/*
+ * policy.set: replaces a VM's allow/block rules in one step. The new rules
+ * are built aside and swapped in only when all of them parsed, so a bad
+ * entry changes nothing; "revision", when given, must match the current one
+ * (compare-and-swap for concurrent editors). Exposed ports stay.
+ */
+static json_t *
+op_policy_set(struct softnetd *sd, const struct control_peer *peer,
+    json_t *req, json_t *id, int fd, void *session)
+{
+	static const char *const keys[] = {"op", "id", "vm", "allow", "block",
+	    "revision", NULL};
+	json_t *rev = json_object_get(req, "revision"), *r;
+	struct policy next;
+	struct port *p;
+	const char *k;
+
+	(void)fd, (void)session;
+	if ((k = stray_key(req, keys)) != NULL)
+		return reply_error(id, SOFTNET_E_BAD_REQUEST,
+		    "unknown field \"%s\"", k);
+	if (rev != NULL && !json_is_integer(rev))
+		return reply_error(id, SOFTNET_E_BAD_REQUEST,
+		    "\"revision\" must be an integer");
+	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
+		return r;
+	if (rev != NULL &&
+	    (uint64_t)json_integer_value(rev) != p->policy.revision)
+		return reply_error(id, SOFTNET_E_CONFLICT,
+		    "the policy is at revision %llu, not %lld",
+		    (unsigned long long)p->policy.revision,
+		    (long long)json_integer_value(rev));
+	policy_init(&next);
+	if ((r = add_policy_field(req, id, "allow", &next)) != NULL ||
+	    (r = add_policy_field(req, id, "block", &next)) != NULL)
+		return r;
+	memcpy(next.expose, p->policy.expose, sizeof(next.expose));
+	next.nexpose = p->policy.nexpose;
+	next.revision = p->policy.revision + 1;
+	p->policy = next;
+	log_info("vm %u: policy revision %llu (%zu rules)", p->id,
+	    (unsigned long long)next.revision, next.nrules);
+	r = reply_new(true, id);
+	json_object_set_new(r, "policy", policy_json(&p->policy));
+	return r;
+}
+
 /* status: the daemon, its uplink and its pool. */
 static json_t *
 op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
@@ -624,6 +692,8 @@ static const struct {
     {SOFTNET_OP_SHOW, op_show, false},
     {SOFTNET_OP_STATS, op_stats, false},
     {SOFTNET_OP_LEASES, op_leases, false},
+    {SOFTNET_OP_POLICY_GET, op_policy_get, false},
+    {SOFTNET_OP_POLICY_SET, op_policy_set, false},
     {SOFTNET_OP_STATUS, op_status, false},
 };
 
@@ -1033,12 +1103,25 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 	struct control *ctl;
 	struct sockaddr_un sun;
 	struct group *gr;
+	bool path_owned = false;
 	mode_t old;
 	int s;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "socket path too long: %s", path);
 		return -1;
+	}
+	/* Socket activation: the service manager owns the socket file. */
+	if ((s = osdep_activated_socket()) != -1) {
+		if (fcntl(s, F_SETFL, O_NONBLOCK) == -1 ||
+		    fcntl(s, F_SETFD, FD_CLOEXEC) == -1) {
+			snprintf(err, errlen, "activated socket: %s",
+			    strerror(errno));
+			return -1;
+		}
+		log_info("using the control socket passed by the service "
+			 "manager");
+		goto listening;
 	}
 	if ((gr = getgrnam(sd->cfg.socket_group)) == NULL) {
 		snprintf(err, errlen, "socket_group \"%s\" does not exist",
@@ -1047,6 +1130,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 	}
 	if (clear_stale(path, err, errlen) == -1)
 		return -1;
+	path_owned = true;
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		 0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -1071,9 +1155,10 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 		close(s);
 		return -1;
 	}
+listening:
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->fd = s;
-	ctl->path = xstrdup(path);
+	ctl->path = path_owned ? xstrdup(path) : NULL;
 	TAILQ_INIT(&ctl->conns);
 	ctl->ev = event_new(sd->base, s, EV_READ | EV_PERSIST, control_accept,
 	    sd);
@@ -1096,7 +1181,8 @@ control_shutdown(struct softnetd *sd)
 		conn_free(c);
 	event_free(ctl->ev);
 	close(ctl->fd);
-	unlink(ctl->path);
+	if (ctl->path != NULL)
+		unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);
 	sd->control = NULL;

@@ -27,7 +27,7 @@
 #include "dhcp.h"
 #include "log.h"
 
-#define DHCP_MAGIC      0x63825363 /* 99.130.83.99 */
+#define DHCP_MAGIC       0x63825363 /* 99.130.83.99 */
 #define DHCP_BOOTREQUEST 1
 #define DHCP_BOOTREPLY   2
 #define DHCP_HTYPE_ETHER 1
@@ -75,10 +75,10 @@ _Static_assert(sizeof(struct dhcp_hdr) == 236, "BOOTP header is 236 bytes");
 
 /* A reply under construction: the BOOTP payload inside the caller's buffer. */
 struct dhcp_out {
-	uint8_t *p;   /* payload start (out + PKT_UDP4_HLEN) */
-	size_t cap;   /* payload bytes available */
-	size_t len;   /* payload bytes written */
-	bool full;    /* an append did not fit: no reply */
+	uint8_t *p; /* payload start (out + PKT_UDP4_HLEN) */
+	size_t cap; /* payload bytes available */
+	size_t len; /* payload bytes written */
+	bool full;  /* an append did not fit: no reply */
 };
 
 /* Reads a big-endian 32-bit value from possibly unaligned memory. */
@@ -248,17 +248,17 @@ out_opt32(struct dhcp_out *o, uint8_t code, uint32_t v)
 
 /*
  * Writes the BOOTREPLY of the given type for m into o: header, cookie,
- * options, end, padding to the BOOTP minimum. The largest reply (63 DNS
- * servers, a 63-byte hostname) stays under 576 bytes of IP, the least any
- * client accepts, so option 57 never has to shorten it. 0, or -1 when it
- * does not fit.
+ * options, end, padding to the BOOTP minimum. The largest reply (16 DNS
+ * servers, a 63-byte hostname: 415 bytes) stays within 576 bytes of IP, the
+ * least any client accepts, so option 57 never has to shorten it. 0, or -1
+ * when it does not fit.
  */
 static int
 build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, struct dhcp_out *o)
+              enum dhcp_type type, uint32_t yiaddr, struct dhcp_out *o)
 {
 	struct dhcp_hdr h;
-	uint32_t dns[63], cookie = htonl(DHCP_MAGIC);
+	uint32_t dns[DHCP_MAX_DNS], cookie = htonl(DHCP_MAGIC);
 	uint16_t mtu;
 	uint8_t t = (uint8_t)type;
 	size_t i, n;
@@ -287,12 +287,13 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 		if (yiaddr != 0) {
 			out_opt32(o, OPT_LEASE_TIME, cfg->lease_time);
 			out_opt32(o, OPT_T1, cfg->lease_time / 2);
-			out_opt32(o, OPT_T2,
+			out_opt32(
+			    o, OPT_T2,
 			    (uint32_t)((uint64_t)cfg->lease_time * 7 / 8));
 		}
 		out_opt32(o, OPT_SUBNET_MASK, cfg->netmask);
 		out_opt32(o, OPT_ROUTER, cfg->gateway);
-		n = cfg->ndns < 63 ? cfg->ndns : 63;
+		n = cfg->ndns < DHCP_MAX_DNS ? cfg->ndns : DHCP_MAX_DNS;
 		if (n > 0 && cfg->dns != NULL) {
 			for (i = 0; i < n; i++)
 				dns[i] = htonl(cfg->dns[i]);
@@ -300,7 +301,7 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 		}
 		if (m->hostname[0] != '\0')
 			out_opt(o, OPT_HOSTNAME, m->hostname,
-			    strlen(m->hostname));
+			        strlen(m->hostname));
 		if (cfg->mtu >= DHCP_MIN_MTU) {
 			mtu = htons(cfg->mtu);
 			out_opt(o, OPT_MTU, &mtu, sizeof(mtu));
@@ -326,8 +327,8 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static size_t
 build_frame(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
-    size_t payload_len)
+            enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
+            size_t payload_len)
 {
 	struct pkt_udp4_addr a;
 	bool bcast;
@@ -362,8 +363,8 @@ build_frame(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static int
 reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
-    struct dhcp_result *res)
+      enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
+      struct dhcp_result *res)
 {
 	struct dhcp_out o;
 
@@ -386,7 +387,7 @@ reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static bool
 reply_fits(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint8_t *out, size_t cap)
+           enum dhcp_type type, uint8_t *out, size_t cap)
 {
 	struct dhcp_result scratch;
 
@@ -417,8 +418,9 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 	/* A NAK is never larger than an ACK: one check covers both. */
 	if (!reply_fits(cfg, m, DHCP_ACK, out, cap))
 		return 0;
-	r = leasedb_ack(db, mac, ip, m->hostname[0] != '\0' ? m->hostname : NULL,
-	    now, cfg->lease_time);
+	r = leasedb_ack(db, mac, ip,
+	                m->hostname[0] != '\0' ? m->hostname : NULL, now,
+	                cfg->lease_time);
 	if (r == -1)
 		return -1;
 	if (r == 1)
@@ -431,9 +433,9 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 
 /* DISCOVER: holds an address for the VM and OFFERs it. */
 static int
-discover(const struct dhcp_config *cfg, struct leasedb *db,
-    const uint8_t *mac, const struct dhcp_msg *m, int64_t now, uint8_t *out,
-    size_t cap, struct dhcp_result *res)
+discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
+         const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
+         struct dhcp_result *res)
 {
 	uint32_t ip = 0;
 	int r;
@@ -441,7 +443,7 @@ discover(const struct dhcp_config *cfg, struct leasedb *db,
 	if (!reply_fits(cfg, m, DHCP_OFFER, out, cap))
 		return 0;
 	r = leasedb_offer(db, mac, m->has_requested_ip ? m->requested_ip : 0,
-	    now, DHCP_OFFER_HOLD, &ip);
+	                  now, DHCP_OFFER_HOLD, &ip);
 	if (r == -1)
 		return -1;
 	if (r == 1) {
@@ -454,9 +456,9 @@ discover(const struct dhcp_config *cfg, struct leasedb *db,
 
 /* REQUEST in each client state of RFC 2131 4.3.2. */
 static int
-request(const struct dhcp_config *cfg, struct leasedb *db,
-    const uint8_t *mac, const struct dhcp_msg *m, int64_t now, uint8_t *out,
-    size_t cap, struct dhcp_result *res)
+request(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
+        const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
+        struct dhcp_result *res)
 {
 	struct lease l;
 	uint32_t net = cfg->gateway & cfg->netmask;
@@ -476,14 +478,14 @@ request(const struct dhcp_config *cfg, struct leasedb *db,
 		if (!m->has_requested_ip)
 			return nak(cfg, m, out, cap, res, "no requested ip");
 		return ack(cfg, db, mac, m, m->requested_ip, now, out, cap,
-		    res);
+		           res);
 	}
 	if (m->has_requested_ip && m->ciaddr == 0) {
 		/* INIT-REBOOT */
 		if ((m->requested_ip & cfg->netmask) != net)
 			return nak(cfg, m, out, cap, res, "wrong subnet");
 		return ack(cfg, db, mac, m, m->requested_ip, now, out, cap,
-		    res);
+		           res);
 	}
 	if (!m->has_requested_ip && m->ciaddr != 0) {
 		/* RENEWING (unicast) or REBINDING (broadcast) */
@@ -495,8 +497,8 @@ request(const struct dhcp_config *cfg, struct leasedb *db,
 /* Handles one DHCP client frame from a VM; see dhcp.h. */
 int
 dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
-    const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi,
-    int64_t now, uint8_t *out, size_t cap, struct dhcp_result *res)
+            const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi,
+            int64_t now, uint8_t *out, size_t cap, struct dhcp_result *res)
 {
 	struct dhcp_msg m;
 	int r;
@@ -528,7 +530,7 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 		if (!m.has_server_id || m.server_id != cfg->gateway)
 			return 0;
 		r = leasedb_decline(db, vm_mac, m.requested_ip, now,
-		    DHCP_QUARANTINE);
+		                    DHCP_QUARANTINE);
 		if (r == 0) {
 			res->unbound = true;
 			res->ip = m.requested_ip;

@@ -31,6 +31,7 @@ enum dhcp_type {
 #define DHCP_HOSTNAME_LEN 64 /* sanitized option 12, NUL included */
 #define DHCP_OFFER_HOLD   60 /* seconds an OFFERed address is held */
 #define DHCP_QUARANTINE   600 /* seconds a DECLINEd address rests */
+#define DHCP_MAX_DNS      16  /* DNS servers a reply carries (option 6) */
 
 /* A client message, parsed and bounds-checked; addresses host order. */
 struct dhcp_msg {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -75,6 +76,20 @@ configure(const struct config *cfg, struct uplink_params *p, char *err,
 	ifr.ifr_qlen = 10000;
 	if (ioctl(s, SIOCSIFTXQLEN, &ifr) == -1) {
 		snprintf(err, errlen, "%s: setting txqueuelen: %s", name,
+		    strerror(errno));
+		goto fail;
+	}
+	/*
+	 * A MAC derived from the gateway address, the same after every
+	 * restart: the VMs' ARP caches stay right across a daemon crash.
+	 */
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data,
+	    (const uint8_t[6]){0x02, 0x53, 0x4e, (uint8_t)(cfg->uplink.gateway >> 16),
+		(uint8_t)(cfg->uplink.gateway >> 8), (uint8_t)cfg->uplink.gateway},
+	    6);
+	if (ioctl(s, SIOCSIFHWADDR, &ifr) == -1) {
+		snprintf(err, errlen, "%s: setting MAC: %s", name,
 		    strerror(errno));
 		goto fail;
 	}

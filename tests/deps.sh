@@ -19,7 +19,7 @@ pkgs="gcc make pkg-config libevent-dev libjansson-dev libsqlite3-dev"
 if [ "$mode" = test ]; then
 	# python3 here is Debian's /usr/bin/python3, which scapy installs into.
 	pkgs="$pkgs libcmocka-dev busybox udhcpc iproute2 iputils-ping iperf3"
-	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux"
+	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux systemd"
 fi
 
 if ! command -v dpkg >/dev/null 2>&1; then

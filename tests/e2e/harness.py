@@ -452,3 +452,33 @@ def echo_server(env, ns, port):
     p = env.popen([PYTHON, "-c", ECHO_SERVER, str(port)], ns=ns, text=True)
     assert p.stdout.readline().strip() == "ready"
     return p
+
+TAPBRIDGE = os.path.join(BUILD, "tests", "tools", "tapbridge")
+
+
+def start_bridged(env, guest, prefix_cmd, sock_env=None):
+    """Runs prefix_cmd + [tapbridge] so guest's eth0 speaks over fd 3.
+
+    prefix_cmd is e.g. [softnetctl, -s, SOCK, exec, --mac, M, --]: the VM
+    stand-in (tapbridge) then takes exactly the path a QEMU/Tart VM's
+    frames take, a SOCK_DGRAM socket pair.
+    """
+    return env.popen(prefix_cmd + ["ip", "netns", "exec", guest.ns, TAPBRIDGE,
+                                   "eth0"], env=sock_env, text=True)
+
+
+def socketpair_vm(env, guest):
+    """A Tart-shaped VM: a SOCK_DGRAM pair, tapbridge on one end in guest.
+
+    Returns the other end (for softnet --vm-fd) and the bridge process.
+    """
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for s in (a, b):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    os.set_inheritable(b.fileno(), True)
+    p = env.popen(["ip", "netns", "exec", guest.ns, "sh", "-c",
+                   'exec "$0" eth0 3<&%d' % b.fileno(), TAPBRIDGE],
+                  pass_fds=[b.fileno()])
+    b.close()
+    return a, p
