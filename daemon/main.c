@@ -31,12 +31,14 @@ static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: softnetd [-d] [-n] [-f CONFIG] [-s SOCKET]\n"
+	    "usage: softnetd [-Bdn] [-f CONFIG] [-s SOCKET]\n"
 	    "\n"
 	    "  -d         debug logging\n"
 	    "  -n         check the configuration and exit (0 ok, 1 not)\n"
 	    "  -f CONFIG  configuration file (JSON); defaults without one\n"
 	    "  -s SOCKET  control socket path (overrides the file)\n"
+	    "  -B         no batching: one frame per read and write (the\n"
+	    "             baseline make bench compares against)\n"
 	    "  -h         this help; see softnetd(8)\n");
 	exit(status);
 }
@@ -109,8 +111,11 @@ main(int argc, char **argv)
 	int ch, debug = 0, check = 0;
 
 	memset(&sd, 0, sizeof(sd));
-	while ((ch = getopt(argc, argv, "dnf:s:h")) != -1) {
+	while ((ch = getopt(argc, argv, "Bdnf:s:h")) != -1) {
 		switch (ch) {
+		case 'B':
+			sd.no_batch = true;
+			break;
 		case 'd':
 			debug = 1;
 			break;

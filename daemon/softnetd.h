@@ -5,6 +5,7 @@
 #ifndef SOFTNET_SOFTNETD_H
 #define SOFTNET_SOFTNETD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -32,6 +33,7 @@ struct softnetd {
 	struct sw *sw;
 	struct control *control;
 	time_t started;
+	bool no_batch;              /* -B: one frame per system call */
 };
 
 /* Wall-clock seconds, the time base of leases. */

@@ -38,6 +38,7 @@ struct sw {
 	struct frame in[SW_BATCH];    /* read buffers */
 	struct frame out[SW_BATCH];   /* frames queued for the uplink */
 	int nout;
+	int batch;                    /* frames per read: SW_BATCH, or 1 */
 	uint8_t dhcp_buf[SW_DHCP_BUF];
 	struct event *uplink_ev;
 	struct event *expire_ev;
@@ -80,7 +81,7 @@ queue_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
 {
 	struct sw *sw = sd->sw;
 
-	if (sw->nout == SW_BATCH)
+	if (sw->nout == sw->batch)
 		flush_uplink(sd);
 	sw->out[sw->nout].data = (uint8_t *)frame;
 	sw->out[sw->nout].len = len;
@@ -184,7 +185,7 @@ switch_port_readable(struct softnetd *sd, struct port *p)
 	struct sw *sw = sd->sw;
 	int i, n;
 
-	n = port_recv(sd, p, sw->in, SW_BATCH);
+	n = port_recv(sd, p, sw->in, sw->batch);
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, sw->in[i].data, sw->in[i].len);
 	flush_uplink(sd);
@@ -229,7 +230,7 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((n = uplink_read(sd->uplink, sw->in, SW_BATCH)) < 0) {
+	if ((n = uplink_read(sd->uplink, sw->in, sw->batch)) < 0) {
 		log_warn("uplink read");
 		return;
 	}
@@ -275,6 +276,7 @@ switch_init(struct softnetd *sd)
 		sw->in[i].data = sw->mem + (size_t)i * PKT_MAX_FRAME;
 		sw->in[i].cap = PKT_MAX_FRAME;
 	}
+	sw->batch = sd->no_batch ? 1 : SW_BATCH;
 	sd->sw = sw;
 	if (sd->uplink != NULL) {
 		sw->uplink_ev = event_new(sd->base, uplink_fd(sd->uplink),
