@@ -3,6 +3,10 @@
 #   make            build softnetd, softnetctl and softnet
 #   make test       unit tests (cmocka) and end-to-end tests (root, netns)
 #   make deps       install missing build and test dependencies
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (60)
+#   make sanitize   make test built with ASan + UBSan (LeakSanitizer on)
+#   make bench      throughput/latency table (root, netns); BENCH_SECONDS,
+#                   BENCH_RUNS (10, 3)
 #   make check-format
 
 BUILD   ?= build
@@ -56,7 +60,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
 .PHONY: demo check-darwin install-launchd all deps deps-build deps-test test unit e2e check-format format \
-	clean install uninstall
+	clean install uninstall fuzz fuzz-build deps-fuzz sanitize FORCE
 all: $(BINS)
 
 deps:
@@ -65,6 +69,8 @@ deps-build:
 	@sh tests/deps.sh build
 deps-test:
 	@sh tests/deps.sh test
+deps-fuzz:
+	@sh tests/deps.sh fuzz
 
 $(BUILD)/%.o: %.c | deps-build
 	@mkdir -p $(dir $@)
@@ -109,6 +115,88 @@ e2e: $(BINS) $(TOOL_BINS) | deps-test
 test: $(BINS) $(UNIT_BINS) $(TOOL_BINS) | deps-test
 	@sh tests/run.sh all $(BUILD)
 
+# Fuzzing: every tests/fuzz/fuzz_*.c is a libFuzzer target built with clang,
+# ASan and UBSan against the daemon library compiled the same way in its own
+# build directory. `make fuzz` replays tests/fuzz/regress/<target>/ and the
+# seed corpus, then fuzzes each target for FUZZ_SECONDS (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer
+FUZZ_LIBDIR  := $(BUILD)/fuzzlib
+FUZZ_LIB     := $(FUZZ_LIBDIR)/libsoftnetd.a
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS ?= $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CFLAGS   = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Idaemon \
+		$(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+
+# The sub-make decides whether the library is current; FORCE only asks it.
+$(FUZZ_LIB): FORCE | deps-fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIBDIR) CC=clang \
+	    CFLAGS='-O1 -g' \
+	    EXTRA_CFLAGS='-fsanitize=fuzzer-no-link $(FUZZ_SAN)' $@
+FORCE:
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | deps-fuzz
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -o $@ $< $(FUZZ_LIB) \
+	    -fsanitize=fuzzer $(FUZZ_SAN) $(PKG_LIBS) $(OS_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The whole test suite (unit and end-to-end: the e2e harness runs the
+# binaries of SOFTNET_BUILD) built with ASan + UBSan in its own directory.
+# Every report, from any process (the daemon under test writes its stderr
+# to a per-test log), goes to a file under $(SAN_REPORTS); a report, or a
+# leak at exit, fails the run even when the test itself passed.
+SAN_BUILD   := $(BUILD)/san
+SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	       -fno-sanitize-recover=all
+sanitize: | deps-test
+	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS) && \
+	    chmod 1777 $(SAN_REPORTS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:log_path=$(SAN_REPORTS)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_REPORTS)/ubsan \
+	LSAN_OPTIONS=log_path=$(SAN_REPORTS)/lsan \
+	    $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS='-O1 -g' \
+	    EXTRA_CFLAGS='$(SAN_FLAGS)' EXTRA_LDFLAGS='$(SAN_FLAGS)' test; \
+	rc=$$?; \
+	if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
+		for f in $(SAN_REPORTS)/*; do echo "== $$f"; cat "$$f"; done; \
+		echo "sanitize: FAILED: sanitizer reports in $(SAN_REPORTS)"; \
+		exit 1; \
+	fi; \
+	[ $$rc -eq 0 ] && echo "sanitize: no sanitizer reports" || \
+	    { echo "sanitize: FAILED: make test exited $$rc"; exit 1; }
+
+# Benchmarks (not tests: nothing here asserts a timing). tests/bench/bench.py
+# builds namespaces, measures veth, pasta, slirp4netns and softnet in the
+# same run, prints one table and removes everything it created. The C
+# micro-benchmarks link against the daemon library like the unit tests.
+BENCH_SECONDS ?= 10
+BENCH_RUNS    ?= 3
+BENCH_SRCS    := $(wildcard tests/bench/*.c)
+BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+.PHONY: bench deps-bench
+.PRECIOUS: $(BUILD)/bench/%.o
+deps-bench:
+	@sh tests/deps.sh bench
+
+$(BUILD)/bench/%.o: tests/bench/%.c | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -pthread -MMD -MP -c -o $@ $<
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -pthread -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) \
+	    $(OS_LIBS)
+
+bench: $(BINS) $(TOOL_BINS) $(BENCH_BINS) | deps-bench
+	@SOFTNET_BUILD=$(abspath $(BUILD)) BENCH_SECONDS=$(BENCH_SECONDS) \
+	    BENCH_RUNS=$(BENCH_RUNS) /usr/bin/python3 tests/bench/bench.py
+
 # The macOS files cannot run here; type-check them against declaration-only
 # headers written from Apple's documented API (tests/compat/darwin).
 DARWIN_SRCS := daemon/uplink_vmnet.c daemon/osdep_darwin.c
@@ -124,7 +212,8 @@ demo: $(BINS) | deps-test
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py
 
 FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
-		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c)
+		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c \
+		tests/bench/*.c)
 check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 format:

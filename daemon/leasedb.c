@@ -70,62 +70,62 @@ enum stmt_id {
 #define HELD       "state IN ('offered', 'bound')"
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_EVENT_ADD] = "INSERT INTO events (time, mac, ip, kind, detail) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_EVENT_TRIM] = "DELETE FROM events WHERE id <= "
-			  "(SELECT max(id) FROM events) - ?1",
-	[ST_EVENT_COUNT] = "SELECT count(*) FROM events",
-	[ST_ATTACH] = "INSERT INTO leases (mac, state, name, owner, granted) "
-		      "VALUES (?1, 'none', ?2, ?3, ?4) ON CONFLICT (mac) DO "
-		      "UPDATE SET name = excluded.name, owner = excluded.owner",
-	[ST_ENSURE] = "INSERT INTO leases (mac, state, granted) "
-		      "VALUES (?1, 'none', ?2) ON CONFLICT (mac) DO NOTHING",
-	[ST_GET] = "SELECT " LEASE_COLS " FROM leases WHERE mac = ?1",
-	[ST_ALL] = "SELECT " LEASE_COLS " FROM leases ORDER BY ip, mac",
-	[ST_IP_BUSY] = "SELECT EXISTS (SELECT 1 FROM leases WHERE ip = ?1 "
-		       "AND mac <> ?2 AND " HELD " AND expires > ?3) OR "
-		       "EXISTS (SELECT 1 FROM quarantine WHERE ip = ?1 "
-		       "AND until > ?3)",
-	[ST_USED] = "SELECT ip FROM leases WHERE ip BETWEEN ?1 AND ?2 "
-		    "AND mac <> ?3 AND " HELD " AND expires > ?4 "
-		    "UNION SELECT ip FROM quarantine WHERE ip BETWEEN ?1 AND ?2 "
-		    "AND until > ?4 ORDER BY 1",
-	[ST_HINT_EVENT] = "INSERT INTO events (time, mac, ip, kind, detail) "
-			  "SELECT ?3, mac, ip, 'expire', 'address reused' "
-			  "FROM leases WHERE ip = ?1 AND mac <> ?2 AND " HELD,
-	[ST_HINT_CLEAR] = "UPDATE leases SET ip = NULL, "
-			  "state = CASE WHEN " HELD " THEN 'expired' "
-			  "ELSE state END, "
-			  "granted = CASE WHEN " HELD " THEN ?3 "
-			  "ELSE granted END, expires = 0 "
-			  "WHERE ip = ?1 AND mac <> ?2",
-	[ST_HOLD] = "UPDATE leases SET expires = max(expires, ?2) "
-		    "WHERE mac = ?1",
-	[ST_SET_OFFER] = "UPDATE leases SET ip = ?2, state = 'offered', "
-			 "granted = ?3, expires = ?4 WHERE mac = ?1",
-	[ST_SET_BOUND] = "UPDATE leases SET ip = ?2, state = 'bound', "
-			 "granted = ?3, expires = ?4, "
-			 "hostname = coalesce(?5, hostname) WHERE mac = ?1",
-	[ST_RELEASE] = "UPDATE leases SET state = 'released', expires = 0, "
-		       "granted = ?3 WHERE mac = ?1 AND ip = ?2 AND " HELD,
-	[ST_DECLINE] = "UPDATE leases SET state = 'released', ip = NULL, "
-		       "expires = 0, granted = ?3 "
-		       "WHERE mac = ?1 AND ip = ?2 AND " HELD,
-	[ST_QUARANTINE] = "INSERT INTO quarantine (ip, until) VALUES (?1, ?2) "
-			  "ON CONFLICT (ip) DO UPDATE SET "
-			  "until = max(until, excluded.until)",
-	[ST_DETACH] = "UPDATE leases SET state = 'released', expires = 0, "
-		      "granted = ?2 WHERE mac = ?1 AND " HELD,
-	[ST_EXPIRE_EVENTS] = "INSERT INTO events (time, mac, ip, kind, detail) "
-			     "SELECT ?1, mac, ip, 'expire', state FROM leases "
-			     "WHERE " HELD " AND expires <= ?1 ORDER BY ip, mac",
-	[ST_EXPIRE] = "UPDATE leases SET state = 'expired', expires = 0, "
-		      "granted = ?1 WHERE " HELD " AND expires <= ?1",
-	[ST_QUAR_PURGE] = "DELETE FROM quarantine WHERE until <= ?1",
-	[ST_INTEGRITY] = "PRAGMA integrity_check",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_EVENT_ADD] = "INSERT INTO events (time, mac, ip, kind, detail) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_EVENT_TRIM] = "DELETE FROM events WHERE id <= "
+                      "(SELECT max(id) FROM events) - ?1",
+    [ST_EVENT_COUNT] = "SELECT count(*) FROM events",
+    [ST_ATTACH] = "INSERT INTO leases (mac, state, name, owner, granted) "
+                  "VALUES (?1, 'none', ?2, ?3, ?4) ON CONFLICT (mac) DO "
+                  "UPDATE SET name = excluded.name, owner = excluded.owner",
+    [ST_ENSURE] = "INSERT INTO leases (mac, state, granted) "
+                  "VALUES (?1, 'none', ?2) ON CONFLICT (mac) DO NOTHING",
+    [ST_GET] = "SELECT " LEASE_COLS " FROM leases WHERE mac = ?1",
+    [ST_ALL] = "SELECT " LEASE_COLS " FROM leases ORDER BY ip, mac",
+    [ST_IP_BUSY] = "SELECT EXISTS (SELECT 1 FROM leases WHERE ip = ?1 "
+                   "AND mac <> ?2 AND " HELD " AND expires > ?3) OR "
+                   "EXISTS (SELECT 1 FROM quarantine WHERE ip = ?1 "
+                   "AND until > ?3)",
+    [ST_USED] = "SELECT ip FROM leases WHERE ip BETWEEN ?1 AND ?2 "
+                "AND mac <> ?3 AND " HELD " AND expires > ?4 "
+                "UNION SELECT ip FROM quarantine WHERE ip BETWEEN ?1 AND ?2 "
+                "AND until > ?4 ORDER BY 1",
+    [ST_HINT_EVENT] = "INSERT INTO events (time, mac, ip, kind, detail) "
+                      "SELECT ?3, mac, ip, 'expire', 'address reused' "
+                      "FROM leases WHERE ip = ?1 AND mac <> ?2 AND " HELD,
+    [ST_HINT_CLEAR] = "UPDATE leases SET ip = NULL, "
+                      "state = CASE WHEN " HELD " THEN 'expired' "
+                      "ELSE state END, "
+                      "granted = CASE WHEN " HELD " THEN ?3 "
+                      "ELSE granted END, expires = 0 "
+                      "WHERE ip = ?1 AND mac <> ?2",
+    [ST_HOLD] = "UPDATE leases SET expires = max(expires, ?2) "
+                "WHERE mac = ?1",
+    [ST_SET_OFFER] = "UPDATE leases SET ip = ?2, state = 'offered', "
+                     "granted = ?3, expires = ?4 WHERE mac = ?1",
+    [ST_SET_BOUND] = "UPDATE leases SET ip = ?2, state = 'bound', "
+                     "granted = ?3, expires = ?4, "
+                     "hostname = coalesce(?5, hostname) WHERE mac = ?1",
+    [ST_RELEASE] = "UPDATE leases SET state = 'released', expires = 0, "
+                   "granted = ?3 WHERE mac = ?1 AND ip = ?2 AND " HELD,
+    [ST_DECLINE] = "UPDATE leases SET state = 'released', ip = NULL, "
+                   "expires = 0, granted = ?3 "
+                   "WHERE mac = ?1 AND ip = ?2 AND " HELD,
+    [ST_QUARANTINE] = "INSERT INTO quarantine (ip, until) VALUES (?1, ?2) "
+                      "ON CONFLICT (ip) DO UPDATE SET "
+                      "until = max(until, excluded.until)",
+    [ST_DETACH] = "UPDATE leases SET state = 'released', expires = 0, "
+                  "granted = ?2 WHERE mac = ?1 AND " HELD,
+    [ST_EXPIRE_EVENTS] = "INSERT INTO events (time, mac, ip, kind, detail) "
+                         "SELECT ?1, mac, ip, 'expire', state FROM leases "
+                         "WHERE " HELD " AND expires <= ?1 ORDER BY ip, mac",
+    [ST_EXPIRE] = "UPDATE leases SET state = 'expired', expires = 0, "
+                  "granted = ?1 WHERE " HELD " AND expires <= ?1",
+    [ST_QUAR_PURGE] = "DELETE FROM quarantine WHERE until <= ?1",
+    [ST_INTEGRITY] = "PRAGMA integrity_check",
 };
 
 struct leasedb {
@@ -138,11 +138,9 @@ struct leasedb {
 
 /* Stored text of each state; the index is the enum value. */
 static const char *const state_names[] = {
-	[LEASE_NONE] = "none",
-	[LEASE_OFFERED] = "offered",
-	[LEASE_BOUND] = "bound",
-	[LEASE_RELEASED] = "released",
-	[LEASE_EXPIRED] = "expired",
+    [LEASE_NONE] = "none",       [LEASE_OFFERED] = "offered",
+    [LEASE_BOUND] = "bound",     [LEASE_RELEASED] = "released",
+    [LEASE_EXPIRED] = "expired",
 };
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
 
@@ -181,13 +179,12 @@ migrate_0_to_1(sqlite3 *h, char **errmsg)
 
 /* migrations[v] takes the schema from version v to v + 1. */
 static int (*const migrations[])(sqlite3 *, char **) = {
-	migrate_0_to_1,
+    migrate_0_to_1,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Writes an open error into the caller's buffer. */
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -232,7 +229,7 @@ static void
 mac_text(const uint8_t mac[6], char buf[MAC_STRLEN])
 {
 	(void)snprintf(buf, MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
-	    mac[1], mac[2], mac[3], mac[4], mac[5]);
+	               mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
 /* Value of one hex digit, or -1. */
@@ -278,7 +275,7 @@ bounded_len(const char *s)
 	n = LEASEDB_NAMELEN - 1;
 	/* s[n] is the first byte cut; back off over a split sequence. */
 	for (k = n; k > 0 && n - k < 3 && ((unsigned char)s[k] & 0xc0) == 0x80;
-	    k--)
+	     k--)
 		;
 	if (((unsigned char)s[k] & 0xc0) == 0xc0 && k < n)
 		n = k;
@@ -333,7 +330,7 @@ bind_ip(struct leasedb *db, sqlite3_stmt *s, int idx, uint32_t ip)
 	int rc;
 
 	rc = ip == 0 ? sqlite3_bind_null(s, idx)
-		     : sqlite3_bind_int64(s, idx, (int64_t)ip);
+	             : sqlite3_bind_int64(s, idx, (int64_t)ip);
 	if (rc != SQLITE_OK) {
 		dberr(db, "bind");
 		return -1;
@@ -366,7 +363,7 @@ bind_name(struct leasedb *db, sqlite3_stmt *s, int idx, const char *str)
 		rc = sqlite3_bind_null(s, idx);
 	else
 		rc = sqlite3_bind_text(s, idx, str, bounded_len(str),
-		    SQLITE_TRANSIENT);
+		                       SQLITE_TRANSIENT);
 	if (rc != SQLITE_OK) {
 		dberr(db, "bind");
 		return -1;
@@ -440,7 +437,7 @@ tx_rollback(struct leasedb *db)
 /* Appends one event and trims the log to its newest LEASEDB_MAX_EVENTS. */
 static int
 event_add(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    const char *kind, const char *detail, int64_t now)
+          const char *kind, const char *detail, int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -470,7 +467,7 @@ event_trim(struct leasedb *db)
 /* event_add followed by the trim: the usual way to log. */
 static int
 event_log(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    const char *kind, const char *detail, int64_t now)
+          const char *kind, const char *detail, int64_t now)
 {
 	if (event_add(db, mac, ip, kind, detail, now) == -1)
 		return -1;
@@ -487,7 +484,7 @@ row_decode(sqlite3_stmt *s, struct lease *out)
 
 	memset(out, 0, sizeof(*out));
 	if (mac_parse(sqlite3_column_text(s, 0), sqlite3_column_bytes(s, 0),
-		out->mac) == -1)
+	              out->mac) == -1)
 		goto bad;
 	if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
 		ip = sqlite3_column_int64(s, 1);
@@ -511,7 +508,7 @@ row_decode(sqlite3_stmt *s, struct lease *out)
 bad:
 	t = sqlite3_column_text(s, 0);
 	log_warnx("leasedb: malformed lease row (mac %.17s)",
-	    t != NULL ? (const char *)t : "?");
+	          t != NULL ? (const char *)t : "?");
 	return -1;
 }
 
@@ -573,7 +570,7 @@ ip_busy(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
  */
 static int
 lowest_free(struct leasedb *db, const uint8_t mac[6], int64_t now,
-    uint32_t *out)
+            uint32_t *out)
 {
 	sqlite3_stmt *s;
 	uint64_t cand, used;
@@ -632,7 +629,7 @@ clear_hints(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
 /* Opens (creating or migrating) the database; see leasedb.h. */
 struct leasedb *
 leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
-    uint32_t gateway, char *err, size_t errlen)
+             uint32_t gateway, char *err, size_t errlen)
 {
 	struct leasedb *db = NULL;
 	sqlite3_stmt *s = NULL;
@@ -656,10 +653,11 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	db->gateway = gateway;
 
 	rc = sqlite3_open_v2(path, &db->h,
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		seterr(err, errlen, "%s: %s", path,
-		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		       db->h != NULL ? sqlite3_errmsg(db->h)
+		                     : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (sqlite3_busy_timeout(db->h, LEASEDB_BUSY_MS) != SQLITE_OK)
@@ -667,21 +665,21 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 
 	/* journal_mode answers with the mode in force. */
 	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &s,
-		NULL) != SQLITE_OK ||
+	                       NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		goto dbfail;
 	mode = (const char *)sqlite3_column_text(s, 0);
 	if (mode == NULL ||
 	    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
 		seterr(err, errlen, "%s: cannot use WAL journal mode (got %s)",
-		    path, mode != NULL ? mode : "nothing");
+		       path, mode != NULL ? mode : "nothing");
 		goto fail;
 	}
 	sqlite3_finalize(s);
 	s = NULL;
 	if (sqlite3_exec(db->h,
-		"PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
-		NULL, NULL) != SQLITE_OK)
+	                 "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+	                 NULL, NULL, NULL) != SQLITE_OK)
 		goto dbfail;
 
 	/* Read and migrate under the write lock: two openers cannot race. */
@@ -689,7 +687,7 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	    SQLITE_OK)
 		goto dbfail;
 	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &s, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		goto dbfail;
 	version = sqlite3_column_int(s, 0);
@@ -697,25 +695,25 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	s = NULL;
 	if (version > SCHEMA_VERSION) {
 		seterr(err, errlen,
-		    "%s: schema version %d is newer than this softnetd "
-		    "understands (%d); refusing to open it",
-		    path, version, SCHEMA_VERSION);
+		       "%s: schema version %d is newer than this softnetd "
+		       "understands (%d); refusing to open it",
+		       path, version, SCHEMA_VERSION);
 		goto fail;
 	}
 	if (version < 0) {
 		seterr(err, errlen, "%s: invalid schema version %d", path,
-		    version);
+		       version);
 		goto fail;
 	}
 	for (; version < SCHEMA_VERSION; version++) {
 		if (migrations[version](db->h, &emsg) == -1) {
 			seterr(err, errlen, "%s: migration %d -> %d: %s", path,
-			    version, version + 1,
-			    emsg != NULL ? emsg : sqlite3_errmsg(db->h));
+			       version, version + 1,
+			       emsg != NULL ? emsg : sqlite3_errmsg(db->h));
 			goto fail;
 		}
 		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		    version + 1);
+		               version + 1);
 		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
 			goto dbfail;
 	}
@@ -724,10 +722,10 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
-			SQLITE_PREPARE_PERSISTENT, &db->st[i],
-			NULL) != SQLITE_OK) {
+		                       SQLITE_PREPARE_PERSISTENT, &db->st[i],
+		                       NULL) != SQLITE_OK) {
 			seterr(err, errlen, "%s: preparing \"%s\": %s", path,
-			    stmt_sql[i], sqlite3_errmsg(db->h));
+			       stmt_sql[i], sqlite3_errmsg(db->h));
 			goto fail;
 		}
 	}
@@ -762,7 +760,7 @@ leasedb_close(struct leasedb *db)
 /* Records an attach: creates or updates mac's row with name and owner. */
 int
 leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
-    int64_t owner, int64_t now)
+               int64_t owner, int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -819,7 +817,7 @@ fail:
 /* Picks and holds an address for mac; the order is in leasedb.h. */
 int
 leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
-    int64_t now, int64_t hold, uint32_t *ip)
+              int64_t now, int64_t hold, uint32_t *ip)
 {
 	struct lease cur;
 	sqlite3_stmt *s;
@@ -848,7 +846,7 @@ leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
 			    step_done(db, s, "offer hold"))
 				goto fail;
 			if (event_log(db, mac, cur.ip, "offer", "current",
-				now) == -1)
+			              now) == -1)
 				goto fail;
 			if (tx_commit(db) == -1)
 				return -1;
@@ -907,7 +905,7 @@ fail:
  */
 int
 leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    const char *hostname, int64_t now, int64_t lease_time)
+            const char *hostname, int64_t now, int64_t lease_time)
 {
 	sqlite3_stmt *s;
 	int r;
@@ -947,7 +945,7 @@ fail:
  */
 int
 leasedb_release(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    int64_t now)
+                int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -979,7 +977,7 @@ fail:
  */
 int
 leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    int64_t now, int64_t quarantine)
+                int64_t now, int64_t quarantine)
 {
 	char detail[32];
 	sqlite3_stmt *s;
@@ -1005,7 +1003,7 @@ leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 	    step_done(db, s, "quarantine"))
 		goto fail;
 	(void)snprintf(detail, sizeof(detail), "quarantined until %" PRId64,
-	    until);
+	               until);
 	if (event_log(db, mac, ip, "decline", detail, now) == -1)
 		goto fail;
 	return tx_commit(db) == 0 ? 0 : -1;
@@ -1066,8 +1064,8 @@ leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out)
  * when cb stopped the walk) or -1.
  */
 int
-leasedb_foreach(struct leasedb *db,
-    int (*cb)(const struct lease *l, void *arg), void *arg)
+leasedb_foreach(struct leasedb *db, int (*cb)(const struct lease *l, void *arg),
+                void *arg)
 {
 	struct lease *rows = NULL;
 	sqlite3_stmt *s;
@@ -1134,7 +1132,7 @@ leasedb_integrity_check(struct leasedb *db)
 			rv = 0;
 		else
 			log_warnx("leasedb: integrity check: %s",
-			    t != NULL ? (const char *)t : "no answer");
+			          t != NULL ? (const char *)t : "no answer");
 	}
 	sqlite3_reset(s);
 	return rv;

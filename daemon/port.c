@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "expose.h"
 #include "leasedb.h"
 #include "log.h"
 #include "port.h"
@@ -124,6 +125,7 @@ unlink_port(struct softnetd *sd, struct port *p)
 		}
 	}
 	ip_unlink(ps, p);
+	expose_close(sd, p);
 	if (p->ev != NULL)
 		event_free(p->ev);
 	close(p->fd);
@@ -218,13 +220,6 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		    strerror(errno));
 		return NULL;
 	}
-	if (leasedb_attach(sd->db, a->mac, a->name != NULL ? a->name : "",
-		a->owner, now) == -1) {
-		*code = "internal";
-		snprintf(msg, msglen, "lease database error");
-		return NULL;
-	}
-
 	p = xcalloc(1, sizeof(*p));
 	p->sd = sd;
 	p->id = ps->next_id++;
@@ -240,6 +235,20 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		p->policy = *a->policy;
 	else
 		policy_init(&p->policy);
+	/* Before the database records the VM: a taken port leaves no trace. */
+	if (p->policy.nexpose > 0 && expose_open(sd, p, msg, msglen) == -1) {
+		*code = "port_in_use";
+		free(p);
+		return NULL;
+	}
+	if (leasedb_attach(sd->db, a->mac, a->name != NULL ? a->name : "",
+		a->owner, now) == -1) {
+		*code = "internal";
+		snprintf(msg, msglen, "lease database error");
+		expose_close(sd, p);
+		free(p);
+		return NULL;
+	}
 	p->ev = event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable,
 	    p);
 	if (p->ev == NULL || event_add(p->ev, NULL) == -1)

@@ -17,6 +17,7 @@
 
 struct softnetd;
 struct event;
+struct expose;
 
 #define PORT_NAMELEN 64
 
@@ -43,6 +44,7 @@ struct port {
 	uint32_t ip;             /* leased address, 0 before a lease */
 	int64_t lease_expires;
 	struct policy policy;
+	struct expose *expose;   /* exposed TCP ports, or NULL */
 	struct event *ev;
 	bool dead;               /* failed; detached from the loop soon */
 	struct port_stats st;

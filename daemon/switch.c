@@ -13,6 +13,7 @@
  * and comes back while data is pending). Frames for the uplink are written
  * as one batch at the end of each VM batch.
  */
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct sw {
 	int nout;
 	int batch;                    /* frames per read: SW_BATCH, or 1 */
 	uint8_t dhcp_buf[SW_DHCP_BUF];
+	uint8_t arp_buf[64];          /* gratuitous ARP (announce) */
 	struct event *uplink_ev;
 	struct event *expire_ev;
 	int64_t pool_full_logged;
@@ -103,6 +105,34 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi)
 	port_send(sd, q, pi->frame, pi->len);
 }
 
+/*
+ * Tells the host that ip now lives at p's MAC (a gratuitous ARP request,
+ * on the VM's behalf): an address released by one VM and leased to another
+ * must not stay cached under the old VM's MAC in the host's neighbour table.
+ */
+static void
+announce(struct softnetd *sd, struct port *p, uint32_t ip)
+{
+	struct pkt_eth *eth = (struct pkt_eth *)(void *)sd->sw->arp_buf;
+	struct pkt_arp *arp = (struct pkt_arp *)(void *)(eth + 1);
+	uint8_t a[4] = {ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff};
+
+	memcpy(eth->dst, bcast, PKT_ETH_ALEN);
+	memcpy(eth->src, p->mac, PKT_ETH_ALEN);
+	eth->type = htons(PKT_ETHERTYPE_ARP);
+	arp->htype = htons(1);
+	arp->ptype = htons(PKT_ETHERTYPE_IPV4);
+	arp->hlen = PKT_ETH_ALEN;
+	arp->plen = 4;
+	arp->op = htons(PKT_ARP_REQUEST);
+	memcpy(arp->sha, p->mac, PKT_ETH_ALEN);
+	memcpy(arp->spa, a, 4);
+	memset(arp->tha, 0, PKT_ETH_ALEN);
+	memcpy(arp->tpa, a, 4);
+	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp));
+	flush_uplink(sd); /* arp_buf is reused by the next announcement */
+}
+
 /* Runs the DHCP server on a client message from p. */
 static void
 to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
@@ -126,6 +156,8 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 			sw->pool_full_logged = now;
 		}
 	}
+	if (res.bound && res.ip != p->ip)
+		announce(sd, p, res.ip);
 	if (res.bound)
 		port_set_lease(sd, p, res.ip, now + sd->dhcp.lease_time);
 	else if (res.unbound)

@@ -1,13 +1,18 @@
 #!/bin/sh
 # Installs what softnet needs when it is missing: "build" for the binaries,
-# "test" for the binaries plus everything the test suite runs. Quiet when
-# everything is already there, so make can call it on every run.
+# "test" for the binaries plus everything the test suite runs, "fuzz" for the
+# binaries plus clang and libFuzzer (make fuzz), "bench" for the test set
+# plus the userspace-networking peers make bench compares against. Quiet
+# when everything is already there, so make can call it on every run.
 set -eu
 mode=${1:-build}
 
 if [ "$(uname -s)" = Darwin ]; then
 	need=""
-	for f in pkg-config libevent jansson sqlite cmocka; do
+	brews="pkg-config libevent jansson sqlite cmocka"
+	# Apple's clang has no libFuzzer; Homebrew's llvm does.
+	[ "$mode" = fuzz ] && brews="$brews llvm"
+	for f in $brews; do
 		brew list --versions "$f" >/dev/null 2>&1 || need="$need $f"
 	done
 	[ -z "$need" ] && exit 0
@@ -16,10 +21,17 @@ if [ "$(uname -s)" = Darwin ]; then
 fi
 
 pkgs="gcc make pkg-config libevent-dev libjansson-dev libsqlite3-dev"
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	# python3 here is Debian's /usr/bin/python3, which scapy installs into.
 	pkgs="$pkgs libcmocka-dev busybox udhcpc iproute2 iputils-ping iperf3"
 	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux systemd"
+fi
+if [ "$mode" = bench ]; then
+	pkgs="$pkgs passt slirp4netns"
+fi
+if [ "$mode" = fuzz ]; then
+	# clang 14 (Debian 12); libFuzzer ships in the compiler-rt package.
+	pkgs="$pkgs clang libclang-rt-14-dev"
 fi
 
 if ! command -v dpkg >/dev/null 2>&1; then

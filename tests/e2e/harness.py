@@ -482,3 +482,34 @@ def socketpair_vm(env, guest):
                   pass_fds=[b.fileno()])
     b.close()
     return a, p
+
+
+TCP_EXCHANGE = r"""
+import socket, sys
+ip, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+data = bytes((i * 7 + (i >> 11)) & 0xff for i in range(n))
+try:
+    s = socket.create_connection((ip, port), timeout=timeout)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        got += c
+except Exception as e:
+    print(type(e).__name__)
+    sys.exit(1)
+print("match" if got == data else "mismatch %d/%d" % (len(got), n))
+"""
+
+
+def tcp_exchange(ns, ip, port, size=64, timeout=5):
+    """From namespace ns: connects to ip:port, sends size pattern bytes,
+    half-closes and reads to EOF. Returns "match" when the echo is exact,
+    "mismatch GOT/SENT" otherwise, or the exception's name (for instance
+    "ConnectionRefusedError") when the exchange failed."""
+    r = nsrun(ns, [PYTHON, "-c", TCP_EXCHANGE, ip, str(port), str(size),
+                   str(timeout)], check=False, timeout=timeout + 20)
+    return r.stdout.strip() or r.stderr.strip()

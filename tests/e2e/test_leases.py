@@ -35,6 +35,19 @@ class PersistenceTest(E2E):
         gs[1].attach(t.daemon)
         self.assertEqual(gs[1].dhcp()["ip"], ips[1])
 
+    def test_reused_address_reachable_from_host_at_once(self):
+        t = Topology(self.env)
+        g1 = t.guest("vm1", "02:00:00:00:04:11")
+        ip = g1.dhcp()["ip"]
+        nsrun(t.host, ["ping", "-c", "1", "-W", "1", ip])  # host caches vm1
+        t.daemon.ctl("detach", "vm1")
+        g2 = t.guest("vm2", "02:00:00:00:04:12")
+        self.assertEqual(g2.dhcp()["ip"], ip)
+        # The host reaches vm2 before vm2 has sent it anything but DHCP:
+        # softnetd announced the new owner of the address.
+        r = nsrun(t.host, ["ping", "-c", "1", "-W", "2", ip], check=False)
+        self.assertEqual(r.returncode, 0, r.stdout)
+
     def test_300_cycles_do_not_exhaust_a_24(self):
         t = Topology(self.env)
         g = Guest(self.env, "churn", "02:00:00:00:05:00")

@@ -1,0 +1,258 @@
+/*
+ * bench_forward: 64-byte frames per second that one core of the switch
+ * moves from a socketpair VM to the uplink. A struct softnetd is assembled
+ * by hand the way main.c does it (lease database in memory, one VM port on
+ * a SOCK_DGRAM socket pair, its lease set directly); a writer thread on
+ * another core blasts valid IPv4/UDP frames from the VM's address into the
+ * VM end, and the main thread, pinned to one core, calls
+ * switch_port_readable in a loop: recvmmsg, parse, filter, uplink write.
+ *
+ * With -t the uplink is the real TAP backend (softnet0, created in the
+ * caller's network namespace: run it in a private one), so every frame
+ * costs its write(2) into the kernel. Without -t there is no uplink and the
+ * switch counts and drops what it would have written: the pure switch.
+ * Prints "key value" lines for tests/bench/bench.py.
+ *
+ * usage: bench_forward [-tB] [-s SECONDS]
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "leasedb.h"
+#include "log.h"
+#include "pkt.h"
+#include "port.h"
+#include "softnetd.h"
+#include "switch.h"
+#include "uplink.h"
+
+#define FRAME_LEN 64
+#define BLAST     64         /* datagrams per sendmmsg */
+#define VM_IP     0xc0a8690a /* 192.168.105.10 */
+#define DST_IP    0xc0000009 /* 192.0.0.9: global per the filter */
+
+static const uint8_t vm_mac[6] = {0x02, 0, 0, 0, 0x0b, 0x01};
+
+struct writer {
+	int fd;
+	uint8_t frame[FRAME_LEN];
+	atomic_int stop;
+	uint64_t sent;
+};
+
+/* The daemon's clock; main.c, which defines it, is not in the library. */
+int64_t
+softnetd_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Monotonic nanoseconds. */
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Pins the calling thread to cpu (ignored where there is no such cpu). */
+static void
+pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu >= sysconf(_SC_NPROCESSORS_ONLN))
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Writer thread: keeps the VM's socket full until told to stop. */
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct mmsghdr msgs[BLAST];
+	struct iovec iov = {w->frame, FRAME_LEN};
+	struct pollfd pfd = {w->fd, POLLOUT, 0};
+	int i, n;
+
+	pin(1);
+	memset(msgs, 0, sizeof(msgs));
+	for (i = 0; i < BLAST; i++) {
+		msgs[i].msg_hdr.msg_iov = &iov;
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (!atomic_load(&w->stop)) {
+		n = sendmmsg(w->fd, msgs, BLAST, MSG_DONTWAIT);
+		if (n > 0) {
+			w->sent += (uint64_t)n;
+			continue;
+		}
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			break;
+		(void)poll(&pfd, 1, 10);
+	}
+	return NULL;
+}
+
+/* Fills sd with what uplink_open would report, for the run without one. */
+static void
+fake_uplink_params(struct softnetd *sd)
+{
+	static const uint8_t gw_mac[6] = {0x02, 0x53, 0x4e, 0xa8, 0x69, 0x01};
+
+	sd->up.gateway = sd->cfg.uplink.gateway;
+	sd->up.netmask = sd->cfg.uplink.netmask;
+	sd->up.pool_start = sd->cfg.uplink.pool_start;
+	sd->up.pool_end = sd->cfg.uplink.pool_end;
+	sd->up.mtu = sd->cfg.uplink.mtu;
+	sd->up.max_frame = PKT_ETH_HLEN + sd->cfg.uplink.mtu;
+	memcpy(sd->up.mac, gw_mac, 6);
+	snprintf(sd->up.name, sizeof(sd->up.name), "none");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct softnetd sd;
+	struct writer w;
+	struct port_attach_args a;
+	struct pkt_udp4_addr addr;
+	const struct sw_stats *st;
+	struct port *p;
+	pthread_t thr;
+	const char *code;
+	char err[CONFIG_ERRLEN];
+	double seconds = 2.0;
+	int64_t t0, t1, deadline;
+	uint64_t f0, f1, up0, up1, w0, w1, calls = 0;
+	int sv[2], ch, tap = 0, bufsz = 4 << 20;
+
+	memset(&sd, 0, sizeof(sd));
+	while ((ch = getopt(argc, argv, "tBs:")) != -1) {
+		switch (ch) {
+		case 't':
+			tap = 1;
+			break;
+		case 'B':
+			sd.no_batch = true;
+			break;
+		case 's':
+			seconds = atof(optarg);
+			break;
+		default:
+			fprintf(stderr,
+			        "usage: bench_forward [-tB] [-s SECS]\n");
+			return 2;
+		}
+	}
+	log_init(0, "bench_forward");
+	config_defaults(&sd.cfg);
+	if ((sd.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	if (tap) {
+		sd.uplink = uplink_open(&sd.cfg, &sd.up, err, sizeof(err));
+		if (sd.uplink == NULL)
+			fatalx("uplink: %s", err);
+	} else {
+		fake_uplink_params(&sd);
+	}
+	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
+	                     sd.up.gateway, err, sizeof(err));
+	if (sd.db == NULL)
+		fatalx("%s", err);
+	sd.net.gateway = sd.up.gateway;
+	sd.net.netmask = sd.up.netmask;
+	sd.net.dns = sd.cfg.dhcp.dns;
+	sd.net.ndns = sd.cfg.dhcp.ndns;
+	port_init(&sd);
+	switch_init(&sd);
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == -1)
+		fatal("socketpair");
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	memset(&a, 0, sizeof(a));
+	a.fd = sv[0];
+	a.kind = OSDEP_FD_DGRAM;
+	memcpy(a.mac, vm_mac, 6);
+	a.name = "bench";
+	if ((p = port_attach(&sd, &a, &code, err, sizeof(err))) == NULL)
+		fatalx("attach: %s: %s", code, err);
+	port_set_lease(&sd, p, VM_IP, softnetd_now() + 3600);
+
+	memset(&w, 0, sizeof(w));
+	w.fd = sv[1];
+	memset(&addr, 0, sizeof(addr));
+	memcpy(addr.src_mac, vm_mac, 6);
+	memcpy(addr.dst_mac, sd.up.mac, 6);
+	addr.src_ip = VM_IP;
+	addr.dst_ip = DST_IP;
+	addr.sport = 40000;
+	addr.dport = 9;
+	if (pkt_build_udp4(w.frame, sizeof(w.frame), &addr,
+	                   FRAME_LEN - PKT_UDP4_HLEN) != FRAME_LEN)
+		fatalx("cannot build the test frame");
+
+	pin(0);
+	if (pthread_create(&thr, NULL, writer_main, &w) != 0)
+		fatalx("pthread_create failed");
+	st = switch_stats(&sd);
+	/* A short warm-up, then the timed run. */
+	deadline = now_ns() + 200000000;
+	while (now_ns() < deadline)
+		switch_port_readable(&sd, p);
+	f0 = p->st.tx_frames;
+	up0 = st->uplink_tx_frames + st->uplink_write_drop;
+	w0 = st->uplink_tx_frames;
+	t0 = now_ns();
+	deadline = t0 + (int64_t)(seconds * 1e9);
+	for (;;) {
+		switch_port_readable(&sd, p);
+		if ((++calls & 63) == 0 && now_ns() >= deadline)
+			break;
+	}
+	t1 = now_ns();
+	f1 = p->st.tx_frames;
+	up1 = st->uplink_tx_frames + st->uplink_write_drop;
+	w1 = st->uplink_tx_frames;
+	atomic_store(&w.stop, 1);
+	pthread_join(thr, NULL);
+
+	printf("uplink %s\n", tap ? "tap" : "none");
+	printf("batch %s\n", sd.no_batch ? "no" : "yes");
+	printf("seconds %.3f\n", (double)(t1 - t0) / 1e9);
+	printf("frames %llu\n", (unsigned long long)(f1 - f0));
+	printf("uplink_frames %llu\n", (unsigned long long)(up1 - up0));
+	printf("uplink_written %llu\n", (unsigned long long)(w1 - w0));
+	printf("dropped_by_filter %llu\n",
+	       (unsigned long long)(p->st.drops[FILTER_R_IP_SPOOF] +
+	                            p->st.drops[FILTER_R_POLICY] +
+	                            p->st.drops[FILTER_R_NO_LEASE]));
+	printf("mpps %.3f\n",
+	       (double)(f1 - f0) / ((double)(t1 - t0) / 1e9) / 1e6);
+
+	port_shutdown(&sd);
+	switch_shutdown(&sd);
+	uplink_close(sd.uplink);
+	leasedb_close(sd.db);
+	event_base_free(sd.base);
+	close(sv[1]);
+	config_free(&sd.cfg);
+	return 0;
+}
