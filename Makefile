@@ -151,17 +151,21 @@ fuzz: $(FUZZ_BINS)
 # Every report, from any process (the daemon under test writes its stderr
 # to a per-test log), goes to a file under $(SAN_REPORTS); a report, or a
 # leak at exit, fails the run even when the test itself passed.
+# clang by default: with gcc, UBSan's reports ignore log_path (they still
+# abort the process, and land in its stderr).
+SAN_CC      ?= clang
 SAN_BUILD   := $(BUILD)/san
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=all
-sanitize: | deps-test
+sanitize: | deps-test deps-fuzz
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS) && \
 	    chmod 1777 $(SAN_REPORTS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:log_path=$(SAN_REPORTS)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_REPORTS)/ubsan \
 	LSAN_OPTIONS=log_path=$(SAN_REPORTS)/lsan \
-	    $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS='-O1 -g' \
+	    $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CC=$(SAN_CC) \
+	    CFLAGS='-O1 -g' \
 	    EXTRA_CFLAGS='$(SAN_FLAGS)' EXTRA_LDFLAGS='$(SAN_FLAGS)' test; \
 	rc=$$?; \
 	if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \

@@ -265,7 +265,7 @@ client_split(json_t *array, const char *list)
 int
 client_tap_open(const struct client *c, const char *name)
 {
-	int fd = osdep_tap_open(name);
+	int fd = osdep_tap_open_vnet(name);
 
 	if (fd == -1)
 		client_warnx(c, "opening TAP %s: %s", name, strerror(errno));

@@ -752,6 +752,9 @@ control_session_end(struct softnetd *sd, void *session)
 {
 	struct port *p, *tmp;
 
+	/* Ports attached without a session carry NULL: never "end" those. */
+	if (session == NULL)
+		return;
 	TAILQ_FOREACH_SAFE(p, port_all(sd), entry, tmp)
 	{
 		if (p->session == session)
@@ -1149,7 +1152,8 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 	umask(old);
 	if (chown(path, 0, gr->gr_gid) == -1 || chmod(path, 0660) == -1 ||
 	    listen(s, 128) == -1) {
-		snprintf(err, errlen, "setting up %s: %s", path,
+		/* sun_path, a copy of path: GCC's UBSan build misreads path. */
+		snprintf(err, errlen, "setting up %s: %s", sun.sun_path,
 		    strerror(errno));
 		unlink(path);
 		close(s);

@@ -154,9 +154,12 @@ arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 		return drop(why, FILTER_R_ARP_SPOOF);
 	/* vm->ip is 0 before a lease: then only a probe (0.0.0.0) passes. */
 	spa = get_ip(arp->spa);
+	tpa = get_ip(arp->tpa);
+	/* RFC 5227 probe of its own new lease (sent right after the ACK). */
+	if (spa == 0 && vm->ip != 0 && tpa == vm->ip)
+		return FILTER_PASS;
 	if (spa != vm->ip)
 		return drop(why, FILTER_R_ARP_SPOOF);
-	tpa = get_ip(arp->tpa);
 	if (tpa == net->gateway || (vm->ip != 0 && tpa == vm->ip))
 		return FILTER_PASS;
 	/* Resolving a peer only makes sense on-link, and only if allowed. */

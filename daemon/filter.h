@@ -34,7 +34,8 @@
 	X(BROADCAST, "broadcast")           /* broadcast/multicast */      \
 	X(DHCP_MALFORMED, "dhcp_malformed") /* unparsable DHCP */          \
 	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */ \
-	X(QUEUE_FULL, "queue_full")         /* destination buffer full */
+	X(QUEUE_FULL, "queue_full")         /* destination buffer full */ \
+	X(VNET_HDR, "vnet_hdr")             /* offload header lies */
 
 enum filter_reason {
 #define FILTER_ENUM(id, name) FILTER_R_##id,

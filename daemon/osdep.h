@@ -6,6 +6,7 @@
 #ifndef SOFTNET_OSDEP_H
 #define SOFTNET_OSDEP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -19,7 +20,10 @@ enum osdep_fd_kind {
 	OSDEP_FD_TAP,    /* a TAP device without packet info */
 };
 
-/* What fd is; for a TAP, its device MAC in mac (else mac untouched). */
+/*
+ * What fd is; for a TAP, its device MAC in mac (else mac untouched). TAPs
+ * with or without a virtio-net header (IFF_VNET_HDR) are both accepted.
+ */
 enum osdep_fd_kind osdep_fd_kind(int fd, uint8_t mac[6]);
 
 /*
@@ -27,6 +31,15 @@ enum osdep_fd_kind osdep_fd_kind(int fd, uint8_t mac[6]);
  * non-persistent one if absent). Returns the fd or -1 with errno set.
  */
 int osdep_tap_open(const char *name);
+/* The same, with a virtio-net header on every frame (IFF_VNET_HDR). */
+int osdep_tap_open_vnet(const char *name);
+/* Whether a TAP fd carries virtio-net headers. */
+bool osdep_tap_has_vnet(int fd);
+/*
+ * Sets a vnet TAP's header size to struct pkt_vnet and lets it pass
+ * checksum-pending and TCPv4 GSO frames. 0, or -1 with errno.
+ */
+int osdep_tap_offload(int fd);
 
 /*
  * The control socket the service manager opened for us (systemd's
@@ -49,5 +62,12 @@ struct frame;
  * len 0. Returns the count, or -1 with errno (EAGAIN: none pending).
  */
 int osdep_recv_batch(int fd, struct frame *f, int n);
+/*
+ * Sends n datagrams (frames[i][0..lens[i])) on a non-blocking socket in as
+ * few system calls as the OS allows. Returns how many were sent, or -1
+ * with errno when the first one failed.
+ */
+int osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens,
+    int n);
 
 #endif

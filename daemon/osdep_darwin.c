@@ -50,6 +50,38 @@ osdep_tap_open(const char *name)
 }
 
 int
+osdep_tap_open_vnet(const char *name)
+{
+	return osdep_tap_open(name);
+}
+
+bool
+osdep_tap_has_vnet(int fd)
+{
+	(void)fd;
+	return false;
+}
+
+int
+osdep_tap_offload(int fd)
+{
+	(void)fd;
+	errno = ENOTSUP;
+	return -1;
+}
+
+int
+osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (send(fd, frames[i], lens[i], MSG_DONTWAIT) == -1)
+			return i > 0 ? i : -1;
+	return n;
+}
+
+int
 osdep_recv_batch(int fd, struct frame *f, int n)
 {
 	ssize_t r;

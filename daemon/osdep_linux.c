@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "osdep.h"
+#include "pkt.h"
 #include "uplink.h"
 
 int
@@ -41,8 +42,7 @@ osdep_fd_kind(int fd, uint8_t mac[6])
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) == 0) {
 		if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP ||
-		    (ifr.ifr_flags & IFF_NO_PI) == 0 ||
-		    (ifr.ifr_flags & IFF_VNET_HDR) != 0)
+		    (ifr.ifr_flags & IFF_NO_PI) == 0)
 			return OSDEP_FD_OTHER;
 		memset(&ifr, 0, sizeof(ifr));
 		if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
@@ -61,8 +61,9 @@ osdep_fd_kind(int fd, uint8_t mac[6])
 	return OSDEP_FD_OTHER;
 }
 
-int
-osdep_tap_open(const char *name)
+/* Opens (or creates) TAP name with the given extra flags. */
+static int
+tap_open(const char *name, short flags)
 {
 	struct ifreq ifr;
 	int fd;
@@ -74,7 +75,7 @@ osdep_tap_open(const char *name)
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1)
 		return -1;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | flags);
 	memcpy(ifr.ifr_name, name, strlen(name));
 	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
 		int err = errno;
@@ -84,6 +85,38 @@ osdep_tap_open(const char *name)
 		return -1;
 	}
 	return fd;
+}
+
+int
+osdep_tap_open(const char *name)
+{
+	return tap_open(name, 0);
+}
+
+int
+osdep_tap_open_vnet(const char *name)
+{
+	return tap_open(name, IFF_VNET_HDR);
+}
+
+bool
+osdep_tap_has_vnet(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	return ioctl(fd, TUNGETIFF, &ifr) == 0 &&
+	    (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+}
+
+int
+osdep_tap_offload(int fd)
+{
+	int sz = (int)sizeof(struct pkt_vnet);
+
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == -1)
+		return -1;
+	return ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4);
 }
 
 int
@@ -129,4 +162,31 @@ osdep_activated_socket(void)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	return 3; /* SD_LISTEN_FDS_START */
+}
+
+int
+osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens, int n)
+{
+	struct mmsghdr msgs[64];
+	struct iovec iov[64];
+	int i, sent = 0, r;
+
+	while (sent < n) {
+		int k = n - sent < 64 ? n - sent : 64;
+
+		memset(msgs, 0, sizeof(msgs[0]) * (size_t)k);
+		for (i = 0; i < k; i++) {
+			iov[i].iov_base = frames[sent + i];
+			iov[i].iov_len = lens[sent + i];
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		r = sendmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT);
+		if (r == -1)
+			return sent > 0 ? sent : -1;
+		sent += r;
+		if (r < k)
+			break;
+	}
+	return sent;
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -220,8 +221,17 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		    strerror(errno));
 		return NULL;
 	}
+	/* A TAP with vnet headers gets offloads: GSO superframes pass. */
+	if (a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd) &&
+	    osdep_tap_offload(a->fd) == -1) {
+		*code = "bad_fd";
+		snprintf(msg, msglen, "cannot enable TAP offloads: %s",
+		    strerror(errno));
+		return NULL;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->sd = sd;
+	p->vnet = a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd);
 	p->id = ps->next_id++;
 	if (a->name != NULL)
 		snprintf(p->name, sizeof(p->name), "%s", a->name);
@@ -403,6 +413,8 @@ port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
 int
 port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n)
 {
+	static const struct pkt_vnet plain;
+	struct iovec iov[2];
 	ssize_t r;
 	int i, got;
 
@@ -411,10 +423,21 @@ port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n)
 	if (p->kind == OSDEP_FD_DGRAM) {
 		if ((got = osdep_recv_batch(p->fd, f, n)) == -1)
 			goto err;
+		for (i = 0; i < got; i++)
+			f[i].vnet = plain;
 		return got;
 	}
 	for (i = 0; i < n; i++) {
-		r = read(p->fd, f[i].data, f[i].cap);
+		if (p->vnet) {
+			iov[0].iov_base = &f[i].vnet;
+			iov[0].iov_len = sizeof(f[i].vnet);
+			iov[1].iov_base = f[i].data;
+			iov[1].iov_len = f[i].cap;
+			r = readv(p->fd, iov, 2);
+		} else {
+			f[i].vnet = plain;
+			r = read(p->fd, f[i].data, f[i].cap);
+		}
 		if (r == -1) {
 			if (i > 0)
 				return i;
@@ -423,6 +446,11 @@ port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n)
 		if (r == 0) {
 			errno = EPIPE;
 			goto err;
+		}
+		if (p->vnet) {
+			if ((size_t)r < sizeof(f[i].vnet))
+				r = sizeof(f[i].vnet); /* runt: counted empty */
+			r -= (ssize_t)sizeof(f[i].vnet);
 		}
 		f[i].len = (size_t)r;
 	}
@@ -433,16 +461,10 @@ err:
 	return 0;
 }
 
-void
-port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len)
+/* Counts a write's outcome: delivered, dropped for now, or fatal. */
+static void
+sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 {
-	ssize_t n;
-
-	if (p->dead)
-		return;
-	n = p->kind == OSDEP_FD_DGRAM ? send(p->fd, frame, len, MSG_DONTWAIT)
-				      : write(p->fd, frame, len);
 	if (n >= 0) {
 		p->st.rx_frames++;
 		p->st.rx_bytes += len;
@@ -452,8 +474,6 @@ port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	case EAGAIN:
 	case ENOBUFS:
 	case EINTR:
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
-		return;
 	case EMSGSIZE:
 	case EINVAL:
 		p->st.drops[FILTER_R_QUEUE_FULL]++;
@@ -461,6 +481,65 @@ port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	default:
 		port_fail(sd, p, strerror(errno));
 	}
+}
+
+void
+port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len)
+{
+	static const struct pkt_vnet plain;
+
+	if (p->dead)
+		return;
+	if (p->vnet) {
+		port_send_vnet(sd, p, frame, len, &plain);
+		return;
+	}
+	sent(sd, p,
+	    p->kind == OSDEP_FD_DGRAM ? send(p->fd, frame, len, MSG_DONTWAIT)
+				      : write(p->fd, frame, len),
+	    len);
+}
+
+void
+port_send_vnet(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len, const struct pkt_vnet *vnet)
+{
+	struct iovec iov[2];
+
+	if (p->dead)
+		return;
+	iov[0].iov_base = (void *)vnet;
+	iov[0].iov_len = sizeof(*vnet);
+	iov[1].iov_base = (void *)frame;
+	iov[1].iov_len = len;
+	sent(sd, p, writev(p->fd, iov, 2), len);
+}
+
+void
+port_send_batch(struct softnetd *sd, struct port *p, uint8_t *const *frames,
+    const size_t *lens, int n)
+{
+	int i, k;
+
+	if (p->dead || n <= 0)
+		return;
+	if (p->kind != OSDEP_FD_DGRAM) {
+		for (i = 0; i < n && !p->dead; i++)
+			port_send(sd, p, frames[i], lens[i]);
+		return;
+	}
+	if ((k = osdep_send_batch(p->fd, frames, lens, n)) == -1) {
+		sent(sd, p, -1, 0); /* counts the first drop, or fails p */
+		if (!p->dead)
+			p->st.drops[FILTER_R_QUEUE_FULL] += (uint64_t)(n - 1);
+		return;
+	}
+	for (i = 0; i < k; i++) {
+		p->st.rx_frames++;
+		p->st.rx_bytes += lens[i];
+	}
+	p->st.drops[FILTER_R_QUEUE_FULL] += (uint64_t)(n - k);
 }
 
 void

@@ -38,6 +38,7 @@ struct port {
 	uint8_t mac[6];
 	int fd;
 	enum osdep_fd_kind kind;
+	bool vnet;               /* a TAP with virtio-net headers: GSO capable */
 	int64_t owner;           /* uid that attached it */
 	void *session;           /* control connection it lives with, or NULL */
 	int64_t attached_at;
@@ -105,6 +106,15 @@ int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
 /* Writes one frame to the VM; counts a drop when it cannot take it now. */
 void port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
     size_t len);
+/*
+ * Writes one frame with its virtio-net header to a vnet port (p->vnet):
+ * a GSO superframe goes through whole.
+ */
+void port_send_vnet(struct softnetd *sd, struct port *p, const uint8_t *frame,
+    size_t len, const struct pkt_vnet *vnet);
+/* Writes n plain frames (segments of one superframe) to the VM. */
+void port_send_batch(struct softnetd *sd, struct port *p,
+    uint8_t *const *frames, const size_t *lens, int n);
 /* Marks a port broken; it is detached from the event loop shortly. */
 void port_fail(struct softnetd *sd, struct port *p, const char *why);
 /* "attached" before a lease, "leased" after. */

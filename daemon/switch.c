@@ -21,6 +21,7 @@
 
 #include "dhcp.h"
 #include "filter.h"
+#include "gso.h"
 #include "leasedb.h"
 #include "log.h"
 #include "pkt.h"
@@ -33,6 +34,9 @@
 #define SW_BATCH       32 /* frames per read per wakeup */
 #define SW_EXPIRE_SECS 5  /* how often leases are expired */
 #define SW_DHCP_BUF    1024
+/* A 64 KiB superframe cut at the smallest MSS we accept (536 bytes). */
+#define SW_MAX_SEGS    128
+#define SW_SEG_MEM     (SW_MAX_SEGS * 1600)
 
 struct sw {
 	uint8_t *mem;                 /* SW_BATCH x PKT_MAX_FRAME */
@@ -42,6 +46,9 @@ struct sw {
 	int batch;                    /* frames per read: SW_BATCH, or 1 */
 	uint8_t dhcp_buf[SW_DHCP_BUF];
 	uint8_t arp_buf[64];          /* gratuitous ARP (announce) */
+	uint8_t *seg_mem;             /* segments of one superframe */
+	uint8_t *seg[SW_MAX_SEGS];
+	size_t seg_len[SW_MAX_SEGS];
 	struct event *uplink_ev;
 	struct event *expire_ev;
 	int64_t pool_full_logged;
@@ -77,32 +84,85 @@ flush_uplink(struct softnetd *sd)
 	sw->nout = 0;
 }
 
-/* Queues a frame for the uplink; the data must live until the flush. */
-static void
-queue_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
+/* Cuts a superframe into sw->seg; the count, or -1 (counted by caller). */
+static int
+segment(struct softnetd *sd, const uint8_t *frame, size_t len,
+    const struct pkt_vnet *vnet)
 {
 	struct sw *sw = sd->sw;
+	struct gso_out out = {sw->seg_mem, SW_SEG_MEM, sw->seg, sw->seg_len,
+	    SW_MAX_SEGS};
 
+	return gso_segment(frame, len, vnet, &out);
+}
+
+/*
+ * Queues a frame for the uplink; the data must live until the flush. An
+ * uplink without offloads gets superframes cut and checksums finished.
+ */
+static void
+queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len,
+    const struct pkt_vnet *vnet)
+{
+	static const struct pkt_vnet plain;
+	struct sw *sw = sd->sw;
+	int i, n;
+
+	if (!sd->up.vnet && vnet->gso_type != PKT_VNET_GSO_NONE) {
+		flush_uplink(sd);
+		if ((n = segment(sd, frame, len, vnet)) == -1) {
+			sw->st.uplink_write_drop++;
+			return;
+		}
+		for (i = 0; i < n; i++)
+			queue_uplink(sd, sw->seg[i], sw->seg_len[i], &plain);
+		flush_uplink(sd); /* seg_mem is reused by the next one */
+		return;
+	}
+	if (!sd->up.vnet && gso_complete_csum(frame, len, vnet) == -1) {
+		sw->st.uplink_write_drop++;
+		return;
+	}
 	if (sw->nout == sw->batch)
 		flush_uplink(sd);
-	sw->out[sw->nout].data = (uint8_t *)frame;
+	sw->out[sw->nout].data = frame;
 	sw->out[sw->nout].len = len;
 	sw->out[sw->nout].cap = len;
+	sw->out[sw->nout].vnet = sd->up.vnet ? *vnet : plain;
 	sw->nout++;
 }
 
-/* Delivers a parsed frame to port q if q's filter lets it in. */
+/*
+ * Delivers a parsed frame to port q if q's filter lets it in: whole to an
+ * offload-capable port, else cut into segments or with its checksum done.
+ */
 static void
-to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi)
+to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
+    const struct pkt_vnet *vnet)
 {
 	struct filter_vm vm = {q->mac, q->ip, &q->policy};
+	struct sw *sw = sd->sw;
 	enum filter_reason why;
+	uint8_t *frame = (uint8_t *)pi->frame;
+	int n;
 
 	if (filter_to_vm(&sd->net, &vm, pi, &why) != FILTER_PASS) {
 		q->st.drops[why]++;
 		return;
 	}
-	port_send(sd, q, pi->frame, pi->len);
+	if (q->vnet) {
+		port_send_vnet(sd, q, frame, pi->len, vnet);
+	} else if (vnet->gso_type != PKT_VNET_GSO_NONE) {
+		if ((n = segment(sd, frame, pi->len, vnet)) == -1) {
+			q->st.drops[FILTER_R_VNET_HDR]++;
+			return;
+		}
+		port_send_batch(sd, q, sw->seg, sw->seg_len, n);
+	} else if (gso_complete_csum(frame, pi->len, vnet) == -1) {
+		q->st.drops[FILTER_R_VNET_HDR]++;
+	} else {
+		port_send(sd, q, frame, pi->len);
+	}
 }
 
 /*
@@ -113,6 +173,7 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi)
 static void
 announce(struct softnetd *sd, struct port *p, uint32_t ip)
 {
+	static const struct pkt_vnet plain;
 	struct pkt_eth *eth = (struct pkt_eth *)(void *)sd->sw->arp_buf;
 	struct pkt_arp *arp = (struct pkt_arp *)(void *)(eth + 1);
 	uint8_t a[4] = {ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff};
@@ -129,7 +190,7 @@ announce(struct softnetd *sd, struct port *p, uint32_t ip)
 	memcpy(arp->spa, a, 4);
 	memset(arp->tha, 0, PKT_ETH_ALEN);
 	memcpy(arp->tpa, a, 4);
-	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp));
+	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp), &plain);
 	flush_uplink(sd); /* arp_buf is reused by the next announcement */
 }
 
@@ -166,10 +227,12 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 		port_send(sd, p, sw->dhcp_buf, res.reply_len);
 }
 
-/* Switches one frame from p; uplink frames are queued, not yet written. */
+/*
+ * Switches one frame (or GSO superframe: one decision for all of it) from
+ * p; uplink frames are queued, not yet written.
+ */
 static void
-vm_frame(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len)
+vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 {
 	struct filter_vm vm = {p->mac, p->ip, &p->policy};
 	struct pkt_info pi;
@@ -177,8 +240,8 @@ vm_frame(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	struct port *q = NULL;
 
 	p->st.tx_frames++;
-	p->st.tx_bytes += len;
-	(void)pkt_parse(frame, len, &pi);
+	p->st.tx_bytes += f->len;
+	(void)pkt_parse(f->data, f->len, &pi);
 	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
 	case FILTER_DROP:
 		p->st.drops[why]++;
@@ -189,6 +252,11 @@ vm_frame(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	case FILTER_PASS:
 		break;
 	}
+	/* The VM's offload header must describe this very frame. */
+	if (!gso_validate(&f->vnet, &pi)) {
+		p->st.drops[FILTER_R_VNET_HDR]++;
+		return;
+	}
 	if (memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
 		if (pi.arp != NULL)
 			q = port_by_ip(sd, pkt_arp_tpa(pi.arp));
@@ -198,16 +266,18 @@ vm_frame(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	if (q == p)
 		return;
 	if (q != NULL)
-		to_port(sd, q, &pi);
+		to_port(sd, q, &pi, &f->vnet);
 	else
-		queue_uplink(sd, frame, len);
+		queue_uplink(sd, f->data, f->len, &f->vnet);
 }
 
 void
 switch_from_vm(struct softnetd *sd, struct port *p, const uint8_t *frame,
     size_t len)
 {
-	vm_frame(sd, p, frame, len);
+	struct frame f = {(uint8_t *)frame, len, len, {0}};
+
+	vm_frame(sd, p, &f);
 	flush_uplink(sd);
 }
 
@@ -219,20 +289,21 @@ switch_port_readable(struct softnetd *sd, struct port *p)
 
 	n = port_recv(sd, p, sw->in, sw->batch);
 	for (i = 0; i < n && !p->dead; i++)
-		vm_frame(sd, p, sw->in[i].data, sw->in[i].len);
+		vm_frame(sd, p, &sw->in[i]);
 	flush_uplink(sd);
 }
 
-void
-switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
+/* Switches one frame (or superframe) read from the uplink. */
+static void
+uplink_frame(struct softnetd *sd, struct frame *f)
 {
 	struct sw *sw = sd->sw;
 	struct pkt_info pi;
 	struct port *q = NULL;
 
 	sw->st.uplink_rx_frames++;
-	sw->st.uplink_rx_bytes += len;
-	if (pkt_parse(frame, len, &pi) == -1) {
+	sw->st.uplink_rx_bytes += f->len;
+	if (pkt_parse(f->data, f->len, &pi) == -1) {
 		sw->st.uplink_runt++;
 		return;
 	}
@@ -249,7 +320,15 @@ switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
 		sw->st.uplink_flood++;
 		return;
 	}
-	to_port(sd, q, &pi);
+	to_port(sd, q, &pi, &f->vnet);
+}
+
+void
+switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
+{
+	struct frame f = {(uint8_t *)frame, len, len, {0}};
+
+	uplink_frame(sd, &f);
 }
 
 /* Event callback: the uplink is readable. */
@@ -267,7 +346,7 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		switch_from_uplink(sd, sw->in[i].data, sw->in[i].len);
+		uplink_frame(sd, &sw->in[i]);
 }
 
 void
@@ -304,6 +383,7 @@ switch_init(struct softnetd *sd)
 	int i;
 
 	sw->mem = xcalloc(SW_BATCH, PKT_MAX_FRAME);
+	sw->seg_mem = xmalloc(SW_SEG_MEM);
 	for (i = 0; i < SW_BATCH; i++) {
 		sw->in[i].data = sw->mem + (size_t)i * PKT_MAX_FRAME;
 		sw->in[i].cap = PKT_MAX_FRAME;
@@ -332,6 +412,7 @@ switch_shutdown(struct softnetd *sd)
 		event_free(sw->uplink_ev);
 	event_free(sw->expire_ev);
 	free(sw->mem);
+	free(sw->seg_mem);
 	free(sw);
 	sd->sw = NULL;
 }

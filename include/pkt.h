@@ -96,6 +96,31 @@ struct pkt_tcp {
 	uint16_t urg;   /* urgent pointer */
 } PKT_PACKED;
 
+/*
+ * The virtio-net header (virtio 1.x, legacy layout, host byte order as the
+ * Linux TAP driver uses it) that rides in front of a frame on offload
+ * capable ports. It describes a GSO superframe or a frame whose L4
+ * checksum is still to be computed; it comes from a VM, so it is
+ * validated (gso_validate) before anything relies on it.
+ */
+struct pkt_vnet {
+	uint8_t flags;        /* PKT_VNET_F_* */
+	uint8_t gso_type;     /* PKT_VNET_GSO_* (| PKT_VNET_GSO_ECN) */
+	uint16_t hdr_len;     /* Ethernet + IP + TCP header bytes */
+	uint16_t gso_size;    /* payload bytes per segment */
+	uint16_t csum_start;  /* where the L4 checksum starts */
+	uint16_t csum_offset; /* where in L4 it is stored */
+} PKT_PACKED;
+
+#define PKT_VNET_F_NEEDS_CSUM 1
+#define PKT_VNET_F_DATA_VALID 2
+#define PKT_VNET_GSO_NONE     0
+#define PKT_VNET_GSO_TCPV4    1
+#define PKT_VNET_GSO_UDP      3
+#define PKT_VNET_GSO_TCPV6    4
+#define PKT_VNET_GSO_UDP_L4   5
+#define PKT_VNET_GSO_ECN      0x80
+
 /* A read position in an untrusted buffer. */
 struct pkt_cur {
 	const uint8_t *p; /* next unread byte */

@@ -7,16 +7,23 @@
 #ifndef SOFTNET_UPLINK_H
 #define SOFTNET_UPLINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pkt.h"
+
 struct config;
 
-/* One frame buffer: data[0..len) of cap bytes. */
+/*
+ * One frame buffer: data[0..len) of cap bytes, and the virtio-net header
+ * that came with it (all zero: a plain frame, nothing pending).
+ */
 struct frame {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	struct pkt_vnet vnet;
 };
 
 /* What the uplink turned out to be once open. Addresses host order. */
@@ -28,6 +35,7 @@ struct uplink_params {
 	unsigned mtu;        /* IP MTU handed to VMs */
 	size_t max_frame;    /* largest frame read or written */
 	uint8_t mac[6];      /* the host side's MAC (source of daemon frames) */
+	bool vnet;           /* takes and gives GSO superframes (vnet header) */
 	char name[32];       /* interface name, for messages */
 };
 

@@ -321,7 +321,7 @@ static void
 test_ipv6_and_ethertype(void **state)
 {
 	struct fix *x = *state;
-	static const uint8_t v6[40] = {0x60};
+	static const uint8_t v6[64] = {0x60};
 
 	eth(&x->f, gw_mac, vm_mac, 0x86dd);
 	put(&x->f, v6, sizeof(v6));
@@ -448,8 +448,13 @@ test_from_arp_spoof(void **state)
 	/* Poisoning a peer: reply claiming the gateway sent to another VM. */
 	arp(&x->f, peer_mac, vm_mac, 2, vm_mac, GW, PEER_IP);
 	DROP_FROM(x, ARP_SPOOF);
-	/* With a lease, the sender must be the lease, even for probes. */
+	/* With a lease, a probe (RFC 5227) may only ask for the lease... */
 	arp(&x->f, bcast, vm_mac, 1, vm_mac, 0, VM_IP);
+	PASS_FROM(x);
+	/* ...not for anyone else, the gateway included. */
+	arp(&x->f, bcast, vm_mac, 1, vm_mac, 0, GW);
+	DROP_FROM(x, ARP_SPOOF);
+	arp(&x->f, bcast, vm_mac, 1, vm_mac, 0, PEER_IP);
 	DROP_FROM(x, ARP_SPOOF);
 }
 
@@ -798,7 +803,10 @@ test_policy_rules(void **state)
 	setup(state);
 	rule(x, "10.0.0.0/8", true);
 	rule(x, "10.0.0.0/8", false);
+	tcp(&x->f, gw_mac, vm_mac, VM_IP, IP4(10, 2, 3, 4), 1000, 80);
 	DROP_FROM(x, POLICY);
+	tcp(&x->f, vm_mac, gw_mac, IP4(10, 2, 3, 4), VM_IP, 80, 1000);
+	DROP_TO(x, POLICY);
 
 	/* Blocking a global range. */
 	setup(state);
@@ -831,7 +839,18 @@ test_host_block(void **state)
 	DROP_FROM(x, POLICY);
 	tcp(&x->f, vm_mac, gw_mac, GW, VM_IP, 22, 40000);
 	DROP_TO(x, POLICY);
+	/*
+	 * ARP with the gateway still works both ways: "@host" blocks IP to
+	 * the host, not routing through it (the VM must resolve its router).
+	 */
 	arp(&x->f, bcast, gw_mac, 1, gw_mac, GW, VM_IP);
+	PASS_TO(x);
+	arp(&x->f, vm_mac, gw_mac, 2, gw_mac, GW, VM_IP);
+	PASS_TO(x);
+	arp(&x->f, bcast, vm_mac, 1, vm_mac, VM_IP, GW);
+	PASS_FROM(x);
+	/* Other senders are still decided by policy. */
+	arp(&x->f, bcast, peer_mac, 1, peer_mac, PEER_IP, VM_IP);
 	DROP_TO(x, POLICY);
 	/* Only the gateway: the rest of the world is unaffected. */
 	tcp(&x->f, gw_mac, vm_mac, VM_IP, GLOBAL, 40000, 443);
@@ -1109,6 +1128,7 @@ test_reason_names(void **state)
 	    {FILTER_R_DHCP_MALFORMED, "dhcp_malformed"},
 	    {FILTER_R_DHCP_CHADDR, "dhcp_chaddr"},
 	    {FILTER_R_QUEUE_FULL, "queue_full"},
+	    {FILTER_R_VNET_HDR, "vnet_hdr"},
 	};
 	size_t i, j;
 

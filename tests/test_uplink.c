@@ -127,7 +127,8 @@ test_tap_uplink(void **state)
 	assert_memory_equal(p.mac, want_mac, 6);
 	assert_int_equal(p.gateway, 0x0a4d0001);
 	assert_int_equal(p.mtu, 1400);
-	assert_int_equal(p.max_frame, 1414);
+	assert_int_equal(p.max_frame, PKT_MAX_FRAME); /* GSO superframes */
+	assert_true(p.vnet);
 	assert_string_equal(p.name, "sntest0");
 	iface_info("sntest0", &flags, &mtu, &addr);
 	assert_true(flags & IFF_UP);
@@ -208,8 +209,15 @@ test_fd_kind(void **state)
 	fd = osdep_tap_open("sntap0");
 	assert_true(fd >= 0);
 	assert_int_equal(osdep_fd_kind(fd, mac), OSDEP_FD_TAP);
+	assert_false(osdep_tap_has_vnet(fd));
 	assert_true((mac[0] & 1) == 0);
 	assert_true(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
+	close(fd);
+	fd = osdep_tap_open_vnet("sntap1");
+	assert_true(fd >= 0);
+	assert_int_equal(osdep_fd_kind(fd, mac), OSDEP_FD_TAP);
+	assert_true(osdep_tap_has_vnet(fd));
+	assert_int_equal(osdep_tap_offload(fd), 0);
 	close(fd);
 	errno = 0;
 	assert_int_equal(osdep_tap_open("a-name-far-too-long-for-ifnamsiz"), -1);

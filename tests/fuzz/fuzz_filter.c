@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,17 +36,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define VM_IP   0xc0a8690a /* 192.168.105.10 */
 #define GATEWAY 0xc0a86901 /* 192.168.105.1 */
 
-static const uint8_t vm_mac[PKT_ETH_ALEN] = {0x02, 0x00, 0x00, 0x00, 0x00,
-                                             0x0a};
+static const uint8_t vm_mac[PKT_ETH_ALEN] = {0x02, 0x00, 0x00,
+                                             0x00, 0x00, 0x0a};
 static const uint32_t dns[2] = {GATEWAY, 0x08080808};
 static struct policy pol_a, pol_b;
 
 /* Stops the run: an invariant the filter promises does not hold. */
-static void
-broken(void)
+static _Noreturn void
+broken_at(int line)
 {
+	fprintf(stderr, "%s:%d: invariant broken\n", __FILE__, line);
 	__builtin_trap();
 }
+#define broken() broken_at(__LINE__)
 
 /* Adds one rule that must parse. */
 static void
@@ -179,9 +182,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				broken();
 			if (!to_vm && pi.ip_src != vm.ip)
 				broken();
-			if (to_vm && (pi.ip_dst != vm.ip ||
-			              memcmp(pi.eth->dst, vm_mac,
-			                     PKT_ETH_ALEN) != 0))
+			if (to_vm &&
+			    (pi.ip_dst != vm.ip ||
+			     memcmp(pi.eth->dst, vm_mac, PKT_ETH_ALEN) != 0))
 				broken();
 		} else if (pi.ethertype != PKT_ETHERTYPE_ARP ||
 		           pi.arp == NULL) {

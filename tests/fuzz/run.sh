@@ -3,7 +3,8 @@
 # tests/fuzz/regress/TARGET/* (inputs that once crashed; any failure stops
 # here), then fuzzes for SECONDS starting from the checked-in seed corpus
 # tests/fuzz/corpus/TARGET plus what earlier runs found (kept in
-# FUZZ_DIR/corpus/TARGET). Prints one line per target with libFuzzer's final
+# FUZZ_DIR/corpus/TARGET), with tests/fuzz/TARGET.dict when there is one.
+# Prints one line per target with libFuzzer's final
 # executions and coverage; the full log is FUZZ_DIR/TARGET.log, a crashing
 # input lands in FUZZ_DIR/crashes/. Exit 1 when any target failed.
 #
@@ -33,8 +34,11 @@ for t in "$@"; do
 	fi
 	# stderr (-close_fd_mask=2) is the daemon's own logging; libFuzzer and
 	# the sanitizers keep reporting through their own descriptor.
+	dict=""
+	[ -f "$here/$t.dict" ] && dict="-dict=$here/$t.dict"
+	# shellcheck disable=SC2086 # no dictionary: no argument
 	"$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
-	    -close_fd_mask=2 -artifact_prefix="$dir/crashes/$t-" \
+	    -close_fd_mask=2 -artifact_prefix="$dir/crashes/$t-" $dict \
 	    "$work" "$here/corpus/$t" >>"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

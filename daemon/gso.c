@@ -1,0 +1,181 @@
+/*
+ * Theory of operation: offload-capable ports (TAPs opened with
+ * IFF_VNET_HDR) exchange GSO superframes of up to 64 KiB with a
+ * virtio-net header saying how to cut them and which checksum is pending.
+ * The switch moves such a superframe as one unit (one filter decision, one
+ * write) wherever the destination can take it, and calls in here only when
+ * it cannot: gso_segment cuts it into ordinary frames, gso_complete_csum
+ * finishes a pending checksum. A header from a VM is never believed before
+ * gso_validate has matched it against the frame's own headers, so it cannot
+ * point the checksum or the cut anywhere the frame does not have TCP/UDP.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "gso.h"
+
+#define TCP_FIN 0x01
+#define TCP_PSH 0x08
+#define TCP_CWR 0x80
+
+#define TCP_CSUM_OFF 16
+#define UDP_CSUM_OFF 6
+
+/* Reads a big-endian 16-bit value. */
+static uint16_t
+be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Writes a big-endian 16-bit value. */
+static void
+put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+bool
+gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
+{
+	uint8_t gso = hdr->gso_type & (uint8_t)~PKT_VNET_GSO_ECN;
+	bool needs = (hdr->flags & PKT_VNET_F_NEEDS_CSUM) != 0;
+	size_t l4_off, thl;
+
+	if ((hdr->flags & ~(PKT_VNET_F_NEEDS_CSUM | PKT_VNET_F_DATA_VALID)) != 0)
+		return false;
+	if (gso == PKT_VNET_GSO_NONE && hdr->gso_type != PKT_VNET_GSO_NONE)
+		return false; /* ECN without GSO */
+	if (gso == PKT_VNET_GSO_NONE && !needs)
+		return true;
+	if (gso != PKT_VNET_GSO_NONE && gso != PKT_VNET_GSO_TCPV4)
+		return false;
+	/* Everything below trusts a checksum or a cut: headers must match. */
+	if (pi->eth == NULL || pi->tagged || pi->ip == NULL ||
+	    pi->malformed != PKT_OK || pi->ip_later_fragment || !pi->has_ports)
+		return false;
+	l4_off = (size_t)(pi->l4 - pi->frame);
+	if (hdr->csum_start != l4_off)
+		return false;
+	if (pi->ip_proto == PKT_IPPROTO_TCP) {
+		if (hdr->csum_offset != TCP_CSUM_OFF)
+			return false;
+	} else if (pi->ip_proto == PKT_IPPROTO_UDP) {
+		if (hdr->csum_offset != UDP_CSUM_OFF ||
+		    gso != PKT_VNET_GSO_NONE)
+			return false;
+	} else {
+		return false;
+	}
+	if (gso == PKT_VNET_GSO_NONE)
+		return true;
+	/* TSO: a whole, unfragmented TCP packet with payload to cut. */
+	if (!needs || (be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
+		return false;
+	thl = (size_t)(pi->l4[12] >> 4) * 4;
+	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len ||
+	    pi->l4_len <= thl)
+		return false;
+	return true;
+}
+
+/* The IPv4 header length and total length of a validated frame. */
+static int
+ip_lengths(const uint8_t *frame, size_t len, size_t *ihl, size_t *tot)
+{
+	if (len < PKT_ETH_HLEN + sizeof(struct pkt_ipv4))
+		return -1;
+	*ihl = (size_t)(frame[PKT_ETH_HLEN] & 0x0f) * 4;
+	*tot = be16(frame + PKT_ETH_HLEN + 2);
+	if (*ihl < sizeof(struct pkt_ipv4) || *tot < *ihl ||
+	    PKT_ETH_HLEN + *tot > len)
+		return -1;
+	return 0;
+}
+
+int
+gso_complete_csum(uint8_t *frame, size_t len, const struct pkt_vnet *hdr)
+{
+	size_t ihl, tot, l4len;
+	uint16_t sum;
+
+	if ((hdr->flags & PKT_VNET_F_NEEDS_CSUM) == 0)
+		return 0;
+	if (ip_lengths(frame, len, &ihl, &tot) == -1 ||
+	    hdr->csum_start != PKT_ETH_HLEN + ihl)
+		return -1;
+	l4len = tot - ihl;
+	if ((size_t)hdr->csum_offset + 2 > l4len)
+		return -1;
+	/* The field holds the pseudo-header sum; fold the rest into it. */
+	sum = pkt_csum(frame + hdr->csum_start, l4len, 0);
+	if (sum == 0 && hdr->csum_offset == UDP_CSUM_OFF)
+		sum = 0xffff;
+	memcpy(frame + hdr->csum_start + hdr->csum_offset, &sum, 2);
+	return 0;
+}
+
+int
+gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
+    struct gso_out *out)
+{
+	const uint8_t *ip = frame + PKT_ETH_HLEN;
+	size_t ihl, tot, thl, hdrs, payload, mss, off, plen, used = 0;
+	uint32_t seq, src, dst;
+	uint16_t id, sum;
+	uint8_t *seg, *sip, *tcp;
+	int n = 0;
+
+	if (ip_lengths(frame, len, &ihl, &tot) == -1 ||
+	    tot < ihl + sizeof(struct pkt_tcp))
+		return -1;
+	thl = (size_t)(ip[ihl + 12] >> 4) * 4;
+	if (thl < sizeof(struct pkt_tcp) || ihl + thl > tot)
+		return -1;
+	hdrs = PKT_ETH_HLEN + ihl + thl;
+	payload = tot - ihl - thl;
+	mss = hdr->gso_size;
+	if (mss == 0)
+		return -1;
+	memcpy(&seq, ip + ihl + 4, 4);
+	seq = ntohl(seq);
+	id = be16(ip + 4);
+	memcpy(&src, ip + 12, 4);
+	memcpy(&dst, ip + 16, 4);
+	src = ntohl(src);
+	dst = ntohl(dst);
+	for (off = 0; off < payload || (payload == 0 && n == 0); off += mss) {
+		plen = payload - off < mss ? payload - off : mss;
+		if ((size_t)n == out->max || out->cap - used < hdrs + plen)
+			return -1;
+		seg = out->buf + used;
+		memcpy(seg, frame, hdrs);
+		memcpy(seg + hdrs, frame + hdrs + off, plen);
+		sip = seg + PKT_ETH_HLEN;
+		tcp = sip + ihl;
+		put_be16(sip + 2, (uint16_t)(ihl + thl + plen));
+		put_be16(sip + 4, (uint16_t)(id + n));
+		memset(sip + 10, 0, 2);
+		sum = pkt_csum(sip, ihl, 0);
+		memcpy(sip + 10, &sum, 2);
+		put_be16(tcp + 4, (uint16_t)((seq + off) >> 16));
+		put_be16(tcp + 6, (uint16_t)(seq + off));
+		if (off + plen < payload)
+			tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+		if (n > 0)
+			tcp[13] &= (uint8_t)~TCP_CWR;
+		memset(tcp + TCP_CSUM_OFF, 0, 2);
+		sum = pkt_csum(tcp, thl + plen,
+		    pkt_pseudo_sum(src, dst, PKT_IPPROTO_TCP,
+			(uint16_t)(thl + plen)));
+		memcpy(tcp + TCP_CSUM_OFF, &sum, 2);
+		out->seg[n] = seg;
+		out->len[n] = hdrs + plen;
+		used += hdrs + plen;
+		n++;
+		if (payload == 0)
+			break;
+	}
+	return n;
+}

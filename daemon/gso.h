@@ -1,0 +1,52 @@
+/*
+ * Offloads in software: validating a virtio-net header against the frame
+ * it describes, completing a pending L4 checksum, and cutting a TCP/IPv4
+ * GSO superframe into MTU-sized segments for ports that cannot take
+ * superframes (a VM's 1500-byte datagram socket). Pure functions: no I/O,
+ * no allocation; the caller owns every buffer.
+ */
+#ifndef SOFTNET_GSO_H
+#define SOFTNET_GSO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkt.h"
+
+/*
+ * Checks that hdr describes frame pi truthfully: only the NEEDS_CSUM and
+ * DATA_VALID flags; GSO only TCPv4 (ECN allowed) on an unfragmented IPv4
+ * TCP frame with NEEDS_CSUM, a gso_size of 1..65535-header, hdr_len within
+ * the frame; csum_start/offset pointing exactly at this frame's TCP or UDP
+ * checksum field. Returns true when the header may be trusted.
+ */
+bool gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi);
+
+/*
+ * Completes the L4 checksum that NEEDS_CSUM says is pending (in place).
+ * The frame must have passed gso_validate. Returns 0, -1 when it cannot.
+ */
+int gso_complete_csum(uint8_t *frame, size_t len, const struct pkt_vnet *hdr);
+
+/* Where gso_segment puts each segment. */
+struct gso_out {
+	uint8_t *buf;  /* room for all segments, back to back */
+	size_t cap;
+	uint8_t **seg; /* filled: start of each segment */
+	size_t *len;   /* filled: length of each segment */
+	size_t max;    /* room in seg[] and len[] */
+};
+
+/*
+ * Cuts a validated TCP/IPv4 superframe into segments of at most gso_size
+ * payload bytes, each a complete frame with correct IPv4 and TCP headers
+ * and checksums (sequence numbers advanced, IP ids incremented, FIN/PSH
+ * only on the last segment, CWR only on the first). Returns the number of
+ * segments, or -1 when the output space is too small or the frame is not
+ * what the header says.
+ */
+int gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
+    struct gso_out *out);
+
+#endif

@@ -1,0 +1,731 @@
+"""make bench: softnet's data path measured beside its limits and its peers.
+
+One run builds every namespace it needs, measures, prints one table and
+removes everything it created (tests/e2e/harness.Env), even on failure.
+Every compared figure comes from this run: on a small noisy machine a figure
+from another day compares nothing. Nothing here asserts: the table says
+"meets" or "below" for each target of the issue and the exit status is 0
+unless the harness itself broke.
+
+    BENCH_SECONDS  iperf3 duration per run (10)
+    BENCH_RUNS     runs per figure; the median is reported (3)
+
+Rows: (1) kernel veth between two namespaces, the machine's limit;
+(2) pasta and slirp4netns, each attaching a guest namespace to a private
+"host" namespace whose loopback runs the iperf3 server; (3) softnet with a
+TAP guest (guest -> softnetd -> TAP uplink -> ext namespace, DHCP lease,
+default filter policy); (4) softnet with a socketpair guest (tapbridge, the
+Tart shape), batched and with -B; (5) four TAP guests at once; (6) ping
+RTT; (7) the C micro-benchmarks in tests/bench; (8) 1000 VMs: attach
+latency, RSS per VM, DHCP leases per second.
+"""
+
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+import harness  # noqa: E402
+from harness import (BUILD, EXT_IP, PREFIX, SOFTNETCTL, Client,  # noqa: E402
+                     Daemon, Env, Guest, Topology, nsrun, run,
+                     start_bridged, wait_for)
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+BENCH_BIN = os.path.join(BUILD, "bench")
+IPERF_PORT = 5201
+PINGS = 200
+SCALE_VMS = 1000
+SCALE_EXTRA = 100  # attaches timed with SCALE_VMS already attached
+
+# The private "host" of the pasta/slirp4netns rows: an address and a default
+# route over a veth pair that never leaves that namespace.
+PEER_HOST_IP = "10.77.0.1"
+PEER_HOST_GW = "10.77.0.254"
+
+
+class Unavailable(Exception):
+    """A row that cannot be measured here; printed as n/a with the reason."""
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def percentile(xs, q):
+    s = sorted(xs)
+    if not s:
+        return None
+    k = min(len(s) - 1, max(0, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+# ---------------------------------------------------------------- helpers
+
+def bg(env, name, cmd, ns=None, **kw):
+    """Starts a long-lived process whose output goes to a file, not a pipe
+    nobody reads (a full pipe would stall it mid-measurement)."""
+    f = open(env.path(name + ".log"), "w")
+    p = env.popen(cmd, ns=ns, stdout=f, stderr=subprocess.STDOUT, **kw)
+    p.logfile = f
+    return p
+
+
+def logtail(env, name, n=3):
+    try:
+        with open(env.path(name + ".log")) as f:
+            lines = [l.strip() for l in f if l.strip() and
+                     "syslog" not in l]
+        return " / ".join(lines[-n:])
+    except OSError:
+        return ""
+
+
+def listening(ns, port):
+    r = nsrun(ns, ["ss", "-Hltn", "sport = :%d" % port], check=False)
+    return r.returncode == 0 and r.stdout.strip() != ""
+
+
+def iperf_server(env, ns, port=IPERF_PORT):
+    bg(env, "iperf3-%s-%d" % (ns, port), ["iperf3", "-s", "-p", str(port)],
+       ns=ns)
+    wait_for(lambda: listening(ns, port), what="iperf3 -s on %d" % port)
+
+
+def iperf_cmd(ip, port, reverse):
+    cmd = ["iperf3", "-c", ip, "-p", str(port), "-t", str(SECONDS), "-J"]
+    return cmd + (["-R"] if reverse else [])
+
+
+def iperf_parse(out, what):
+    try:
+        d = json.loads(out)
+    except ValueError:
+        raise Unavailable("%s: iperf3 printed no JSON" % what)
+    if d.get("error"):
+        raise Unavailable("%s: iperf3: %s" % (what, d["error"]))
+    return d["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def iperf_once(ns, ip, port, reverse, what):
+    r = nsrun(ns, iperf_cmd(ip, port, reverse), check=False,
+              timeout=SECONDS + 30)
+    return iperf_parse(r.stdout, what)
+
+
+def iperf_median(ns, ip, reverse, what, port=IPERF_PORT):
+    """Median Gbit/s over RUNS runs; reverse: the server sends (-R)."""
+    xs = [iperf_once(ns, ip, port, reverse, what) for _ in range(RUNS)]
+    log("  %s %s: %s Gbit/s" % (what, "down" if reverse else "up",
+                                " ".join("%.2f" % x for x in xs)))
+    return median(xs)
+
+
+def iperf_parallel(pairs, reverse, what):
+    """Runs one iperf3 client per (ns, ip, port) at once; summed Gbit/s."""
+    procs = [subprocess.Popen(["ip", "netns", "exec", ns] +
+                              iperf_cmd(ip, port, reverse),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+             for ns, ip, port in pairs]
+    total = 0.0
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=SECONDS + 30)
+            total += iperf_parse(out, what)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return total
+
+
+def ping_median(ns, ip):
+    """Median RTT in ms of PINGS pings at 10 ms intervals."""
+    nsrun(ns, ["ping", "-n", "-q", "-c", "3", "-i", "0.05", "-W", "1", ip],
+          check=False)
+    r = nsrun(ns, ["ping", "-n", "-c", str(PINGS), "-i", "0.01", "-W", "1",
+                   ip], check=False, timeout=PINGS * 0.05 + 30)
+    xs = [float(l.split("time=")[1].split()[0])
+          for l in r.stdout.splitlines() if "time=" in l]
+    if len(xs) < PINGS // 2:
+        raise Unavailable("ping %s: %d of %d replies" % (ip, len(xs), PINGS))
+    return median(xs)
+
+
+# ---------------------------------------------------------------- sections
+
+def bench_veth(res):
+    """Row 1: the kernel's own path between two namespaces."""
+    env = Env()
+    try:
+        a = env.netns("va")
+        b = env.netns("vb")
+        run(["ip", "link", "add", "va0", "netns", a, "type", "veth", "peer",
+             "name", "vb0", "netns", b])
+        nsrun(a, ["ip", "addr", "add", "10.250.0.1/24", "dev", "va0"])
+        nsrun(b, ["ip", "addr", "add", "10.250.0.2/24", "dev", "vb0"])
+        nsrun(a, ["ip", "link", "set", "va0", "up"])
+        nsrun(b, ["ip", "link", "set", "vb0", "up"])
+        iperf_server(env, a)
+        res["veth_up"] = iperf_median(b, "10.250.0.1", False, "veth")
+        res["veth_down"] = iperf_median(b, "10.250.0.1", True, "veth")
+        res["veth_rtt"] = ping_median(b, "10.250.0.1")
+    finally:
+        env.close()
+
+
+def peer_host(env):
+    """A private "host" namespace for pasta/slirp4netns and its server."""
+    host = env.netns("phost")
+    nsrun(host, ["ip", "link", "add", "up0", "type", "veth", "peer", "name",
+                 "up1"])
+    nsrun(host, ["ip", "addr", "add", PEER_HOST_IP + "/24", "dev", "up0"])
+    nsrun(host, ["ip", "link", "set", "up0", "up"])
+    nsrun(host, ["ip", "link", "set", "up1", "up"])
+    nsrun(host, ["ip", "route", "add", "default", "via", PEER_HOST_GW,
+                 "dev", "up0"])
+    iperf_server(env, host)
+    return host
+
+
+def tap_ready(ns, dev):
+    r = nsrun(ns, ["ip", "-4", "-o", "addr", "show", "dev", dev],
+              check=False)
+    return r.returncode == 0 and "inet " in r.stdout
+
+
+def bench_pasta(res):
+    """Row 2a: pasta; the guest reaches the host's loopback at the gateway
+    address (pasta maps it there by default)."""
+    env = Env()
+    try:
+        if not os.path.exists("/usr/bin/pasta"):
+            raise Unavailable("pasta not installed (Debian package passt)")
+        host = peer_host(env)
+        guest = env.netns("pguest")
+        # As root: pasta's default drop to nobody cannot join a netns
+        # created by ip netns.
+        p = bg(env, "pasta", ["pasta", "--config-net", "-m", "1500", "-I",
+                              "tap0", "-4", "-f", "-q", "--runas", "0:0",
+                              "--netns", "/run/netns/" + guest,
+                              "--netns-only"], ns=host)
+        try:
+            wait_for(lambda: p.poll() is None and tap_ready(guest, "tap0"),
+                     timeout=10, what="pasta's tap0")
+        except AssertionError:
+            raise Unavailable("pasta did not come up: %s" %
+                              logtail(env, "pasta"))
+        nsrun(guest, ["ip", "link", "set", "tap0", "txqueuelen", "10000"])
+        res["pasta_up"] = iperf_median(guest, PEER_HOST_GW, False, "pasta")
+        res["pasta_down"] = iperf_median(guest, PEER_HOST_GW, True, "pasta")
+    finally:
+        env.close()
+
+
+def bench_slirp(res):
+    """Row 2b: slirp4netns. With --disable-host-loopback the gateway does
+    not lead to 127.0.0.1, so the guest connects to the host namespace's own
+    address: the host kernel delivers that over its loopback too."""
+    env = Env()
+    try:
+        if not os.path.exists("/usr/bin/slirp4netns"):
+            raise Unavailable("slirp4netns not installed")
+        host = peer_host(env)
+        guest = env.netns("sguest")
+        p = bg(env, "slirp", ["slirp4netns", "--configure", "--mtu=65520",
+                              "--disable-host-loopback", "--netns-type=path",
+                              "/run/netns/" + guest, "tap0"], ns=host)
+        try:
+            wait_for(lambda: p.poll() is None and tap_ready(guest, "tap0"),
+                     timeout=10, what="slirp4netns's tap0")
+        except AssertionError:
+            raise Unavailable("slirp4netns did not come up: %s" %
+                              logtail(env, "slirp"))
+        nsrun(guest, ["ip", "link", "set", "tap0", "txqueuelen", "10000"])
+        res["slirp_up"] = iperf_median(guest, PEER_HOST_IP, False, "slirp")
+        res["slirp_down"] = iperf_median(guest, PEER_HOST_IP, True, "slirp")
+    finally:
+        env.close()
+
+
+def bench_softnet_tap(res):
+    """Rows 3, 5, 6: TAP guests through softnetd to ext."""
+    env = Env()
+    try:
+        t = Topology(env)
+        guests = []
+        for i in range(4):
+            g = t.guest("tg%d" % i, "02:00:00:00:0a:%02x" % (i + 1))
+            g.dhcp()
+            guests.append(g)
+        for i in range(4):
+            iperf_server(env, t.ext, IPERF_PORT + i)
+        g = guests[0]
+        res["tap_up"] = iperf_median(g.ns, EXT_IP, False, "softnet tap")
+        res["tap_down"] = iperf_median(g.ns, EXT_IP, True, "softnet tap")
+        res["tap_rtt"] = ping_median(g.ns, EXT_IP)
+        pairs = [(g.ns, EXT_IP, IPERF_PORT + i) for i, g in enumerate(guests)]
+        for rev, key in ((False, "tap4_up"), (True, "tap4_down")):
+            xs = [iperf_parallel(pairs, rev, "4 tap guests")
+                  for _ in range(RUNS)]
+            log("  4 tap guests %s: %s Gbit/s" % (
+                "down" if rev else "up", " ".join("%.2f" % x for x in xs)))
+            res[key] = median(xs)
+        drops = {}
+        for g in guests:
+            st = t.stats(g.name)
+            for k, v in st.get("drops", {}).items():
+                if v:
+                    drops[k] = drops.get(k, 0) + v
+        res["tap_drops"] = drops
+    finally:
+        env.close()
+
+
+def bench_softnet_sock(res, no_batch):
+    """Row 4: a socketpair guest (tapbridge), batched or with -B."""
+    key = "sockB" if no_batch else "sock"
+    env = Env()
+    try:
+        t = Topology(env)
+        if no_batch:
+            t.daemon.stop()
+            t.daemon.start(extra=["-B"])
+        g = Guest(env, "sp", "02:00:00:00:0b:01")
+        start_bridged(env, g, [SOFTNETCTL, "-s", t.daemon.sock, "exec",
+                               "--mac", g.mac, "--name", "sp", "--"])
+        wait_for(lambda: len(t.daemon.ctl_json("list")) == 1,
+                 what="exec to attach")
+        g.dhcp()
+        iperf_server(env, t.ext)
+        what = "softnet socketpair" + (" -B" if no_batch else "")
+        res[key + "_up"] = iperf_median(g.ns, EXT_IP, False, what)
+        res[key + "_down"] = iperf_median(g.ns, EXT_IP, True, what)
+        if not no_batch:
+            res["sock_rtt"] = ping_median(g.ns, EXT_IP)
+    finally:
+        env.close()
+
+
+def kv(out):
+    d = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            d[parts[0]] = parts[1]
+    return d
+
+
+def bench_micro(res):
+    """Row 7: the C micro-benchmarks."""
+    r = run([os.path.join(BENCH_BIN, "bench_filter"), "20000000"],
+            timeout=300)
+    xs = [float(kv(r.stdout)["ns_per_frame"])]
+    for _ in range(RUNS - 1):
+        xs.append(float(kv(run([os.path.join(BENCH_BIN, "bench_filter"),
+                                "20000000"], timeout=300).stdout)
+                        ["ns_per_frame"]))
+    res["filter_ns"] = median(xs)
+    secs = str(max(1, min(5, SECONDS // 2)))
+    env = Env()
+    try:
+        # The real TAP uplink is created in a namespace of our own.
+        ns = env.netns("fwd")
+        for tap in (False, True):
+            for nob in (False, True):
+                cmd = [os.path.join(BENCH_BIN, "bench_forward"), "-s", secs]
+                cmd += (["-t"] if tap else []) + (["-B"] if nob else [])
+                xs = [float(kv(nsrun(ns, cmd, timeout=120).stdout)["mpps"])
+                      for _ in range(RUNS)]
+                k = "fwd_%s%s" % ("tap" if tap else "none",
+                                  "_B" if nob else "")
+                log("  %s: %s Mpps" % (k, " ".join("%.3f" % x for x in xs)))
+                res[k] = median(xs)
+    finally:
+        env.close()
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Unavailable("no VmRSS for pid %d" % pid)
+
+
+def ip_csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def dhcp_frame(mac, xid, msgtype, requested=None, server=None):
+    """A DHCP client message from mac as a whole Ethernet frame."""
+    opts = bytes([53, 1, msgtype])
+    if requested is not None:
+        opts += bytes([50, 4]) + socket.inet_aton(requested)
+    if server is not None:
+        opts += bytes([54, 4]) + socket.inet_aton(server)
+    opts += b"\xff"
+    bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128sI", 1, 1, 6, 0, xid, 0,
+                        0x8000, b"\0" * 4, b"\0" * 4, b"\0" * 4, b"\0" * 4,
+                        mac + b"\0" * 10, b"", b"", 0x63825363) + opts
+    bootp += b"\0" * max(0, 300 - len(bootp))
+    udp = struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17,
+                     0, b"\0" * 4, b"\xff" * 4)
+    ip = ip[:10] + struct.pack("!H", ip_csum(ip)) + ip[12:]
+    return b"\xff" * 6 + mac + b"\x08\x00" + ip + udp
+
+
+def dhcp_reply(frame):
+    """(message type, yiaddr, server id) of a DHCP reply frame, or None."""
+    if len(frame) < 14 + 20 + 8 + 240:
+        return None
+    ihl = (frame[14] & 15) * 4
+    bootp = frame[14 + ihl + 8:]
+    if len(bootp) < 240 or bootp[0] != 2:
+        return None
+    yiaddr = socket.inet_ntoa(bootp[16:20])
+    i, mtype, server = 240, None, None
+    while i < len(bootp) and bootp[i] != 255:
+        if bootp[i] == 0:
+            i += 1
+            continue
+        if i + 1 >= len(bootp):
+            break
+        code, n = bootp[i], bootp[i + 1]
+        v = bootp[i + 2:i + 2 + n]
+        if code == 53 and n == 1:
+            mtype = v[0]
+        elif code == 54 and n == 4:
+            server = socket.inet_ntoa(v)
+        i += 2 + n
+    return mtype, yiaddr, server
+
+
+def bench_scale(res):
+    """Row 8: 1000 socketpair VMs on one daemon."""
+    env = Env()
+    vms = []
+    try:
+        host = env.netns("scale")
+        d = Daemon(env, host, {
+            "max_vms": 2048,
+            "uplink": {"gateway": "10.100.0.1", "netmask": "255.255.248.0",
+                       "pool_start": "10.100.0.10",
+                       "pool_end": "10.100.7.250"}}).start()
+        c = Client(d.sock)
+        time.sleep(0.2)
+        rss0 = vm_rss_kib(d.proc.pid)
+        lat = []
+        for i in range(SCALE_VMS + SCALE_EXTRA):
+            if i == SCALE_VMS:
+                time.sleep(0.2)
+                rss1 = vm_rss_kib(d.proc.pid)
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            mac = bytes([2, 0xbe, 0, 0, i >> 8, i & 255])
+            req = {"op": "attach", "name": "s%d" % i,
+                   "mac": ":".join("%02x" % x for x in mac)}
+            t0 = time.perf_counter()
+            r = c.call(req, fd=a.fileno())
+            lat.append((time.perf_counter() - t0) * 1e3)
+            a.close()
+            if not r.get("ok"):
+                b.close()
+                raise Unavailable("attach %d: %s" % (i, r.get("error")))
+            b.settimeout(10)
+            vms.append((mac, b))
+        first = lat[:SCALE_VMS]
+        extra = lat[SCALE_VMS:]
+        res["attach_p50"] = percentile(first, 50)
+        res["attach_p99"] = percentile(first, 99)
+        res["attach_full_p50"] = percentile(extra, 50)
+        res["attach_full_p99"] = percentile(extra, 99)
+        res["rss_per_vm"] = (rss1 - rss0) / float(SCALE_VMS)
+        res["rss0"] = rss0
+        log("  attach p50 %.3f p99 %.3f ms; +%d with %d attached: p99 %.3f"
+            " ms; RSS %d -> %d KiB" % (res["attach_p50"], res["attach_p99"],
+                                       SCALE_EXTRA, SCALE_VMS,
+                                       res["attach_full_p99"], rss0, rss1))
+
+        # DHCP: DISCOVER from every VM, then REQUEST for each OFFER as it is
+        # read, then every ACK; leases per second over the whole exchange.
+        clients = vms[:SCALE_VMS]
+        t0 = time.perf_counter()
+        for i, (mac, s) in enumerate(clients):
+            s.send(dhcp_frame(mac, 0x5000 + i, 1))
+        offers = 0
+        for i, (mac, s) in enumerate(clients):
+            try:
+                rep = dhcp_reply(s.recv(65536))
+            except socket.timeout:
+                continue
+            if rep is None or rep[0] != 2:
+                continue
+            offers += 1
+            s.send(dhcp_frame(mac, 0x5000 + i, 3, rep[1], rep[2]))
+        acks = 0
+        for mac, s in clients:
+            try:
+                rep = dhcp_reply(s.recv(65536))
+            except socket.timeout:
+                continue
+            if rep is not None and rep[0] == 5:
+                acks += 1
+        dt = time.perf_counter() - t0
+        res["leases_per_s"] = acks / dt
+        log("  DHCP: %d offers, %d acks in %.3f s" % (offers, acks, dt))
+        if acks < SCALE_VMS:
+            res["dhcp_note"] = "%d of %d clients got an ACK" % (acks,
+                                                                 SCALE_VMS)
+        c.close()
+    finally:
+        for _, s in vms:
+            s.close()
+        env.close()
+
+
+# ---------------------------------------------------------------- table
+
+def fmt(v, digits=2):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return ("%%.%df" % digits) % v
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "meets" if ok else "below"
+
+
+def build_rows(res):
+    """[(num, label, value, unit, x veth, x ref, ref, target, verdict)]."""
+    rows = []
+    g = res.get
+
+    def add(num, label, value, unit, xveth=None, xref=None, ref="",
+            target="", ok=None, digits=2):
+        rows.append((num, label, fmt(value, digits) if value is not None
+                     else "n/a", unit,
+                     "" if xveth is None else "%.2fx" % xveth,
+                     "" if xref is None else "%.2fx" % xref, ref, target,
+                     verdict(ok) if target else ""))
+
+    for d, name in (("up", "ns -> ns"), ("down", "ns <- ns (-R)")):
+        add("1", "veth " + name, g("veth_" + d), "Gbit/s", 1.0)
+    for peer, pname in (("pasta", "pasta"), ("slirp", "slirp4netns")):
+        for d, name in (("up", "guest -> host lo"),
+                        ("down", "host lo -> guest")):
+            v = g("%s_%s" % (peer, d))
+            add("2", "%s %s" % (pname, name), v, "Gbit/s",
+                ratio(v, g("veth_" + d)))
+    for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
+        v = g("tap_" + d)
+        peers = [x for x in (g("pasta_" + d), g("slirp_" + d)) if x]
+        best = max(peers) if peers else None
+        xv, xp = ratio(v, g("veth_" + d)), ratio(v, best)
+        ok = None
+        if xv is not None and xp is not None and \
+                g("pasta_" + d) and g("slirp_" + d):
+            ok = xv >= 0.7 and v >= 2 * g("pasta_" + d) and \
+                v >= 2 * g("slirp_" + d)
+        elif xv is not None:
+            ok = xv >= 0.7 and (xp is None or xp >= 2)
+        add("3", "softnet TAP " + name, v, "Gbit/s", xv, xp, "best peer",
+            ">=0.7x veth, >=2x peers", ok)
+    for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
+        v, vb = g("sock_" + d), g("sockB_" + d)
+        x = ratio(v, vb)
+        add("4", "softnet socketpair " + name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), x, "-B", ">=2x -B",
+            None if x is None else x >= 2)
+        add("4", "softnet socketpair -B " + name, vb, "Gbit/s",
+            ratio(vb, g("veth_" + d)))
+    for d, name in (("up", "guests -> ext"), ("down", "ext -> guests")):
+        v = g("tap4_" + d)
+        x = ratio(v, g("tap_" + d))
+        add("5", "softnet 4 TAP " + name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), x, "1 guest", ">=0.9x 1 guest",
+            None if x is None else x >= 0.9)
+    add("6", "ping RTT veth", g("veth_rtt"), "ms", 1.0, digits=3)
+    add("6", "ping RTT softnet TAP -> ext", g("tap_rtt"), "ms",
+        ratio(g("tap_rtt"), g("veth_rtt")), digits=3)
+    added = None
+    if g("tap_rtt") is not None and g("veth_rtt") is not None:
+        added = g("tap_rtt") - g("veth_rtt")
+    add("6", "RTT added over veth (TAP)", added, "ms", target="<=0.05 ms",
+        ok=None if added is None else added <= 0.05, digits=3)
+    add("6", "ping RTT softnet socketpair", g("sock_rtt"), "ms",
+        ratio(g("sock_rtt"), g("veth_rtt")), digits=3)
+    add("7", "filter decision (parse+filter)", g("filter_ns"), "ns/frame",
+        target="<=50 ns", ok=None if g("filter_ns") is None
+        else g("filter_ns") <= 50)
+    for up, uname in (("none", "no uplink"), ("tap", "TAP uplink")):
+        v, vb = g("fwd_" + up), g("fwd_%s_B" % up)
+        add("7", "64B fwd 1 core, %s" % uname, v, "Mpps", None,
+            ratio(v, vb), "-B", ">=1 Mpps", None if v is None else v >= 1,
+            digits=3)
+        add("7", "64B fwd 1 core, %s, -B" % uname, vb, "Mpps", digits=3)
+    add("8", "attach p50 (1..%d attached)" % SCALE_VMS, g("attach_p50"),
+        "ms", digits=3)
+    add("8", "attach p99 (1..%d attached)" % SCALE_VMS, g("attach_p99"),
+        "ms", digits=3)
+    add("8", "attach p99 (%d attached)" % SCALE_VMS, g("attach_full_p99"),
+        "ms", target="<=2 ms", ok=None if g("attach_full_p99") is None
+        else g("attach_full_p99") <= 2, digits=3)
+    add("8", "RSS per idle VM", g("rss_per_vm"), "KiB", target="<=64 KiB",
+        ok=None if g("rss_per_vm") is None else g("rss_per_vm") <= 64)
+    add("8", "DHCP leases/s (%d clients)" % SCALE_VMS, g("leases_per_s"),
+        "leases/s", target=">=2000/s", ok=None if g("leases_per_s") is None
+        else g("leases_per_s") >= 2000)
+    return rows
+
+
+def print_table(res, notes):
+    head = ("#", "measurement", "value", "unit", "x veth", "x ref", "ref",
+            "target", "verdict")
+    rows = build_rows(res)
+    widths = [max(len(str(r[i])) for r in rows + [head])
+              for i in range(len(head))]
+    align = ["<", "<", ">", "<", ">", ">", "<", "<", "<"]
+
+    def line(r):
+        return "  ".join(("{:%s%d}" % (a, w)).format(str(c))
+                         for c, a, w in zip(r, align, widths)).rstrip()
+
+    print("softnet make bench: TCP = iperf3 -J, %d s, median of %d run%s" %
+          (SECONDS, RUNS, "" if RUNS == 1 else "s"))
+    print()
+    print(line(head))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+    print()
+    if notes:
+        print("notes:")
+        for n in notes:
+            print("  - " + n)
+        print()
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for l in f:
+                if l.startswith("model name"):
+                    cpu = l.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    print("machine: %d CPUs (nproc), %s, Linux %s" %
+          (os.cpu_count() or 0, cpu, platform.release()))
+    if os.environ.get("MAKELEVEL"):
+        cmd = "make bench BENCH_SECONDS=%d BENCH_RUNS=%d" % (SECONDS, RUNS)
+    else:
+        cmd = "BENCH_SECONDS=%d BENCH_RUNS=%d %s %s" % (
+            SECONDS, RUNS, sys.executable, " ".join(sys.argv))
+    print("command: " + cmd)
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.stderr.write("bench: needs root (namespaces, TAP devices)\n")
+        return 1
+    for f in (harness.SOFTNETD, harness.SOFTNETCTL, harness.TAPBRIDGE,
+              os.path.join(BENCH_BIN, "bench_filter"),
+              os.path.join(BENCH_BIN, "bench_forward")):
+        if not os.access(f, os.X_OK):
+            sys.stderr.write("bench: %s missing: run make bench\n" % f)
+            return 1
+    # 1000 VMs: our socket pairs and the daemon's (it inherits the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 8192:
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (min(hard, 8192) if hard > 0 else 8192, hard))
+
+    res, notes, broke = {}, [], False
+    sections = [
+        ("veth", bench_veth, False),
+        ("pasta", bench_pasta, True),
+        ("slirp4netns", bench_slirp, True),
+        ("softnet TAP guests", bench_softnet_tap, False),
+        ("softnet socketpair", lambda r: bench_softnet_sock(r, False), False),
+        ("softnet socketpair -B", lambda r: bench_softnet_sock(r, True),
+         False),
+        ("micro-benchmarks", bench_micro, False),
+        ("scale", bench_scale, False),
+    ]
+    for name, fn, peer in sections:
+        log("%s ..." % name)
+        t0 = time.monotonic()
+        try:
+            fn(res)
+        except Unavailable as e:
+            notes.append("%s: n/a: %s" % (name, e))
+            broke = broke or not peer
+        except Exception as e:  # a broken section must not hide the rest
+            notes.append("%s: n/a: %s: %s" % (name, type(e).__name__,
+                                             str(e).splitlines()[0]
+                                             if str(e) else ""))
+            traceback.print_exc()
+            broke = broke or not peer
+        log("%s done in %.0f s" % (name, time.monotonic() - t0))
+
+    notes.append("pasta: guest -> gateway %s (mapped to the host "
+                 "namespace's 127.0.0.1); slirp4netns (--disable-host-"
+                 "loopback): guest -> %s, the host namespace's own "
+                 "address, delivered over its lo" % (PEER_HOST_GW,
+                                                     PEER_HOST_IP))
+    notes.append("softnet guests get MTU 1500 by DHCP; veth runs at MTU "
+                 "1500 with the kernel's GSO/GRO")
+    if res.get("tap_drops"):
+        notes.append("filter drops during the TAP runs: %s" %
+                     json.dumps(res["tap_drops"], sort_keys=True))
+    if res.get("dhcp_note"):
+        notes.append("DHCP: " + res["dhcp_note"])
+    notes.append("64B fwd: bench_forward, one switch thread pinned to CPU 0 "
+                 "calling switch_port_readable, a writer thread on CPU 1 "
+                 "blasting 64-byte UDP frames into a socketpair VM")
+    print_table(res, notes)
+
+    left = [l for l in run(["ip", "netns", "list"]).stdout.splitlines()
+            if l.startswith(PREFIX)]
+    if left:
+        sys.stderr.write("bench: namespaces left behind: %s\n" % left)
+        broke = True
+    return 1 if broke else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

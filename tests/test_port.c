@@ -1,0 +1,1035 @@
+/*
+ * VM ports against a hand-built daemon context (real ":memory:" lease
+ * database, no uplink): name validation, the registry and its MAC and IP
+ * hash indexes, leases kept in step with the database (release at detach,
+ * restore at re-attach after a restart), and the non-blocking frame path:
+ * counting, dropping on a full VM socket, failing and reaping a dead port.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "leasedb.h"
+#include "port.h"
+#include "softnetd.h"
+#include "switch.h"
+#include "uplink.h"
+
+#define IP4(a, b, c, d)                                                        \
+	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
+	 (uint32_t)(d))
+#define NET(x) IP4(192, 168, 105, x)
+#define T0     1700000000
+#define LEASE  600
+
+static int64_t clock_now = T0;
+
+/* The daemon's clock, under the test's control. */
+int64_t
+softnetd_now(void)
+{
+	return clock_now;
+}
+
+static struct softnetd sd;
+
+/* Test ends of VM socketpairs, closed at teardown. */
+static int peers[1024];
+static int npeers;
+
+/* The filter's and DHCP server's view, as main.c's derive_network. */
+static void
+derive_network(struct softnetd *s)
+{
+	if (s->cfg.dhcp.ndns == 0) {
+		s->cfg.dhcp.dns[0] = s->up.gateway;
+		s->cfg.dhcp.ndns = 1;
+	}
+	s->net.gateway = s->up.gateway;
+	s->net.netmask = s->up.netmask;
+	s->net.dns = s->cfg.dhcp.dns;
+	s->net.ndns = s->cfg.dhcp.ndns;
+	s->dhcp.gateway = s->up.gateway;
+	s->dhcp.netmask = s->up.netmask;
+	s->dhcp.dns = s->cfg.dhcp.dns;
+	s->dhcp.ndns = s->cfg.dhcp.ndns;
+	s->dhcp.mtu = (uint16_t)s->up.mtu;
+	s->dhcp.lease_time = s->cfg.dhcp.lease_time;
+	memcpy(s->dhcp.server_mac, s->up.mac, sizeof(s->dhcp.server_mac));
+}
+
+/* A fresh daemon context for each test. */
+static int
+setup(void **state)
+{
+	static const uint8_t upmac[6] = {0x02, 0x5e, 0, 0, 0, 1};
+	char err[256];
+
+	(void)state;
+	memset(&sd, 0, sizeof(sd));
+	clock_now = T0;
+	npeers = 0;
+	config_defaults(&sd.cfg);
+	sd.base = event_base_new();
+	assert_non_null(sd.base);
+	sd.up.gateway = NET(1);
+	sd.up.netmask = IP4(255, 255, 255, 0);
+	sd.up.pool_start = NET(2);
+	sd.up.pool_end = NET(254);
+	sd.up.mtu = 1500;
+	sd.up.max_frame = 1514;
+	memcpy(sd.up.mac, upmac, 6);
+	snprintf(sd.up.name, sizeof(sd.up.name), "test0");
+	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
+	                     sd.up.gateway, err, sizeof(err));
+	assert_non_null(sd.db);
+	derive_network(&sd);
+	sd.started = time(NULL);
+	port_init(&sd);
+	switch_init(&sd);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	port_shutdown(&sd);
+	switch_shutdown(&sd);
+	leasedb_close(sd.db);
+	event_base_free(sd.base);
+	config_free(&sd.cfg);
+	for (i = 0; i < npeers; i++)
+		if (peers[i] != -1)
+			close(peers[i]);
+	npeers = 0;
+	return 0;
+}
+
+/* A locally administered unicast MAC numbered n. */
+static void
+mk_mac(uint8_t mac[6], unsigned n)
+{
+	mac[0] = 0x02;
+	mac[1] = 0x00;
+	mac[2] = (uint8_t)(n >> 24);
+	mac[3] = (uint8_t)(n >> 16);
+	mac[4] = (uint8_t)(n >> 8);
+	mac[5] = (uint8_t)n;
+}
+
+/* A socketpair of type; the test keeps sv[1] (closed at teardown). */
+static int
+pair_of(int type, int *peer)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, type, 0, sv), 0);
+	assert_true(npeers < (int)(sizeof(peers) / sizeof(peers[0])));
+	peers[npeers++] = sv[1];
+	if (peer != NULL)
+		*peer = sv[1];
+	return sv[0];
+}
+
+/* Closes the VM's end of a pair early. */
+static void
+close_peer(int peer)
+{
+	int i;
+
+	for (i = 0; i < npeers; i++)
+		if (peers[i] == peer)
+			peers[i] = -1;
+	assert_int_equal(close(peer), 0);
+}
+
+/* Attaches a VM of kind over a socketpair of type; *peer gets its end. */
+static struct port *
+attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
+            enum osdep_fd_kind kind, int type, int *peer)
+{
+	struct port_attach_args a;
+	const char *code = NULL;
+	char msg[256];
+	struct port *p;
+
+	memset(&a, 0, sizeof(a));
+	a.fd = pair_of(type, peer);
+	a.kind = kind;
+	memcpy(a.mac, mac, 6);
+	a.name = name;
+	a.owner = owner;
+	p = port_attach(&sd, &a, &code, msg, sizeof(msg));
+	if (p == NULL)
+		print_error("port_attach: %s: %s\n", code, msg);
+	assert_non_null(p);
+	assert_int_equal(p->fd, a.fd);
+	return p;
+}
+
+/* Attaches a datagram VM. */
+static struct port *
+attach(const uint8_t mac[6], const char *name, int *peer)
+{
+	return attach_kind(mac, name, 1000, OSDEP_FD_DGRAM, SOCK_DGRAM, peer);
+}
+
+/* Expects port_attach to refuse with code and leave the fd open. */
+static void
+attach_fails(const uint8_t mac[6], const char *name, const char *want)
+{
+	struct port_attach_args a;
+	const char *code = NULL;
+	char msg[256] = "";
+	size_t before = port_count(&sd);
+	int64_t events = leasedb_event_count(sd.db);
+
+	memset(&a, 0, sizeof(a));
+	a.fd = pair_of(SOCK_DGRAM, NULL);
+	a.kind = OSDEP_FD_DGRAM;
+	memcpy(a.mac, mac, 6);
+	a.name = name;
+	a.owner = 1000;
+	assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
+	assert_non_null(code);
+	assert_string_equal(code, want);
+	assert_true(strlen(msg) > 0);
+	/* The caller still owns the descriptor. */
+	assert_true(fcntl(a.fd, F_GETFD) != -1);
+	close(a.fd);
+	assert_int_equal(port_count(&sd), before);
+	assert_int_equal(leasedb_event_count(sd.db), events);
+}
+
+/* Binds ip to mac in the database until clock_now + secs. */
+static void
+db_bind_for(const uint8_t mac[6], uint32_t want, int64_t secs)
+{
+	uint32_t ip = 0;
+
+	assert_int_equal(leasedb_offer(sd.db, mac, want, clock_now, 60, &ip),
+	                 0);
+	assert_int_equal(ip, want);
+	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, clock_now, secs), 0);
+}
+
+/* Binds ip to mac in the database until clock_now + LEASE. */
+static void
+db_bind(const uint8_t mac[6], uint32_t want)
+{
+	db_bind_for(mac, want, LEASE);
+}
+
+/* ---- names ------------------------------------------------------------ */
+
+static void
+test_name_valid(void **state)
+{
+	static const char *const good[] = {
+	    "a",
+	    "Z",
+	    "vm-1",
+	    "web_01.example",
+	    "1a",
+	    "0x10",
+	    "-",
+	    ".",
+	    "_",
+	    "1.2",
+	    "deadbeef",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "0",
+	    "123",
+	    "4294967295",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "a b",
+	    " a",
+	    "a\n",
+	    "a\t",
+	    "a/b",
+	    "../x",
+	    "a:b",
+	    "a@b",
+	    "a,b",
+	    "caf\xc3\xa9",
+	    "\xff",
+	    "02:00:00:00:00:01",
+	    "02-00-00-00-00-01",
+	    "2-0-0-0-0-1",
+	    "aa-bb-cc-dd-ee-ff",
+	    "AA-BB-CC-DD-EE-FF",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!port_name_valid(good[i]))
+			print_error("refused \"%s\"\n", good[i]);
+		assert_true(port_name_valid(good[i]));
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (port_name_valid(bad[i]))
+			print_error("accepted \"%s\"\n", bad[i]);
+		assert_false(port_name_valid(bad[i]));
+	}
+}
+
+/* ---- registry --------------------------------------------------------- */
+
+static void
+test_registry(void **state)
+{
+	uint8_t m1[6], m2[6], m3[6], m9[6];
+	struct port *p1, *p2, *p3, *p;
+	int n;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	mk_mac(m3, 3);
+	mk_mac(m9, 9);
+	p1 = attach(m1, "one", NULL);
+	p2 = attach(m2, NULL, NULL);
+	p3 = attach(m3, "", NULL);
+	assert_int_equal(port_count(&sd), 3);
+	assert_int_equal(p1->id, 1);
+	assert_int_equal(p2->id, 2);
+	assert_int_equal(p3->id, 3);
+	assert_string_equal(p1->name, "one");
+	assert_string_equal(p2->name, "");
+	assert_int_equal(p1->owner, 1000);
+	assert_int_equal(p1->attached_at, T0);
+	assert_int_equal(p1->ip, 0);
+	assert_false(p1->dead);
+	assert_null(p1->session);
+	assert_string_equal(port_state(p1), "attached");
+
+	/* by id, name, MAC */
+	assert_ptr_equal(port_by_id(&sd, 1), p1);
+	assert_ptr_equal(port_by_id(&sd, 3), p3);
+	assert_null(port_by_id(&sd, 0));
+	assert_null(port_by_id(&sd, 4));
+	assert_ptr_equal(port_by_name(&sd, "one"), p1);
+	assert_null(port_by_name(&sd, ""));
+	assert_null(port_by_name(&sd, "One"));
+	assert_null(port_by_name(&sd, "on"));
+	assert_ptr_equal(port_by_mac(&sd, m2), p2);
+	assert_null(port_by_mac(&sd, m9));
+	assert_null(port_by_ip(&sd, 0));
+	assert_null(port_by_ip(&sd, NET(2)));
+
+	/* port_lookup: name, MAC text in either form, decimal id */
+	assert_ptr_equal(port_lookup(&sd, "one"), p1);
+	assert_ptr_equal(port_lookup(&sd, "02:00:00:00:00:02"), p2);
+	assert_ptr_equal(port_lookup(&sd, "02-00-00-00-00-03"), p3);
+	assert_ptr_equal(port_lookup(&sd, "2:0:0:0:0:3"), p3);
+	assert_ptr_equal(port_lookup(&sd, "2"), p2);
+	assert_ptr_equal(port_lookup(&sd, "002"), p2);
+	assert_null(port_lookup(&sd, ""));
+	assert_null(port_lookup(&sd, "0"));
+	assert_null(port_lookup(&sd, "4"));
+	assert_null(port_lookup(&sd, "-1"));
+	assert_null(port_lookup(&sd, "+1"));
+	assert_null(port_lookup(&sd, " 1"));
+	assert_null(port_lookup(&sd, "1 "));
+	assert_null(port_lookup(&sd, "1x"));
+	assert_null(port_lookup(&sd, "4294967297"));
+	assert_null(port_lookup(&sd, "18446744073709551617"));
+	assert_null(port_lookup(&sd, "02:00:00:00:00:09"));
+	assert_null(port_lookup(&sd, "two"));
+
+	/* port_all in attach order */
+	n = 0;
+	TAILQ_FOREACH(p, port_all(&sd), entry)
+	{
+		assert_int_equal(p->id, (uint32_t)++n);
+	}
+	assert_int_equal(n, 3);
+
+	/* detach: gone from every index; ids are never reused */
+	port_detach(&sd, p2);
+	assert_int_equal(port_count(&sd), 2);
+	assert_null(port_by_id(&sd, 2));
+	assert_null(port_by_mac(&sd, m2));
+	assert_null(port_lookup(&sd, "2"));
+	assert_ptr_equal(port_by_mac(&sd, m1), p1);
+	assert_ptr_equal(port_by_mac(&sd, m3), p3);
+	p2 = attach(m2, "one-more", NULL);
+	assert_int_equal(p2->id, 4);
+	assert_ptr_equal(port_lookup(&sd, "4"), p2);
+}
+
+static void
+test_attach_refusals(void **state)
+{
+	static const uint8_t zero[6] = {0};
+	static const uint8_t mcast[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t odd[6] = {0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
+	uint8_t m1[6], m2[6], m3[6];
+	struct port_attach_args a;
+	const char *code;
+	char msg[128];
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	mk_mac(m3, 3);
+	attach(m1, "one", NULL);
+	attach_fails(zero, NULL, "bad_mac");
+	attach_fails(mcast, NULL, "bad_mac");
+	attach_fails(bcast, NULL, "bad_mac");
+	attach_fails(odd, NULL, "bad_mac");
+	attach_fails(m1, NULL, "mac_in_use");
+	attach_fails(m1, "other", "mac_in_use");
+	attach_fails(m2, "one", "name_in_use");
+
+	/* A descriptor that is not open: refused, nothing recorded. */
+	memset(&a, 0, sizeof(a));
+	a.fd = 1000000;
+	a.kind = OSDEP_FD_DGRAM;
+	memcpy(a.mac, m2, 6);
+	code = NULL;
+	assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
+	assert_string_equal(code, "bad_fd");
+	assert_null(port_by_mac(&sd, m2));
+
+	/* max_vms */
+	sd.cfg.max_vms = 2;
+	attach(m2, NULL, NULL);
+	attach_fails(m3, NULL, "too_many_vms");
+	port_detach(&sd, port_by_mac(&sd, m2));
+	attach(m3, NULL, NULL);
+	assert_int_equal(port_count(&sd), 2);
+}
+
+static void
+test_attach_sets_fd_flags(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	int fl;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, NULL);
+	fl = fcntl(p->fd, F_GETFL);
+	assert_true(fl != -1);
+	assert_true((fl & O_NONBLOCK) != 0);
+	assert_true((fcntl(p->fd, F_GETFD) & FD_CLOEXEC) != 0);
+	assert_non_null(p->ev);
+}
+
+/* Many ports, so the hash chains hold several entries each. */
+static void
+test_many_ports_indexes(void **state)
+{
+	enum { N = 300 };
+	static struct port *ps[N];
+	uint8_t mac[6];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		mk_mac(mac, i * 1024 + 7);
+		ps[i] = attach(mac, NULL, NULL);
+	}
+	assert_int_equal(port_count(&sd), N);
+	/* Every one a distinct address; 10.x so all of them fit. */
+	for (i = 0; i < N; i++)
+		port_set_lease(&sd, ps[i], IP4(10, 0, i >> 8, i & 0xff) + 1,
+		               T0 + LEASE);
+	for (i = 0; i < N; i++) {
+		mk_mac(mac, i * 1024 + 7);
+		assert_ptr_equal(port_by_mac(&sd, mac), ps[i]);
+		assert_ptr_equal(
+		    port_by_ip(&sd, IP4(10, 0, i >> 8, i & 0xff) + 1), ps[i]);
+	}
+	/* Unlink every third from the middle of its chains. */
+	for (i = 0; i < N; i += 3) {
+		port_detach(&sd, ps[i]);
+		ps[i] = NULL;
+	}
+	/* Clear every fifth remaining lease. */
+	for (i = 1; i < N; i += 5)
+		if (ps[i] != NULL)
+			port_set_lease(&sd, ps[i], 0, 0);
+	for (i = 0; i < N; i++) {
+		uint32_t ip = IP4(10, 0, i >> 8, i & 0xff) + 1;
+
+		mk_mac(mac, i * 1024 + 7);
+		if (ps[i] == NULL) {
+			assert_null(port_by_mac(&sd, mac));
+			assert_null(port_by_ip(&sd, ip));
+		} else if (i % 5 == 1) {
+			assert_ptr_equal(port_by_mac(&sd, mac), ps[i]);
+			assert_null(port_by_ip(&sd, ip));
+			assert_int_equal(ps[i]->ip, 0);
+		} else {
+			assert_ptr_equal(port_by_mac(&sd, mac), ps[i]);
+			assert_ptr_equal(port_by_ip(&sd, ip), ps[i]);
+		}
+	}
+	assert_int_equal(port_count(&sd), N - (N + 2) / 3);
+}
+
+/*
+ * Keys that share a hash bucket, found with copies of port.c's hashes, so
+ * the chains surely hold several entries (if port.c's hashes change, this
+ * still passes, with shorter chains).
+ */
+static size_t
+mac_hash(const uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h & 1023;
+}
+
+static size_t
+ip_hash(uint32_t ip)
+{
+	return (ip * 2654435761u) >> 22 & 1023;
+}
+
+static void
+test_hash_chains(void **state)
+{
+	enum { K = 6 };
+	struct port *ps[K];
+	uint8_t macs[K][6], mac[6];
+	uint32_t ips[K], ip;
+	unsigned n, k;
+
+	(void)state;
+	mk_mac(macs[0], 1);
+	for (n = 2, k = 1; k < K && n < 10000000; n++) {
+		mk_mac(mac, n);
+		if (mac_hash(mac) == mac_hash(macs[0]))
+			memcpy(macs[k++], mac, 6);
+	}
+	assert_int_equal(k, K);
+	ips[0] = IP4(10, 0, 0, 1);
+	for (ip = ips[0] + 1, k = 1; k < K && ip < IP4(11, 0, 0, 0); ip++) {
+		if (ip_hash(ip) == ip_hash(ips[0]))
+			ips[k++] = ip;
+	}
+	assert_int_equal(k, K);
+
+	for (k = 0; k < K; k++) {
+		ps[k] = attach(macs[k], NULL, NULL);
+		port_set_lease(&sd, ps[k], ips[k], T0 + LEASE);
+	}
+	for (k = 0; k < K; k++) {
+		assert_ptr_equal(port_by_mac(&sd, macs[k]), ps[k]);
+		assert_ptr_equal(port_by_ip(&sd, ips[k]), ps[k]);
+	}
+	/* Out of the middle, the head and the tail of each chain. */
+	port_detach(&sd, ps[2]);
+	port_set_lease(&sd, ps[3], 0, 0);
+	port_detach(&sd, ps[K - 1]);
+	port_set_lease(&sd, ps[0], 0, 0);
+	port_detach(&sd, ps[0]);
+	for (k = 0; k < K; k++) {
+		bool gone = k == 2 || k == K - 1 || k == 0;
+
+		if (gone)
+			assert_null(port_by_mac(&sd, macs[k]));
+		else
+			assert_ptr_equal(port_by_mac(&sd, macs[k]), ps[k]);
+		if (gone || k == 3)
+			assert_null(port_by_ip(&sd, ips[k]));
+		else
+			assert_ptr_equal(port_by_ip(&sd, ips[k]), ps[k]);
+	}
+	/* Moving an address along a chain. */
+	port_set_lease(&sd, ps[1], ips[3], T0 + LEASE);
+	assert_null(port_by_ip(&sd, ips[1]));
+	assert_ptr_equal(port_by_ip(&sd, ips[3]), ps[1]);
+	assert_ptr_equal(port_by_ip(&sd, ips[4]), ps[4]);
+	port_set_lease(&sd, ps[4], ips[3], T0 + LEASE);
+	assert_ptr_equal(port_by_ip(&sd, ips[3]), ps[4]);
+	assert_int_equal(ps[1]->ip, 0);
+	assert_null(port_by_ip(&sd, ips[4]));
+}
+
+/* ---- leases ----------------------------------------------------------- */
+
+static void
+test_set_lease_index(void **state)
+{
+	uint8_t m1[6], m2[6];
+	struct port *p1, *p2;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	p1 = attach(m1, NULL, NULL);
+	p2 = attach(m2, NULL, NULL);
+
+	port_set_lease(&sd, p1, NET(10), T0 + 100);
+	assert_int_equal(p1->ip, NET(10));
+	assert_int_equal(p1->lease_expires, T0 + 100);
+	assert_string_equal(port_state(p1), "leased");
+	assert_ptr_equal(port_by_ip(&sd, NET(10)), p1);
+
+	/* Renewal of the same address: only the expiry moves. */
+	port_set_lease(&sd, p1, NET(10), T0 + 700);
+	assert_int_equal(p1->lease_expires, T0 + 700);
+	assert_ptr_equal(port_by_ip(&sd, NET(10)), p1);
+
+	/* A new address: the old one is free in the index. */
+	port_set_lease(&sd, p1, NET(11), T0 + 800);
+	assert_null(port_by_ip(&sd, NET(10)));
+	assert_ptr_equal(port_by_ip(&sd, NET(11)), p1);
+
+	/* The address moves to another port: the first loses it. */
+	port_set_lease(&sd, p2, NET(11), T0 + 900);
+	assert_ptr_equal(port_by_ip(&sd, NET(11)), p2);
+	assert_int_equal(p1->ip, 0);
+	assert_int_equal(p1->lease_expires, 0);
+	assert_string_equal(port_state(p1), "attached");
+	assert_int_equal(p2->ip, NET(11));
+
+	/* p1 takes another; both indexed. */
+	port_set_lease(&sd, p1, NET(12), T0 + 900);
+	assert_ptr_equal(port_by_ip(&sd, NET(12)), p1);
+	assert_ptr_equal(port_by_ip(&sd, NET(11)), p2);
+
+	/* Clearing. */
+	port_set_lease(&sd, p2, 0, T0 + 999);
+	assert_int_equal(p2->ip, 0);
+	assert_int_equal(p2->lease_expires, 0);
+	assert_null(port_by_ip(&sd, NET(11)));
+	assert_ptr_equal(port_by_ip(&sd, NET(12)), p1);
+	port_set_lease(&sd, p2, 0, 0); /* clearing twice is harmless */
+	assert_null(port_by_ip(&sd, NET(11)));
+
+	/* Detach drops the IP from the index. */
+	port_detach(&sd, p1);
+	assert_null(port_by_ip(&sd, NET(12)));
+}
+
+static void
+test_detach_releases_lease(void **state)
+{
+	uint8_t m1[6], m2[6];
+	struct port *p;
+	struct lease l;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	p = attach(m1, "vm1", &peer);
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_string_equal(l.name, "vm1");
+	assert_int_equal(l.owner, 1000);
+	db_bind(m1, NET(2));
+	port_set_lease(&sd, p, NET(2), T0 + LEASE);
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_BOUND);
+
+	clock_now = T0 + 30;
+	port_detach(&sd, p);
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_RELEASED);
+	assert_int_equal(l.expires, 0);
+	assert_null(port_by_ip(&sd, NET(2)));
+	/* The VM's end sees its peer closed. */
+	errno = 0;
+	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+
+	/* The address is free for someone else at once. */
+	{
+		uint32_t ip = 0;
+
+		attach(m2, NULL, NULL);
+		assert_int_equal(
+		    leasedb_offer(sd.db, m2, NET(2), clock_now, 60, &ip), 0);
+		assert_int_equal(ip, NET(2));
+	}
+}
+
+static void
+test_restart_restores_lease(void **state)
+{
+	uint8_t m1[6], m2[6], m3[6];
+	struct port *p;
+	struct lease l;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	mk_mac(m3, 3);
+	p = attach(m1, "vm1", &peer);
+	db_bind(m1, NET(5));
+	port_set_lease(&sd, p, NET(5), T0 + LEASE);
+	p = attach(m2, "vm2", NULL);
+	db_bind(m2, NET(6));
+	port_set_lease(&sd, p, NET(6), T0 + LEASE);
+	p = attach(m3, "vm3", NULL);
+	db_bind_for(m3, NET(7), 10);
+	port_set_lease(&sd, p, NET(7), T0 + 10);
+
+	/* The daemon stops: descriptors closed, leases kept. */
+	port_shutdown(&sd);
+	assert_null(sd.ports);
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_BOUND);
+	errno = 0;
+	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+
+	/* It starts again later; the VMs re-attach. */
+	clock_now = T0 + 60;
+	port_init(&sd);
+	/* Someone else holds .6 in the index already: vm2 gets nothing. */
+	{
+		uint8_t m4[6];
+
+		mk_mac(m4, 4);
+		p = attach(m4, NULL, NULL);
+		port_set_lease(&sd, p, NET(6), T0 + LEASE);
+	}
+	p = attach(m1, "vm1", NULL);
+	assert_int_equal(p->ip, NET(5));
+	assert_int_equal(p->lease_expires, T0 + LEASE);
+	assert_ptr_equal(port_by_ip(&sd, NET(5)), p);
+	assert_string_equal(port_state(p), "leased");
+	p = attach(m2, "vm2", NULL);
+	assert_int_equal(p->ip, 0);
+	/* vm3's lease ran out while the daemon was down. */
+	p = attach(m3, "vm3", NULL);
+	assert_int_equal(p->ip, 0);
+	assert_null(port_by_ip(&sd, NET(7)));
+
+	/* A released lease is not restored either. */
+	p = port_by_mac(&sd, m1);
+	port_detach(&sd, p);
+	p = attach(m1, "vm1", NULL);
+	assert_int_equal(p->ip, 0);
+}
+
+/* ---- frames ----------------------------------------------------------- */
+
+static void
+test_send_counts(void **state)
+{
+	uint8_t m1[6], buf[2048], frame[1514];
+	struct port *p;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	memset(frame, 0xab, sizeof(frame));
+	port_send(&sd, p, frame, 60);
+	port_send(&sd, p, frame, sizeof(frame));
+	assert_int_equal(p->st.rx_frames, 2);
+	assert_int_equal(p->st.rx_bytes, 60 + sizeof(frame));
+	assert_int_equal(p->st.tx_frames, 0);
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 60);
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT),
+	                 sizeof(frame));
+	assert_memory_equal(buf, frame, sizeof(frame));
+	errno = 0;
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+static void
+test_send_full_socket_drops(void **state)
+{
+	uint8_t m1[6], frame[1514], buf[2048];
+	struct port *p;
+	int peer, size = 4096, i, sent;
+	uint64_t rx;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	assert_int_equal(
+	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	memset(frame, 0x5a, sizeof(frame));
+	/* The VM never reads: the daemon drops, counts, never blocks. */
+	for (i = 0; i < 100000 && p->st.drops[FILTER_R_QUEUE_FULL] == 0; i++)
+		port_send(&sd, p, frame, sizeof(frame));
+	assert_true(i < 100000);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	rx = p->st.rx_frames;
+	assert_true(rx > 0);
+	assert_int_equal(rx, (uint64_t)i - 1);
+	for (i = 0; i < 50; i++)
+		port_send(&sd, p, frame, sizeof(frame));
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 51);
+	assert_int_equal(p->st.rx_frames, rx);
+	assert_false(p->dead);
+
+	/* Once the VM reads, frames flow again. */
+	sent = 0;
+	while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		sent++;
+	assert_int_equal(sent, (int)rx);
+	port_send(&sd, p, frame, 100);
+	assert_int_equal(p->st.rx_frames, rx + 1);
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 100);
+	assert_int_equal(port_count(&sd), 1);
+}
+
+static void
+test_send_oversize_drops(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	uint8_t *big;
+	size_t len = 4 * 1024 * 1024;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	big = calloc(1, len);
+	assert_non_null(big);
+	/* Larger than any socket buffer: EMSGSIZE, a drop, not a failure. */
+	port_send(&sd, p, big, len);
+	free(big);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	assert_int_equal(p->st.rx_frames, 0);
+	assert_false(p->dead);
+}
+
+static void
+test_send_to_closed_peer_fails_port(void **state)
+{
+	uint8_t m1[6], m2[6];
+	struct port *p, *p2;
+	struct lease l;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	p = attach(m1, NULL, &peer);
+	p2 = attach(m2, NULL, NULL);
+	db_bind(m1, NET(2));
+	port_set_lease(&sd, p, NET(2), T0 + LEASE);
+	close_peer(peer);
+
+	port_send(&sd, p, (const uint8_t *)"hello", 5);
+	assert_true(p->dead);
+	assert_int_equal(p->st.rx_frames, 0);
+	/* Still registered until the reaper runs; sends are no-ops now. */
+	assert_int_equal(port_count(&sd), 2);
+	port_send(&sd, p, (const uint8_t *)"hello", 5);
+	assert_int_equal(p->st.rx_frames, 0);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	port_fail(&sd, p, "again"); /* idempotent */
+
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(port_count(&sd), 1);
+	assert_null(port_by_mac(&sd, m1));
+	assert_null(port_by_ip(&sd, NET(2)));
+	assert_ptr_equal(port_by_mac(&sd, m2), p2);
+	assert_false(p2->dead);
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_RELEASED);
+}
+
+static void
+test_recv(void **state)
+{
+	uint8_t m1[6], buf[4][2048], big[4000];
+	struct frame f[4];
+	struct port *p;
+	int peer, i;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	for (i = 0; i < 4; i++) {
+		f[i].data = buf[i];
+		f[i].cap = sizeof(buf[i]);
+		f[i].len = 12345;
+	}
+	/* Nothing pending. */
+	assert_int_equal(port_recv(&sd, p, f, 4), 0);
+	assert_false(p->dead);
+
+	assert_int_equal(send(peer, "one", 3, 0), 3);
+	assert_int_equal(send(peer, "second", 6, 0), 6);
+	memset(big, 0x77, sizeof(big));
+	assert_int_equal(send(peer, big, sizeof(big), 0), (ssize_t)sizeof(big));
+	assert_int_equal(send(peer, "last", 4, 0), 4);
+	assert_int_equal(send(peer, "extra", 5, 0), 5);
+
+	assert_int_equal(port_recv(&sd, p, f, 4), 4);
+	assert_int_equal(f[0].len, 3);
+	assert_memory_equal(f[0].data, "one", 3);
+	assert_int_equal(f[1].len, 6);
+	assert_memory_equal(f[1].data, "second", 6);
+	assert_int_equal(f[2].len, 0); /* did not fit its buffer */
+	assert_int_equal(f[3].len, 4);
+	assert_memory_equal(f[3].data, "last", 4);
+	assert_int_equal(port_recv(&sd, p, f, 4), 1);
+	assert_int_equal(f[0].len, 5);
+	assert_int_equal(port_recv(&sd, p, f, 4), 0);
+	assert_false(p->dead);
+
+	/* A dead port reads nothing. */
+	assert_int_equal(send(peer, "x", 1, 0), 1);
+	port_fail(&sd, p, "test");
+	assert_int_equal(port_recv(&sd, p, f, 4), 0);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(port_count(&sd), 0);
+}
+
+/*
+ * A descriptor read with read(2) (the TAP path) whose other end closes:
+ * end of file fails the port and the reaper detaches it.
+ */
+static void
+test_recv_eof_fails_port(void **state)
+{
+	uint8_t m1[6], buf[2][2048];
+	struct frame f[2];
+	struct port *p;
+	struct lease l;
+	int peer, i;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach_kind(m1, NULL, 1000, OSDEP_FD_TAP, SOCK_SEQPACKET, &peer);
+	db_bind(m1, NET(3));
+	port_set_lease(&sd, p, NET(3), T0 + LEASE);
+	for (i = 0; i < 2; i++) {
+		f[i].data = buf[i];
+		f[i].cap = sizeof(buf[i]);
+	}
+	assert_int_equal(port_recv(&sd, p, f, 2), 0); /* EAGAIN */
+	assert_false(p->dead);
+	assert_int_equal(send(peer, "frame", 5, 0), 5);
+	assert_int_equal(port_recv(&sd, p, f, 2), 1);
+	assert_int_equal(f[0].len, 5);
+	assert_false(p->dead);
+
+	close_peer(peer);
+	assert_int_equal(port_recv(&sd, p, f, 2), 0);
+	assert_true(p->dead);
+	assert_int_equal(port_count(&sd), 1);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(port_count(&sd), 0);
+	assert_null(port_by_ip(&sd, NET(3)));
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_RELEASED);
+}
+
+/* The read event: a frame from the VM wakes the loop and is switched. */
+static void
+test_read_event(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	assert_int_equal(send(peer, "not a frame", 11, 0), 11);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(p->st.tx_frames, 1);
+	assert_int_equal(p->st.tx_bytes, 11);
+	assert_int_equal(p->st.drops[FILTER_R_RUNT], 1);
+	/* A whole Ethernet header, from some other MAC. */
+	assert_int_equal(
+	    send(peer, "\x02\0\0\0\0\x09\x02\0\0\0\0\x08\x08\0", 14, 0), 14);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_int_equal(p->st.tx_frames, 2);
+	assert_int_equal(p->st.drops[FILTER_R_SRC_MAC], 1);
+}
+
+static void
+test_shutdown_closes_without_release(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	struct lease l;
+	int peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	db_bind(m1, NET(9));
+	port_set_lease(&sd, p, NET(9), T0 + LEASE);
+	port_shutdown(&sd);
+	port_shutdown(&sd); /* twice is harmless */
+	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
+	assert_int_equal(l.state, LEASE_BOUND);
+	errno = 0;
+	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	port_init(&sd); /* for teardown */
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_name_valid),
+	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attach_refusals, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_attach_sets_fd_flags, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_many_ports_indexes, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_chains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_lease_index, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_detach_releases_lease, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_restores_lease, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_send_counts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_full_socket_drops, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_send_oversize_drops, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_send_to_closed_peer_fails_port,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recv, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recv_eof_fails_port, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_shutdown_closes_without_release, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
