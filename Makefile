@@ -230,12 +230,18 @@ ETCDIR      := $(PREFIX)/etc
 LAUNCHD_DIR := /Library/LaunchDaemons
 SYSTEMD_DIR := /etc/systemd/system
 PLIST       := org.softnet.softnetd.plist
+MANDIR      := $(PREFIX)/share/man
+MAN8        := daemon/softnetd.8 client/softnetctl.8 client/softnet.8
+MAN5        := daemon/softnetd.json.5
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(ETCDIR)
 	install -m 0755 $(BUILD)/softnetd $(DESTDIR)$(SBINDIR)/softnetd
 	install -m 0755 $(BUILD)/softnetctl $(DESTDIR)$(BINDIR)/softnetctl
 	ln -f $(DESTDIR)$(BINDIR)/softnetctl $(DESTDIR)$(BINDIR)/softnet
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || \
 	    install -m 0644 launchd/softnetd.json $(DESTDIR)$(ETCDIR)/softnetd.json
 ifeq ($(UNAME),Darwin)
@@ -259,6 +265,8 @@ uninstall:
 	    $(DESTDIR)$(BINDIR)/softnet $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST) \
 	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.service \
 	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.socket
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 
 clean:
 	rm -rf $(BUILD)

@@ -81,26 +81,6 @@ struct dhcp_out {
 	bool full;  /* an append did not fit: no reply */
 };
 
-/* Reads a big-endian 32-bit value from possibly unaligned memory. */
-static uint32_t
-get_be32(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
-
-/* Reads a big-endian 16-bit value from possibly unaligned memory. */
-static uint16_t
-get_be16(const void *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohs(v);
-}
-
 /* Copies a client string keeping [A-Za-z0-9._-], other bytes become '_'. */
 void
 dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t srclen)
@@ -137,18 +117,18 @@ parse_opt(struct dhcp_msg *m, uint8_t code, const uint8_t *v, uint8_t len)
 		if (len != 4)
 			return -1;
 		m->has_requested_ip = true;
-		m->requested_ip = get_be32(v);
+		m->requested_ip = pkt_get_be32(v);
 		break;
 	case OPT_SERVER_ID:
 		if (len != 4)
 			return -1;
 		m->has_server_id = true;
-		m->server_id = get_be32(v);
+		m->server_id = pkt_get_be32(v);
 		break;
 	case OPT_MAX_SIZE:
 		if (len != 2)
 			return -1;
-		m->max_size = get_be16(v);
+		m->max_size = pkt_get_be16(v);
 		break;
 	case OPT_HOSTNAME:
 		if (len < 1)
@@ -180,18 +160,18 @@ dhcp_parse(const uint8_t *p, size_t len, struct dhcp_msg *m)
 	    (cookie = pkt_pull(&c, 4)) == NULL)
 		return -1;
 	if (h->op != DHCP_BOOTREQUEST || h->htype != DHCP_HTYPE_ETHER ||
-	    h->hlen != PKT_ETH_ALEN || get_be32(cookie) != DHCP_MAGIC)
+	    h->hlen != PKT_ETH_ALEN || pkt_get_be32(cookie) != DHCP_MAGIC)
 		return -1;
 
 	m->op = h->op;
 	m->htype = h->htype;
 	m->hlen = h->hlen;
 	memcpy(&m->xid, &h->xid, sizeof(m->xid));
-	m->flags = get_be16(&h->flags);
-	m->ciaddr = get_be32(&h->ciaddr);
-	m->yiaddr = get_be32(&h->yiaddr);
-	m->siaddr = get_be32(&h->siaddr);
-	m->giaddr = get_be32(&h->giaddr);
+	m->flags = pkt_get_be16(&h->flags);
+	m->ciaddr = pkt_get_be32(&h->ciaddr);
+	m->yiaddr = pkt_get_be32(&h->yiaddr);
+	m->siaddr = pkt_get_be32(&h->siaddr);
+	m->giaddr = pkt_get_be32(&h->giaddr);
 	memcpy(m->chaddr, h->chaddr, sizeof(m->chaddr));
 
 	/* The end of the packet ends the walk as 255 does. */

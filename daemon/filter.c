@@ -28,26 +28,6 @@ static const char *const reason_names[FILTER_R__COUNT] = {
 #undef FILTER_NAME
 };
 
-/* Reads a big-endian IPv4 address from possibly unaligned memory. */
-static uint32_t
-get_ip(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
-
-/* Reads a big-endian 16-bit field from possibly unaligned memory. */
-static uint16_t
-get_u16(const void *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohs(v);
-}
-
 /* Records why a frame is dropped and returns the drop verdict. */
 static enum filter_verdict
 drop(enum filter_reason *why, enum filter_reason r)
@@ -64,9 +44,9 @@ arp_malformed(const struct pkt_arp *arp)
 
 	if (arp == NULL)
 		return true;
-	op = get_u16(&arp->op);
-	return get_u16(&arp->htype) != 1 ||
-	       get_u16(&arp->ptype) != PKT_ETHERTYPE_IPV4 ||
+	op = pkt_get_be16(&arp->op);
+	return pkt_get_be16(&arp->htype) != 1 ||
+	       pkt_get_be16(&arp->ptype) != PKT_ETHERTYPE_IPV4 ||
 	       arp->hlen != PKT_ETH_ALEN || arp->plen != 4 ||
 	       (op != PKT_ARP_REQUEST && op != PKT_ARP_REPLY);
 }
@@ -153,8 +133,8 @@ arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 	if (memcmp(arp->sha, vm->mac, PKT_ETH_ALEN) != 0)
 		return drop(why, FILTER_R_ARP_SPOOF);
 	/* vm->ip is 0 before a lease: then only a probe (0.0.0.0) passes. */
-	spa = get_ip(arp->spa);
-	tpa = get_ip(arp->tpa);
+	spa = pkt_get_be32(arp->spa);
+	tpa = pkt_get_be32(arp->tpa);
 	/* RFC 5227 probe of its own new lease (sent right after the ACK). */
 	if (spa == 0 && vm->ip != 0 && tpa == vm->ip)
 		return FILTER_PASS;
@@ -228,14 +208,14 @@ arp_to_vm(const struct filter_net *net, const struct filter_vm *vm,
 		return drop(why, FILTER_R_ARP_MALFORMED);
 	if (vm->ip == 0)
 		return drop(why, FILTER_R_NO_LEASE);
-	if (get_ip(arp->tpa) != vm->ip)
+	if (pkt_get_be32(arp->tpa) != vm->ip)
 		return drop(why, FILTER_R_ARP_TARGET);
 	if (memcmp(pi->eth->dst, vm->mac, PKT_ETH_ALEN) != 0 &&
 	    memcmp(pi->eth->dst, bcast_mac, PKT_ETH_ALEN) != 0)
 		return drop(why, FILTER_R_DST_MAC);
 	/* The gateway's ARP always passes: "@host" blocks IP, not routing. */
-	if (get_ip(arp->spa) != net->gateway &&
-	    !filter_peer_allowed(net, vm, get_ip(arp->spa)))
+	if (pkt_get_be32(arp->spa) != net->gateway &&
+	    !filter_peer_allowed(net, vm, pkt_get_be32(arp->spa)))
 		return drop(why, FILTER_R_POLICY);
 	return FILTER_PASS;
 }

@@ -21,21 +21,6 @@
 #define TCP_CSUM_OFF 16
 #define UDP_CSUM_OFF 6
 
-/* Reads a big-endian 16-bit value. */
-static uint16_t
-be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Writes a big-endian 16-bit value. */
-static void
-put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 bool
 gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 {
@@ -71,7 +56,7 @@ gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 	if (gso == PKT_VNET_GSO_NONE)
 		return true;
 	/* TSO: a whole, unfragmented TCP packet with payload to cut. */
-	if (!needs || (be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
+	if (!needs || (pkt_get_be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
 		return false;
 	thl = (size_t)(pi->l4[12] >> 4) * 4;
 	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len ||
@@ -87,7 +72,7 @@ ip_lengths(const uint8_t *frame, size_t len, size_t *ihl, size_t *tot)
 	if (len < PKT_ETH_HLEN + sizeof(struct pkt_ipv4))
 		return -1;
 	*ihl = (size_t)(frame[PKT_ETH_HLEN] & 0x0f) * 4;
-	*tot = be16(frame + PKT_ETH_HLEN + 2);
+	*tot = pkt_get_be16(frame + PKT_ETH_HLEN + 2);
 	if (*ihl < sizeof(struct pkt_ipv4) || *tot < *ihl ||
 	    PKT_ETH_HLEN + *tot > len)
 		return -1;
@@ -140,7 +125,7 @@ gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
 		return -1;
 	memcpy(&seq, ip + ihl + 4, 4);
 	seq = ntohl(seq);
-	id = be16(ip + 4);
+	id = pkt_get_be16(ip + 4);
 	memcpy(&src, ip + 12, 4);
 	memcpy(&dst, ip + 16, 4);
 	src = ntohl(src);
@@ -154,13 +139,13 @@ gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
 		memcpy(seg + hdrs, frame + hdrs + off, plen);
 		sip = seg + PKT_ETH_HLEN;
 		tcp = sip + ihl;
-		put_be16(sip + 2, (uint16_t)(ihl + thl + plen));
-		put_be16(sip + 4, (uint16_t)(id + n));
+		pkt_put_be16(sip + 2, (uint16_t)(ihl + thl + plen));
+		pkt_put_be16(sip + 4, (uint16_t)(id + n));
 		memset(sip + 10, 0, 2);
 		sum = pkt_csum(sip, ihl, 0);
 		memcpy(sip + 10, &sum, 2);
-		put_be16(tcp + 4, (uint16_t)((seq + off) >> 16));
-		put_be16(tcp + 6, (uint16_t)(seq + off));
+		pkt_put_be16(tcp + 4, (uint16_t)((seq + off) >> 16));
+		pkt_put_be16(tcp + 6, (uint16_t)(seq + off));
 		if (off + plen < payload)
 			tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
 		if (n > 0)

@@ -30,6 +30,7 @@
 
 #include <sqlite3.h>
 
+#include "addr.h"
 #include "leasedb.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -228,39 +229,16 @@ addr_usable(const struct leasedb *db, uint32_t ip)
 static void
 mac_text(const uint8_t mac[6], char buf[MAC_STRLEN])
 {
-	(void)snprintf(buf, MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
-	               mac[1], mac[2], mac[3], mac[4], mac[5]);
-}
-
-/* Value of one hex digit, or -1. */
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	addr_format_mac(mac, buf);
 }
 
 /* Parses the stored form back, strictly. 0 ok, -1 malformed. */
 static int
 mac_parse(const unsigned char *s, int len, uint8_t mac[6])
 {
-	int i, hi, lo;
-
 	if (s == NULL || len != MAC_STRLEN - 1)
 		return -1;
-	for (i = 0; i < 6; i++) {
-		hi = hexval(s[i * 3]);
-		lo = hexval(s[i * 3 + 1]);
-		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
-			return -1;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return addr_parse_mac((const char *)s, mac);
 }
 
 /* Length of s bounded to LEASEDB_NAMELEN - 1, not cutting a UTF-8 char. */

@@ -11,26 +11,6 @@
 
 #include "pkt.h"
 
-/* Reads a big-endian 32-bit value from possibly unaligned memory. */
-static uint32_t
-get_be32(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
-
-/* Reads a big-endian 16-bit value from possibly unaligned memory. */
-static uint16_t
-get_be16(const void *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohs(v);
-}
-
 /* Parses TCP/UDP/ICMP headers of a first (or only) fragment. */
 static void
 parse_l4(struct pkt_cur *c, struct pkt_info *pi)
@@ -45,16 +25,16 @@ parse_l4(struct pkt_cur *c, struct pkt_info *pi)
 	case PKT_IPPROTO_UDP:
 		if ((udp = pkt_pull(c, sizeof(*udp))) == NULL)
 			goto bad;
-		ulen = get_be16(&udp->len);
+		ulen = pkt_get_be16(&udp->len);
 		/* In a first fragment ulen covers the whole datagram. */
 		if (ulen < sizeof(*udp) ||
 		    (ulen > pi->l4_len &&
-			!(get_be16(&pi->ip->frag_off) & PKT_IP_MF)))
+			!(pkt_get_be16(&pi->ip->frag_off) & PKT_IP_MF)))
 			goto bad;
 		if (ulen > pi->l4_len)
 			ulen = (uint16_t)pi->l4_len;
-		pi->sport = get_be16(&udp->sport);
-		pi->dport = get_be16(&udp->dport);
+		pi->sport = pkt_get_be16(&udp->sport);
+		pi->dport = pkt_get_be16(&udp->dport);
 		pi->has_ports = true;
 		pi->udp_payload = c->p;
 		pi->udp_payload_len = ulen - sizeof(*udp);
@@ -63,8 +43,8 @@ parse_l4(struct pkt_cur *c, struct pkt_info *pi)
 		if ((tcp = pkt_pull(c, sizeof(*tcp))) == NULL ||
 		    (tcp->off >> 4) < 5 || (size_t)(tcp->off >> 4) * 4 > pi->l4_len)
 			goto bad;
-		pi->sport = get_be16(&tcp->sport);
-		pi->dport = get_be16(&tcp->dport);
+		pi->sport = pkt_get_be16(&tcp->sport);
+		pi->dport = pkt_get_be16(&tcp->dport);
 		pi->has_ports = true;
 		return;
 	case PKT_IPPROTO_ICMP:
@@ -89,7 +69,7 @@ parse_ipv4(struct pkt_cur *c, struct pkt_info *pi)
 	if ((ip = pkt_pull(c, sizeof(*ip))) == NULL)
 		goto bad;
 	hlen = (size_t)(ip->ver_ihl & 0x0f) * 4;
-	tot = get_be16(&ip->tot_len);
+	tot = pkt_get_be16(&ip->tot_len);
 	if ((ip->ver_ihl >> 4) != 4 || hlen < sizeof(*ip) || tot < hlen ||
 	    tot - sizeof(*ip) > c->left)
 		goto bad;
@@ -98,10 +78,10 @@ parse_ipv4(struct pkt_cur *c, struct pkt_info *pi)
 	/* The IP packet ends at tot_len; Ethernet padding is not payload. */
 	c->left = tot - hlen;
 	pi->ip = ip;
-	pi->ip_src = get_be32(&ip->src);
-	pi->ip_dst = get_be32(&ip->dst);
+	pi->ip_src = pkt_get_be32(&ip->src);
+	pi->ip_dst = pkt_get_be32(&ip->dst);
 	pi->ip_proto = ip->proto;
-	frag = get_be16(&ip->frag_off);
+	frag = pkt_get_be16(&ip->frag_off);
 	if ((frag & PKT_IP_OFFSET) != 0) {
 		pi->ip_later_fragment = true;
 		return;
@@ -127,7 +107,7 @@ pkt_parse(const uint8_t *frame, size_t len, struct pkt_info *pi)
 		pi->malformed = PKT_BAD_ETH;
 		return -1;
 	}
-	pi->ethertype = get_be16(&pi->eth->type);
+	pi->ethertype = pkt_get_be16(&pi->eth->type);
 	for (ntags = 0; pi->ethertype == PKT_ETHERTYPE_VLAN ||
 			pi->ethertype == PKT_ETHERTYPE_QINQ;
 	     ntags++) {
@@ -136,7 +116,7 @@ pkt_parse(const uint8_t *frame, size_t len, struct pkt_info *pi)
 			pi->malformed = PKT_BAD_VLAN;
 			return 0;
 		}
-		pi->ethertype = get_be16(tag + 2);
+		pi->ethertype = pkt_get_be16(tag + 2);
 	}
 	switch (pi->ethertype) {
 	case PKT_ETHERTYPE_ARP:

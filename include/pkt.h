@@ -134,6 +134,35 @@ pkt_cur_init(struct pkt_cur *c, const void *data, size_t len)
 	c->left = len;
 }
 
+/* Reads a big-endian 16-bit value from possibly unaligned memory. */
+static inline uint16_t
+pkt_get_be16(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/* Reads a big-endian 32-bit value from possibly unaligned memory. */
+static inline uint32_t
+pkt_get_be32(const void *p)
+{
+	const uint8_t *b = (const uint8_t *)p;
+
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Writes a big-endian 16-bit value to possibly unaligned memory. */
+static inline void
+pkt_put_be16(void *p, uint16_t v)
+{
+	uint8_t *b = (uint8_t *)p;
+
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
 /* Returns the next n bytes and advances past them, or NULL when short. */
 static inline const void *
 pkt_pull(struct pkt_cur *c, size_t n)
@@ -186,16 +215,14 @@ struct pkt_info {
 static inline uint32_t
 pkt_arp_tpa(const struct pkt_arp *a)
 {
-	return (uint32_t)a->tpa[0] << 24 | (uint32_t)a->tpa[1] << 16 |
-	    (uint32_t)a->tpa[2] << 8 | a->tpa[3];
+	return pkt_get_be32(a->tpa);
 }
 
 /* The ARP sender protocol address, host order. */
 static inline uint32_t
 pkt_arp_spa(const struct pkt_arp *a)
 {
-	return (uint32_t)a->spa[0] << 24 | (uint32_t)a->spa[1] << 16 |
-	    (uint32_t)a->spa[2] << 8 | a->spa[3];
+	return pkt_get_be32(a->spa);
 }
 
 /*
