@@ -151,14 +151,15 @@ fuzz: $(FUZZ_BINS)
 # Every report, from any process (the daemon under test writes its stderr
 # to a per-test log), goes to a file under $(SAN_REPORTS); a report, or a
 # leak at exit, fails the run even when the test itself passed.
-# clang by default: with gcc, UBSan's reports ignore log_path (they still
-# abort the process, and land in its stderr).
-SAN_CC      ?= clang
+# The compiler of `make test` by default. With gcc, UBSan reports ignore
+# log_path: they still abort the process (a failed unit test, a daemon gone
+# mid-test) but are printed to its stderr; SAN_CC=clang files them too.
+SAN_CC      ?= $(CC)
 SAN_BUILD   := $(BUILD)/san
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=all
-sanitize: | deps-test deps-fuzz
+sanitize: | deps-test
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS) && \
 	    chmod 1777 $(SAN_REPORTS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:log_path=$(SAN_REPORTS)/asan \
@@ -242,12 +243,18 @@ install: $(BINS)
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+ifeq ($(UNAME),Darwin)
 	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || \
 	    install -m 0644 launchd/softnetd.json $(DESTDIR)$(ETCDIR)/softnetd.json
-ifeq ($(UNAME),Darwin)
 	install -d $(DESTDIR)$(LAUNCHD_DIR)
 	install -m 0644 launchd/$(PLIST) $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST)
 else
+	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || install -m 0644 \
+	    launchd/softnetd.linux.json $(DESTDIR)$(ETCDIR)/softnetd.json
+	# The unprivileged user softnetd drops to (config "user").
+	[ -n "$(DESTDIR)" ] || getent passwd softnet >/dev/null || \
+	    useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin softnet
 	install -d $(DESTDIR)$(SYSTEMD_DIR)
 	install -m 0644 launchd/softnetd.service launchd/softnetd.socket \
 	    $(DESTDIR)$(SYSTEMD_DIR)/

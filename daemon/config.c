@@ -58,7 +58,7 @@ struct loader {
 #define SEEN_ALL     0xf
 
 static const char *const top_keys[] = {
-    "socket", "socket_group", "admin_group",    "database", "max_vms",
+    "socket", "socket_group", "admin_group",    "database", "max_vms", "user",
     "uplink", "dhcp",         "default_policy", NULL};
 static const char *const uplink_keys[] = {"type",     "mode",    "name",
                                           "gateway",  "netmask", "pool_start",
@@ -469,6 +469,7 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	        -1 ||
 	    get_string(l, root, NULL, "admin_group", &cfg->admin_group) == -1 ||
 	    get_string(l, root, NULL, "database", &cfg->database) == -1 ||
+	    get_string(l, root, NULL, "user", &cfg->user) == -1 ||
 	    get_uint(l, root, NULL, "max_vms", 1, 65535, &cfg->max_vms) == -1)
 		return -1;
 	if (get_object(l, root, "uplink", &up) == -1 ||
@@ -623,7 +624,8 @@ config_free(struct config *cfg)
 	free(cfg->socket_group);
 	free(cfg->admin_group);
 	free(cfg->database);
+	free(cfg->user);
 	free(cfg->uplink.name);
 	cfg->socket = cfg->socket_group = cfg->admin_group = NULL;
-	cfg->database = cfg->uplink.name = NULL;
+	cfg->database = cfg->uplink.name = cfg->user = NULL;
 }

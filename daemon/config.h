@@ -23,6 +23,7 @@ struct config {
 	char *socket_group; /* group of the control socket (mode 0660) */
 	char *admin_group;  /* members act on every VM, as root does */
 	char *database;     /* lease database path */
+	char *user;         /* drop to this user after setup; NULL: stay */
 	unsigned max_vms;   /* 1..65535 */
 	struct {
 		enum uplink_type type;

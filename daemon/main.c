@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "control.h"
 #include "leasedb.h"
 #include "log.h"
+#include "osdep.h"
 #include "port.h"
 #include "softnet_proto.h"
 #include "softnetd.h"
@@ -101,6 +104,39 @@ derive_network(struct softnetd *sd)
 	memcpy(sd->dhcp.server_mac, sd->up.mac, sizeof(sd->dhcp.server_mac));
 }
 
+/*
+ * Hands the lease database files to the unprivileged user, then becomes
+ * that user (osdep_drop_privileges says what is kept and why).
+ */
+static int
+drop_privileges(struct softnetd *sd, char *err, size_t errlen)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	struct passwd *pw = getpwnam(sd->cfg.user);
+	char path[PATH_MAX];
+	size_t i;
+
+	if (pw == NULL) {
+		snprintf(err, errlen, "user \"%s\" does not exist",
+		    sd->cfg.user);
+		return -1;
+	}
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", sd->cfg.database,
+		    suffix[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    errno != ENOENT) {
+			snprintf(err, errlen, "chown %.256s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	if (osdep_drop_privileges(sd->cfg.user, err, errlen) == -1)
+		return -1;
+	log_info("running as %s", sd->cfg.user);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -153,6 +189,12 @@ main(int argc, char **argv)
 		free(sd.cfg.socket);
 		sd.cfg.socket = xstrdup(sock);
 	}
+	if (sd.cfg.user != NULL && getpwnam(sd.cfg.user) == NULL) {
+		fprintf(stderr, "softnetd: user \"%s\" does not exist\n",
+		    sd.cfg.user);
+		config_free(&sd.cfg);
+		return 1;
+	}
 	if (check) {
 		printf("%s: configuration OK\n", conf ? conf : "(defaults)");
 		config_free(&sd.cfg);
@@ -178,6 +220,9 @@ main(int argc, char **argv)
 	port_init(&sd);
 	switch_init(&sd);
 	if (control_init(&sd, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+
+	if (sd.cfg.user != NULL && drop_privileges(&sd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 
 	sigs[0] = evsignal_new(sd.base, SIGTERM, on_signal, &sd);

@@ -48,6 +48,13 @@ int osdep_tap_offload(int fd);
  */
 int osdep_activated_socket(void);
 
+/*
+ * Becomes user for good (groups, gid, uid), keeping only the capability to
+ * bind TCP ports below 1024 (--expose). Called once, after every
+ * privileged setup step. -1 with a message in err.
+ */
+int osdep_drop_privileges(const char *user, char *err, size_t errlen);
+
 /* recvmsg flag that marks received fds close-on-exec, where there is one. */
 #ifdef MSG_CMSG_CLOEXEC
 #define OSDEP_MSG_CMSG_CLOEXEC MSG_CMSG_CLOEXEC

@@ -6,6 +6,7 @@
  * a loop here; recvmsg_x is a private interface left for the fast path.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <launch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,4 +112,21 @@ osdep_activated_socket(void)
 		close(fds[--n]);
 	free(fds);
 	return fd;
+}
+
+/*
+ * softnetd stays root on macOS: vmnet.framework needs root (or the
+ * com.apple.vm.networking entitlement, which a command-line daemon cannot
+ * have) for vmnet_start_interface, and the daemon must be able to stop and
+ * restart the interface for its whole life. The configuration key "user"
+ * is refused here rather than silently ignored.
+ */
+int
+osdep_drop_privileges(const char *user, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	    "\"user\": %s: dropping privileges is not supported on macOS "
+	    "(vmnet needs root)",
+	    user);
+	return -1;
 }

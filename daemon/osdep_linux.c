@@ -5,6 +5,12 @@
  * namespace (the guest's).
  */
 #include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
@@ -189,4 +195,53 @@ osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens, int n)
 			break;
 	}
 	return sent;
+}
+
+/*
+ * Privileges, stage by stage: creating the uplink TAP and giving it an
+ * address needs CAP_NET_ADMIN; binding the control socket in /run, opening
+ * the database in /var/lib and chowning the socket need root's file
+ * access. After that softnetd only reads and writes descriptors it already
+ * holds (TAP ioctls for offloads on attached VM TAPs need no capability),
+ * accepts connections, and binds --expose listeners: for ports below 1024
+ * that needs CAP_NET_BIND_SERVICE, the one capability kept. Removing the
+ * socket file at exit is then not possible; the next start replaces it.
+ */
+int
+osdep_drop_privileges(const char *user, char *err, size_t errlen)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "user \"%s\" does not exist", user);
+		return -1;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (uid == 0) {
+		snprintf(err, errlen, "user \"%s\" is root", user);
+		return -1;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1 ||
+	    setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		goto fail;
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = 1u << CAP_NET_BIND_SERVICE;
+	if (syscall(SYS_capset, &hdr, data) == -1 ||
+	    prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == -1)
+		goto fail;
+	if (setuid(0) != -1) {
+		snprintf(err, errlen, "could regain root after dropping it");
+		return -1;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "dropping to %s: %s", user, strerror(errno));
+	return -1;
 }

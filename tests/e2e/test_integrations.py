@@ -227,5 +227,58 @@ class ServiceTest(E2E):
         for path in (prog, conf, "/usr/local/bin/softnetctl",
                      "/usr/local/bin/softnet"):
             self.assertTrue(os.path.exists(dest + path), path)
+        # The Mac's config (what the plist names) and the installed Linux
+        # one both pass softnetd -n; the Linux one drops to "softnet",
+        # which make install creates outside a DESTDIR.
+        r = run([SOFTNETD, "-n", "-f", os.path.join(ROOT, "launchd",
+                                                    "softnetd.json")],
+                check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dest + conf) as f:
+            installed = json.load(f)
+        self.assertEqual(installed["user"], "softnet")
+        installed["user"] = "nobody"
+        with open(dest + conf, "w") as f:
+            json.dump(installed, f)
         r = run([SOFTNETD, "-n", "-f", dest + conf], check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class PrivilegeTest(E2E):
+    def test_runs_unprivileged_after_setup(self):
+        t = Topology(self.env, {"user": "nobody"})
+        pid = int(run(["pgrep", "-n", "-x", "softnetd"]).stdout)
+        with open("/proc/%d/status" % pid) as f:
+            status = dict(l.split(":", 1) for l in f.read().splitlines())
+        self.assertEqual(status["Uid"].split()[:3], ["65534"] * 3)
+        self.assertEqual(status["Gid"].split()[:3], ["65534"] * 3)
+        self.assertEqual(int(status["CapEff"], 16), 1 << 10)  # bind <1024
+        self.assertEqual(int(status["CapPrm"], 16), 1 << 10)
+        self.assertEqual(status["NoNewPrivs"].strip(), "1")
+        self.assertIn("running as nobody", t.daemon.logtext())
+        # Still does its whole job: attach, DHCP (lease DB writes), traffic
+        # and a privileged --expose port.
+        g = t.guest("vm1", "02:00:00:00:0b:01", opts=("--expose", "80:7"))
+        ip = g.dhcp()["ip"]
+        self.assertTrue(g.ping(EXT_IP))
+        echo_server(self.env, g.ns, 7)
+        self.assertTrue(g.ping(GATEWAY))
+        out = nsrun(t.host, ["/usr/bin/python3", "-c",
+                             "import socket;s=socket.create_connection(("
+                             "'127.0.0.1',80),timeout=3);s.sendall(b'p80');"
+                             "s.shutdown(1);print(s.recv(9).decode())"])
+        self.assertEqual(out.stdout.strip(), "p80")
+        self.assertEqual(t.daemon.stop(signal.SIGTERM), 0)
+        # The next start (as root again, then dropping) keeps the lease.
+        t.daemon.start()
+        g.attach(t.daemon)
+        self.assertEqual(t.daemon.ctl_json("show", "vm1")["ip"], ip)
+
+    def test_unknown_user_refused(self):
+        host = self.env.netns("host")
+        d = Daemon(self.env, host, {"user": "no-such-user-here"})
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(timeout=10), 1)
+        self.assertIn("no-such-user-here", d.logtext())
+        d.proc = None
+        d.logf.close()

@@ -138,8 +138,10 @@ fresh_db(void)
 		leasedb_close(sd.db);
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
 	                     sd.up.gateway, err, sizeof(err));
-	if (sd.db == NULL)
+	if (sd.db == NULL) {
+		fprintf(stderr, "leasedb_open: %s\n", err);
 		broken();
+	}
 }
 
 int
@@ -212,8 +214,13 @@ check_reply(json_t *r)
 		code = json_object_get(e, "code");
 		msg = json_object_get(e, "message");
 		if (!json_is_object(e) || !json_is_string(code) ||
-		    !json_is_string(msg) || json_string_length(code) == 0)
+		    !json_is_string(msg) || json_string_length(code) == 0) {
+			s = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
+			fprintf(stderr, "reply without an error: %s\n",
+			        s != NULL ? s : "(does not serialize)");
+			free(s);
 			broken();
+		}
 	}
 	s = json_dumps(r, JSON_COMPACT);
 	if (s == NULL || strchr(s, '\n') != NULL)
