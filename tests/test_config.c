@@ -737,6 +737,24 @@ test_garbage(void **state)
 	}
 }
 
+/* "user": unset by default (stay root), a non-empty string when given. */
+static void
+test_user(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_null(cfg.user);
+	config_free(&cfg);
+	load_ok("{\"user\": \"softnet\"}", &cfg);
+	assert_string_equal(cfg.user, "softnet");
+	config_free(&cfg);
+	assert_null(cfg.user);
+	load_fail("{\"user\": \"\"}", "user: expected a non-empty string");
+	load_fail("{\"user\": 0}", "user: expected a non-empty string");
+}
+
 int
 main(void)
 {
@@ -760,6 +778,7 @@ main(void)
 	    cmocka_unit_test(test_default_policy_limits),
 	    cmocka_unit_test(test_error_buffer),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
