@@ -59,6 +59,7 @@ struct loader {
 
 static const char *const top_keys[] = {
     "socket", "socket_group", "admin_group",    "database", "max_vms", "user",
+    "max_vms_per_user", "max_connections",
     "uplink", "dhcp",         "default_policy", NULL};
 static const char *const uplink_keys[] = {"type",     "mode",    "name",
                                           "gateway",  "netmask", "pool_start",
@@ -470,7 +471,11 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	    get_string(l, root, NULL, "admin_group", &cfg->admin_group) == -1 ||
 	    get_string(l, root, NULL, "database", &cfg->database) == -1 ||
 	    get_string(l, root, NULL, "user", &cfg->user) == -1 ||
-	    get_uint(l, root, NULL, "max_vms", 1, 65535, &cfg->max_vms) == -1)
+	    get_uint(l, root, NULL, "max_vms", 1, 65535, &cfg->max_vms) == -1 ||
+	    get_uint(l, root, NULL, "max_vms_per_user", 1, 65535,
+		&cfg->max_vms_per_user) == -1 ||
+	    get_uint(l, root, NULL, "max_connections", 1, 65535,
+		&cfg->max_connections) == -1)
 		return -1;
 	if (get_object(l, root, "uplink", &up) == -1 ||
 	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
@@ -556,6 +561,8 @@ config_defaults(struct config *cfg)
 	cfg->uplink.type = UPLINK_TAP;
 #endif
 	cfg->max_vms = 1024;
+	cfg->max_vms_per_user = 256;
+	cfg->max_connections = 1024;
 	cfg->uplink.mode = UPLINK_MODE_SHARED;
 	cfg->uplink.name = xstrdup("softnet0");
 	/* vmnet picks its own addresses unless the file names them. */

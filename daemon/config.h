@@ -25,6 +25,8 @@ struct config {
 	char *database;     /* lease database path */
 	char *user;         /* drop to this user after setup; NULL: stay */
 	unsigned max_vms;   /* 1..65535 */
+	unsigned max_vms_per_user;  /* attachments per non-admin uid */
+	unsigned max_connections;   /* control connections at once */
 	struct {
 		enum uplink_type type;
 		enum uplink_mode mode; /* vmnet only */

@@ -323,6 +323,21 @@ op_hello(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	return r;
 }
 
+/* How many VMs uid has attached. */
+static unsigned
+vms_of(struct softnetd *sd, uid_t uid)
+{
+	struct port *p;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(p, port_all(sd), entry)
+	{
+		if (p->owner == (int64_t)uid)
+			n++;
+	}
+	return n;
+}
+
 /* attach: adopts the request's fd as a new VM port. */
 static json_t *
 op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
@@ -408,6 +423,12 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	} else {
 		err = reply_error(id, SOFTNET_E_BAD_MAC,
 		    "\"mac\" is required for a socket descriptor");
+		goto fail;
+	}
+	if (!peer->admin && vms_of(sd, peer->uid) >= sd->cfg.max_vms_per_user) {
+		err = reply_error(id, SOFTNET_E_TOO_MANY_VMS,
+		    "uid %u has %u VMs attached (max_vms_per_user)",
+		    (unsigned)peer->uid, sd->cfg.max_vms_per_user);
 		goto fail;
 	}
 	a.session = json_is_true(sess) ? session : NULL;
@@ -1030,7 +1051,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		close(fd);
 		return;
 	}
-	if (ctl->nconns >= CONTROL_MAX_CONNS) {
+	if (ctl->nconns >= sd->cfg.max_connections) {
 		static const char busy[] =
 		    "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":"
 		    "\"too many control connections\"}}\n";

@@ -13,8 +13,6 @@
 
 struct softnetd;
 
-#define CONTROL_MAX_CONNS 512
-
 /* Who is asking: from the kernel (peer credentials), never the payload. */
 struct control_peer {
 	uid_t uid;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,28 @@ make_parent(const char *path)
 	}
 	free(dir);
 	return rc;
+}
+
+/*
+ * Every VM and every control connection is a descriptor: make room for
+ * all of them (plus the database, uplink and listeners) if the hard limit
+ * allows.
+ */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_vms * 2 + cfg->max_connections + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+	    ? want
+	    : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < want)
+		log_warnx("descriptor limit %llu is below the %llu that "
+			  "max_vms and max_connections need",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
 }
 
 /* Signal callback: leave the loop. */
@@ -202,6 +225,7 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(&sd.cfg);
 	if ((sd.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	sd.started = time(NULL);

@@ -755,6 +755,26 @@ test_user(void **state)
 	load_fail("{\"user\": 0}", "user: expected a non-empty string");
 }
 
+/* Control-plane limits: defaults, values, ranges. */
+static void
+test_limits(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.max_vms_per_user, 256);
+	assert_int_equal(cfg.max_connections, 1024);
+	config_free(&cfg);
+	load_ok("{\"max_vms_per_user\": 2, \"max_connections\": 8}", &cfg);
+	assert_int_equal(cfg.max_vms_per_user, 2);
+	assert_int_equal(cfg.max_connections, 8);
+	config_free(&cfg);
+	load_fail("{\"max_connections\": 0}", "max_connections");
+	load_fail("{\"max_vms_per_user\": 70000}", "max_vms_per_user");
+	load_fail("{\"max_connections\": \"8\"}", "max_connections");
+}
+
 int
 main(void)
 {
@@ -779,6 +799,7 @@ main(void)
 	    cmocka_unit_test(test_error_buffer),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_user),
+	    cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
