@@ -59,13 +59,16 @@ struct loader {
 
 static const char *const top_keys[] = {
     "socket", "socket_group", "admin_group",    "database", "max_vms", "user",
-    "max_vms_per_user", "max_connections",
+    "max_vms_per_user", "max_connections", "vm_limits",
     "uplink", "dhcp",         "default_policy", NULL};
 static const char *const uplink_keys[] = {"type",     "mode",    "name",
                                           "gateway",  "netmask", "pool_start",
                                           "pool_end", "mtu",     NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns", NULL};
-static const char *const policy_keys[] = {"allow", "block", "expose", NULL};
+/* No "expose": one host port cannot be published for every VM. */
+static const char *const policy_keys[] = {"allow", "block", NULL};
+static const char *const limit_keys[] = {"tx_frames_per_sec",
+    "tx_bytes_per_sec", "rx_frames_per_sec", "rx_bytes_per_sec", NULL};
 
 static int lerr(struct loader *, const char *, ...) LOG_PRINTF(2, 3);
 
@@ -182,6 +185,35 @@ get_uint(struct loader *l, json_t *obj, const char *sect, const char *key,
 	return 0;
 bad:
 	return lerr(l, "%s: expected an integer %u..%u", path, min, max);
+}
+
+/* Reads one limit (0 = unlimited) into a uint64_t. */
+static int
+get_limit(struct loader *l, json_t *obj, const char *key, uint64_t *dst)
+{
+	unsigned v = (unsigned)*dst;
+
+	if (get_uint(l, obj, "vm_limits", key, 0, 4000000000u, &v) == -1)
+		return -1;
+	*dst = v;
+	return 0;
+}
+
+/* The "vm_limits" section: per-VM token buckets, each direction. */
+static int
+load_limits(struct loader *l, json_t *lim, struct config *cfg)
+{
+	if (check_keys(l, lim, "vm_limits", limit_keys) == -1 ||
+	    get_limit(l, lim, "tx_frames_per_sec",
+		&cfg->vm_limits.tx.frames_per_sec) == -1 ||
+	    get_limit(l, lim, "tx_bytes_per_sec",
+		&cfg->vm_limits.tx.bytes_per_sec) == -1 ||
+	    get_limit(l, lim, "rx_frames_per_sec",
+		&cfg->vm_limits.rx.frames_per_sec) == -1 ||
+	    get_limit(l, lim, "rx_bytes_per_sec",
+		&cfg->vm_limits.rx.bytes_per_sec) == -1)
+		return -1;
+	return 0;
 }
 
 /* Parses one IPv4 address string; path names it in messages. */
@@ -344,8 +376,7 @@ load_policy(struct loader *l, json_t *pol, struct config *cfg)
 {
 	if (check_keys(l, pol, "default_policy", policy_keys) == -1 ||
 	    load_policy_list(l, pol, "allow", &cfg->default_policy) == -1 ||
-	    load_policy_list(l, pol, "block", &cfg->default_policy) == -1 ||
-	    load_policy_list(l, pol, "expose", &cfg->default_policy) == -1)
+	    load_policy_list(l, pol, "block", &cfg->default_policy) == -1)
 		return -1;
 	return 0;
 }
@@ -458,7 +489,7 @@ static int
 load_json(struct loader *l, json_t *root, struct config *cfg)
 {
 	struct sockaddr_un sun;
-	json_t *up, *dhcp, *pol;
+	json_t *up, *dhcp, *pol, *lim;
 	unsigned seen = 0;
 	bool mode_given = false, dns_given = false;
 
@@ -482,6 +513,9 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 		return -1;
 	if (get_object(l, root, "dhcp", &dhcp) == -1 ||
 	    (dhcp != NULL && load_dhcp(l, dhcp, cfg, &dns_given) == -1))
+		return -1;
+	if (get_object(l, root, "vm_limits", &lim) == -1 ||
+	    (lim != NULL && load_limits(l, lim, cfg) == -1))
 		return -1;
 	if (get_object(l, root, "default_policy", &pol) == -1 ||
 	    (pol != NULL && load_policy(l, pol, cfg) == -1))
@@ -563,6 +597,10 @@ config_defaults(struct config *cfg)
 	cfg->max_vms = 1024;
 	cfg->max_vms_per_user = 256;
 	cfg->max_connections = 1024;
+	/* Generous: a noisy VM is capped, a busy one is not noticed. */
+	cfg->vm_limits.tx.frames_per_sec = 1000000;
+	cfg->vm_limits.tx.bytes_per_sec = 2500000000u; /* 20 Gbit/s */
+	cfg->vm_limits.rx = cfg->vm_limits.tx;
 	cfg->uplink.mode = UPLINK_MODE_SHARED;
 	cfg->uplink.name = xstrdup("softnet0");
 	/* vmnet picks its own addresses unless the file names them. */

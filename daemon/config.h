@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "policy.h"
+#include "rate.h"
 
 #define CONFIG_MAX_DNS 4
 #define CONFIG_ERRLEN  512
@@ -48,6 +49,10 @@ struct config {
 		size_t ndns; /* default: one entry, the gateway */
 	} dhcp;
 	struct policy default_policy;
+	struct {
+		struct rate_limit tx; /* frames the VM sends */
+		struct rate_limit rx; /* frames delivered to the VM */
+	} vm_limits;
 };
 
 /* Fills cfg with the defaults for this platform. */

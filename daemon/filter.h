@@ -35,7 +35,8 @@
 	X(DHCP_MALFORMED, "dhcp_malformed") /* unparsable DHCP */          \
 	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */ \
 	X(QUEUE_FULL, "queue_full")         /* destination buffer full */ \
-	X(VNET_HDR, "vnet_hdr")             /* offload header lies */
+	X(VNET_HDR, "vnet_hdr")             /* offload header lies */   \
+	X(RATE_LIMIT, "rate_limit")         /* over the VM's vm_limits */
 
 enum filter_reason {
 #define FILTER_ENUM(id, name) FILTER_R_##id,

@@ -241,6 +241,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	p->owner = a->owner;
 	p->session = a->session;
 	p->attached_at = now;
+	rate_init(&p->tx_rate, &sd->cfg.vm_limits.tx, switch_clock());
+	rate_init(&p->rx_rate, &sd->cfg.vm_limits.rx, switch_clock());
 	if (a->policy != NULL)
 		p->policy = *a->policy;
 	else

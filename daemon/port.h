@@ -14,6 +14,7 @@
 #include "filter.h"
 #include "osdep.h"
 #include "policy.h"
+#include "rate.h"
 
 struct softnetd;
 struct event;
@@ -48,6 +49,8 @@ struct port {
 	struct expose *expose;   /* exposed TCP ports, or NULL */
 	struct event *ev;
 	bool dead;               /* failed; detached from the loop soon */
+	struct rate tx_rate;     /* token buckets (config vm_limits) */
+	struct rate rx_rate;
 	struct port_stats st;
 };
 

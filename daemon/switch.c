@@ -52,6 +52,7 @@ struct sw {
 	struct event *uplink_ev;
 	struct event *expire_ev;
 	int64_t pool_full_logged;
+	uint64_t now_ns;              /* switch_clock() at this batch */
 	struct sw_stats st;
 };
 
@@ -150,6 +151,11 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 		q->st.drops[why]++;
 		return;
 	}
+	if (!rate_take(&q->rx_rate, &sd->cfg.vm_limits.rx, pi->len,
+		sw->now_ns)) {
+		q->st.drops[FILTER_R_RATE_LIMIT]++;
+		return;
+	}
 	if (q->vnet) {
 		port_send_vnet(sd, q, frame, pi->len, vnet);
 	} else if (vnet->gso_type != PKT_VNET_GSO_NONE) {
@@ -241,6 +247,11 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 
 	p->st.tx_frames++;
 	p->st.tx_bytes += f->len;
+	if (!rate_take(&p->tx_rate, &sd->cfg.vm_limits.tx, f->len,
+		sd->sw->now_ns)) {
+		p->st.drops[FILTER_R_RATE_LIMIT]++;
+		return;
+	}
 	(void)pkt_parse(f->data, f->len, &pi);
 	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
 	case FILTER_DROP:
@@ -277,6 +288,7 @@ switch_from_vm(struct softnetd *sd, struct port *p, const uint8_t *frame,
 {
 	struct frame f = {(uint8_t *)frame, len, len, {0}};
 
+	sd->sw->now_ns = switch_clock();
 	vm_frame(sd, p, &f);
 	flush_uplink(sd);
 }
@@ -287,6 +299,7 @@ switch_port_readable(struct softnetd *sd, struct port *p)
 	struct sw *sw = sd->sw;
 	int i, n;
 
+	sw->now_ns = switch_clock();
 	n = port_recv(sd, p, sw->in, sw->batch);
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
@@ -328,6 +341,7 @@ switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
 {
 	struct frame f = {(uint8_t *)frame, len, len, {0}};
 
+	sd->sw->now_ns = switch_clock();
 	uplink_frame(sd, &f);
 }
 
@@ -341,6 +355,7 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	sw->now_ns = switch_clock();
 	if ((n = uplink_read(sd->uplink, sw->in, sw->batch)) < 0) {
 		log_warn("uplink read");
 		return;
@@ -415,6 +430,15 @@ switch_shutdown(struct softnetd *sd)
 	free(sw->seg_mem);
 	free(sw);
 	sd->sw = NULL;
+}
+
+uint64_t
+switch_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 const struct sw_stats *

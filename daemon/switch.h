@@ -5,6 +5,7 @@
 #ifndef SOFTNET_SWITCH_H
 #define SOFTNET_SWITCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct softnetd;
@@ -34,5 +35,7 @@ void switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len);
 /* Expires leases now (the timer calls it; tests too). */
 void switch_expire(struct softnetd *sd);
 const struct sw_stats *switch_stats(struct softnetd *sd);
+/* The monotonic clock rate limits run on, in nanoseconds. */
+uint64_t switch_clock(void);
 
 #endif

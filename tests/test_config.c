@@ -155,8 +155,8 @@ static const char full_file[] =
     "            \"dns\": [\"1.1.1.1\", \"8.8.8.8\", \"9.9.9.9\", "
     "\"10.20.0.1\"] },\n"
     "  \"default_policy\": { \"allow\": [\"10.0.0.0/8\", \"@host\"],\n"
-    "                      \"block\": [\"10.20.0.0/16\", \"0.0.0.0/0\"],\n"
-    "                      \"expose\": [\"8080:80\", \"2222:22\"] }\n"
+    "                      \"block\": [\"10.20.0.0/16\", \"0.0.0.0/0\"] },\n"
+    "  \"vm_limits\": { \"tx_frames_per_sec\": 5000, \"rx_bytes_per_sec\": 0 }\n"
     "}\n";
 
 /* Writes text into a new file in a private directory; returns its path. */
@@ -217,11 +217,11 @@ test_full_file(void **state)
 	assert_false(cfg.default_policy.rules[2].block);
 	policy_format_rule(&cfg.default_policy.rules[3], rule, sizeof(rule));
 	assert_string_equal(rule, "0.0.0.0/0");
-	assert_int_equal(cfg.default_policy.nexpose, 2);
-	assert_int_equal(cfg.default_policy.expose[0].ext, 8080);
-	assert_int_equal(cfg.default_policy.expose[0].in, 80);
-	assert_int_equal(cfg.default_policy.expose[1].ext, 2222);
-	assert_int_equal(cfg.default_policy.expose[1].in, 22);
+	assert_int_equal(cfg.default_policy.nexpose, 0);
+	assert_int_equal(cfg.vm_limits.tx.frames_per_sec, 5000);
+	assert_int_equal(cfg.vm_limits.tx.bytes_per_sec, 2500000000u);
+	assert_int_equal(cfg.vm_limits.rx.bytes_per_sec, 0);
+	assert_int_equal(cfg.vm_limits.rx.frames_per_sec, 1000000);
 	config_free(&cfg);
 
 	/* A file error names the file. */
@@ -365,12 +365,14 @@ test_wrong_types(void **state)
 	     "default_policy.allow: expected an array of strings"},
 	    {"{\"default_policy\": {\"block\": {}}}",
 	     "default_policy.block: expected an array of strings"},
-	    {"{\"default_policy\": {\"expose\": 80}}",
-	     "default_policy.expose: expected an array of strings"},
+	    {"{\"default_policy\": {\"expose\": [\"80:80\"]}}",
+	     "unknown key \"default_policy.expose\""},
+	    {"{\"vm_limits\": {\"tx_frames_per_sec\": -1}}",
+	     "vm_limits.tx_frames_per_sec: expected an integer"},
+	    {"{\"vm_limits\": {\"tx_pps\": 1}}",
+	     "unknown key \"vm_limits.tx_pps\""},
 	    {"{\"default_policy\": {\"allow\": [\"10.0.0.0/8\", 1]}}",
 	     "default_policy.allow[1]: expected a string"},
-	    {"{\"default_policy\": {\"expose\": [null]}}",
-	     "default_policy.expose[0]: expected a string"},
 	};
 	size_t i;
 
@@ -428,12 +430,6 @@ test_bad_addresses(void **state)
 	load_fail(
 	    "{\"default_policy\": {\"allow\": [\"10.0.0.0/8,1.0.0.0/8\"]}}",
 	    "default_policy.allow[0]: bad allow entry");
-	load_fail("{\"default_policy\": {\"expose\": [\"80\"]}}",
-	          "default_policy.expose[0]: bad expose entry \"80\"");
-	load_fail("{\"default_policy\": {\"expose\": [\"80:0\"]}}",
-	          "default_policy.expose[0]: bad expose entry");
-	load_fail("{\"default_policy\": {\"expose\": [\"80:80\", \"80:81\"]}}",
-	          "default_policy.expose[1]: port 80 exposed twice");
 }
 
 static void
@@ -627,16 +623,7 @@ test_default_policy_limits(void **state)
 	snprintf(text + n, sizeof(text) - n, "]}}");
 	load_fail(text, "default_policy.block[64]: too many");
 
-	n = (size_t)snprintf(text, sizeof(text),
-	                     "{\"default_policy\": {\"expose\": [");
-	for (i = 0; i <= POLICY_MAX_EXPOSE; i++)
-		n += (size_t)snprintf(text + n, sizeof(text) - n,
-		                      "%s\"%zu:80\"", i ? "," : "", 1000 + i);
-	snprintf(text + n, sizeof(text) - n, "]}}");
-	load_fail(text, "default_policy.expose[16]: too many exposed ports");
-
-	load_ok("{\"default_policy\": {\"allow\": [], \"block\": [], "
-	        "\"expose\": []}}",
+	load_ok("{\"default_policy\": {\"allow\": [], \"block\": []}}",
 	        &cfg);
 	assert_int_equal(cfg.default_policy.nrules, 0);
 	config_free(&cfg);
@@ -692,7 +679,7 @@ test_garbage(void **state)
 	    "{\"uplink\": {\"gateway\": \"\\u0031.2.3.4\"}}",
 	    "{\"dhcp\": {\"dns\": [[], {}, null]}}",
 	    "{\"default_policy\": {\"allow\": [\"\"]}}",
-	    "{\"default_policy\": {\"expose\": [\":\", \"::\", \"1:\"]}}",
+	    "{\"default_policy\": {\"allow\": [\":\", \"::\", \"1:\"]}}",
 	    "{\"uplink\": {\"name\": \"%s%n%s%n\"}}",
 	    "{\"uplink\": {\"gateway\": \"%n%n%n%n\"}}",
 	};

@@ -1129,6 +1129,7 @@ test_reason_names(void **state)
 	    {FILTER_R_DHCP_CHADDR, "dhcp_chaddr"},
 	    {FILTER_R_QUEUE_FULL, "queue_full"},
 	    {FILTER_R_VNET_HDR, "vnet_hdr"},
+	    {FILTER_R_RATE_LIMIT, "rate_limit"},
 	};
 	size_t i, j;
 

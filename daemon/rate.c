@@ -1,0 +1,72 @@
+/*
+ * Theory of operation: a bucket holds up to one burst of tokens (1/20 s of
+ * the rate, but at least 64 frames or one 64 KiB superframe, so a
+ * legitimate burst is never cut) and refills at the rate as time passes.
+ * A frame passes when there is a token for it and for each of its bytes.
+ * A superframe counts as its bytes and as one frame per 1500 bytes, so
+ * GSO cannot be used to get around a frame limit.
+ */
+#include "rate.h"
+
+#define RATE_BURST_DIV   20
+#define RATE_MIN_FRAMES  64.0
+#define RATE_MIN_BYTES   (128.0 * 1024)
+#define RATE_FRAME_BYTES 1500
+
+/* The burst size of a rate with a floor. */
+static double
+burst(uint64_t rate, double floor)
+{
+	double b = (double)rate / RATE_BURST_DIV;
+
+	return b > floor ? b : floor;
+}
+
+void
+rate_init(struct rate *r, const struct rate_limit *lim, uint64_t now_ns)
+{
+	r->frames = burst(lim->frames_per_sec, RATE_MIN_FRAMES);
+	r->bytes = burst(lim->bytes_per_sec, RATE_MIN_BYTES);
+	r->last = now_ns;
+}
+
+/* Adds the tokens earned since the last refill, up to the burst. */
+static void
+refill(struct rate *r, const struct rate_limit *lim, uint64_t now_ns)
+{
+	double dt, fmax, bmax;
+
+	if (now_ns <= r->last)
+		return;
+	dt = (double)(now_ns - r->last) / 1e9;
+	r->last = now_ns;
+	fmax = burst(lim->frames_per_sec, RATE_MIN_FRAMES);
+	bmax = burst(lim->bytes_per_sec, RATE_MIN_BYTES);
+	r->frames += dt * (double)lim->frames_per_sec;
+	r->bytes += dt * (double)lim->bytes_per_sec;
+	if (r->frames > fmax)
+		r->frames = fmax;
+	if (r->bytes > bmax)
+		r->bytes = bmax;
+}
+
+bool
+rate_take(struct rate *r, const struct rate_limit *lim, size_t len,
+    uint64_t now_ns)
+{
+	double frames = len > RATE_FRAME_BYTES
+	    ? (double)((len + RATE_FRAME_BYTES - 1) / RATE_FRAME_BYTES)
+	    : 1.0;
+
+	if (lim->frames_per_sec == 0 && lim->bytes_per_sec == 0)
+		return true;
+	refill(r, lim, now_ns);
+	if ((lim->frames_per_sec != 0 && r->frames < frames) ||
+	    (lim->bytes_per_sec != 0 && r->bytes < (double)len))
+		return false;
+	if (lim->frames_per_sec != 0)
+		r->frames -= frames;
+	if (lim->bytes_per_sec != 0)
+		r->bytes -= (double)len;
+	return true;
+}

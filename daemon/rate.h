@@ -1,0 +1,35 @@
+/*
+ * Token buckets for per-VM rate limits: frames per second and bytes per
+ * second, each direction on its own. Pure arithmetic on a caller-supplied
+ * monotonic clock; no I/O, no allocation.
+ */
+#ifndef SOFTNET_RATE_H
+#define SOFTNET_RATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A limit: 0 in a field means unlimited. */
+struct rate_limit {
+	uint64_t frames_per_sec;
+	uint64_t bytes_per_sec;
+};
+
+/* One direction's buckets. */
+struct rate {
+	double frames;   /* tokens left */
+	double bytes;
+	uint64_t last;   /* clock of the last refill, ns */
+};
+
+/* Starts full at now_ns. */
+void rate_init(struct rate *r, const struct rate_limit *lim, uint64_t now_ns);
+/*
+ * Takes one frame of len bytes if both buckets have room; false (nothing
+ * taken) when the frame is over the limit.
+ */
+bool rate_take(struct rate *r, const struct rate_limit *lim, size_t len,
+    uint64_t now_ns);
+
+#endif

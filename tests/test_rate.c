@@ -1,0 +1,91 @@
+/* Unit tests for the per-VM token buckets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "rate.h"
+
+#define SEC 1000000000ull
+
+/* Counts how many frames of len pass in one second at step ns. */
+static unsigned
+passed(struct rate *r, const struct rate_limit *lim, size_t len,
+    uint64_t start, uint64_t step)
+{
+	unsigned n = 0;
+	uint64_t t;
+
+	for (t = start; t < start + SEC; t += step)
+		n += rate_take(r, lim, len, t);
+	return n;
+}
+
+/* A frame limit holds over a second, after the initial burst. */
+static void
+test_frames(void **state)
+{
+	struct rate_limit lim = {1000, 0};
+	struct rate r;
+	unsigned n;
+
+	(void)state;
+	rate_init(&r, &lim, 0);
+	n = passed(&r, &lim, 60, 0, SEC / 100000); /* offered 100k/s */
+	assert_true(n >= 1000 && n <= 1000 + 64 + 1);
+	n = passed(&r, &lim, 60, SEC, SEC / 100000);
+	assert_true(n >= 999 && n <= 1001);
+}
+
+/* A byte limit holds, and superframes are charged as many frames. */
+static void
+test_bytes_and_superframes(void **state)
+{
+	struct rate_limit lim = {0, 1000000};
+	struct rate_limit flim = {100, 0};
+	struct rate r;
+	unsigned n;
+
+	(void)state;
+	rate_init(&r, &lim, 0);
+	(void)passed(&r, &lim, 1000, 0, SEC / 10000);
+	n = passed(&r, &lim, 1000, SEC, SEC / 10000);
+	assert_true(n >= 999 && n <= 1001);
+	/* 100 frames/s: a 64 KiB superframe costs 44 of them. */
+	rate_init(&r, &flim, 0);
+	(void)passed(&r, &flim, 65000, 0, SEC / 1000);
+	n = passed(&r, &flim, 65000, SEC, SEC / 1000);
+	assert_true(n >= 2 && n <= 3);
+}
+
+/* No limit: everything passes; a refused frame takes nothing. */
+static void
+test_unlimited_and_refusal(void **state)
+{
+	struct rate_limit none = {0, 0}, lim = {0, 1000};
+	struct rate r;
+
+	(void)state;
+	rate_init(&r, &none, 0);
+	assert_int_equal(passed(&r, &none, 9000, 0, SEC / 1000), 1000);
+	rate_init(&r, &lim, 0);
+	/* Burst floor is 128 KiB: one 100 KiB frame fits, a second not. */
+	assert_true(rate_take(&r, &lim, 100 * 1024, 0));
+	assert_false(rate_take(&r, &lim, 100 * 1024, 0));
+	assert_true(rate_take(&r, &lim, 20 * 1024, 0));
+	/* Time going backwards refills nothing. */
+	assert_false(rate_take(&r, &lim, 20 * 1024, 0));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_frames),
+	    cmocka_unit_test(test_bytes_and_superframes),
+	    cmocka_unit_test(test_unlimited_and_refusal),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
