@@ -59,7 +59,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
-.PHONY: demo check-darwin install-launchd all deps deps-build deps-test test unit e2e check-format format \
+.PHONY: soak demo check-darwin install-launchd all deps deps-build deps-test test unit e2e check-format format \
 	clean install uninstall fuzz fuzz-build deps-fuzz sanitize FORCE
 all: $(BINS)
 
@@ -212,6 +212,13 @@ check-darwin:
 		-include tests/compat/darwin/compat.h -Itests/compat/darwin \
 		-Iinclude -Idaemon $$f || exit 1; \
 	done; echo "check-darwin: $(DARWIN_SRCS) type-check against the vmnet API"
+
+# Crash safety (kill -9 rounds) and noisy neighbours, measured; not a test.
+SOAK_ROUNDS ?= 100
+SOAK_SECONDS ?= 5
+soak: $(BINS) $(TOOL_BINS) | deps-bench
+	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/soak.py \
+	    $(SOAK_ROUNDS) $(SOAK_SECONDS)
 
 demo: $(BINS) | deps-test
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py

@@ -101,15 +101,24 @@ reply_error(json_t *id, const char *code, const char *fmt, ...)
 static json_t *
 reply_error(json_t *id, const char *code, const char *fmt, ...)
 {
-	char msg[CONTROL_MSG_LEN];
-	json_t *r = reply_new(false, id);
+	char msg[CONTROL_MSG_LEN], *c;
+	json_t *r = reply_new(false, id), *e;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_object_set_new(r, "error",
-	    json_pack("{s:s,s:s}", "code", code, "message", msg));
+	/*
+	 * Messages quote client input (cut at a byte count, possibly inside
+	 * a UTF-8 character): keep them printable ASCII, which JSON always
+	 * takes.
+	 */
+	for (c = msg; *c != '\0'; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	if ((e = json_pack("{s:s,s:s}", "code", code, "message", msg)) == NULL)
+		fatalx("json_pack failed for an error reply");
+	json_object_set_new(r, "error", e);
 	return r;
 }
 

@@ -1295,8 +1295,8 @@ test_permissions(void **state)
 	    "{\"op\":\"detach\",\"vm\":\"roots\"}",
 	    "{\"op\":\"detach\",\"vm\":1}",
 	    "{\"op\":\"policy.get\",\"vm\":\"roots\"}",
-	    "{\"op\":\"policy.set\",\"vm\":\"roots\",\"allow\":[\"0.0.0.0/"
-	    "0\"]}",
+	    ("{\"op\":\"policy.set\",\"vm\":\"roots\",\"allow\":"
+	     "[\"0.0.0.0/0\"]}"),
 	};
 	json_t *r, *vms;
 	int peer;
@@ -1361,11 +1361,60 @@ test_is_admin(void **state)
 	assert_false(control_is_admin(54321, 54321, "root"));
 }
 
+/*
+ * Fuzzing found error replies without an "error" object: the message
+ * quoted client bytes cut inside a UTF-8 character, which JSON refused.
+ * These are its reproducers (tests/fuzz/regress/fuzz_control).
+ */
+static void
+test_error_messages_stay_json(void **state)
+{
+	static const char *const lines[] = {
+	    "{\"op\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\xc3\xa9\"}",
+	    "{\"op\":\"show\",\"vm\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"}",
+	    "{\"\\u\xc3\xa9\"}",
+	    "{\"op\":\"attach\",\"name\":\"\xc3\xa9\xc3\xa9\",\"mac\":\"" MAC1
+	    "\"}",
+	};
+	const char *msg;
+	json_t *r, *e;
+	size_t i;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		fd = i == 3 ? vm_pair(NULL) : -1;
+		r = call(&root_peer, lines[i], fd);
+		assert_false(json_is_true(json_object_get(r, "ok")));
+		e = json_object_get(r, "error");
+		assert_non_null(e);
+		assert_non_null(json_string_value(json_object_get(e, "code")));
+		msg = json_string_value(json_object_get(e, "message"));
+		assert_non_null(msg);
+		for (; *msg != '\0'; msg++)
+			assert_true(*msg >= 0x20 && *msg <= 0x7e);
+		json_decref(r);
+	}
+	/* A long MAC cut mid-character by %.32s. */
+	fd = vm_pair(NULL);
+	r = call(&root_peer,
+	    "{\"op\":\"attach\",\"mac\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\xc3\xa9\"}",
+	    fd);
+	assert_string_equal(json_string_value(json_object_get(
+				json_object_get(r, "error"), "code")),
+	    "bad_mac");
+	json_decref(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_error_messages_stay_json,
+		setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attach_list_show_detach, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),

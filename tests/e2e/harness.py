@@ -477,9 +477,8 @@ def socketpair_vm(env, guest):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     os.set_inheritable(b.fileno(), True)
-    p = env.popen(["ip", "netns", "exec", guest.ns, "sh", "-c",
-                   'exec "$0" eth0 3<&%d' % b.fileno(), TAPBRIDGE],
-                  pass_fds=[b.fileno()])
+    p = env.popen(["ip", "netns", "exec", guest.ns, TAPBRIDGE, "eth0",
+                   str(b.fileno())], pass_fds=[b.fileno()])
     b.close()
     return a, p
 

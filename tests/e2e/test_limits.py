@@ -77,3 +77,25 @@ class LimitTest(E2E):
             self.assertTrue(r["ok"], r)
         c.close()
         self.assertEqual(len(d.ctl_json("list")), 5)
+
+
+class RateLimitTest(E2E):
+    def test_vm_limits_cap_a_flood_and_spare_others(self):
+        from harness import EXT_IP, Topology
+        t = Topology(self.env, {"vm_limits": {"tx_frames_per_sec": 200,
+                                              "rx_frames_per_sec": 0,
+                                              "rx_bytes_per_sec": 0}})
+        noisy = t.guest("noisy", "02:00:00:00:0d:01")
+        quiet = t.guest("quiet", "02:00:00:00:0d:02")
+        noisy.dhcp()
+        quiet.dhcp()
+        # 2000 pings at 1000/s against a limit of 200 frames/s.
+        noisy.run(["ping", "-n", "-q", "-i", "0.001", "-c", "2000", "-W", "1", EXT_IP],
+                  check=False, timeout=60)
+        drops = t.stats("noisy")["drops"]
+        self.assertGreater(drops["rate_limit"], 500)
+        # The limit is per VM: the quiet one is untouched.
+        self.assertTrue(quiet.ping(EXT_IP, count=3))
+        self.assertEqual(t.stats("quiet")["drops"]["rate_limit"], 0)
+        # And the noisy one gets through again once it slows down.
+        self.assertTrue(noisy.ping(EXT_IP, count=2))

@@ -5,12 +5,13 @@
  * datagram, exactly what a Tart or QEMU VM does with its descriptor. It
  * exits when the socket's peer goes away or on SIGTERM.
  *
- * usage: tapbridge IFNAME     (fd 3: the VM end of the socket pair)
+ * usage: tapbridge IFNAME [FD]   (FD, default 3: the VM end of the pair)
  */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,10 +26,12 @@ main(int argc, char **argv)
 	ssize_t n;
 	int tap, sock = 3;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: tapbridge IFNAME (fd 3: socket)\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: tapbridge IFNAME [FD]\n");
 		return 2;
 	}
+	if (argc == 3)
+		sock = atoi(argv[2]);
 	if ((tap = osdep_tap_open(argv[1])) == -1) {
 		fprintf(stderr, "tapbridge: %s: %s\n", argv[1], strerror(errno));
 		return 1;
