@@ -113,6 +113,7 @@ e2e: $(BINS) $(TOOL_BINS) | deps-test
 	@sh tests/run.sh e2e $(BUILD)
 
 test: $(BINS) $(UNIT_BINS) $(TOOL_BINS) | deps-test
+	@$(MAKE) --no-print-directory check-format check-darwin
 	@sh tests/run.sh all $(BUILD)
 
 # Fuzzing: every tests/fuzz/fuzz_*.c is a libFuzzer target built with clang,
@@ -227,7 +228,8 @@ FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
 		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c \
 		tests/bench/*.c)
 check-format:
-	clang-format --dry-run --Werror $(FORMAT_SRCS)
+	@clang-format --dry-run --Werror $(FORMAT_SRCS) && \
+	    echo "check-format: $(words $(FORMAT_SRCS)) files clang-format clean"
 format:
 	clang-format -i $(FORMAT_SRCS)
 

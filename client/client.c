@@ -155,8 +155,8 @@ client_do(struct client *c, json_t *req, int fd)
 	msg = json_string_value(json_object_get(e, "message"));
 	client_warnx(c, "%s (%s)", msg ? msg : "request refused",
 	    json_string_value(json_object_get(e, "code"))
-		? json_string_value(json_object_get(e, "code"))
-		: "error");
+	        ? json_string_value(json_object_get(e, "code"))
+	        : "error");
 	json_decref(r);
 	return NULL;
 }
@@ -179,7 +179,8 @@ client_connect(struct client *c)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, c->socket, strlen(c->socket));
 	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		client_warnx(c, "cannot reach softnetd at %s: %s (is it running?)",
+		client_warnx(c,
+		    "cannot reach softnetd at %s: %s (is it running?)",
 		    c->socket, strerror(errno));
 		close(c->fd);
 		c->fd = -1;
@@ -187,7 +188,7 @@ client_connect(struct client *c)
 	}
 	r = client_do(c,
 	    json_pack("{s:s,s:i,s:s}", "op", SOFTNET_OP_HELLO, "version",
-		SOFTNET_PROTO_VERSION, "client", c->prog),
+	        SOFTNET_PROTO_VERSION, "client", c->prog),
 	    -1);
 	if (r == NULL) {
 		close(c->fd);

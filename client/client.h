@@ -61,8 +61,8 @@ int client_tap_open(const struct client *c, const char *name);
  * --fd/--tap when fd is not NULL) into req. Returns -1 to go on, else the
  * exit status (after --help or a usage error).
  */
-int client_attach_options(struct client *c, const struct cmd_entry *e,
-    int argc, char **argv, json_t *req, int *fd, const char **tap);
+int client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
+    char **argv, json_t *req, int *fd, const char **tap);
 
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_exec_entry;

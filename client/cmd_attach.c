@@ -77,7 +77,8 @@ client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
 				return EXIT_USAGE;
 			}
 			if (*fd != -1 || *tap != NULL) {
-				client_warnx(c, "give one of --fd and --tap, once");
+				client_warnx(
+				    c, "give one of --fd and --tap, once");
 				return EXIT_USAGE;
 			}
 			if (ch == 't')
@@ -95,8 +96,10 @@ client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
 		case 'b':
 		case 'e':
 			if (add_list(c, req,
-				ch == 'a' ? "allow" : ch == 'b' ? "block" : "expose",
-				optarg) == -1)
+			        ch == 'a'   ? "allow"
+			        : ch == 'b' ? "block"
+			                    : "expose",
+			        optarg) == -1)
 				return EXIT_USAGE;
 			break;
 		case 'h':
@@ -118,8 +121,8 @@ cmd_attach(struct client *c, int argc, char **argv)
 	char buf[32];
 	int fd = -1, rc;
 
-	rc = client_attach_options(c, &cmd_attach_entry, argc, argv, req, &fd,
-	    &tap);
+	rc = client_attach_options(
+	    c, &cmd_attach_entry, argc, argv, req, &fd, &tap);
 	if (rc != -1)
 		goto out;
 	rc = EXIT_USAGE;
@@ -144,8 +147,8 @@ cmd_attach(struct client *c, int argc, char **argv)
 		    client_str(json_object_get(vm, "id"), buf, sizeof(buf)),
 		    json_is_string(json_object_get(vm, "name")) ? " " : "",
 		    json_is_string(json_object_get(vm, "name"))
-			? json_string_value(json_object_get(vm, "name"))
-			: "",
+		        ? json_string_value(json_object_get(vm, "name"))
+		        : "",
 		    json_string_value(json_object_get(vm, "mac")));
 	json_decref(r);
 	rc = 0;

@@ -65,15 +65,16 @@ size_buffers(int fd)
 static int
 cmd_exec(struct client *c, int argc, char **argv)
 {
-	json_t *req = json_pack("{s:s,s:b}", "op", SOFTNET_OP_ATTACH, "session",
-	    1), *r;
+	json_t *req = json_pack(
+	           "{s:s,s:b}", "op", SOFTNET_OP_ATTACH, "session", 1),
+	       *r;
 	struct sigaction sa;
 	char mac[18];
 	pid_t pid;
 	int sv[2] = {-1, -1}, rc, status;
 
-	rc = client_attach_options(c, &cmd_exec_entry, argc, argv, req, NULL,
-	    NULL);
+	rc = client_attach_options(
+	    c, &cmd_exec_entry, argc, argv, req, NULL, NULL);
 	if (rc != -1)
 		goto out;
 	rc = EXIT_USAGE;
@@ -136,8 +137,7 @@ cmd_exec(struct client *c, int argc, char **argv)
 		}
 	}
 	/* Closing the connection (in main) ends the session: detached. */
-	rc = WIFEXITED(status) ? WEXITSTATUS(status)
-			       : 128 + WTERMSIG(status);
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
 	json_decref(req);
 	if (sv[0] != -1)

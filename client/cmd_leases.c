@@ -18,8 +18,8 @@ cmd_leases(struct client *c, int argc, char **argv)
 		return rc;
 	if (client_connect(c) == -1)
 		return EXIT_REFUSED;
-	if ((r = client_do(c, json_pack("{s:s}", "op", SOFTNET_OP_LEASES),
-		 -1)) == NULL)
+	if ((r = client_do(
+	         c, json_pack("{s:s}", "op", SOFTNET_OP_LEASES), -1)) == NULL)
 		return EXIT_REFUSED;
 	if (c->json) {
 		client_print_json(json_object_get(r, "leases"));

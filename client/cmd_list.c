@@ -34,8 +34,9 @@ cmd_list(struct client *c, int argc, char **argv)
 		    client_str(json_object_get(vm, "name"), b1 + 16, 16),
 		    json_string_value(json_object_get(vm, "mac")),
 		    client_str(json_object_get(vm, "ip"), b2, sizeof(b2)),
-		    client_user(json_integer_value(json_object_get(vm, "owner")),
-			user, sizeof(user)),
+		    client_user(
+		        json_integer_value(json_object_get(vm, "owner")), user,
+		        sizeof(user)),
 		    json_string_value(json_object_get(vm, "state")),
 		    client_str(json_object_get(vm, "rx_frames"), b3, 16),
 		    client_str(json_object_get(vm, "tx_frames"), b3 + 16, 16));

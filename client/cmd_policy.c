@@ -71,14 +71,14 @@ cmd_policy(struct client *c, int argc, char **argv)
 			client_usage(&cmd_policy_entry, stderr);
 			return EXIT_USAGE;
 		}
-		req = json_pack("{s:s,s:s}", "op", SOFTNET_OP_POLICY_GET, "vm",
-		    argv[2]);
+		req = json_pack(
+		    "{s:s,s:s}", "op", SOFTNET_OP_POLICY_GET, "vm", argv[2]);
 	} else {
 		req = json_pack("{s:s,s:s,s:[],s:[]}", "op",
 		    SOFTNET_OP_POLICY_SET, "vm", argv[2], "allow", "block");
 		optind = 3;
 		while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) !=
-		    -1) {
+		       -1) {
 			if (ch == 'h') {
 				client_usage(&cmd_policy_entry, stdout);
 				rc = 0;
@@ -89,7 +89,7 @@ cmd_policy(struct client *c, int argc, char **argv)
 				goto out;
 			}
 			if (add_rules(c, req, ch == 'a' ? "allow" : "block",
-				optarg) == -1)
+			        optarg) == -1)
 				goto out;
 		}
 		if (optind != argc) {

@@ -15,8 +15,8 @@ cmd_status(struct client *c, int argc, char **argv)
 		return rc;
 	if (client_connect(c) == -1)
 		return EXIT_REFUSED;
-	if ((r = client_do(c, json_pack("{s:s}", "op", SOFTNET_OP_STATUS),
-		 -1)) == NULL)
+	if ((r = client_do(
+	         c, json_pack("{s:s}", "op", SOFTNET_OP_STATUS), -1)) == NULL)
 		return EXIT_REFUSED;
 	s = json_object_get(r, "status");
 	if (c->json) {
@@ -30,7 +30,8 @@ cmd_status(struct client *c, int argc, char **argv)
 	    json_string_value(json_object_get(s, "version")),
 	    client_str(json_object_get(s, "protocol"), b1, sizeof(b1)),
 	    client_str(json_object_get(s, "uptime"), b2, sizeof(b2)));
-	printf("socket:   %s\n", json_string_value(json_object_get(s, "socket")));
+	printf(
+	    "socket:   %s\n", json_string_value(json_object_get(s, "socket")));
 	printf("database: %s\n",
 	    json_string_value(json_object_get(s, "database")));
 	printf("vms:      %s of %s\n",
@@ -45,7 +46,8 @@ cmd_status(struct client *c, int argc, char **argv)
 	    client_str(json_object_get(up, "mtu"), b2, sizeof(b2)));
 	printf("pool:     %s - ",
 	    client_str(json_object_get(pool, "start"), b1, sizeof(b1)));
-	printf("%s\n", client_str(json_object_get(pool, "end"), b2, sizeof(b2)));
+	printf(
+	    "%s\n", client_str(json_object_get(pool, "end"), b2, sizeof(b2)));
 	json_decref(r);
 	return 0;
 }

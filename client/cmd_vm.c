@@ -15,8 +15,8 @@
  * when absent, or NULL with *rc set when the command is done.
  */
 static const char *
-vm_arg(const struct cmd_entry *e, int argc, char **argv, bool optional_vm,
-    int *rc)
+vm_arg(
+    const struct cmd_entry *e, int argc, char **argv, bool optional_vm, int *rc)
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
@@ -88,23 +88,26 @@ print_vm(json_t *vm)
 	char buf[64];
 	time_t t;
 
-	printf("%-14s%s\n", "id:",
-	    client_str(json_object_get(vm, "id"), buf, sizeof(buf)));
-	printf("%-14s%s\n", "name:",
-	    client_str(json_object_get(vm, "name"), buf, sizeof(buf)));
-	printf("%-14s%s\n", "mac:", json_string_value(json_object_get(vm, "mac")));
-	printf("%-14s%s\n", "ip:",
-	    client_str(json_object_get(vm, "ip"), buf, sizeof(buf)));
-	printf("%-14s%s\n", "state:",
-	    json_string_value(json_object_get(vm, "state")));
-	printf("%-14s%s\n", "kind:", json_string_value(json_object_get(vm, "kind")));
+	printf("%-14s%s\n",
+	    "id:", client_str(json_object_get(vm, "id"), buf, sizeof(buf)));
+	printf("%-14s%s\n",
+	    "name:", client_str(json_object_get(vm, "name"), buf, sizeof(buf)));
+	printf(
+	    "%-14s%s\n", "mac:", json_string_value(json_object_get(vm, "mac")));
+	printf("%-14s%s\n",
+	    "ip:", client_str(json_object_get(vm, "ip"), buf, sizeof(buf)));
+	printf("%-14s%s\n",
+	    "state:", json_string_value(json_object_get(vm, "state")));
+	printf("%-14s%s\n",
+	    "kind:", json_string_value(json_object_get(vm, "kind")));
 	printf("%-14s%s\n", "owner:",
 	    client_user(json_integer_value(json_object_get(vm, "owner")), buf,
-		sizeof(buf)));
+	        sizeof(buf)));
 	printf("%-14s%s\n", "session:",
 	    client_str(json_object_get(vm, "session"), buf, sizeof(buf)));
 	if (json_is_integer(json_object_get(vm, "lease_expires"))) {
-		t = (time_t)json_integer_value(json_object_get(vm, "lease_expires"));
+		t = (time_t)json_integer_value(
+		    json_object_get(vm, "lease_expires"));
 		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", localtime(&t));
 		printf("%-14s%s\n", "lease until:", buf);
 	}
@@ -115,11 +118,15 @@ print_vm(json_t *vm)
 	}
 	if (st != NULL) {
 		printf("%-14s%lld frames, %lld bytes\n", "sent by vm:",
-		    (long long)json_integer_value(json_object_get(st, "tx_frames")),
-		    (long long)json_integer_value(json_object_get(st, "tx_bytes")));
+		    (long long)json_integer_value(
+		        json_object_get(st, "tx_frames")),
+		    (long long)json_integer_value(
+		        json_object_get(st, "tx_bytes")));
 		printf("%-14s%lld frames, %lld bytes\n", "sent to vm:",
-		    (long long)json_integer_value(json_object_get(st, "rx_frames")),
-		    (long long)json_integer_value(json_object_get(st, "rx_bytes")));
+		    (long long)json_integer_value(
+		        json_object_get(st, "rx_frames")),
+		    (long long)json_integer_value(
+		        json_object_get(st, "rx_bytes")));
 		print_drops(json_object_get(st, "drops"));
 	}
 }
@@ -135,19 +142,20 @@ vm_command(const struct cmd_entry *e, const char *op, struct client *c,
 	int rc = EXIT_USAGE;
 
 	if ((vm = vm_arg(e, argc, argv, strcmp(op, SOFTNET_OP_STATS) == 0,
-		 &rc)) == NULL)
+	         &rc)) == NULL)
 		return rc;
 	if (client_connect(c) == -1)
 		return EXIT_REFUSED;
 	if (vm[0] != '\0')
-		r = client_do(c, json_pack("{s:s,s:s}", "op", op, "vm", vm), -1);
+		r = client_do(
+		    c, json_pack("{s:s,s:s}", "op", op, "vm", vm), -1);
 	else
 		r = client_do(c, json_pack("{s:s}", "op", op), -1);
 	if (r == NULL)
 		return EXIT_REFUSED;
 	if (c->json) {
 		client_print_json(vm[0] != '\0' ? json_object_get(r, "vm")
-						: json_object_get(r, "vms"));
+		                                : json_object_get(r, "vms"));
 	} else if (strcmp(op, SOFTNET_OP_DETACH) == 0) {
 		printf("detached vm %s\n", vm);
 	} else if (vm[0] != '\0') {

@@ -41,16 +41,19 @@ softnet_usage(FILE *stream)
 	    "Attach a VM's network descriptor to softnetd for as long as this\n"
 	    "process runs (Tart starts it; SIGINT or SIGTERM detaches).\n"
 	    "\n"
-	    "  --vm-fd N              the VM's SOCK_DGRAM socket (Tart passes 0)\n"
+	    "  --vm-fd N              the VM's SOCK_DGRAM socket (Tart passes "
+	    "0)\n"
 	    "  --vm-mac-address MAC   the VM's MAC address\n"
 	    "  --vm-net-type nat|host nat (default): gateway, DNS and the\n"
 	    "                         Internet; host: only the host\n"
 	    "  --allow LIST           CIDRs to allow (e.g. 192.168.0.0/16)\n"
 	    "  --block LIST           CIDRs to block (@host: the gateway)\n"
-	    "  --expose LIST          EXT:INT TCP ports to publish on the host\n"
+	    "  --expose LIST          EXT:INT TCP ports to publish on the "
+	    "host\n"
 	    "  --user, --group, --bootpd-lease-time\n"
 	    "                         accepted for compatibility; softnetd\n"
-	    "                         needs no privileges here and serves DHCP\n"
+	    "                         needs no privileges here and serves "
+	    "DHCP\n"
 	    "                         itself with its configured lease time\n"
 	    "\n"
 	    "The daemon socket is $%s or %s.\n",
@@ -62,8 +65,8 @@ static json_t *
 attach_request(const char *mac, bool host_only, const char *allow,
     const char *block, const char *expose)
 {
-	json_t *req = json_pack("{s:s,s:s,s:b}", "op", SOFTNET_OP_ATTACH, "mac",
-	    mac, "session", 1);
+	json_t *req = json_pack(
+	    "{s:s,s:s,s:b}", "op", SOFTNET_OP_ATTACH, "mac", mac, "session", 1);
 	json_t *a = json_array(), *b = json_array(), *e = json_array();
 
 	if (host_only) {
@@ -176,8 +179,9 @@ softnet_main(int argc, char **argv)
 			vmfd = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
 			    vmfd < 0 || vmfd > INT_MAX) {
-				fprintf(stderr, "softnet: --vm-fd %s: not a "
-						"descriptor number\n",
+				fprintf(stderr,
+				    "softnet: --vm-fd %s: not a "
+				    "descriptor number\n",
 				    optarg);
 				return EXIT_USAGE;
 			}
@@ -188,8 +192,9 @@ softnet_main(int argc, char **argv)
 		case 't':
 			if (strcmp(optarg, "nat") != 0 &&
 			    strcmp(optarg, "host") != 0) {
-				fprintf(stderr, "softnet: --vm-net-type %s: want "
-						"nat or host\n",
+				fprintf(stderr,
+				    "softnet: --vm-net-type %s: want "
+				    "nat or host\n",
 				    optarg);
 				return EXIT_USAGE;
 			}
@@ -210,8 +215,9 @@ softnet_main(int argc, char **argv)
 			fprintf(stderr,
 			    "softnet: note: --%s is not needed with softnetd "
 			    "and is ignored\n",
-			    ch == 'u' ? "user" : ch == 'g' ? "group"
-						 : "bootpd-lease-time");
+			    ch == 'u'   ? "user"
+			    : ch == 'g' ? "group"
+			                : "bootpd-lease-time");
 			break;
 		case 'p':
 			return 0; /* no escalation needed: nothing to probe */
@@ -229,13 +235,13 @@ softnet_main(int argc, char **argv)
 	}
 	if (optind != argc || vmfd == -1 || mac == NULL) {
 		fprintf(stderr, "softnet: --vm-fd and --vm-mac-address are "
-				"required\n");
+		                "required\n");
 		softnet_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (fcntl((int)vmfd, F_GETFD) == -1) {
-		fprintf(stderr, "softnet: --vm-fd %ld: not an open descriptor\n",
-		    vmfd);
+		fprintf(stderr,
+		    "softnet: --vm-fd %ld: not an open descriptor\n", vmfd);
 		return EXIT_REFUSED;
 	}
 	c.socket = getenv(SOFTNET_SOCKET_ENV);

@@ -103,7 +103,8 @@ main(int argc, char **argv)
 		if (strcmp(argv[0], cmds[i]->name) == 0)
 			break;
 	if (i == NCMDS) {
-		fprintf(stderr, "softnetctl: unknown command \"%s\"\n", argv[0]);
+		fprintf(
+		    stderr, "softnetctl: unknown command \"%s\"\n", argv[0]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -71,7 +71,8 @@ addr_parse_ipv4(const char *s, uint32_t *ip)
 	for (part = 0; part < 4; part++) {
 		n = 0;
 		for (digits = 0; *s >= '0' && *s <= '9'; digits++, s++) {
-			/* No leading zeros: inet_aton would read them as octal. */
+			/* No leading zeros: inet_aton would read them as octal.
+			 */
 			if (digits == 3 || (digits == 1 && n == 0))
 				return -1;
 			n = n * 10 + (*s - '0');

@@ -57,13 +57,11 @@ struct loader {
 #define SEEN_END     0x8
 #define SEEN_ALL     0xf
 
-static const char *const top_keys[] = {
-    "socket", "socket_group", "admin_group",    "database", "max_vms", "user",
-    "max_vms_per_user", "max_connections", "vm_limits",
-    "uplink", "dhcp",         "default_policy", NULL};
-static const char *const uplink_keys[] = {"type",     "mode",    "name",
-                                          "gateway",  "netmask", "pool_start",
-                                          "pool_end", "mtu",     NULL};
+static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
+    "database", "max_vms", "user", "max_vms_per_user", "max_connections",
+    "vm_limits", "uplink", "dhcp", "default_policy", NULL};
+static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
+    "netmask", "pool_start", "pool_end", "mtu", NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns", NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
@@ -108,8 +106,8 @@ keypath(char *buf, size_t len, const char *sect, const char *key)
 
 /* Fails on the first key of obj that is not in known. */
 static int
-check_keys(struct loader *l, json_t *obj, const char *sect,
-           const char *const *known)
+check_keys(
+    struct loader *l, json_t *obj, const char *sect, const char *const *known)
 {
 	const char *key;
 	json_t *v;
@@ -148,7 +146,7 @@ get_object(struct loader *l, json_t *obj, const char *key, json_t **out)
 /* Replaces *dst with the non-empty string at key, if present. */
 static int
 get_string(struct loader *l, json_t *obj, const char *sect, const char *key,
-           char **dst)
+    char **dst)
 {
 	json_t *v = json_object_get(obj, key);
 	char path[KEYPATH_LEN];
@@ -167,7 +165,7 @@ get_string(struct loader *l, json_t *obj, const char *sect, const char *key,
 /* Stores the integer at key, if present, checked against min..max. */
 static int
 get_uint(struct loader *l, json_t *obj, const char *sect, const char *key,
-         unsigned min, unsigned max, unsigned *dst)
+    unsigned min, unsigned max, unsigned *dst)
 {
 	json_t *v = json_object_get(obj, key);
 	char path[KEYPATH_LEN];
@@ -205,13 +203,13 @@ load_limits(struct loader *l, json_t *lim, struct config *cfg)
 {
 	if (check_keys(l, lim, "vm_limits", limit_keys) == -1 ||
 	    get_limit(l, lim, "tx_frames_per_sec",
-		&cfg->vm_limits.tx.frames_per_sec) == -1 ||
+	        &cfg->vm_limits.tx.frames_per_sec) == -1 ||
 	    get_limit(l, lim, "tx_bytes_per_sec",
-		&cfg->vm_limits.tx.bytes_per_sec) == -1 ||
+	        &cfg->vm_limits.tx.bytes_per_sec) == -1 ||
 	    get_limit(l, lim, "rx_frames_per_sec",
-		&cfg->vm_limits.rx.frames_per_sec) == -1 ||
+	        &cfg->vm_limits.rx.frames_per_sec) == -1 ||
 	    get_limit(l, lim, "rx_bytes_per_sec",
-		&cfg->vm_limits.rx.bytes_per_sec) == -1)
+	        &cfg->vm_limits.rx.bytes_per_sec) == -1)
 		return -1;
 	return 0;
 }
@@ -224,14 +222,14 @@ parse_ipv4_value(struct loader *l, json_t *v, const char *path, uint32_t *dst)
 		return lerr(l, "%s: expected an IPv4 address string", path);
 	if (addr_parse_ipv4(json_string_value(v), dst) == -1)
 		return lerr(l, "%s: bad IPv4 address \"%.64s\"", path,
-		            json_string_value(v));
+		    json_string_value(v));
 	return 0;
 }
 
 /* Stores the IPv4 address at uplink.key, if present, and records it in seen. */
 static int
 get_ipv4(struct loader *l, json_t *obj, const char *key, uint32_t *dst,
-         unsigned bit, unsigned *seen)
+    unsigned bit, unsigned *seen)
 {
 	json_t *v = json_object_get(obj, key);
 	char path[KEYPATH_LEN];
@@ -248,7 +246,7 @@ get_ipv4(struct loader *l, json_t *obj, const char *key, uint32_t *dst,
 /* Reads the uplink object: type and mode first, then the rest. */
 static int
 load_uplink(struct loader *l, json_t *up, struct config *cfg, unsigned *seen,
-            bool *mode_given)
+    bool *mode_given)
 {
 	json_t *v;
 	const char *s;
@@ -278,13 +276,13 @@ load_uplink(struct loader *l, json_t *up, struct config *cfg, unsigned *seen,
 	}
 	if (get_string(l, up, "uplink", "name", &cfg->uplink.name) == -1 ||
 	    get_ipv4(l, up, "gateway", &cfg->uplink.gateway, SEEN_GATEWAY,
-	             seen) == -1 ||
+	        seen) == -1 ||
 	    get_ipv4(l, up, "netmask", &cfg->uplink.netmask, SEEN_NETMASK,
-	             seen) == -1 ||
+	        seen) == -1 ||
 	    get_ipv4(l, up, "pool_start", &cfg->uplink.pool_start, SEEN_START,
-	             seen) == -1 ||
+	        seen) == -1 ||
 	    get_ipv4(l, up, "pool_end", &cfg->uplink.pool_end, SEEN_END,
-	             seen) == -1 ||
+	        seen) == -1 ||
 	    get_uint(l, up, "uplink", "mtu", 576, 9000, &cfg->uplink.mtu) == -1)
 		return -1;
 	return 0;
@@ -304,8 +302,8 @@ load_dns(struct loader *l, json_t *dns, struct config *cfg)
 	if (json_array_size(dns) == 0)
 		return lerr(l, "dhcp.dns: expected at least one address");
 	if (json_array_size(dns) > CONFIG_MAX_DNS)
-		return lerr(l, "dhcp.dns: too many addresses (max %d)",
-		            CONFIG_MAX_DNS);
+		return lerr(
+		    l, "dhcp.dns: too many addresses (max %d)", CONFIG_MAX_DNS);
 	json_array_foreach(dns, i, v)
 	{
 		snprintf(path, sizeof(path), "dhcp.dns[%zu]", i);
@@ -324,7 +322,7 @@ load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
 
 	if (check_keys(l, dhcp, "dhcp", dhcp_keys) == -1 ||
 	    get_uint(l, dhcp, "dhcp", "lease_time", 60, 604800,
-	             &cfg->dhcp.lease_time) == -1)
+	        &cfg->dhcp.lease_time) == -1)
 		return -1;
 	if ((dns = json_object_get(dhcp, "dns")) != NULL) {
 		if (load_dns(l, dns, cfg) == -1)
@@ -336,8 +334,8 @@ load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
 
 /* Adds each string of default_policy.key (allow, block or expose). */
 static int
-load_policy_list(struct loader *l, json_t *pol, const char *key,
-                 struct policy *p)
+load_policy_list(
+    struct loader *l, json_t *pol, const char *key, struct policy *p)
 {
 	char perr[POLICY_ERRLEN];
 	json_t *arr, *v;
@@ -353,19 +351,18 @@ load_policy_list(struct loader *l, json_t *pol, const char *key,
 	{
 		if (!json_is_string(v))
 			return lerr(l,
-			            "default_policy.%s[%zu]: expected a string",
-			            key, i);
+			    "default_policy.%s[%zu]: expected a string", key,
+			    i);
 		perr[0] = '\0';
 		if (strcmp(key, "expose") == 0)
-			rc = policy_add_expose(p, json_string_value(v), perr,
-			                       sizeof(perr));
+			rc = policy_add_expose(
+			    p, json_string_value(v), perr, sizeof(perr));
 		else
 			rc = policy_add(p, json_string_value(v),
-			                strcmp(key, "block") == 0, perr,
-			                sizeof(perr));
+			    strcmp(key, "block") == 0, perr, sizeof(perr));
 		if (rc == -1)
-			return lerr(l, "default_policy.%s[%zu]: %s", key, i,
-			            perr);
+			return lerr(
+			    l, "default_policy.%s[%zu]: %s", key, i, perr);
 	}
 	return 0;
 }
@@ -394,8 +391,8 @@ check_path(struct loader *l, const char *key, const char *path, size_t max)
 
 /* A host address of net/mask: inside it, neither network nor broadcast. */
 static int
-check_host_addr(struct loader *l, const char *key, uint32_t ip, uint32_t net,
-                uint32_t mask)
+check_host_addr(
+    struct loader *l, const char *key, uint32_t ip, uint32_t net, uint32_t mask)
 {
 	char a[ADDR_IPV4_STRLEN], n[ADDR_IPV4_STRLEN];
 	int plen = addr_mask_to_prefix(mask);
@@ -403,15 +400,15 @@ check_host_addr(struct loader *l, const char *key, uint32_t ip, uint32_t net,
 	addr_format_ipv4(ip, a);
 	addr_format_ipv4(net, n);
 	if ((ip & mask) != net)
-		return lerr(l, "uplink.%s: %s is outside %s/%d", key, a, n,
-		            plen);
+		return lerr(
+		    l, "uplink.%s: %s is outside %s/%d", key, a, n, plen);
 	if (ip == net)
 		return lerr(l, "uplink.%s: %s is the network address of %s/%d",
-		            key, a, n, plen);
+		    key, a, n, plen);
 	if (ip == (net | ~mask))
 		return lerr(l,
-		            "uplink.%s: %s is the broadcast address of %s/%d",
-		            key, a, n, plen);
+		    "uplink.%s: %s is the broadcast address of %s/%d", key, a,
+		    n, plen);
 	return 0;
 }
 
@@ -438,8 +435,7 @@ check_uplink(struct loader *l, struct config *cfg)
 	for (ch = name; *ch != '\0' && ifname_char(*ch); ch++)
 		continue;
 	if (*ch != '\0' || ch == name || ch - name >= 16)
-		return lerr(
-		    l,
+		return lerr(l,
 		    "uplink.name: \"%.64s\": expected 1 to 15 characters "
 		    "from A-Z a-z 0-9 _ . -",
 		    name);
@@ -450,8 +446,7 @@ check_uplink(struct loader *l, struct config *cfg)
 	plen = addr_mask_to_prefix(mask);
 	if (plen < 8 || plen > 30) {
 		addr_format_ipv4(mask, a);
-		return lerr(
-		    l,
+		return lerr(l,
 		    "uplink.netmask: %s: expected a contiguous netmask of /8 "
 		    "to /30",
 		    a);
@@ -459,24 +454,23 @@ check_uplink(struct loader *l, struct config *cfg)
 	net = cfg->uplink.gateway & mask;
 	if (check_host_addr(l, "gateway", cfg->uplink.gateway, net, mask) ==
 	        -1 ||
-	    check_host_addr(l, "pool_start", cfg->uplink.pool_start, net,
-	                    mask) == -1 ||
+	    check_host_addr(
+	        l, "pool_start", cfg->uplink.pool_start, net, mask) == -1 ||
 	    check_host_addr(l, "pool_end", cfg->uplink.pool_end, net, mask) ==
 	        -1)
 		return -1;
 	if (cfg->uplink.pool_start > cfg->uplink.pool_end) {
 		addr_format_ipv4(cfg->uplink.pool_end, a);
 		addr_format_ipv4(cfg->uplink.pool_start, b);
-		return lerr(l, "uplink.pool_end: %s is before pool_start %s", a,
-		            b);
+		return lerr(
+		    l, "uplink.pool_end: %s is before pool_start %s", a, b);
 	}
 	if (cfg->uplink.gateway >= cfg->uplink.pool_start &&
 	    cfg->uplink.gateway <= cfg->uplink.pool_end) {
 		addr_format_ipv4(cfg->uplink.gateway, a);
 		addr_format_ipv4(cfg->uplink.pool_start, b);
 		addr_format_ipv4(cfg->uplink.pool_end, c);
-		return lerr(
-		    l,
+		return lerr(l,
 		    "uplink.gateway: %s is inside the pool %s-%s; the gateway "
 		    "must not be in the pool",
 		    a, b, c);
@@ -504,9 +498,9 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	    get_string(l, root, NULL, "user", &cfg->user) == -1 ||
 	    get_uint(l, root, NULL, "max_vms", 1, 65535, &cfg->max_vms) == -1 ||
 	    get_uint(l, root, NULL, "max_vms_per_user", 1, 65535,
-		&cfg->max_vms_per_user) == -1 ||
+	        &cfg->max_vms_per_user) == -1 ||
 	    get_uint(l, root, NULL, "max_connections", 1, 65535,
-		&cfg->max_connections) == -1)
+	        &cfg->max_connections) == -1)
 		return -1;
 	if (get_object(l, root, "uplink", &up) == -1 ||
 	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
@@ -532,8 +526,7 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	} else if (seen == 0) {
 		cfg->uplink.have_addrs = false;
 	} else if (seen != SEEN_ALL) {
-		return lerr(
-		    l,
+		return lerr(l,
 		    "uplink: with type \"vmnet\" give all or none of gateway, "
 		    "netmask, pool_start, pool_end (missing%s%s%s%s)",
 		    (seen & SEEN_GATEWAY) ? "" : " gateway",
@@ -556,14 +549,14 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 /* Turns a parse result into a loaded config, or an error and a freed cfg. */
 static int
 load_root(struct loader *l, json_t *root, const json_error_t *jerr,
-          struct config *cfg)
+    struct config *cfg)
 {
 	int rc;
 
 	if (root == NULL) {
 		if (jerr->line > 0)
 			lerr(l, "line %d, column %d: %s", jerr->line,
-			     jerr->column, jerr->text);
+			    jerr->column, jerr->text);
 		else
 			lerr(l, "%s", jerr->text);
 		config_free(cfg);
@@ -647,7 +640,7 @@ fail:
 /* Loads text over the defaults; name stands for the file in messages. */
 int
 config_load_string(const char *text, const char *name, struct config *cfg,
-                   char *err, size_t errlen)
+    char *err, size_t errlen)
 {
 	struct loader l = {name != NULL ? name : "config", err, errlen};
 	json_error_t jerr;

@@ -26,8 +26,8 @@ struct config {
 	char *database;     /* lease database path */
 	char *user;         /* drop to this user after setup; NULL: stay */
 	unsigned max_vms;   /* 1..65535 */
-	unsigned max_vms_per_user;  /* attachments per non-admin uid */
-	unsigned max_connections;   /* control connections at once */
+	unsigned max_vms_per_user; /* attachments per non-admin uid */
+	unsigned max_connections;  /* control connections at once */
 	struct {
 		enum uplink_type type;
 		enum uplink_mode mode; /* vmnet only */
@@ -62,8 +62,7 @@ void config_defaults(struct config *cfg);
  * in err ("PATH: key uplink.mtu: expected an integer 576..9000") and cfg
  * freed.
  */
-int config_load(const char *path, struct config *cfg, char *err,
-    size_t errlen);
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* Loads from a string (tests, fuzzing); name is used in messages. */
 int config_load_string(const char *text, const char *name, struct config *cfg,
     char *err, size_t errlen);

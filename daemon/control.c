@@ -45,7 +45,7 @@
 #include "switch.h"
 #include "xmalloc.h"
 
-#define CONN_MAX_FDS    4               /* fds queued on one connection */
+#define CONN_MAX_FDS    4                 /* fds queued on one connection */
 #define CONN_OUT_MAX    (4 * 1024 * 1024) /* unread replies before close */
 #define CONTROL_MSG_LEN 256
 
@@ -60,13 +60,13 @@ struct conn {
 	int fd;
 	struct event *rev, *wev;
 	struct evbuffer *out;
-	char *in;       /* SOFTNET_LINE_MAX bytes */
+	char *in; /* SOFTNET_LINE_MAX bytes */
 	size_t inlen;
 	uint64_t in_off; /* stream offset of in[0] */
 	struct conn_fd fds[CONN_MAX_FDS];
 	int nfds;
 	struct control_peer peer;
-	bool closing;    /* close once out is flushed */
+	bool closing; /* close once out is flushed */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -94,8 +94,7 @@ reply_new(bool ok, json_t *id)
 }
 
 /* An error reply. */
-static json_t *
-reply_error(json_t *id, const char *code, const char *fmt, ...)
+static json_t *reply_error(json_t *id, const char *code, const char *fmt, ...)
     LOG_PRINTF(3, 4);
 
 static json_t *
@@ -164,8 +163,8 @@ policy_json(const struct policy *pol)
 
 	for (i = 0; i < pol->nrules; i++) {
 		policy_format_rule(&pol->rules[i], buf, sizeof(buf));
-		json_array_append_new(pol->rules[i].block ? block : allow,
-		    json_string(buf));
+		json_array_append_new(
+		    pol->rules[i].block ? block : allow, json_string(buf));
 	}
 	for (i = 0; i < pol->nexpose; i++) {
 		snprintf(buf, sizeof(buf), "%u:%u", pol->expose[i].ext,
@@ -190,9 +189,8 @@ stats_json(const struct port *p)
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "tx_frames",
-	    (json_int_t)p->st.tx_frames, "tx_bytes",
-	    (json_int_t)p->st.tx_bytes, "rx_frames",
-	    (json_int_t)p->st.rx_frames, "rx_bytes",
+	    (json_int_t)p->st.tx_frames, "tx_bytes", (json_int_t)p->st.tx_bytes,
+	    "rx_frames", (json_int_t)p->st.rx_frames, "rx_bytes",
 	    (json_int_t)p->st.rx_bytes, "dropped", (json_int_t)total, "drops",
 	    drops);
 }
@@ -242,8 +240,8 @@ find_vm(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0 ||
 		    json_integer_value(v) > UINT32_MAX)
-			return reply_error(id, SOFTNET_E_NOT_FOUND, "no VM %lld",
-			    (long long)json_integer_value(v));
+			return reply_error(id, SOFTNET_E_NOT_FOUND,
+			    "no VM %lld", (long long)json_integer_value(v));
 		*pp = port_by_id(sd, (uint32_t)json_integer_value(v));
 		snprintf(ident, sizeof(ident), "%lld",
 		    (long long)json_integer_value(v));
@@ -261,15 +259,14 @@ find_vm(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 		    "VM %s belongs to another user", ident);
 	}
 	if (*pp == NULL)
-		return reply_error(id, SOFTNET_E_NOT_FOUND, "no VM %s attached",
-		    ident);
+		return reply_error(
+		    id, SOFTNET_E_NOT_FOUND, "no VM %s attached", ident);
 	return NULL;
 }
 
 /* Adds the strings of array field key to pol; NULL or an error reply. */
 static json_t *
-add_policy_field(json_t *req, json_t *id, const char *key,
-    struct policy *pol)
+add_policy_field(json_t *req, json_t *id, const char *key, struct policy *pol)
 {
 	json_t *arr = json_object_get(req, key), *v;
 	char err[POLICY_ERRLEN];
@@ -287,8 +284,8 @@ add_policy_field(json_t *req, json_t *id, const char *key,
 			return reply_error(id, SOFTNET_E_BAD_REQUEST,
 			    "\"%s\" must be an array of strings", key);
 		if (strcmp(key, "expose") == 0)
-			rc = policy_add_expose(pol, json_string_value(v), err,
-			    sizeof(err));
+			rc = policy_add_expose(
+			    pol, json_string_value(v), err, sizeof(err));
 		else
 			rc = policy_add(pol, json_string_value(v),
 			    strcmp(key, "block") == 0, err, sizeof(err));
@@ -303,15 +300,15 @@ static json_t *
 op_hello(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "version", "client",
-	    NULL};
+	static const char *const keys[] = {
+	    "op", "id", "version", "client", NULL};
 	json_t *v = json_object_get(req, "version"), *r;
 	const char *k;
 
 	(void)sd, (void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if (!json_is_integer(v))
 		return reply_error(id, SOFTNET_E_BAD_REQUEST,
 		    "\"version\" (an integer) is required");
@@ -323,8 +320,8 @@ op_hello(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	r = reply_new(true, id);
 	json_object_set_new(r, "version",
 	    json_integer(json_integer_value(v) < SOFTNET_PROTO_VERSION
-		    ? json_integer_value(v)
-		    : SOFTNET_PROTO_VERSION));
+	                     ? json_integer_value(v)
+	                     : SOFTNET_PROTO_VERSION));
 	json_object_set_new(r, "server", json_string("softnetd"));
 	json_object_set_new(r, "software", json_string(SOFTNET_VERSION));
 	json_object_set_new(r, "uid", json_integer(peer->uid));
@@ -366,8 +363,8 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	char msg[CONTROL_MSG_LEN];
 
 	if ((k = stray_key(req, keys)) != NULL) {
-		err = reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		err = reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 		goto fail;
 	}
 	if (fd == -1) {
@@ -400,8 +397,8 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 		goto fail;
 	/* No rules of its own: the VM gets the configured default rules. */
 	if (pol.nrules == 0) {
-		memcpy(pol.rules, sd->cfg.default_policy.rules,
-		    sizeof(pol.rules));
+		memcpy(
+		    pol.rules, sd->cfg.default_policy.rules, sizeof(pol.rules));
 		pol.nrules = sd->cfg.default_policy.nrules;
 	}
 	pol.revision = 1;
@@ -466,8 +463,8 @@ op_detach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -489,8 +486,8 @@ op_list(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL) {
 		json_decref(vms);
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	}
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
@@ -514,8 +511,8 @@ op_show(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -536,8 +533,8 @@ op_stats(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	if (json_object_get(req, "vm") != NULL)
 		return op_show(sd, peer, req, id, fd, session);
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	vms = json_array();
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
@@ -566,12 +563,12 @@ lease_one(const struct lease *l, void *arg)
 	addr_format_mac(l->mac, mac);
 	json_array_append_new(w->arr,
 	    json_pack("{s:s,s:o,s:o,s:o,s:s,s:I,s:o}", "mac", mac, "ip",
-		ip_json(l->ip), "name",
-		l->name[0] ? json_string(l->name) : json_null(), "hostname",
-		l->hostname[0] ? json_string(l->hostname) : json_null(),
-		"state", leasedb_state_name(l->state), "owner",
-		(json_int_t)l->owner, "expires",
-		l->expires != 0 ? json_integer(l->expires) : json_null()));
+	        ip_json(l->ip), "name",
+	        l->name[0] ? json_string(l->name) : json_null(), "hostname",
+	        l->hostname[0] ? json_string(l->hostname) : json_null(),
+	        "state", leasedb_state_name(l->state), "owner",
+	        (json_int_t)l->owner, "expires",
+	        l->expires != 0 ? json_integer(l->expires) : json_null()));
 	return 0;
 }
 
@@ -587,13 +584,13 @@ op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	w.arr = json_array();
 	if (leasedb_foreach(sd->db, lease_one, &w) == -1) {
 		json_decref(w.arr);
-		return reply_error(id, SOFTNET_E_INTERNAL,
-		    "lease database error");
+		return reply_error(
+		    id, SOFTNET_E_INTERNAL, "lease database error");
 	}
 	r = reply_new(true, id);
 	json_object_set_new(r, "leases", w.arr);
@@ -602,8 +599,8 @@ op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 
 /* policy.get: a VM's rules and their revision. */
 static json_t *
-op_policy_get(struct softnetd *sd, const struct control_peer *peer,
-    json_t *req, json_t *id, int fd, void *session)
+op_policy_get(struct softnetd *sd, const struct control_peer *peer, json_t *req,
+    json_t *id, int fd, void *session)
 {
 	static const char *const keys[] = {"op", "id", "vm", NULL};
 	struct port *p;
@@ -612,8 +609,8 @@ op_policy_get(struct softnetd *sd, const struct control_peer *peer,
 
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -628,11 +625,11 @@ op_policy_get(struct softnetd *sd, const struct control_peer *peer,
  * (compare-and-swap for concurrent editors). Exposed ports stay.
  */
 static json_t *
-op_policy_set(struct softnetd *sd, const struct control_peer *peer,
-    json_t *req, json_t *id, int fd, void *session)
+op_policy_set(struct softnetd *sd, const struct control_peer *peer, json_t *req,
+    json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "vm", "allow", "block",
-	    "revision", NULL};
+	static const char *const keys[] = {
+	    "op", "id", "vm", "allow", "block", "revision", NULL};
 	json_t *rev = json_object_get(req, "revision"), *r;
 	struct policy next;
 	struct port *p;
@@ -640,8 +637,8 @@ op_policy_set(struct softnetd *sd, const struct control_peer *peer,
 
 	(void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if (rev != NULL && !json_is_integer(rev))
 		return reply_error(id, SOFTNET_E_BAD_REQUEST,
 		    "\"revision\" must be an integer");
@@ -681,29 +678,29 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 
 	(void)peer, (void)fd, (void)session;
 	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "unknown field \"%s\"", k);
+		return reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	addr_format_mac(sd->up.mac, mac);
 	r = reply_new(true, id);
 	json_object_set_new(r, "status",
 	    json_pack("{s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:{s:s,s:s,s:o,s:o,s:i,"
-		      "s:s},s:{s:o,s:o},s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
-		"version", SOFTNET_VERSION, "protocol", SOFTNET_PROTO_VERSION,
-		"uptime", (json_int_t)(time(NULL) - sd->started), "vms",
-		(json_int_t)port_count(sd), "max_vms",
-		(json_int_t)sd->cfg.max_vms, "socket", sd->cfg.socket,
-		"database", sd->cfg.database, "uplink", "type",
-		sd->cfg.uplink.type == UPLINK_TAP ? "tap" : "vmnet", "name",
-		sd->up.name, "gateway", ip_json(sd->up.gateway), "netmask",
-		ip_json(sd->up.netmask), "mtu", (int)sd->up.mtu, "mac", mac,
-		"pool", "start", ip_json(sd->up.pool_start), "end",
-		ip_json(sd->up.pool_end), "counters", "rx_frames",
-		(json_int_t)st->uplink_rx_frames, "tx_frames",
-		(json_int_t)st->uplink_tx_frames, "no_port",
-		(json_int_t)st->uplink_no_port, "flood",
-		(json_int_t)st->uplink_flood, "write_drop",
-		(json_int_t)st->uplink_write_drop, "dhcp_pool_full",
-		(json_int_t)st->dhcp_pool_full));
+	              "s:s},s:{s:o,s:o},s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	        "version", SOFTNET_VERSION, "protocol", SOFTNET_PROTO_VERSION,
+	        "uptime", (json_int_t)(time(NULL) - sd->started), "vms",
+	        (json_int_t)port_count(sd), "max_vms",
+	        (json_int_t)sd->cfg.max_vms, "socket", sd->cfg.socket,
+	        "database", sd->cfg.database, "uplink", "type",
+	        sd->cfg.uplink.type == UPLINK_TAP ? "tap" : "vmnet", "name",
+	        sd->up.name, "gateway", ip_json(sd->up.gateway), "netmask",
+	        ip_json(sd->up.netmask), "mtu", (int)sd->up.mtu, "mac", mac,
+	        "pool", "start", ip_json(sd->up.pool_start), "end",
+	        ip_json(sd->up.pool_end), "counters", "rx_frames",
+	        (json_int_t)st->uplink_rx_frames, "tx_frames",
+	        (json_int_t)st->uplink_tx_frames, "no_port",
+	        (json_int_t)st->uplink_no_port, "flood",
+	        (json_int_t)st->uplink_flood, "write_drop",
+	        (json_int_t)st->uplink_write_drop, "dhcp_pool_full",
+	        (json_int_t)st->dhcp_pool_full));
 	return r;
 }
 
@@ -739,7 +736,7 @@ control_request(struct softnetd *sd, const struct control_peer *peer,
 	if (req == NULL || !json_is_object(req)) {
 		r = reply_error(NULL, SOFTNET_E_BAD_JSON,
 		    req == NULL ? "malformed JSON: %s"
-				: "a request is a JSON object%s",
+		                : "a request is a JSON object%s",
 		    req == NULL ? jerr.text : "");
 		goto out;
 	}
@@ -751,16 +748,16 @@ control_request(struct softnetd *sd, const struct control_peer *peer,
 	}
 	op = json_object_get(req, "op");
 	if (!json_is_string(op)) {
-		r = reply_error(id, SOFTNET_E_BAD_REQUEST,
-		    "\"op\" (a string) is required");
+		r = reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "\"op\" (a string) is required");
 		goto out;
 	}
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].name, json_string_value(op)) == 0)
 			break;
 	if (i == sizeof(ops) / sizeof(ops[0])) {
-		r = reply_error(id, SOFTNET_E_UNKNOWN_OP, "unknown op \"%.64s\"",
-		    json_string_value(op));
+		r = reply_error(id, SOFTNET_E_UNKNOWN_OP,
+		    "unknown op \"%.64s\"", json_string_value(op));
 		goto out;
 	}
 	if (fd != -1 && !ops[i].takes_fd) {
@@ -861,7 +858,7 @@ conn_flush(struct conn *c)
 	if (evbuffer_get_length(c->out) > 0) {
 		if (evbuffer_get_length(c->out) > CONN_OUT_MAX) {
 			log_warnx("control: client uid %u does not read its "
-				  "replies; closing",
+			          "replies; closing",
 			    (unsigned)c->peer.uid);
 			conn_close(c);
 			return -1;
@@ -942,7 +939,7 @@ conn_lines(struct conn *c)
 	int fd;
 
 	while (!c->closing &&
-	    (nl = memchr(c->in + used, '\n', c->inlen - used)) != NULL) {
+	       (nl = memchr(c->in + used, '\n', c->inlen - used)) != NULL) {
 		linelen = (size_t)(nl - (c->in + used));
 		fd = claim_fd(c, c->in_off + used, c->in_off + used + linelen);
 		if (fd == -2) {
@@ -955,7 +952,7 @@ conn_lines(struct conn *c)
 				close(fd);
 		} else {
 			conn_reply(c, control_request(c->sd, &c->peer,
-					  c->in + used, linelen, fd, c));
+			                  c->in + used, linelen, fd, c));
 		}
 		used += linelen + 1;
 	}
@@ -1011,14 +1008,15 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 			}
 			(void)fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 			c->fds[c->nfds].fd = fds[i];
-			c->fds[c->nfds].off = c->in_off + c->inlen + (size_t)n - 1;
+			c->fds[c->nfds].off =
+			    c->in_off + c->inlen + (size_t)n - 1;
 			c->nfds++;
 		}
 	}
 	c->inlen += (size_t)n;
 	if (overflow || (msg.msg_flags & MSG_CTRUNC) != 0) {
-		conn_framing_error(c, SOFTNET_E_BAD_REQUEST,
-		    "too many descriptors sent");
+		conn_framing_error(
+		    c, SOFTNET_E_BAD_REQUEST, "too many descriptors sent");
 		conn_flush(c);
 		return;
 	}
@@ -1077,8 +1075,8 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	c->peer.uid = uid;
 	c->peer.gid = gid;
 	c->peer.admin = control_is_admin(uid, gid, sd->cfg.admin_group);
-	c->rev = event_new(sd->base, fd, EV_READ | EV_PERSIST, conn_readable,
-	    c);
+	c->rev =
+	    event_new(sd->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
 	c->wev = event_new(sd->base, fd, EV_WRITE, conn_writable, c);
 	if (c->out == NULL || c->rev == NULL || c->wev == NULL ||
 	    event_add(c->rev, NULL) == -1)
@@ -1153,7 +1151,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 			return -1;
 		}
 		log_info("using the control socket passed by the service "
-			 "manager");
+		         "manager");
 		goto listening;
 	}
 	if ((gr = getgrnam(sd->cfg.socket_group)) == NULL) {
@@ -1165,7 +1163,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 		return -1;
 	path_owned = true;
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		 0)) == -1) {
+	         0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
@@ -1194,8 +1192,8 @@ listening:
 	ctl->fd = s;
 	ctl->path = path_owned ? xstrdup(path) : NULL;
 	TAILQ_INIT(&ctl->conns);
-	ctl->ev = event_new(sd->base, s, EV_READ | EV_PERSIST, control_accept,
-	    sd);
+	ctl->ev =
+	    event_new(sd->base, s, EV_READ | EV_PERSIST, control_accept, sd);
 	if (ctl->ev == NULL || event_add(ctl->ev, NULL) == -1)
 		fatalx("control: cannot watch the socket");
 	sd->control = ctl;

@@ -235,7 +235,7 @@ out_opt32(struct dhcp_out *o, uint8_t code, uint32_t v)
  */
 static int
 build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-              enum dhcp_type type, uint32_t yiaddr, struct dhcp_out *o)
+    enum dhcp_type type, uint32_t yiaddr, struct dhcp_out *o)
 {
 	struct dhcp_hdr h;
 	uint32_t dns[DHCP_MAX_DNS], cookie = htonl(DHCP_MAGIC);
@@ -267,8 +267,7 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 		if (yiaddr != 0) {
 			out_opt32(o, OPT_LEASE_TIME, cfg->lease_time);
 			out_opt32(o, OPT_T1, cfg->lease_time / 2);
-			out_opt32(
-			    o, OPT_T2,
+			out_opt32(o, OPT_T2,
 			    (uint32_t)((uint64_t)cfg->lease_time * 7 / 8));
 		}
 		out_opt32(o, OPT_SUBNET_MASK, cfg->netmask);
@@ -280,8 +279,8 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 			out_opt(o, OPT_DNS, dns, n * sizeof(dns[0]));
 		}
 		if (m->hostname[0] != '\0')
-			out_opt(o, OPT_HOSTNAME, m->hostname,
-			        strlen(m->hostname));
+			out_opt(
+			    o, OPT_HOSTNAME, m->hostname, strlen(m->hostname));
 		if (cfg->mtu >= DHCP_MIN_MTU) {
 			mtu = htons(cfg->mtu);
 			out_opt(o, OPT_MTU, &mtu, sizeof(mtu));
@@ -307,8 +306,8 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static size_t
 build_frame(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-            enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
-            size_t payload_len)
+    enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
+    size_t payload_len)
 {
 	struct pkt_udp4_addr a;
 	bool bcast;
@@ -343,8 +342,8 @@ build_frame(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static int
 reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-      enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
-      struct dhcp_result *res)
+    enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
+    struct dhcp_result *res)
 {
 	struct dhcp_out o;
 
@@ -367,7 +366,7 @@ reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static bool
 reply_fits(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-           enum dhcp_type type, uint8_t *out, size_t cap)
+    enum dhcp_type type, uint8_t *out, size_t cap)
 {
 	struct dhcp_result scratch;
 
@@ -399,8 +398,7 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 	if (!reply_fits(cfg, m, DHCP_ACK, out, cap))
 		return 0;
 	r = leasedb_ack(db, mac, ip,
-	                m->hostname[0] != '\0' ? m->hostname : NULL, now,
-	                cfg->lease_time);
+	    m->hostname[0] != '\0' ? m->hostname : NULL, now, cfg->lease_time);
 	if (r == -1)
 		return -1;
 	if (r == 1)
@@ -414,8 +412,8 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 /* DISCOVER: holds an address for the VM and OFFERs it. */
 static int
 discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
-         const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
-         struct dhcp_result *res)
+    const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
+    struct dhcp_result *res)
 {
 	uint32_t ip = 0;
 	int r;
@@ -423,7 +421,7 @@ discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 	if (!reply_fits(cfg, m, DHCP_OFFER, out, cap))
 		return 0;
 	r = leasedb_offer(db, mac, m->has_requested_ip ? m->requested_ip : 0,
-	                  now, DHCP_OFFER_HOLD, &ip);
+	    now, DHCP_OFFER_HOLD, &ip);
 	if (r == -1)
 		return -1;
 	if (r == 1) {
@@ -437,8 +435,8 @@ discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 /* REQUEST in each client state of RFC 2131 4.3.2. */
 static int
 request(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
-        const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
-        struct dhcp_result *res)
+    const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
+    struct dhcp_result *res)
 {
 	struct lease l;
 	uint32_t net = cfg->gateway & cfg->netmask;
@@ -457,15 +455,15 @@ request(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 		}
 		if (!m->has_requested_ip)
 			return nak(cfg, m, out, cap, res, "no requested ip");
-		return ack(cfg, db, mac, m, m->requested_ip, now, out, cap,
-		           res);
+		return ack(
+		    cfg, db, mac, m, m->requested_ip, now, out, cap, res);
 	}
 	if (m->has_requested_ip && m->ciaddr == 0) {
 		/* INIT-REBOOT */
 		if ((m->requested_ip & cfg->netmask) != net)
 			return nak(cfg, m, out, cap, res, "wrong subnet");
-		return ack(cfg, db, mac, m, m->requested_ip, now, out, cap,
-		           res);
+		return ack(
+		    cfg, db, mac, m, m->requested_ip, now, out, cap, res);
 	}
 	if (!m->has_requested_ip && m->ciaddr != 0) {
 		/* RENEWING (unicast) or REBINDING (broadcast) */
@@ -477,8 +475,8 @@ request(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 /* Handles one DHCP client frame from a VM; see dhcp.h. */
 int
 dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
-            const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi,
-            int64_t now, uint8_t *out, size_t cap, struct dhcp_result *res)
+    const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi, int64_t now,
+    uint8_t *out, size_t cap, struct dhcp_result *res)
 {
 	struct dhcp_msg m;
 	int r;
@@ -509,8 +507,8 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 			goto malformed;
 		if (!m.has_server_id || m.server_id != cfg->gateway)
 			return 0;
-		r = leasedb_decline(db, vm_mac, m.requested_ip, now,
-		                    DHCP_QUARANTINE);
+		r = leasedb_decline(
+		    db, vm_mac, m.requested_ip, now, DHCP_QUARANTINE);
 		if (r == 0) {
 			res->unbound = true;
 			res->ip = m.requested_ip;

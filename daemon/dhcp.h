@@ -28,25 +28,25 @@ enum dhcp_type {
 	DHCP_INFORM = 8,
 };
 
-#define DHCP_HOSTNAME_LEN 64 /* sanitized option 12, NUL included */
-#define DHCP_OFFER_HOLD   60 /* seconds an OFFERed address is held */
+#define DHCP_HOSTNAME_LEN 64  /* sanitized option 12, NUL included */
+#define DHCP_OFFER_HOLD   60  /* seconds an OFFERed address is held */
 #define DHCP_QUARANTINE   600 /* seconds a DECLINEd address rests */
 #define DHCP_MAX_DNS      16  /* DNS servers a reply carries (option 6) */
 
 /* A client message, parsed and bounds-checked; addresses host order. */
 struct dhcp_msg {
 	uint8_t op, htype, hlen;
-	uint32_t xid;       /* network order, echoed as is */
-	uint16_t flags;     /* host order; 0x8000 = broadcast */
+	uint32_t xid;   /* network order, echoed as is */
+	uint16_t flags; /* host order; 0x8000 = broadcast */
 	uint32_t ciaddr, yiaddr, siaddr, giaddr;
 	uint8_t chaddr[16];
-	enum dhcp_type type;    /* option 53; 0 when absent (BOOTP) */
-	bool has_requested_ip;  /* option 50 */
+	enum dhcp_type type;   /* option 53; 0 when absent (BOOTP) */
+	bool has_requested_ip; /* option 50 */
 	uint32_t requested_ip;
-	bool has_server_id;     /* option 54 */
+	bool has_server_id; /* option 54 */
 	uint32_t server_id;
 	char hostname[DHCP_HOSTNAME_LEN]; /* option 12, sanitized, or "" */
-	uint16_t max_size;      /* option 57, 0 when absent */
+	uint16_t max_size;                /* option 57, 0 when absent */
 };
 
 /*
@@ -59,24 +59,24 @@ int dhcp_parse(const uint8_t *p, size_t len, struct dhcp_msg *m);
 
 /* What the server hands out. */
 struct dhcp_config {
-	uint32_t gateway;    /* server identifier and router */
+	uint32_t gateway; /* server identifier and router */
 	uint32_t netmask;
 	const uint32_t *dns;
 	size_t ndns;
-	uint16_t mtu;        /* option 26 */
-	uint32_t lease_time; /* seconds; T1 = 1/2, T2 = 7/8 */
+	uint16_t mtu;                     /* option 26 */
+	uint32_t lease_time;              /* seconds; T1 = 1/2, T2 = 7/8 */
 	uint8_t server_mac[PKT_ETH_ALEN]; /* source MAC of replies */
 };
 
 /* What handling one message did to the VM's address. */
 struct dhcp_result {
-	size_t reply_len;         /* bytes of reply frame in out, 0: none */
-	bool bound;               /* the VM now holds `ip` (ACK) */
-	bool unbound;             /* the VM holds nothing now (RELEASE...) */
+	size_t reply_len; /* bytes of reply frame in out, 0: none */
+	bool bound;       /* the VM now holds `ip` (ACK) */
+	bool unbound;     /* the VM holds nothing now (RELEASE...) */
 	uint32_t ip;
-	enum filter_reason drop;  /* when dropped without reply */
+	enum filter_reason drop; /* when dropped without reply */
 	bool dropped;
-	bool pool_full;           /* a DISCOVER found no free address */
+	bool pool_full; /* a DISCOVER found no free address */
 };
 
 /*
@@ -87,11 +87,10 @@ struct dhcp_result {
  * (no reply).
  */
 int dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
-    const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi,
-    int64_t now, uint8_t *out, size_t cap, struct dhcp_result *res);
+    const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi, int64_t now,
+    uint8_t *out, size_t cap, struct dhcp_result *res);
 
 /* Copies a client string keeping [A-Za-z0-9._-], other bytes become '_'. */
-void dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src,
-    size_t srclen);
+void dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t srclen);
 
 #endif

@@ -179,14 +179,14 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		c->paused[s] = false;
 		bufferevent_disable(bev, EV_READ);
 		evbuffer_add_buffer(bufferevent_get_output(c->bev[!s]),
-		                    bufferevent_get_input(bev));
+		    bufferevent_get_input(bev));
 		if (conn_shut_due(c, !s))
 			(void)conn_shut(c, !s);
 		return;
 	}
 	/* Reset, refused, unreachable: drop both sides. */
 	log_debug("%s: vm %u: proxied connection %s", __func__, c->ex->p->id,
-	          s == SIDE_VM ? "to the vm failed" : "from the client failed");
+	    s == SIDE_VM ? "to the vm failed" : "from the client failed");
 	conn_free(c);
 }
 
@@ -230,8 +230,8 @@ conn_open(struct expose_listener *l, evutil_socket_t fd)
 		goto fail;
 	}
 	for (i = 0; i < 2; i++) {
-		bufferevent_setcb(c->bev[i], conn_read, conn_write, conn_event,
-		                  c);
+		bufferevent_setcb(
+		    c->bev[i], conn_read, conn_write, conn_event, c);
 		/* Fewer loop turns per byte than libevent's 16 KiB default. */
 		bufferevent_set_max_single_read(c->bev[i], EXPOSE_IO_CHUNK);
 		bufferevent_set_max_single_write(c->bev[i], EXPOSE_IO_CHUNK);
@@ -240,8 +240,8 @@ conn_open(struct expose_listener *l, evutil_socket_t fd)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(l->in);
 	sin.sin_addr.s_addr = htonl(ex->p->ip);
-	if (bufferevent_socket_connect(c->bev[SIDE_VM], (struct sockaddr *)&sin,
-	                               sizeof(sin)) == -1)
+	if (bufferevent_socket_connect(
+	        c->bev[SIDE_VM], (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		goto fail;
 	if (bufferevent_enable(c->bev[SIDE_CLIENT], EV_READ | EV_WRITE) == -1 ||
 	    bufferevent_enable(c->bev[SIDE_VM], EV_READ | EV_WRITE) == -1)
@@ -249,14 +249,14 @@ conn_open(struct expose_listener *l, evutil_socket_t fd)
 	return;
 fail:
 	log_warn("vm %u: host TCP port %u: cannot proxy a connection",
-	         ex->p->id, l->ext);
+	    ex->p->id, l->ext);
 	conn_free(c);
 }
 
 /* Listener callback: a client connected to host port EXT. */
 static void
 on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-          int salen, void *arg)
+    int salen, void *arg)
 {
 	struct expose_listener *l = arg;
 	struct expose *ex = l->ex;
@@ -265,13 +265,13 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	(void)lev, (void)sa, (void)salen;
 	if (p->ip == 0 || p->dead) {
 		log_debug("%s: vm %u has no lease; closing a client of port %u",
-		          __func__, p->id, l->ext);
+		    __func__, p->id, l->ext);
 		close(fd);
 		return;
 	}
 	if (ex->nconns >= EXPOSE_MAX_CONNS) {
 		log_debug("%s: vm %u: %d proxied connections; refusing one",
-		          __func__, p->id, EXPOSE_MAX_CONNS);
+		    __func__, p->id, EXPOSE_MAX_CONNS);
 		close(fd);
 		return;
 	}
@@ -303,7 +303,7 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 /* Binds and listens on 0.0.0.0:e->ext; -1 with err set. */
 static int
 listener_open(struct expose *ex, struct expose_listener *l,
-              const struct policy_expose *e, char *err, size_t errlen)
+    const struct policy_expose *e, char *err, size_t errlen)
 {
 	struct sockaddr_in sin;
 	evutil_socket_t fd;
@@ -328,8 +328,7 @@ listener_open(struct expose *ex, struct expose_listener *l,
 	if (l->retry == NULL)
 		goto fail;
 	/* Backlog 0: the socket is listening already. */
-	l->lev = evconnlistener_new(
-	    ex->sd->base, on_accept, l,
+	l->lev = evconnlistener_new(ex->sd->base, on_accept, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (l->lev == NULL)
 		goto fail;
@@ -343,11 +342,11 @@ fail:
 	if (fd != -1)
 		close(fd);
 	if (saved == EADDRINUSE)
-		snprintf(err, errlen, "host TCP port %u is already in use",
-		         e->ext);
+		snprintf(
+		    err, errlen, "host TCP port %u is already in use", e->ext);
 	else
 		snprintf(err, errlen, "cannot listen on host TCP port %u: %s",
-		         e->ext, strerror(saved));
+		    e->ext, strerror(saved));
 	return -1;
 }
 
@@ -366,7 +365,7 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 	p->expose = ex;
 	for (i = 0; i < p->policy.nexpose && i < POLICY_MAX_EXPOSE; i++) {
 		if (listener_open(ex, &ex->ls[i], &p->policy.expose[i], err,
-		                  errlen) == -1) {
+		        errlen) == -1) {
 			expose_close(sd, p);
 			return -1;
 		}
@@ -374,8 +373,8 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 	}
 	for (i = 0; i < ex->nls; i++)
 		log_info("vm %u%s%s: host TCP port %u exposed as vm port %u",
-		         p->id, p->name[0] ? " " : "", p->name, ex->ls[i].ext,
-		         ex->ls[i].in);
+		    p->id, p->name[0] ? " " : "", p->name, ex->ls[i].ext,
+		    ex->ls[i].in);
 	return 0;
 }
 

@@ -19,8 +19,8 @@
 
 #include "filter.h"
 
-static const uint8_t bcast_mac[PKT_ETH_ALEN] = {0xff, 0xff, 0xff,
-                                                0xff, 0xff, 0xff};
+static const uint8_t bcast_mac[PKT_ETH_ALEN] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 static const char *const reason_names[FILTER_R__COUNT] = {
 #define FILTER_NAME(id, name) [FILTER_R_##id] = name,
@@ -102,8 +102,8 @@ filter_ip_is_global(uint32_t ip)
 }
 
 bool
-filter_peer_allowed(const struct filter_net *net, const struct filter_vm *vm,
-                    uint32_t peer)
+filter_peer_allowed(
+    const struct filter_net *net, const struct filter_vm *vm, uint32_t peer)
 {
 	enum policy_verdict v = POLICY_NONE;
 
@@ -123,7 +123,7 @@ filter_peer_allowed(const struct filter_net *net, const struct filter_vm *vm,
 /* Decides an ARP frame from the VM: its own identity, a permitted target. */
 static enum filter_verdict
 arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-            const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	const struct pkt_arp *arp = pi->arp;
 	uint32_t spa, tpa;
@@ -152,7 +152,7 @@ arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 /* Decides an IPv4 frame from the VM: DHCP, its lease, the destination. */
 static enum filter_verdict
 ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-             const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	if (pi->ip == NULL || pi->malformed != PKT_OK)
 		return drop(why, FILTER_R_IP_MALFORMED);
@@ -177,7 +177,7 @@ ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 
 enum filter_verdict
 filter_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-               const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	if (pi->eth == NULL)
 		return drop(why, FILTER_R_RUNT);
@@ -200,7 +200,7 @@ filter_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 /* Decides an ARP frame for the VM: it must ask for the VM's lease. */
 static enum filter_verdict
 arp_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-          const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	const struct pkt_arp *arp = pi->arp;
 
@@ -223,7 +223,7 @@ arp_to_vm(const struct filter_net *net, const struct filter_vm *vm,
 /* Decides an IPv4 frame for the VM: unicast to its lease, from a peer. */
 static enum filter_verdict
 ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-           const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	if (pi->ip == NULL || pi->malformed != PKT_OK)
 		return drop(why, FILTER_R_IP_MALFORMED);
@@ -247,7 +247,7 @@ ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
 
 enum filter_verdict
 filter_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-             const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum filter_reason *why)
 {
 	if (pi->eth == NULL)
 		return drop(why, FILTER_R_RUNT);

@@ -15,34 +15,34 @@
 #include "policy.h"
 
 /* Every reason a frame is dropped, with its stable name in stats output. */
-#define FILTER_REASONS(X)                                                  \
-	X(RUNT, "runt")                     /* no full Ethernet header */  \
-	X(SRC_MAC, "src_mac")               /* not the VM's MAC */         \
-	X(VLAN, "vlan")                     /* 802.1Q/802.1ad tagged */    \
-	X(ETHERTYPE, "ethertype")           /* neither ARP nor IPv4 */     \
-	X(IPV6, "ipv6")                     /* IPv6 (not enabled) */       \
-	X(ARP_MALFORMED, "arp_malformed")   /* not Ethernet/IPv4 ARP */    \
-	X(ARP_SPOOF, "arp_spoof")           /* sender MAC/IP not the VM's */ \
-	X(ARP_TARGET, "arp_target")         /* asks for a forbidden IP */  \
-	X(IP_MALFORMED, "ip_malformed")     /* bad IPv4/L4 header */       \
-	X(NO_LEASE, "no_lease")             /* IPv4 before a lease */      \
-	X(IP_SPOOF, "ip_spoof")             /* source IP not the lease */  \
-	X(ROGUE_DHCP, "rogue_dhcp")         /* DHCP server traffic */      \
-	X(POLICY, "policy")                 /* peer address not allowed */ \
-	X(DST_MAC, "dst_mac")               /* not addressed to the VM */  \
-	X(DST_IP, "dst_ip")                 /* IPv4 not to the VM's lease */ \
-	X(BROADCAST, "broadcast")           /* broadcast/multicast */      \
-	X(DHCP_MALFORMED, "dhcp_malformed") /* unparsable DHCP */          \
-	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */ \
-	X(QUEUE_FULL, "queue_full")         /* destination buffer full */ \
-	X(VNET_HDR, "vnet_hdr")             /* offload header lies */   \
+#define FILTER_REASONS(X)                                                      \
+	X(RUNT, "runt")                     /* no full Ethernet header */      \
+	X(SRC_MAC, "src_mac")               /* not the VM's MAC */             \
+	X(VLAN, "vlan")                     /* 802.1Q/802.1ad tagged */        \
+	X(ETHERTYPE, "ethertype")           /* neither ARP nor IPv4 */         \
+	X(IPV6, "ipv6")                     /* IPv6 (not enabled) */           \
+	X(ARP_MALFORMED, "arp_malformed")   /* not Ethernet/IPv4 ARP */        \
+	X(ARP_SPOOF, "arp_spoof")           /* sender MAC/IP not the VM's */   \
+	X(ARP_TARGET, "arp_target")         /* asks for a forbidden IP */      \
+	X(IP_MALFORMED, "ip_malformed")     /* bad IPv4/L4 header */           \
+	X(NO_LEASE, "no_lease")             /* IPv4 before a lease */          \
+	X(IP_SPOOF, "ip_spoof")             /* source IP not the lease */      \
+	X(ROGUE_DHCP, "rogue_dhcp")         /* DHCP server traffic */          \
+	X(POLICY, "policy")                 /* peer address not allowed */     \
+	X(DST_MAC, "dst_mac")               /* not addressed to the VM */      \
+	X(DST_IP, "dst_ip")                 /* IPv4 not to the VM's lease */   \
+	X(BROADCAST, "broadcast")           /* broadcast/multicast */          \
+	X(DHCP_MALFORMED, "dhcp_malformed") /* unparsable DHCP */              \
+	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */   \
+	X(QUEUE_FULL, "queue_full")         /* destination buffer full */      \
+	X(VNET_HDR, "vnet_hdr")             /* offload header lies */          \
 	X(RATE_LIMIT, "rate_limit")         /* over the VM's vm_limits */
 
 enum filter_reason {
 #define FILTER_ENUM(id, name) FILTER_R_##id,
 	FILTER_REASONS(FILTER_ENUM)
 #undef FILTER_ENUM
-	FILTER_R__COUNT
+	    FILTER_R__COUNT
 };
 
 enum filter_verdict {
@@ -53,17 +53,17 @@ enum filter_verdict {
 
 /* The network every VM is on. */
 struct filter_net {
-	uint32_t gateway;        /* host order */
-	uint32_t netmask;        /* host order */
-	const uint32_t *dns;     /* DNS servers handed out by DHCP */
+	uint32_t gateway;    /* host order */
+	uint32_t netmask;    /* host order */
+	const uint32_t *dns; /* DNS servers handed out by DHCP */
 	size_t ndns;
 };
 
 /* The VM a frame comes from or goes to. */
 struct filter_vm {
-	const uint8_t *mac;           /* PKT_ETH_ALEN bytes */
-	uint32_t ip;                  /* leased address, 0 before a lease */
-	const struct policy *policy;  /* the VM's allow/block rules */
+	const uint8_t *mac;          /* PKT_ETH_ALEN bytes */
+	uint32_t ip;                 /* leased address, 0 before a lease */
+	const struct policy *policy; /* the VM's allow/block rules */
 };
 
 /* Decides a frame sent by vm (toward the uplink or another VM). */
@@ -80,8 +80,8 @@ enum filter_verdict filter_to_vm(const struct filter_net *net,
 bool filter_ip_is_global(uint32_t ip);
 
 /* Whether vm may talk to peer (either direction), before port checks. */
-bool filter_peer_allowed(const struct filter_net *net,
-    const struct filter_vm *vm, uint32_t peer);
+bool filter_peer_allowed(
+    const struct filter_net *net, const struct filter_vm *vm, uint32_t peer);
 
 /* The stable name of a reason ("src_mac"), or "unknown". */
 const char *filter_reason_name(enum filter_reason r);

@@ -28,7 +28,8 @@ gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 	bool needs = (hdr->flags & PKT_VNET_F_NEEDS_CSUM) != 0;
 	size_t l4_off, thl;
 
-	if ((hdr->flags & ~(PKT_VNET_F_NEEDS_CSUM | PKT_VNET_F_DATA_VALID)) != 0)
+	if ((hdr->flags & ~(PKT_VNET_F_NEEDS_CSUM | PKT_VNET_F_DATA_VALID)) !=
+	    0)
 		return false;
 	if (gso == PKT_VNET_GSO_NONE && hdr->gso_type != PKT_VNET_GSO_NONE)
 		return false; /* ECN without GSO */
@@ -56,11 +57,11 @@ gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 	if (gso == PKT_VNET_GSO_NONE)
 		return true;
 	/* TSO: a whole, unfragmented TCP packet with payload to cut. */
-	if (!needs || (pkt_get_be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
+	if (!needs ||
+	    (pkt_get_be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
 		return false;
 	thl = (size_t)(pi->l4[12] >> 4) * 4;
-	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len ||
-	    pi->l4_len <= thl)
+	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len || pi->l4_len <= thl)
 		return false;
 	return true;
 }
@@ -147,13 +148,13 @@ gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
 		pkt_put_be16(tcp + 4, (uint16_t)((seq + off) >> 16));
 		pkt_put_be16(tcp + 6, (uint16_t)(seq + off));
 		if (off + plen < payload)
-			tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+			tcp[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
 		if (n > 0)
 			tcp[13] &= (uint8_t)~TCP_CWR;
 		memset(tcp + TCP_CSUM_OFF, 0, 2);
 		sum = pkt_csum(tcp, thl + plen,
-		    pkt_pseudo_sum(src, dst, PKT_IPPROTO_TCP,
-			(uint16_t)(thl + plen)));
+		    pkt_pseudo_sum(
+		        src, dst, PKT_IPPROTO_TCP, (uint16_t)(thl + plen)));
 		memcpy(tcp + TCP_CSUM_OFF, &sum, 2);
 		out->seg[n] = seg;
 		out->len[n] = hdrs + plen;

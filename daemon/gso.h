@@ -31,7 +31,7 @@ int gso_complete_csum(uint8_t *frame, size_t len, const struct pkt_vnet *hdr);
 
 /* Where gso_segment puts each segment. */
 struct gso_out {
-	uint8_t *buf;  /* room for all segments, back to back */
+	uint8_t *buf; /* room for all segments, back to back */
 	size_t cap;
 	uint8_t **seg; /* filled: start of each segment */
 	size_t *len;   /* filled: length of each segment */

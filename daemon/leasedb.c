@@ -139,8 +139,10 @@ struct leasedb {
 
 /* Stored text of each state; the index is the enum value. */
 static const char *const state_names[] = {
-    [LEASE_NONE] = "none",       [LEASE_OFFERED] = "offered",
-    [LEASE_BOUND] = "bound",     [LEASE_RELEASED] = "released",
+    [LEASE_NONE] = "none",
+    [LEASE_OFFERED] = "offered",
+    [LEASE_BOUND] = "bound",
+    [LEASE_RELEASED] = "released",
     [LEASE_EXPIRED] = "expired",
 };
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
@@ -340,8 +342,8 @@ bind_name(struct leasedb *db, sqlite3_stmt *s, int idx, const char *str)
 	if (str == NULL)
 		rc = sqlite3_bind_null(s, idx);
 	else
-		rc = sqlite3_bind_text(s, idx, str, bounded_len(str),
-		                       SQLITE_TRANSIENT);
+		rc = sqlite3_bind_text(
+		    s, idx, str, bounded_len(str), SQLITE_TRANSIENT);
 	if (rc != SQLITE_OK) {
 		dberr(db, "bind");
 		return -1;
@@ -415,7 +417,7 @@ tx_rollback(struct leasedb *db)
 /* Appends one event and trims the log to its newest LEASEDB_MAX_EVENTS. */
 static int
 event_add(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-          const char *kind, const char *detail, int64_t now)
+    const char *kind, const char *detail, int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -445,7 +447,7 @@ event_trim(struct leasedb *db)
 /* event_add followed by the trim: the usual way to log. */
 static int
 event_log(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-          const char *kind, const char *detail, int64_t now)
+    const char *kind, const char *detail, int64_t now)
 {
 	if (event_add(db, mac, ip, kind, detail, now) == -1)
 		return -1;
@@ -462,7 +464,7 @@ row_decode(sqlite3_stmt *s, struct lease *out)
 
 	memset(out, 0, sizeof(*out));
 	if (mac_parse(sqlite3_column_text(s, 0), sqlite3_column_bytes(s, 0),
-	              out->mac) == -1)
+	        out->mac) == -1)
 		goto bad;
 	if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
 		ip = sqlite3_column_int64(s, 1);
@@ -486,7 +488,7 @@ row_decode(sqlite3_stmt *s, struct lease *out)
 bad:
 	t = sqlite3_column_text(s, 0);
 	log_warnx("leasedb: malformed lease row (mac %.17s)",
-	          t != NULL ? (const char *)t : "?");
+	    t != NULL ? (const char *)t : "?");
 	return -1;
 }
 
@@ -547,8 +549,8 @@ ip_busy(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
  * so a /16 costs one pass over the used rows. 0 found, 1 full, -1 error.
  */
 static int
-lowest_free(struct leasedb *db, const uint8_t mac[6], int64_t now,
-            uint32_t *out)
+lowest_free(
+    struct leasedb *db, const uint8_t mac[6], int64_t now, uint32_t *out)
 {
 	sqlite3_stmt *s;
 	uint64_t cand, used;
@@ -607,7 +609,7 @@ clear_hints(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
 /* Opens (creating or migrating) the database; see leasedb.h. */
 struct leasedb *
 leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
-             uint32_t gateway, char *err, size_t errlen)
+    uint32_t gateway, char *err, size_t errlen)
 {
 	struct leasedb *db = NULL;
 	sqlite3_stmt *s = NULL;
@@ -630,34 +632,33 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	db->pool_end = pool_end;
 	db->gateway = gateway;
 
-	rc = sqlite3_open_v2(path, &db->h,
-	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	rc = sqlite3_open_v2(
+	    path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		seterr(err, errlen, "%s: %s", path,
-		       db->h != NULL ? sqlite3_errmsg(db->h)
-		                     : sqlite3_errstr(rc));
+		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	if (sqlite3_busy_timeout(db->h, LEASEDB_BUSY_MS) != SQLITE_OK)
 		goto dbfail;
 
 	/* journal_mode answers with the mode in force. */
-	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode=WAL", -1, &s,
-	                       NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(
+	        db->h, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		goto dbfail;
 	mode = (const char *)sqlite3_column_text(s, 0);
 	if (mode == NULL ||
 	    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
 		seterr(err, errlen, "%s: cannot use WAL journal mode (got %s)",
-		       path, mode != NULL ? mode : "nothing");
+		    path, mode != NULL ? mode : "nothing");
 		goto fail;
 	}
 	sqlite3_finalize(s);
 	s = NULL;
 	if (sqlite3_exec(db->h,
-	                 "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-	                 NULL, NULL, NULL) != SQLITE_OK)
+	        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
+	        NULL, NULL) != SQLITE_OK)
 		goto dbfail;
 
 	/* Read and migrate under the write lock: two openers cannot race. */
@@ -673,25 +674,25 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	s = NULL;
 	if (version > SCHEMA_VERSION) {
 		seterr(err, errlen,
-		       "%s: schema version %d is newer than this softnetd "
-		       "understands (%d); refusing to open it",
-		       path, version, SCHEMA_VERSION);
+		    "%s: schema version %d is newer than this softnetd "
+		    "understands (%d); refusing to open it",
+		    path, version, SCHEMA_VERSION);
 		goto fail;
 	}
 	if (version < 0) {
 		seterr(err, errlen, "%s: invalid schema version %d", path,
-		       version);
+		    version);
 		goto fail;
 	}
 	for (; version < SCHEMA_VERSION; version++) {
 		if (migrations[version](db->h, &emsg) == -1) {
 			seterr(err, errlen, "%s: migration %d -> %d: %s", path,
-			       version, version + 1,
-			       emsg != NULL ? emsg : sqlite3_errmsg(db->h));
+			    version, version + 1,
+			    emsg != NULL ? emsg : sqlite3_errmsg(db->h));
 			goto fail;
 		}
-		(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		               version + 1);
+		(void)snprintf(
+		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
 		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
 			goto dbfail;
 	}
@@ -700,10 +701,10 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 
 	for (i = 0; i < ST_COUNT; i++) {
 		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
-		                       SQLITE_PREPARE_PERSISTENT, &db->st[i],
-		                       NULL) != SQLITE_OK) {
+		        SQLITE_PREPARE_PERSISTENT, &db->st[i],
+		        NULL) != SQLITE_OK) {
 			seterr(err, errlen, "%s: preparing \"%s\": %s", path,
-			       stmt_sql[i], sqlite3_errmsg(db->h));
+			    stmt_sql[i], sqlite3_errmsg(db->h));
 			goto fail;
 		}
 	}
@@ -738,7 +739,7 @@ leasedb_close(struct leasedb *db)
 /* Records an attach: creates or updates mac's row with name and owner. */
 int
 leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
-               int64_t owner, int64_t now)
+    int64_t owner, int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -795,7 +796,7 @@ fail:
 /* Picks and holds an address for mac; the order is in leasedb.h. */
 int
 leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
-              int64_t now, int64_t hold, uint32_t *ip)
+    int64_t now, int64_t hold, uint32_t *ip)
 {
 	struct lease cur;
 	sqlite3_stmt *s;
@@ -823,8 +824,8 @@ leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
 			    bind_i64(db, s, 2, until) ||
 			    step_done(db, s, "offer hold"))
 				goto fail;
-			if (event_log(db, mac, cur.ip, "offer", "current",
-			              now) == -1)
+			if (event_log(
+			        db, mac, cur.ip, "offer", "current", now) == -1)
 				goto fail;
 			if (tx_commit(db) == -1)
 				return -1;
@@ -883,7 +884,7 @@ fail:
  */
 int
 leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-            const char *hostname, int64_t now, int64_t lease_time)
+    const char *hostname, int64_t now, int64_t lease_time)
 {
 	sqlite3_stmt *s;
 	int r;
@@ -922,8 +923,8 @@ fail:
  * not: a row still naming ip means no one else took it). ip stays a hint.
  */
 int
-leasedb_release(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-                int64_t now)
+leasedb_release(
+    struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
 {
 	sqlite3_stmt *s;
 
@@ -955,7 +956,7 @@ fail:
  */
 int
 leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-                int64_t now, int64_t quarantine)
+    int64_t now, int64_t quarantine)
 {
 	char detail[32];
 	sqlite3_stmt *s;
@@ -980,8 +981,8 @@ leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 	if (bind_ip(db, s, 1, ip) || bind_i64(db, s, 2, until) ||
 	    step_done(db, s, "quarantine"))
 		goto fail;
-	(void)snprintf(detail, sizeof(detail), "quarantined until %" PRId64,
-	               until);
+	(void)snprintf(
+	    detail, sizeof(detail), "quarantined until %" PRId64, until);
 	if (event_log(db, mac, ip, "decline", detail, now) == -1)
 		goto fail;
 	return tx_commit(db) == 0 ? 0 : -1;
@@ -1042,8 +1043,8 @@ leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out)
  * when cb stopped the walk) or -1.
  */
 int
-leasedb_foreach(struct leasedb *db, int (*cb)(const struct lease *l, void *arg),
-                void *arg)
+leasedb_foreach(
+    struct leasedb *db, int (*cb)(const struct lease *l, void *arg), void *arg)
 {
 	struct lease *rows = NULL;
 	sqlite3_stmt *s;
@@ -1110,7 +1111,7 @@ leasedb_integrity_check(struct leasedb *db)
 			rv = 0;
 		else
 			log_warnx("leasedb: integrity check: %s",
-			          t != NULL ? (const char *)t : "no answer");
+			    t != NULL ? (const char *)t : "no answer");
 	}
 	sqlite3_reset(s);
 	return rv;

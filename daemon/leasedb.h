@@ -12,15 +12,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LEASEDB_NAMELEN   64 /* VM name and hostname, NUL included */
+#define LEASEDB_NAMELEN    64    /* VM name and hostname, NUL included */
 #define LEASEDB_MAX_EVENTS 10000 /* the event log keeps the newest rows */
 
 enum lease_state {
-	LEASE_NONE = 0,  /* a known MAC without an address */
-	LEASE_OFFERED,   /* held for the MAC until expires (short) */
-	LEASE_BOUND,     /* acknowledged; valid until expires */
-	LEASE_RELEASED,  /* given back (RELEASE, detach); ip is a hint only */
-	LEASE_EXPIRED,   /* ran out; ip is a hint only */
+	LEASE_NONE = 0, /* a known MAC without an address */
+	LEASE_OFFERED,  /* held for the MAC until expires (short) */
+	LEASE_BOUND,    /* acknowledged; valid until expires */
+	LEASE_RELEASED, /* given back (RELEASE, detach); ip is a hint only */
+	LEASE_EXPIRED,  /* ran out; ip is a hint only */
 };
 
 struct lease {
@@ -29,9 +29,9 @@ struct lease {
 	enum lease_state state;
 	char name[LEASEDB_NAMELEN];     /* VM name given at attach, or "" */
 	char hostname[LEASEDB_NAMELEN]; /* DHCP option 12, sanitized, or "" */
-	int64_t owner;                  /* uid that attached the VM, -1 unknown */
-	int64_t granted;                /* when the state was last set */
-	int64_t expires;                /* OFFERED/BOUND: end; others 0 */
+	int64_t owner;   /* uid that attached the VM, -1 unknown */
+	int64_t granted; /* when the state was last set */
+	int64_t expires; /* OFFERED/BOUND: end; others 0 */
 };
 
 struct leasedb;
@@ -71,8 +71,8 @@ int leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
     const char *hostname, int64_t now, int64_t lease_time);
 
 /* RELEASE: gives back ip if mac holds it. 0 released, 1 not held, -1 error. */
-int leasedb_release(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
-    int64_t now);
+int leasedb_release(
+    struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now);
 
 /*
  * DECLINE: the client found ip in use. The address is released by mac and
@@ -93,8 +93,8 @@ int leasedb_expire(struct leasedb *db, int64_t now);
 int leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out);
 
 /* Calls cb for every row, ordered by ip then mac; stops early if cb != 0. */
-int leasedb_foreach(struct leasedb *db,
-    int (*cb)(const struct lease *l, void *arg), void *arg);
+int leasedb_foreach(
+    struct leasedb *db, int (*cb)(const struct lease *l, void *arg), void *arg);
 
 /* Counts rows in the event log (tests and status). -1 on error. */
 int64_t leasedb_event_count(struct leasedb *db);

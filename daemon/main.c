@@ -31,8 +31,7 @@
 #include "uplink.h"
 #include "xmalloc.h"
 
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: softnetd [-Bdn] [-f CONFIG] [-s SOCKET]\n"
@@ -86,12 +85,37 @@ raise_fd_limit(const struct config *cfg)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
-	    ? want
-	    : rl.rlim_max;
+	                  ? want
+	                  : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < want)
 		log_warnx("descriptor limit %llu is below the %llu that "
-			  "max_vms and max_connections need",
+		          "max_vms and max_connections need",
 		    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
+/*
+ * Refuses a database path (or its -wal/-shm companions) that is a
+ * symbolic link: root must not be tricked into writing elsewhere.
+ */
+static int
+refuse_symlinks(const char *db, char *err, size_t errlen)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen,
+			    "%.256s is a symbolic link; refusing "
+			    "to use it",
+			    path);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Signal callback: leave the loop. */
@@ -140,13 +164,13 @@ drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 	size_t i;
 
 	if (pw == NULL) {
-		snprintf(err, errlen, "user \"%s\" does not exist",
-		    sd->cfg.user);
+		snprintf(
+		    err, errlen, "user \"%s\" does not exist", sd->cfg.user);
 		return -1;
 	}
 	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", sd->cfg.database,
-		    suffix[i]);
+		snprintf(
+		    path, sizeof(path), "%s%s", sd->cfg.database, suffix[i]);
 		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 &&
 		    errno != ENOENT) {
 			snprintf(err, errlen, "chown %.256s: %s", path,
@@ -205,8 +229,8 @@ main(int argc, char **argv)
 	}
 	if (sock != NULL) {
 		if (sock[0] != '/') {
-			fprintf(stderr, "softnetd: -s %s: not an absolute path\n",
-			    sock);
+			fprintf(stderr,
+			    "softnetd: -s %s: not an absolute path\n", sock);
 			return 1;
 		}
 		free(sd.cfg.socket);
@@ -236,8 +260,10 @@ main(int argc, char **argv)
 		fatalx("uplink: %s", err);
 	if (make_parent(sd.cfg.database) == -1)
 		fatal("creating the directory of %s", sd.cfg.database);
-	sd.db = leasedb_open(sd.cfg.database, sd.up.pool_start,
-	    sd.up.pool_end, sd.up.gateway, err, sizeof(err));
+	if (refuse_symlinks(sd.cfg.database, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	sd.db = leasedb_open(sd.cfg.database, sd.up.pool_start, sd.up.pool_end,
+	    sd.up.gateway, err, sizeof(err));
 	if (sd.db == NULL)
 		fatalx("%s", err);
 	derive_network(&sd);

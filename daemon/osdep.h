@@ -15,9 +15,9 @@
 int osdep_peer_cred(int fd, uid_t *uid, gid_t *gid);
 
 enum osdep_fd_kind {
-	OSDEP_FD_OTHER,  /* not usable as a VM port */
-	OSDEP_FD_DGRAM,  /* a Unix SOCK_DGRAM socket */
-	OSDEP_FD_TAP,    /* a TAP device without packet info */
+	OSDEP_FD_OTHER, /* not usable as a VM port */
+	OSDEP_FD_DGRAM, /* a Unix SOCK_DGRAM socket */
+	OSDEP_FD_TAP,   /* a TAP device without packet info */
 };
 
 /*
@@ -74,7 +74,6 @@ int osdep_recv_batch(int fd, struct frame *f, int n);
  * few system calls as the OS allows. Returns how many were sent, or -1
  * with errno when the first one failed.
  */
-int osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens,
-    int n);
+int osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens, int n);
 
 #endif

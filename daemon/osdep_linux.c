@@ -112,7 +112,7 @@ osdep_tap_has_vnet(int fd)
 
 	memset(&ifr, 0, sizeof(ifr));
 	return ioctl(fd, TUNGETIFF, &ifr) == 0 &&
-	    (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+	       (ifr.ifr_flags & IFF_VNET_HDR) != 0;
 }
 
 int
@@ -145,8 +145,8 @@ osdep_recv_batch(int fd, struct frame *f, int n)
 		return -1;
 	for (i = 0; i < got; i++)
 		f[i].len = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0
-		    ? 0
-		    : msgs[i].msg_len;
+		               ? 0
+		               : msgs[i].msg_len;
 	return got;
 }
 

@@ -29,7 +29,7 @@ parse_l4(struct pkt_cur *c, struct pkt_info *pi)
 		/* In a first fragment ulen covers the whole datagram. */
 		if (ulen < sizeof(*udp) ||
 		    (ulen > pi->l4_len &&
-			!(pkt_get_be16(&pi->ip->frag_off) & PKT_IP_MF)))
+		        !(pkt_get_be16(&pi->ip->frag_off) & PKT_IP_MF)))
 			goto bad;
 		if (ulen > pi->l4_len)
 			ulen = (uint16_t)pi->l4_len;
@@ -41,7 +41,8 @@ parse_l4(struct pkt_cur *c, struct pkt_info *pi)
 		return;
 	case PKT_IPPROTO_TCP:
 		if ((tcp = pkt_pull(c, sizeof(*tcp))) == NULL ||
-		    (tcp->off >> 4) < 5 || (size_t)(tcp->off >> 4) * 4 > pi->l4_len)
+		    (tcp->off >> 4) < 5 ||
+		    (size_t)(tcp->off >> 4) * 4 > pi->l4_len)
 			goto bad;
 		pi->sport = pkt_get_be16(&tcp->sport);
 		pi->dport = pkt_get_be16(&tcp->dport);
@@ -109,7 +110,7 @@ pkt_parse(const uint8_t *frame, size_t len, struct pkt_info *pi)
 	}
 	pi->ethertype = pkt_get_be16(&pi->eth->type);
 	for (ntags = 0; pi->ethertype == PKT_ETHERTYPE_VLAN ||
-			pi->ethertype == PKT_ETHERTYPE_QINQ;
+	                pi->ethertype == PKT_ETHERTYPE_QINQ;
 	     ntags++) {
 		pi->tagged = true;
 		if (ntags == 2 || (tag = pkt_pull(&c, 4)) == NULL) {
@@ -154,12 +155,12 @@ uint32_t
 pkt_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
 {
 	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) +
-	    proto + len;
+	       proto + len;
 }
 
 size_t
-pkt_build_udp4(uint8_t *buf, size_t cap, const struct pkt_udp4_addr *a,
-    size_t payload_len)
+pkt_build_udp4(
+    uint8_t *buf, size_t cap, const struct pkt_udp4_addr *a, size_t payload_len)
 {
 	struct pkt_eth eth;
 	struct pkt_ipv4 ip;
@@ -194,8 +195,8 @@ pkt_build_udp4(uint8_t *buf, size_t cap, const struct pkt_udp4_addr *a,
 	memcpy(buf + sizeof(eth), &ip, sizeof(ip));
 	memcpy(buf + sizeof(eth) + sizeof(ip), &udp, sizeof(udp));
 	csum = pkt_csum(buf + sizeof(eth) + sizeof(ip), udp_len,
-	    pkt_pseudo_sum(a->src_ip, a->dst_ip, PKT_IPPROTO_UDP,
-		(uint16_t)udp_len));
+	    pkt_pseudo_sum(
+	        a->src_ip, a->dst_ip, PKT_IPPROTO_UDP, (uint16_t)udp_len));
 	if (csum == 0)
 		csum = 0xffff;
 	memcpy(buf + sizeof(eth) + sizeof(ip) + offsetof(struct pkt_udp, csum),

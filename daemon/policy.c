@@ -26,8 +26,8 @@ rule_before(const struct policy_rule *a, const struct policy_rule *b)
 }
 
 int
-policy_add(struct policy *p, const char *entry, bool block, char *err,
-    size_t errlen)
+policy_add(
+    struct policy *p, const char *entry, bool block, char *err, size_t errlen)
 {
 	struct policy_rule r = {.block = block};
 	size_t i;
@@ -63,8 +63,8 @@ policy_add(struct policy *p, const char *entry, bool block, char *err,
  */
 static int
 split_list(struct policy *p, const char *list, bool block, char *err,
-    size_t errlen, int (*add)(struct policy *, const char *, bool, char *,
-			size_t))
+    size_t errlen,
+    int (*add)(struct policy *, const char *, bool, char *, size_t))
 {
 	char item[64];
 	const char *s = list, *comma;
@@ -76,8 +76,8 @@ split_list(struct policy *p, const char *list, bool block, char *err,
 		comma = strchr(s, ',');
 		n = comma != NULL ? (size_t)(comma - s) : strlen(s);
 		if (n == 0 || n >= sizeof(item)) {
-			snprintf(err, errlen, "bad list \"%.64s\": %s item", list,
-			    n == 0 ? "empty" : "overlong");
+			snprintf(err, errlen, "bad list \"%.64s\": %s item",
+			    list, n == 0 ? "empty" : "overlong");
 			return -1;
 		}
 		memcpy(item, s, n);
@@ -91,8 +91,8 @@ split_list(struct policy *p, const char *list, bool block, char *err,
 }
 
 int
-policy_add_list(struct policy *p, const char *list, bool block, char *err,
-    size_t errlen)
+policy_add_list(
+    struct policy *p, const char *list, bool block, char *err, size_t errlen)
 {
 	return split_list(p, list, block, err, errlen, policy_add);
 }
@@ -145,22 +145,23 @@ policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen,
-	    "bad expose entry \"%.64s\": want EXT:INT, TCP ports 1-65535", entry);
+	    "bad expose entry \"%.64s\": want EXT:INT, TCP ports 1-65535",
+	    entry);
 	return -1;
 }
 
 /* Adapter so expose lists share the list splitter. */
 static int
-add_expose_item(struct policy *p, const char *entry, bool unused, char *err,
-    size_t errlen)
+add_expose_item(
+    struct policy *p, const char *entry, bool unused, char *err, size_t errlen)
 {
 	(void)unused;
 	return policy_add_expose(p, entry, err, errlen);
 }
 
 int
-policy_add_expose_list(struct policy *p, const char *list, char *err,
-    size_t errlen)
+policy_add_expose_list(
+    struct policy *p, const char *list, char *err, size_t errlen)
 {
 	return split_list(p, list, false, err, errlen, add_expose_item);
 }
@@ -174,7 +175,7 @@ policy_decide(const struct policy *p, uint32_t ip, uint32_t gateway)
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
 		if (r->is_host ? ip == gateway
-			       : (ip & addr_prefix_mask(r->plen)) == r->net)
+		               : (ip & addr_prefix_mask(r->plen)) == r->net)
 			return r->block ? POLICY_BLOCK : POLICY_ALLOW;
 	}
 	return POLICY_NONE;

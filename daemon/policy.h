@@ -15,10 +15,10 @@
 #define POLICY_ERRLEN     160
 
 struct policy_rule {
-	uint32_t net;  /* host order; ignored when is_host */
-	uint8_t plen;  /* 0-32 */
-	bool block;    /* false: allow */
-	bool is_host;  /* "@host": the gateway /32 */
+	uint32_t net; /* host order; ignored when is_host */
+	uint8_t plen; /* 0-32 */
+	bool block;   /* false: allow */
+	bool is_host; /* "@host": the gateway /32 */
 };
 
 struct policy_expose {
@@ -39,19 +39,19 @@ enum policy_verdict { POLICY_NONE, POLICY_ALLOW, POLICY_BLOCK };
 
 void policy_init(struct policy *p);
 /* Adds one entry ("a.b.c.d/n", "a.b.c.d" or "@host"); -1 with err set. */
-int policy_add(struct policy *p, const char *entry, bool block, char *err,
-    size_t errlen);
+int policy_add(
+    struct policy *p, const char *entry, bool block, char *err, size_t errlen);
 /* Adds every entry of a comma-separated list; empty items are errors. */
-int policy_add_list(struct policy *p, const char *list, bool block, char *err,
-    size_t errlen);
+int policy_add_list(
+    struct policy *p, const char *list, bool block, char *err, size_t errlen);
 /* Adds "EXT:INT" (ports 1-65535, EXT unique); -1 with err set. */
-int policy_add_expose(struct policy *p, const char *entry, char *err,
-    size_t errlen);
-int policy_add_expose_list(struct policy *p, const char *list, char *err,
-    size_t errlen);
+int policy_add_expose(
+    struct policy *p, const char *entry, char *err, size_t errlen);
+int policy_add_expose_list(
+    struct policy *p, const char *list, char *err, size_t errlen);
 /* The verdict of the most specific rule covering ip, or POLICY_NONE. */
-enum policy_verdict policy_decide(const struct policy *p, uint32_t ip,
-    uint32_t gateway);
+enum policy_verdict policy_decide(
+    const struct policy *p, uint32_t ip, uint32_t gateway);
 /* Writes rule i as text ("10.0.0.0/8", "@host") into buf. */
 void policy_format_rule(const struct policy_rule *r, char *buf, size_t len);
 

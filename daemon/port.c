@@ -162,7 +162,7 @@ port_name_valid(const char *name)
 		if (c >= '0' && c <= '9')
 			digits++;
 		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     c == '.' || c == '_' || c == '-'))
+		             c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return digits != n && addr_parse_mac(name, mac) == -1;
@@ -217,7 +217,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) == -1 ||
 	    fcntl(a->fd, F_SETFD, FD_CLOEXEC) == -1) {
 		*code = "bad_fd";
-		snprintf(msg, msglen, "cannot make the descriptor non-blocking: %s",
+		snprintf(msg, msglen,
+		    "cannot make the descriptor non-blocking: %s",
 		    strerror(errno));
 		return NULL;
 	}
@@ -254,15 +255,15 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		return NULL;
 	}
 	if (leasedb_attach(sd->db, a->mac, a->name != NULL ? a->name : "",
-		a->owner, now) == -1) {
+	        a->owner, now) == -1) {
 		*code = "internal";
 		snprintf(msg, msglen, "lease database error");
 		expose_close(sd, p);
 		free(p);
 		return NULL;
 	}
-	p->ev = event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable,
-	    p);
+	p->ev =
+	    event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable, p);
 	if (p->ev == NULL || event_add(p->ev, NULL) == -1)
 		fatalx("cannot add a port event");
 
@@ -383,8 +384,8 @@ port_count(struct softnetd *sd)
 }
 
 void
-port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
-    int64_t expires)
+port_set_lease(
+    struct softnetd *sd, struct port *p, uint32_t ip, int64_t expires)
 {
 	struct ports *ps = sd->ports;
 	struct port *other;
@@ -486,8 +487,7 @@ sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 }
 
 void
-port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len)
+port_send(struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len)
 {
 	static const struct pkt_vnet plain;
 
@@ -499,7 +499,7 @@ port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
 	}
 	sent(sd, p,
 	    p->kind == OSDEP_FD_DGRAM ? send(p->fd, frame, len, MSG_DONTWAIT)
-				      : write(p->fd, frame, len),
+	                              : write(p->fd, frame, len),
 	    len);
 }
 

@@ -32,24 +32,24 @@ struct port_stats {
 struct port {
 	TAILQ_ENTRY(port) entry;
 	struct softnetd *sd;
-	struct port *mac_next;  /* hash chain by MAC */
-	struct port *ip_next;   /* hash chain by leased IP */
+	struct port *mac_next; /* hash chain by MAC */
+	struct port *ip_next;  /* hash chain by leased IP */
 	uint32_t id;
 	char name[PORT_NAMELEN]; /* "" when unnamed */
 	uint8_t mac[6];
 	int fd;
 	enum osdep_fd_kind kind;
-	bool vnet;               /* a TAP with virtio-net headers: GSO capable */
-	int64_t owner;           /* uid that attached it */
-	void *session;           /* control connection it lives with, or NULL */
+	bool vnet;     /* a TAP with virtio-net headers: GSO capable */
+	int64_t owner; /* uid that attached it */
+	void *session; /* control connection it lives with, or NULL */
 	int64_t attached_at;
-	uint32_t ip;             /* leased address, 0 before a lease */
+	uint32_t ip; /* leased address, 0 before a lease */
 	int64_t lease_expires;
 	struct policy policy;
-	struct expose *expose;   /* exposed TCP ports, or NULL */
+	struct expose *expose; /* exposed TCP ports, or NULL */
 	struct event *ev;
-	bool dead;               /* failed; detached from the loop soon */
-	struct rate tx_rate;     /* token buckets (config vm_limits) */
+	bool dead;           /* failed; detached from the loop soon */
+	struct rate tx_rate; /* token buckets (config vm_limits) */
 	struct rate rx_rate;
 	struct port_stats st;
 };
@@ -58,17 +58,17 @@ TAILQ_HEAD(port_list, port);
 
 /* glibc's sys/queue.h lacks the _SAFE iterator BSD has. */
 #ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                       \
-	for ((var) = TAILQ_FIRST(head);                                  \
-	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);      \
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST(head);                                        \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);            \
 	     (var) = (tvar))
 #endif
 
 struct port_attach_args {
-	int fd;                  /* taken over by port_attach on success */
+	int fd; /* taken over by port_attach on success */
 	enum osdep_fd_kind kind;
 	uint8_t mac[6];
-	const char *name;        /* NULL or "" for none */
+	const char *name; /* NULL or "" for none */
 	int64_t owner;
 	void *session;
 	const struct policy *policy;
@@ -97,8 +97,8 @@ struct port_list *port_all(struct softnetd *sd);
 size_t port_count(struct softnetd *sd);
 
 /* Sets or clears (ip 0) the port's lease, keeping the IP index right. */
-void port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
-    int64_t expires);
+void port_set_lease(
+    struct softnetd *sd, struct port *p, uint32_t ip, int64_t expires);
 /*
  * Reads up to n frames from the VM without blocking. Returns the count (0:
  * nothing pending); on a fatal error fails the port and returns 0. A frame
@@ -107,8 +107,8 @@ void port_set_lease(struct softnetd *sd, struct port *p, uint32_t ip,
 struct frame;
 int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
 /* Writes one frame to the VM; counts a drop when it cannot take it now. */
-void port_send(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len);
+void port_send(
+    struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /*
  * Writes one frame with its virtio-net header to a vnet port (p->vnet):
  * a GSO superframe goes through whole.

@@ -51,12 +51,13 @@ refill(struct rate *r, const struct rate_limit *lim, uint64_t now_ns)
 }
 
 bool
-rate_take(struct rate *r, const struct rate_limit *lim, size_t len,
-    uint64_t now_ns)
+rate_take(
+    struct rate *r, const struct rate_limit *lim, size_t len, uint64_t now_ns)
 {
-	double frames = len > RATE_FRAME_BYTES
-	    ? (double)((len + RATE_FRAME_BYTES - 1) / RATE_FRAME_BYTES)
-	    : 1.0;
+	double frames =
+	    len > RATE_FRAME_BYTES
+	        ? (double)((len + RATE_FRAME_BYTES - 1) / RATE_FRAME_BYTES)
+	        : 1.0;
 
 	if (lim->frames_per_sec == 0 && lim->bytes_per_sec == 0)
 		return true;

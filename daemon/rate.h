@@ -18,9 +18,9 @@ struct rate_limit {
 
 /* One direction's buckets. */
 struct rate {
-	double frames;   /* tokens left */
+	double frames; /* tokens left */
 	double bytes;
-	uint64_t last;   /* clock of the last refill, ns */
+	uint64_t last; /* clock of the last refill, ns */
 };
 
 /* Starts full at now_ns. */
@@ -29,7 +29,7 @@ void rate_init(struct rate *r, const struct rate_limit *lim, uint64_t now_ns);
  * Takes one frame of len bytes if both buckets have room; false (nothing
  * taken) when the frame is over the limit.
  */
-bool rate_take(struct rate *r, const struct rate_limit *lim, size_t len,
-    uint64_t now_ns);
+bool rate_take(
+    struct rate *r, const struct rate_limit *lim, size_t len, uint64_t now_ns);
 
 #endif

@@ -25,15 +25,15 @@ struct softnetd {
 	struct config cfg;
 	struct event_base *base;
 	struct leasedb *db;
-	struct uplink *uplink;      /* NULL in control-plane-only tests */
+	struct uplink *uplink; /* NULL in control-plane-only tests */
 	struct uplink_params up;
-	struct filter_net net;      /* derived from up + cfg.dhcp */
-	struct dhcp_config dhcp;    /* derived from up + cfg.dhcp */
+	struct filter_net net;   /* derived from up + cfg.dhcp */
+	struct dhcp_config dhcp; /* derived from up + cfg.dhcp */
 	struct ports *ports;
 	struct sw *sw;
 	struct control *control;
 	time_t started;
-	bool no_batch;              /* -B: one frame per system call */
+	bool no_batch; /* -B: one frame per system call */
 };
 
 /* Wall-clock seconds, the time base of leases. */

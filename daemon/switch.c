@@ -35,29 +35,28 @@
 #define SW_EXPIRE_SECS 5  /* how often leases are expired */
 #define SW_DHCP_BUF    1024
 /* A 64 KiB superframe cut at the smallest MSS we accept (536 bytes). */
-#define SW_MAX_SEGS    128
-#define SW_SEG_MEM     (SW_MAX_SEGS * 1600)
+#define SW_MAX_SEGS 128
+#define SW_SEG_MEM  (SW_MAX_SEGS * 1600)
 
 struct sw {
-	uint8_t *mem;                 /* SW_BATCH x PKT_MAX_FRAME */
-	struct frame in[SW_BATCH];    /* read buffers */
-	struct frame out[SW_BATCH];   /* frames queued for the uplink */
+	uint8_t *mem;               /* SW_BATCH x PKT_MAX_FRAME */
+	struct frame in[SW_BATCH];  /* read buffers */
+	struct frame out[SW_BATCH]; /* frames queued for the uplink */
 	int nout;
-	int batch;                    /* frames per read: SW_BATCH, or 1 */
+	int batch; /* frames per read: SW_BATCH, or 1 */
 	uint8_t dhcp_buf[SW_DHCP_BUF];
-	uint8_t arp_buf[64];          /* gratuitous ARP (announce) */
-	uint8_t *seg_mem;             /* segments of one superframe */
+	uint8_t arp_buf[64]; /* gratuitous ARP (announce) */
+	uint8_t *seg_mem;    /* segments of one superframe */
 	uint8_t *seg[SW_MAX_SEGS];
 	size_t seg_len[SW_MAX_SEGS];
 	struct event *uplink_ev;
 	struct event *expire_ev;
 	int64_t pool_full_logged;
-	uint64_t now_ns;              /* switch_clock() at this batch */
+	uint64_t now_ns; /* switch_clock() at this batch */
 	struct sw_stats st;
 };
 
-static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff};
+static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 /* Writes the queued uplink frames. */
 static void
@@ -91,8 +90,8 @@ segment(struct softnetd *sd, const uint8_t *frame, size_t len,
     const struct pkt_vnet *vnet)
 {
 	struct sw *sw = sd->sw;
-	struct gso_out out = {sw->seg_mem, SW_SEG_MEM, sw->seg, sw->seg_len,
-	    SW_MAX_SEGS};
+	struct gso_out out = {
+	    sw->seg_mem, SW_SEG_MEM, sw->seg, sw->seg_len, SW_MAX_SEGS};
 
 	return gso_segment(frame, len, vnet, &out);
 }
@@ -151,8 +150,8 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 		q->st.drops[why]++;
 		return;
 	}
-	if (!rate_take(&q->rx_rate, &sd->cfg.vm_limits.rx, pi->len,
-		sw->now_ns)) {
+	if (!rate_take(
+	        &q->rx_rate, &sd->cfg.vm_limits.rx, pi->len, sw->now_ns)) {
 		q->st.drops[FILTER_R_RATE_LIMIT]++;
 		return;
 	}
@@ -209,7 +208,7 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	int64_t now = softnetd_now();
 
 	if (dhcp_handle(&sd->dhcp, sd->db, p->mac, pi, now, sw->dhcp_buf,
-		sizeof(sw->dhcp_buf), &res) == -1) {
+	        sizeof(sw->dhcp_buf), &res) == -1) {
 		log_warnx("vm %u: lease database error in DHCP", p->id);
 		return;
 	}
@@ -218,8 +217,8 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	if (res.pool_full) {
 		sw->st.dhcp_pool_full++;
 		if (now - sw->pool_full_logged >= 60) {
-			log_warnx("address pool is full: vm %u gets no lease",
-			    p->id);
+			log_warnx(
+			    "address pool is full: vm %u gets no lease", p->id);
 			sw->pool_full_logged = now;
 		}
 	}
@@ -247,8 +246,8 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 
 	p->st.tx_frames++;
 	p->st.tx_bytes += f->len;
-	if (!rate_take(&p->tx_rate, &sd->cfg.vm_limits.tx, f->len,
-		sd->sw->now_ns)) {
+	if (!rate_take(
+	        &p->tx_rate, &sd->cfg.vm_limits.tx, f->len, sd->sw->now_ns)) {
 		p->st.drops[FILTER_R_RATE_LIMIT]++;
 		return;
 	}
@@ -283,8 +282,8 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 }
 
 void
-switch_from_vm(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len)
+switch_from_vm(
+    struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len)
 {
 	struct frame f = {(uint8_t *)frame, len, len, {0}};
 
@@ -326,7 +325,7 @@ uplink_frame(struct softnetd *sd, struct frame *f)
 			return;
 		}
 	} else if (pi.arp != NULL &&
-	    memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
+	           memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
 		q = port_by_ip(sd, pkt_arp_tpa(pi.arp));
 	}
 	if (q == NULL) {

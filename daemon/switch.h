@@ -15,11 +15,11 @@ struct port;
 struct sw_stats {
 	uint64_t uplink_rx_frames, uplink_rx_bytes; /* read from the uplink */
 	uint64_t uplink_tx_frames, uplink_tx_bytes; /* written to it */
-	uint64_t uplink_no_port;     /* unicast for no attached MAC */
-	uint64_t uplink_flood;       /* broadcast/multicast for no VM */
-	uint64_t uplink_runt;        /* shorter than an Ethernet header */
-	uint64_t uplink_write_drop;  /* the uplink refused a frame */
-	uint64_t dhcp_pool_full;     /* DISCOVERs left unanswered */
+	uint64_t uplink_no_port;    /* unicast for no attached MAC */
+	uint64_t uplink_flood;      /* broadcast/multicast for no VM */
+	uint64_t uplink_runt;       /* shorter than an Ethernet header */
+	uint64_t uplink_write_drop; /* the uplink refused a frame */
+	uint64_t dhcp_pool_full;    /* DISCOVERs left unanswered */
 };
 
 /* Allocates batch buffers, watches the uplink (if any), starts timers. */
@@ -28,8 +28,8 @@ void switch_shutdown(struct softnetd *sd);
 /* Reads one batch from a VM port and switches it. */
 void switch_port_readable(struct softnetd *sd, struct port *p);
 /* Switches one frame sent by the VM on port p (exposed for tests). */
-void switch_from_vm(struct softnetd *sd, struct port *p, const uint8_t *frame,
-    size_t len);
+void switch_from_vm(
+    struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /* Switches one frame from the uplink (exposed for tests). */
 void switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len);
 /* Expires leases now (the timer calls it; tests too). */

@@ -52,8 +52,8 @@ set_addr(int s, const char *name, unsigned long req, uint32_t addr)
 
 /* Gives the device its address, MTU, queue length and MAC, and brings it up. */
 static int
-configure(const struct config *cfg, struct uplink_params *p, char *err,
-    size_t errlen)
+configure(
+    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
 {
 	const char *name = cfg->uplink.name;
 	struct ifreq ifr;
@@ -89,17 +89,19 @@ configure(const struct config *cfg, struct uplink_params *p, char *err,
 	 */
 	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
 	memcpy(ifr.ifr_hwaddr.sa_data,
-	    (const uint8_t[6]){0x02, 0x53, 0x4e, (uint8_t)(cfg->uplink.gateway >> 16),
-		(uint8_t)(cfg->uplink.gateway >> 8), (uint8_t)cfg->uplink.gateway},
+	    (const uint8_t[6]){0x02, 0x53, 0x4e,
+	        (uint8_t)(cfg->uplink.gateway >> 16),
+	        (uint8_t)(cfg->uplink.gateway >> 8),
+	        (uint8_t)cfg->uplink.gateway},
 	    6);
 	if (ioctl(s, SIOCSIFHWADDR, &ifr) == -1) {
-		snprintf(err, errlen, "%s: setting MAC: %s", name,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "%s: setting MAC: %s", name, strerror(errno));
 		goto fail;
 	}
 	if (ioctl(s, SIOCGIFHWADDR, &ifr) == -1) {
-		snprintf(err, errlen, "%s: reading MAC: %s", name,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "%s: reading MAC: %s", name, strerror(errno));
 		goto fail;
 	}
 	memcpy(p->mac, ifr.ifr_hwaddr.sa_data, 6);
@@ -118,8 +120,8 @@ fail:
 }
 
 struct uplink *
-uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
-    size_t errlen)
+uplink_open(
+    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
 {
 	struct uplink *u;
 	int fd;
@@ -130,7 +132,8 @@ uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
 		    strerror(errno));
 		return NULL;
 	}
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 || osdep_tap_offload(fd) == -1) {
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
+	    osdep_tap_offload(fd) == -1) {
 		snprintf(err, errlen, "%s: O_NONBLOCK/offloads: %s",
 		    cfg->uplink.name, strerror(errno));
 		close(fd);

@@ -34,13 +34,13 @@
 #include "uplink.h"
 #include "xmalloc.h"
 
-#define VMNET_BATCH       64  /* descriptors per vmnet_read/vmnet_write */
-#define VMNET_START_TRIES 8   /* 0.25 s doubling: about a minute in all */
+#define VMNET_BATCH       64 /* descriptors per vmnet_read/vmnet_write */
+#define VMNET_START_TRIES 8  /* 0.25 s doubling: about a minute in all */
 
 struct uplink {
 	interface_ref iface;
 	dispatch_queue_t queue;
-	int pipe[2];  /* callback -> event loop */
+	int pipe[2]; /* callback -> event loop */
 	struct vmpktdesc pkts[VMNET_BATCH];
 	struct iovec iov[VMNET_BATCH];
 };
@@ -56,30 +56,30 @@ start_once(xpc_object_t desc, dispatch_queue_t q, vmnet_return_t *status,
 	interface_ref iface;
 
 	memset(&got, 0, sizeof(got));
-	iface = vmnet_start_interface(desc, q,
-	    ^(vmnet_return_t s, xpc_object_t param) {
-		const char *v;
+	iface = vmnet_start_interface(
+	    desc, q, ^(vmnet_return_t s, xpc_object_t param) {
+	      const char *v;
 
-		st = s;
-		if (s == VMNET_SUCCESS) {
-			got.mtu = (unsigned)xpc_dictionary_get_uint64(param,
-			    vmnet_mtu_key);
-			got.max_frame = (size_t)xpc_dictionary_get_uint64(param,
-			    vmnet_max_packet_size_key);
-			if ((v = xpc_dictionary_get_string(param,
-				 vmnet_start_address_key)) != NULL)
-				(void)addr_parse_ipv4(v, &got.gateway);
-			if ((v = xpc_dictionary_get_string(param,
-				 vmnet_end_address_key)) != NULL)
-				(void)addr_parse_ipv4(v, &got.pool_end);
-			if ((v = xpc_dictionary_get_string(param,
-				 vmnet_subnet_mask_key)) != NULL)
-				(void)addr_parse_ipv4(v, &got.netmask);
-			if ((v = xpc_dictionary_get_string(param,
-				 vmnet_mac_address_key)) != NULL)
-				(void)addr_parse_mac(v, got.mac);
-		}
-		dispatch_semaphore_signal(done);
+	      st = s;
+	      if (s == VMNET_SUCCESS) {
+		      got.mtu = (unsigned)xpc_dictionary_get_uint64(
+			  param, vmnet_mtu_key);
+		      got.max_frame = (size_t)xpc_dictionary_get_uint64(
+			  param, vmnet_max_packet_size_key);
+		      if ((v = xpc_dictionary_get_string(
+			       param, vmnet_start_address_key)) != NULL)
+			      (void)addr_parse_ipv4(v, &got.gateway);
+		      if ((v = xpc_dictionary_get_string(
+			       param, vmnet_end_address_key)) != NULL)
+			      (void)addr_parse_ipv4(v, &got.pool_end);
+		      if ((v = xpc_dictionary_get_string(
+			       param, vmnet_subnet_mask_key)) != NULL)
+			      (void)addr_parse_ipv4(v, &got.netmask);
+		      if ((v = xpc_dictionary_get_string(
+			       param, vmnet_mac_address_key)) != NULL)
+			      (void)addr_parse_mac(v, got.mac);
+	      }
+	      dispatch_semaphore_signal(done);
 	    });
 	dispatch_semaphore_wait(done, DISPATCH_TIME_FOREVER);
 	dispatch_release(done);
@@ -89,8 +89,8 @@ start_once(xpc_object_t desc, dispatch_queue_t q, vmnet_return_t *status,
 }
 
 struct uplink *
-uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
-    size_t errlen)
+uplink_open(
+    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
 {
 	char start[ADDR_IPV4_STRLEN], end[ADDR_IPV4_STRLEN];
 	char mask[ADDR_IPV4_STRLEN];
@@ -107,12 +107,12 @@ uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	u->queue = dispatch_queue_create("org.softnet.vmnet",
-	    DISPATCH_QUEUE_SERIAL);
+	u->queue =
+	    dispatch_queue_create("org.softnet.vmnet", DISPATCH_QUEUE_SERIAL);
 	desc = xpc_dictionary_create(NULL, NULL, 0);
 	xpc_dictionary_set_uint64(desc, vmnet_operation_mode_key,
 	    cfg->uplink.mode == UPLINK_MODE_HOST ? VMNET_HOST_MODE
-						 : VMNET_SHARED_MODE);
+	                                         : VMNET_SHARED_MODE);
 	if (cfg->uplink.have_addrs) {
 		/* vmnet's start address is the gateway itself. */
 		addr_format_ipv4(cfg->uplink.gateway, start);
@@ -128,8 +128,8 @@ uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
 		if (st != VMNET_FAILURE && st != VMNET_SHARING_SERVICE_BUSY &&
 		    st != VMNET_SETUP_INCOMPLETE)
 			break;
-		log_warnx("vmnet_start_interface: status %d; retrying",
-		    (int)st);
+		log_warnx(
+		    "vmnet_start_interface: status %d; retrying", (int)st);
 		usleep(delay);
 		delay *= 2;
 	}
@@ -138,7 +138,7 @@ uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
 		snprintf(err, errlen,
 		    "vmnet_start_interface failed with status %d%s", (int)st,
 		    st == VMNET_INVALID_ACCESS ? " (softnetd must run as root)"
-					       : "");
+		                               : "");
 		goto fail;
 	}
 	if (cfg->uplink.have_addrs) {
@@ -153,14 +153,15 @@ uplink_open(const struct config *cfg, struct uplink_params *p, char *err,
 	    cfg->uplink.mode == UPLINK_MODE_HOST ? "host" : "shared");
 
 	if (vmnet_interface_set_event_callback(u->iface,
-		VMNET_INTERFACE_PACKETS_AVAILABLE, u->queue,
-		^(interface_event_t ev, xpc_object_t info) {
-		    (void)ev;
-		    (void)info;
-		    (void)!write(u->pipe[1], "", 1);
-		}) != VMNET_SUCCESS) {
-		snprintf(err, errlen, "vmnet_interface_set_event_callback "
-				      "failed");
+	        VMNET_INTERFACE_PACKETS_AVAILABLE, u->queue,
+	        ^(interface_event_t ev, xpc_object_t info) {
+		  (void)ev;
+		  (void)info;
+		  (void)!write(u->pipe[1], "", 1);
+	        }) != VMNET_SUCCESS) {
+		snprintf(err, errlen,
+		    "vmnet_interface_set_event_callback "
+		    "failed");
 		goto fail;
 	}
 	return u;
@@ -239,11 +240,11 @@ uplink_close(struct uplink *u)
 		return;
 	if (u->iface != NULL) {
 		done = dispatch_semaphore_create(0);
-		if (vmnet_stop_interface(u->iface, u->queue,
-			^(vmnet_return_t st) {
-			    (void)st;
-			    dispatch_semaphore_signal(done);
-			}) == VMNET_SUCCESS)
+		if (vmnet_stop_interface(
+		        u->iface, u->queue, ^(vmnet_return_t st) {
+			  (void)st;
+			  dispatch_semaphore_signal(done);
+		        }) == VMNET_SUCCESS)
 			dispatch_semaphore_wait(done, DISPATCH_TIME_FOREVER);
 		dispatch_release(done);
 	}

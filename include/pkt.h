@@ -20,11 +20,11 @@
 /* Largest frame a VM may send or receive: 64 KiB GSO superframe + header. */
 #define PKT_MAX_FRAME (65535 + PKT_ETH_HLEN)
 
-#define PKT_ETHERTYPE_IPV4  0x0800
-#define PKT_ETHERTYPE_ARP   0x0806
-#define PKT_ETHERTYPE_VLAN  0x8100
-#define PKT_ETHERTYPE_QINQ  0x88a8
-#define PKT_ETHERTYPE_IPV6  0x86dd
+#define PKT_ETHERTYPE_IPV4 0x0800
+#define PKT_ETHERTYPE_ARP  0x0806
+#define PKT_ETHERTYPE_VLAN 0x8100
+#define PKT_ETHERTYPE_QINQ 0x88a8
+#define PKT_ETHERTYPE_IPV6 0x86dd
 
 #define PKT_ARP_REQUEST 1
 #define PKT_ARP_REPLY   2
@@ -50,11 +50,11 @@ struct pkt_eth {
 
 /* ARP for Ethernet/IPv4 (RFC 826); other hardware/protocols are refused. */
 struct pkt_arp {
-	uint16_t htype; /* 1: Ethernet */
-	uint16_t ptype; /* 0x0800: IPv4 */
-	uint8_t hlen;   /* 6 */
-	uint8_t plen;   /* 4 */
-	uint16_t op;    /* 1 request, 2 reply */
+	uint16_t htype;            /* 1: Ethernet */
+	uint16_t ptype;            /* 0x0800: IPv4 */
+	uint8_t hlen;              /* 6 */
+	uint8_t plen;              /* 4 */
+	uint16_t op;               /* 1 request, 2 reply */
 	uint8_t sha[PKT_ETH_ALEN]; /* sender MAC */
 	uint8_t spa[4];            /* sender IPv4 */
 	uint8_t tha[PKT_ETH_ALEN]; /* target MAC */
@@ -150,7 +150,7 @@ pkt_get_be32(const void *p)
 	const uint8_t *b = (const uint8_t *)p;
 
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	    (uint32_t)b[2] << 8 | b[3];
+	       (uint32_t)b[2] << 8 | b[3];
 }
 
 /* Writes a big-endian 16-bit value to possibly unaligned memory. */
@@ -198,14 +198,14 @@ struct pkt_info {
 	bool tagged;        /* an 802.1Q/802.1ad tag was present */
 	const struct pkt_arp *arp;
 	const struct pkt_ipv4 *ip;
-	uint32_t ip_src;    /* host order */
-	uint32_t ip_dst;    /* host order */
+	uint32_t ip_src; /* host order */
+	uint32_t ip_dst; /* host order */
 	uint8_t ip_proto;
-	bool ip_later_fragment; /* fragment offset != 0: no L4 header */
-	const uint8_t *l4;      /* L4 header (first fragment only) */
-	size_t l4_len;          /* bytes from l4 to the IP packet's end */
-	bool has_ports;         /* TCP or UDP header present */
-	uint16_t sport, dport;  /* host order */
+	bool ip_later_fragment;     /* fragment offset != 0: no L4 header */
+	const uint8_t *l4;          /* L4 header (first fragment only) */
+	size_t l4_len;              /* bytes from l4 to the IP packet's end */
+	bool has_ports;             /* TCP or UDP header present */
+	uint16_t sport, dport;      /* host order */
 	const uint8_t *udp_payload; /* UDP only, bounded by the UDP length */
 	size_t udp_payload_len;
 	enum pkt_malformed malformed;
@@ -235,10 +235,10 @@ int pkt_parse(const uint8_t *frame, size_t len, struct pkt_info *pi);
 /* Internet checksum (RFC 1071) of data, starting from a partial sum. */
 uint16_t pkt_csum(const void *data, size_t len, uint32_t sum);
 /* Partial sum of the IPv4 pseudo-header (addresses host order). */
-uint32_t pkt_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto,
-    uint16_t len);
+uint32_t pkt_pseudo_sum(
+    uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
 
-#define PKT_UDP4_HLEN \
+#define PKT_UDP4_HLEN                                                          \
 	(PKT_ETH_HLEN + sizeof(struct pkt_ipv4) + sizeof(struct pkt_udp))
 
 /* Addresses for a built UDP/IPv4 frame (IP host order). */

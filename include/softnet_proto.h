@@ -52,9 +52,9 @@
 #define SOFTNET_E_TOO_MANY_VMS  "too_many_vms"
 #define SOFTNET_E_NOT_FOUND     "not_found"
 #define SOFTNET_E_PERMISSION    "permission_denied"
-#define SOFTNET_E_CONFLICT      "conflict"      /* stale policy revision */
-#define SOFTNET_E_BUSY          "busy"          /* a limit was reached */
-#define SOFTNET_E_PORT_IN_USE   "port_in_use"   /* --expose EXT taken */
+#define SOFTNET_E_CONFLICT      "conflict"    /* stale policy revision */
+#define SOFTNET_E_BUSY          "busy"        /* a limit was reached */
+#define SOFTNET_E_PORT_IN_USE   "port_in_use" /* --expose EXT taken */
 #define SOFTNET_E_INTERNAL      "internal"
 
 #endif

@@ -28,15 +28,15 @@ struct frame {
 
 /* What the uplink turned out to be once open. Addresses host order. */
 struct uplink_params {
-	uint32_t gateway;    /* the host's address on the VM network */
+	uint32_t gateway; /* the host's address on the VM network */
 	uint32_t netmask;
 	uint32_t pool_start; /* first and last address for VMs */
 	uint32_t pool_end;
-	unsigned mtu;        /* IP MTU handed to VMs */
-	size_t max_frame;    /* largest frame read or written */
-	uint8_t mac[6];      /* the host side's MAC (source of daemon frames) */
-	bool vnet;           /* takes and gives GSO superframes (vnet header) */
-	char name[32];       /* interface name, for messages */
+	unsigned mtu;     /* IP MTU handed to VMs */
+	size_t max_frame; /* largest frame read or written */
+	uint8_t mac[6];   /* the host side's MAC (source of daemon frames) */
+	bool vnet;        /* takes and gives GSO superframes (vnet header) */
+	char name[32];    /* interface name, for messages */
 };
 
 struct uplink;

@@ -25,6 +25,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	# python3 here is Debian's /usr/bin/python3, which scapy installs into.
 	pkgs="$pkgs libcmocka-dev busybox udhcpc iproute2 iputils-ping iperf3"
 	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux systemd"
+	pkgs="$pkgs clang clang-format"
 fi
 if [ "$mode" = bench ]; then
 	pkgs="$pkgs passt slirp4netns"

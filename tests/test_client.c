@@ -25,8 +25,8 @@ test_split(void **state)
 	(void)state;
 	assert_int_equal(client_split(a, "10.0.0.0/8,@host"), 0);
 	assert_int_equal(json_array_size(a), 2);
-	assert_string_equal(json_string_value(json_array_get(a, 0)),
-	    "10.0.0.0/8");
+	assert_string_equal(
+	    json_string_value(json_array_get(a, 0)), "10.0.0.0/8");
 	assert_string_equal(json_string_value(json_array_get(a, 1)), "@host");
 	assert_int_equal(client_split(a, ""), -1);
 	assert_int_equal(client_split(a, "a,,b"), -1);
@@ -53,8 +53,8 @@ test_str(void **state)
 	assert_string_equal(client_str(json_null(), buf, sizeof(buf)), "-");
 	assert_string_equal(client_str(NULL, buf, sizeof(buf)), "-");
 	assert_string_equal(client_user(0, buf, sizeof(buf)), "root");
-	assert_string_equal(client_user(4000000000LL, buf, sizeof(buf)),
-	    "4000000000");
+	assert_string_equal(
+	    client_user(4000000000LL, buf, sizeof(buf)), "4000000000");
 }
 
 /* Receives one line and at most one fd from the client's end. */
@@ -88,21 +88,21 @@ test_call_passes_fd_and_reads_reply(void **state)
 	char line[256];
 	int sv[2], pair[2], got;
 	json_t *r;
-	static const char reply[] =
-	    "{\"ok\":false,\"error\":{\"code\":\"bad_mac\",\"message\":\"m\"}}\n";
+	static const char reply[] = "{\"ok\":false,\"error\":{\"code\":\"bad_"
+	                            "mac\",\"message\":\"m\"}}\n";
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), 0);
 	c.fd = sv[0];
 	/* The "daemon" answers before it is asked: the socket buffers it. */
-	assert_int_equal(write(sv[1], reply, sizeof(reply) - 1),
-	    (ssize_t)sizeof(reply) - 1);
+	assert_int_equal(
+	    write(sv[1], reply, sizeof(reply) - 1), (ssize_t)sizeof(reply) - 1);
 	r = client_call(&c, json_pack("{s:s}", "op", "attach"), pair[0]);
 	assert_non_null(r);
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(r, "error"), "code")),
+	                        json_object_get(r, "error"), "code")),
 	    "bad_mac");
 	json_decref(r);
 	memset(line, 0, sizeof(line));

@@ -18,7 +18,7 @@
 
 #define IP(a, b, c, d)                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 
 /* Loads text as "x.json" and expects success. */
 static void
@@ -45,7 +45,7 @@ load_fail(const char *text, const char *needle)
 	if (rc != -1 || strncmp(err, "x.json: ", 8) != 0 ||
 	    strstr(err, needle) == NULL || strchr(err, '\n') != NULL)
 		print_error("text: %s\nwant: %s\ngot (%d): %s\n", text, needle,
-		            rc, err);
+		    rc, err);
 	assert_int_equal(rc, -1);
 	assert_true(strncmp(err, "x.json: ", 8) == 0);
 	assert_non_null(strstr(err, needle));
@@ -156,7 +156,8 @@ static const char full_file[] =
     "\"10.20.0.1\"] },\n"
     "  \"default_policy\": { \"allow\": [\"10.0.0.0/8\", \"@host\"],\n"
     "                      \"block\": [\"10.20.0.0/16\", \"0.0.0.0/0\"] },\n"
-    "  \"vm_limits\": { \"tx_frames_per_sec\": 5000, \"rx_bytes_per_sec\": 0 }\n"
+    "  \"vm_limits\": { \"tx_frames_per_sec\": 5000, \"rx_bytes_per_sec\": 0 "
+    "}\n"
     "}\n";
 
 /* Writes text into a new file in a private directory; returns its path. */
@@ -254,8 +255,8 @@ test_missing_file(void **state)
 
 	(void)state;
 	assert_int_equal(config_load("/nonexistent/dir/softnetd.json", &cfg,
-	                             err, sizeof(err)),
-	                 -1);
+	                     err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "/nonexistent/dir/softnetd.json"));
 	assert_non_null(strstr(err, "No such file"));
 	assert_null(cfg.socket);
@@ -292,11 +293,11 @@ test_unknown_keys(void **state)
 	(void)state;
 	load_fail_exact("{\"uplnk\": {}}", "x.json: unknown key \"uplnk\"");
 	load_fail_exact("{\"uplink\": {\"nmae\": \"x\"}}",
-	                "x.json: unknown key \"uplink.nmae\"");
+	    "x.json: unknown key \"uplink.nmae\"");
 	load_fail_exact("{\"dhcp\": {\"lease\": 60}}",
-	                "x.json: unknown key \"dhcp.lease\"");
+	    "x.json: unknown key \"dhcp.lease\"");
 	load_fail_exact("{\"default_policy\": {\"deny\": []}}",
-	                "x.json: unknown key \"default_policy.deny\"");
+	    "x.json: unknown key \"default_policy.deny\"");
 	load_fail("{\"Socket\": \"/x\"}", "unknown key \"Socket\"");
 	load_fail("{\"\": 1}", "unknown key \"\"");
 	/* Control characters in a key do not break the line. */
@@ -324,11 +325,11 @@ test_wrong_types(void **state)
 	    {"{\"socket\": null}", "socket: expected a non-empty string"},
 	    {"{\"socket\": \"\"}", "socket: expected a non-empty string"},
 	    {"{\"socket_group\": []}",
-	     "socket_group: expected a non-empty string"},
+	        "socket_group: expected a non-empty string"},
 	    {"{\"admin_group\": false}",
-	     "admin_group: expected a non-empty string"},
+	        "admin_group: expected a non-empty string"},
 	    {"{\"admin_group\": \"\"}",
-	     "admin_group: expected a non-empty string"},
+	        "admin_group: expected a non-empty string"},
 	    {"{\"database\": {}}", "database: expected a non-empty string"},
 	    {"{\"max_vms\": \"10\"}", "max_vms: expected an integer 1..65535"},
 	    {"{\"max_vms\": 10.0}", "max_vms: expected an integer 1..65535"},
@@ -338,41 +339,41 @@ test_wrong_types(void **state)
 	    {"{\"uplink\": {\"type\": 1}}", "uplink.type: expected"},
 	    {"{\"uplink\": {\"type\": \"TAP\"}}", "uplink.type: expected"},
 	    {"{\"uplink\": {\"type\": \"vmnet\", \"mode\": true}}",
-	     "uplink.mode: expected \"shared\" or \"host\""},
+	        "uplink.mode: expected \"shared\" or \"host\""},
 	    {"{\"uplink\": {\"type\": \"vmnet\", \"mode\": \"nat\"}}",
-	     "uplink.mode: expected \"shared\" or \"host\""},
+	        "uplink.mode: expected \"shared\" or \"host\""},
 	    {"{\"uplink\": {\"name\": 0}}",
-	     "uplink.name: expected a non-empty string"},
+	        "uplink.name: expected a non-empty string"},
 	    {"{\"uplink\": {\"gateway\": 3232262401}}",
-	     "uplink.gateway: expected an IPv4 address string"},
+	        "uplink.gateway: expected an IPv4 address string"},
 	    {"{\"uplink\": {\"netmask\": 24}}",
-	     "uplink.netmask: expected an IPv4 address string"},
+	        "uplink.netmask: expected an IPv4 address string"},
 	    {"{\"uplink\": {\"pool_start\": null}}",
-	     "uplink.pool_start: expected an IPv4 address string"},
+	        "uplink.pool_start: expected an IPv4 address string"},
 	    {"{\"uplink\": {\"pool_end\": [\"1.2.3.4\"]}}",
-	     "uplink.pool_end: expected an IPv4 address string"},
+	        "uplink.pool_end: expected an IPv4 address string"},
 	    {"{\"uplink\": {\"mtu\": \"1500\"}}",
-	     "uplink.mtu: expected an integer 576..9000"},
+	        "uplink.mtu: expected an integer 576..9000"},
 	    {"{\"dhcp\": 600}", "dhcp: expected an object"},
 	    {"{\"dhcp\": {\"lease_time\": 600.5}}",
-	     "dhcp.lease_time: expected an integer 60..604800"},
+	        "dhcp.lease_time: expected an integer 60..604800"},
 	    {"{\"dhcp\": {\"dns\": \"1.1.1.1\"}}",
-	     "dhcp.dns: expected an array"},
+	        "dhcp.dns: expected an array"},
 	    {"{\"dhcp\": {\"dns\": [1]}}",
-	     "dhcp.dns[0]: expected an IPv4 address string"},
+	        "dhcp.dns[0]: expected an IPv4 address string"},
 	    {"{\"default_policy\": []}", "default_policy: expected an object"},
 	    {"{\"default_policy\": {\"allow\": \"10.0.0.0/8\"}}",
-	     "default_policy.allow: expected an array of strings"},
+	        "default_policy.allow: expected an array of strings"},
 	    {"{\"default_policy\": {\"block\": {}}}",
-	     "default_policy.block: expected an array of strings"},
+	        "default_policy.block: expected an array of strings"},
 	    {"{\"default_policy\": {\"expose\": [\"80:80\"]}}",
-	     "unknown key \"default_policy.expose\""},
+	        "unknown key \"default_policy.expose\""},
 	    {"{\"vm_limits\": {\"tx_frames_per_sec\": -1}}",
-	     "vm_limits.tx_frames_per_sec: expected an integer"},
+	        "vm_limits.tx_frames_per_sec: expected an integer"},
 	    {"{\"vm_limits\": {\"tx_pps\": 1}}",
-	     "unknown key \"vm_limits.tx_pps\""},
+	        "unknown key \"vm_limits.tx_pps\""},
 	    {"{\"default_policy\": {\"allow\": [\"10.0.0.0/8\", 1]}}",
-	     "default_policy.allow[1]: expected a string"},
+	        "default_policy.allow[1]: expected a string"},
 	};
 	size_t i;
 
@@ -388,7 +389,7 @@ test_ranges(void **state)
 
 	(void)state;
 	load_fail_exact("{\"uplink\": {\"mtu\": 575}}",
-	                "x.json: uplink.mtu: expected an integer 576..9000");
+	    "x.json: uplink.mtu: expected an integer 576..9000");
 	load_fail("{\"uplink\": {\"mtu\": 9001}}", "uplink.mtu: expected");
 	load_fail("{\"uplink\": {\"mtu\": -1500}}", "uplink.mtu: expected");
 	load_fail("{\"max_vms\": 0}", "max_vms: expected an integer 1..65535");
@@ -397,12 +398,12 @@ test_ranges(void **state)
 	load_fail("{\"max_vms\": 4294967297}", "max_vms: expected");
 	load_fail("{\"max_vms\": 99999999999999999999999}", "line 1");
 	load_fail("{\"dhcp\": {\"lease_time\": 59}}",
-	          "dhcp.lease_time: expected an integer 60..604800");
+	    "dhcp.lease_time: expected an integer 60..604800");
 	load_fail("{\"dhcp\": {\"lease_time\": 604801}}", "dhcp.lease_time");
 
 	load_ok("{\"max_vms\": 1, \"uplink\": {\"mtu\": 576}, "
 	        "\"dhcp\": {\"lease_time\": 60}}",
-	        &cfg);
+	    &cfg);
 	assert_int_equal(cfg.max_vms, 1);
 	assert_int_equal(cfg.uplink.mtu, 576);
 	assert_int_equal(cfg.dhcp.lease_time, 60);
@@ -414,19 +415,19 @@ test_bad_addresses(void **state)
 {
 	(void)state;
 	load_fail_exact("{\"dhcp\": {\"dns\": [\"1.1.1.1\", \"1.2.3\"]}}",
-	                "x.json: dhcp.dns[1]: bad IPv4 address \"1.2.3\"");
+	    "x.json: dhcp.dns[1]: bad IPv4 address \"1.2.3\"");
 	load_fail("{\"uplink\": {\"gateway\": \"192.168.105.256\"}}",
-	          "uplink.gateway: bad IPv4 address \"192.168.105.256\"");
+	    "uplink.gateway: bad IPv4 address \"192.168.105.256\"");
 	load_fail("{\"uplink\": {\"netmask\": \"/24\"}}",
-	          "uplink.netmask: bad IPv4 address");
+	    "uplink.netmask: bad IPv4 address");
 	load_fail("{\"uplink\": {\"pool_start\": \" 192.168.105.2\"}}",
-	          "uplink.pool_start: bad IPv4 address");
+	    "uplink.pool_start: bad IPv4 address");
 	load_fail("{\"uplink\": {\"pool_end\": \"192.168.105.254 \"}}",
-	          "uplink.pool_end: bad IPv4 address");
+	    "uplink.pool_end: bad IPv4 address");
 	load_fail("{\"default_policy\": {\"allow\": [\"10.0.0.1/8\"]}}",
-	          "default_policy.allow[0]: bad allow entry \"10.0.0.1/8\"");
+	    "default_policy.allow[0]: bad allow entry \"10.0.0.1/8\"");
 	load_fail("{\"default_policy\": {\"block\": [\"@host\", \"x\"]}}",
-	          "default_policy.block[1]: bad block entry \"x\"");
+	    "default_policy.block[1]: bad block entry \"x\"");
 	load_fail(
 	    "{\"default_policy\": {\"allow\": [\"10.0.0.0/8,1.0.0.0/8\"]}}",
 	    "default_policy.allow[0]: bad allow entry");
@@ -468,40 +469,38 @@ test_uplink_consistency(void **state)
 	(void)state;
 #define UP(body) "{\"uplink\": {\"type\": \"tap\", " body "}}"
 	load_fail(UP("\"netmask\": \"255.0.255.0\""),
-	          "uplink.netmask: 255.0.255.0: expected a contiguous netmask");
+	    "uplink.netmask: 255.0.255.0: expected a contiguous netmask");
 	load_fail(UP("\"netmask\": \"255.255.255.255\""), "uplink.netmask");
 	load_fail(UP("\"netmask\": \"0.0.0.0\""), "uplink.netmask");
 	/* Shrinking the mask leaves the default pool outside. */
-	load_fail(
-	    UP("\"netmask\": \"255.255.255.128\""),
+	load_fail(UP("\"netmask\": \"255.255.255.128\""),
 	    "uplink.pool_end: 192.168.105.254 is outside 192.168.105.0/25");
 	load_fail(UP("\"gateway\": \"10.0.0.1\""),
-	          "uplink.pool_start: 192.168.105.2 is outside 10.0.0.0/24");
-	load_fail(
-	    UP("\"pool_start\": \"192.168.106.2\""),
+	    "uplink.pool_start: 192.168.105.2 is outside 10.0.0.0/24");
+	load_fail(UP("\"pool_start\": \"192.168.106.2\""),
 	    "uplink.pool_start: 192.168.106.2 is outside 192.168.105.0/24");
 	load_fail(UP("\"gateway\": \"192.168.105.0\""),
-	          "uplink.gateway: 192.168.105.0 is the network address");
+	    "uplink.gateway: 192.168.105.0 is the network address");
 	load_fail(UP("\"gateway\": \"192.168.105.255\""),
-	          "uplink.gateway: 192.168.105.255 is the broadcast address");
+	    "uplink.gateway: 192.168.105.255 is the broadcast address");
 	load_fail(UP("\"pool_start\": \"192.168.105.0\""),
-	          "uplink.pool_start: 192.168.105.0 is the network address of "
-	          "192.168.105.0/24");
+	    "uplink.pool_start: 192.168.105.0 is the network address of "
+	    "192.168.105.0/24");
 	load_fail(UP("\"pool_end\": \"192.168.105.255\""),
-	          "uplink.pool_end: 192.168.105.255 is the broadcast address");
+	    "uplink.pool_end: 192.168.105.255 is the broadcast address");
 	load_fail(UP("\"pool_start\": \"192.168.105.100\", "
 	             "\"pool_end\": \"192.168.105.99\""),
-	          "uplink.pool_end: 192.168.105.99 is before pool_start "
-	          "192.168.105.100");
+	    "uplink.pool_end: 192.168.105.99 is before pool_start "
+	    "192.168.105.100");
 	load_fail(UP("\"gateway\": \"192.168.105.5\""),
-	          "uplink.gateway: 192.168.105.5 is inside the pool");
+	    "uplink.gateway: 192.168.105.5 is inside the pool");
 	load_fail(UP("\"gateway\": \"192.168.105.254\""),
-	          "gateway must not be in the pool");
+	    "gateway must not be in the pool");
 	/* The gateway may sit above the pool, and the pool may be one IP. */
 	load_ok(UP("\"gateway\": \"192.168.105.254\", "
 	           "\"pool_start\": \"192.168.105.1\", "
 	           "\"pool_end\": \"192.168.105.1\""),
-	        &cfg);
+	    &cfg);
 	assert_int_equal(cfg.uplink.pool_start, cfg.uplink.pool_end);
 	assert_int_equal(cfg.dhcp.dns[0], IP(192, 168, 105, 254));
 	config_free(&cfg);
@@ -521,8 +520,7 @@ test_uplink_name(void **state)
 
 	(void)state;
 	load_fail("{\"uplink\": {\"name\": \"\"}}", "uplink.name");
-	load_fail(
-	    "{\"uplink\": {\"name\": \"0123456789abcdef\"}}",
+	load_fail("{\"uplink\": {\"name\": \"0123456789abcdef\"}}",
 	    "uplink.name: \"0123456789abcdef\": expected 1 to 15 characters");
 	load_fail("{\"uplink\": {\"name\": \"tap 0\"}}", "uplink.name");
 	load_fail("{\"uplink\": {\"name\": \"tap/0\"}}", "uplink.name");
@@ -540,9 +538,9 @@ test_paths(void **state)
 
 	(void)state;
 	load_fail_exact("{\"socket\": \"softnetd.sock\"}",
-	                "x.json: socket: expected an absolute path");
+	    "x.json: socket: expected an absolute path");
 	load_fail_exact("{\"database\": \"./leases.db\"}",
-	                "x.json: database: expected an absolute path");
+	    "x.json: database: expected an absolute path");
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
@@ -566,7 +564,7 @@ test_vmnet(void **state)
 
 	load_ok("{\"uplink\": {\"type\": \"vmnet\", \"mode\": \"host\", "
 	        "\"mtu\": 1400}, \"dhcp\": {\"dns\": [\"1.1.1.1\"]}}",
-	        &cfg);
+	    &cfg);
 	assert_int_equal(cfg.uplink.mode, UPLINK_MODE_HOST);
 	assert_false(cfg.uplink.have_addrs);
 	assert_int_equal(cfg.uplink.mtu, 1400);
@@ -576,7 +574,7 @@ test_vmnet(void **state)
 	load_ok("{\"uplink\": {\"type\": \"vmnet\", \"gateway\": \"10.9.0.1\", "
 	        "\"netmask\": \"255.255.255.0\", \"pool_start\": \"10.9.0.2\", "
 	        "\"pool_end\": \"10.9.0.200\"}}",
-	        &cfg);
+	    &cfg);
 	assert_true(cfg.uplink.have_addrs);
 	assert_int_equal(cfg.uplink.gateway, IP(10, 9, 0, 1));
 	assert_int_equal(cfg.dhcp.ndns, 1);
@@ -590,7 +588,7 @@ test_vmnet(void **state)
 	    "missing pool_start pool_end)");
 	load_fail("{\"uplink\": {\"type\": \"vmnet\", \"pool_end\": "
 	          "\"10.9.0.1\"}}",
-	          "uplink: with type \"vmnet\" give all or none");
+	    "uplink: with type \"vmnet\" give all or none");
 	/* All given, still checked. */
 	load_fail(
 	    "{\"uplink\": {\"type\": \"vmnet\", \"gateway\": \"10.9.0.1\", "
@@ -599,7 +597,7 @@ test_vmnet(void **state)
 	    "uplink.pool_end: 10.9.1.200 is outside 10.9.0.0/24");
 	/* mode is vmnet-only, in whatever order the keys come. */
 	load_fail("{\"uplink\": {\"mode\": \"host\", \"type\": \"tap\"}}",
-	          "uplink.mode: only valid with type \"vmnet\"");
+	    "uplink.mode: only valid with type \"vmnet\"");
 	/* tap always has addresses, the defaults if none are given. */
 	load_ok("{\"uplink\": {\"type\": \"tap\"}}", &cfg);
 	assert_true(cfg.uplink.have_addrs);
@@ -615,16 +613,15 @@ test_default_policy_limits(void **state)
 	struct config cfg;
 
 	(void)state;
-	n = (size_t)snprintf(text, sizeof(text),
-	                     "{\"default_policy\": {\"block\": [");
+	n = (size_t)snprintf(
+	    text, sizeof(text), "{\"default_policy\": {\"block\": [");
 	for (i = 0; i <= POLICY_MAX_RULES; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
-		                      "%s\"10.0.%zu.0/24\"", i ? "," : "", i);
+		    "%s\"10.0.%zu.0/24\"", i ? "," : "", i);
 	snprintf(text + n, sizeof(text) - n, "]}}");
 	load_fail(text, "default_policy.block[64]: too many");
 
-	load_ok("{\"default_policy\": {\"allow\": [], \"block\": []}}",
-	        &cfg);
+	load_ok("{\"default_policy\": {\"allow\": [], \"block\": []}}", &cfg);
 	assert_int_equal(cfg.default_policy.nrules, 0);
 	config_free(&cfg);
 }
@@ -639,8 +636,8 @@ test_error_buffer(void **state)
 	(void)state;
 	memset(small, 'z', sizeof(small));
 	assert_int_equal(config_load_string("{\"uplnk\": 1}", "x.json", &cfg,
-	                                    small, sizeof(small)),
-	                 -1);
+	                     small, sizeof(small)),
+	    -1);
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	assert_int_equal(
 	    config_load_string("{\"uplnk\": 1}", "x.json", &cfg, NULL, 0), -1);

@@ -37,7 +37,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 #define NET(x) IP4(192, 168, 105, x)
 #define T0     1700000000
 
@@ -108,7 +108,7 @@ setup(void **state)
 	memcpy(sd.up.mac, upmac, 6);
 	snprintf(sd.up.name, sizeof(sd.up.name), "test0");
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	                     sd.up.gateway, err, sizeof(err));
+	    sd.up.gateway, err, sizeof(err));
 	assert_non_null(sd.db);
 	derive_network(&sd);
 	sd.started = time(NULL);
@@ -151,7 +151,7 @@ vm_pair(int *peer)
 /* Sends a request of len bytes; checks what every reply has. */
 static json_t *
 call_len(const struct control_peer *peer, const char *line, size_t len, int fd,
-         void *session)
+    void *session)
 {
 	json_t *r = control_request(&sd, peer, line, len, fd, session);
 
@@ -195,19 +195,19 @@ assert_error(json_t *r, const char *code)
 	assert_non_null(got);
 	if (strcmp(got, code) != 0) {
 		print_error("expected %s, got %s (%s)\n", code, got,
-		            json_string_value(json_object_get(e, "message")));
+		    json_string_value(json_object_get(e, "message")));
 		fail();
 	}
 	assert_true(json_is_string(json_object_get(e, "message")));
-	assert_true(strlen(json_string_value(json_object_get(e, "message"))) >
-	            0);
+	assert_true(
+	    strlen(json_string_value(json_object_get(e, "message"))) > 0);
 	json_decref(r);
 }
 
 /* Sends a request that must fail with code; frees the reply. */
 static void
-expect_error(const struct control_peer *peer, const char *line, int fd,
-             const char *code)
+expect_error(
+    const struct control_peer *peer, const char *line, int fd, const char *code)
 {
 	assert_error(call(peer, line, fd), code);
 }
@@ -233,7 +233,7 @@ assert_peer_gone(int peer)
 /* Attaches a VM as peer; returns its id. */
 static json_int_t
 attach(const struct control_peer *peer, const char *mac, const char *name,
-       int *vmpeer)
+    int *vmpeer)
 {
 	char line[256];
 	json_t *r, *vm;
@@ -242,11 +242,11 @@ attach(const struct control_peer *peer, const char *mac, const char *name,
 
 	if (name != NULL)
 		snprintf(line, sizeof(line),
-		         "{\"op\":\"attach\",\"mac\":\"%s\",\"name\":\"%s\"}",
-		         mac, name);
+		    "{\"op\":\"attach\",\"mac\":\"%s\",\"name\":\"%s\"}", mac,
+		    name);
 	else
 		snprintf(line, sizeof(line),
-		         "{\"op\":\"attach\",\"mac\":\"%s\"}", mac);
+		    "{\"op\":\"attach\",\"mac\":\"%s\"}", mac);
 	r = call(peer, line, fd);
 	assert_ok(r);
 	vm = json_object_get(r, "vm");
@@ -292,7 +292,7 @@ test_hello(void **state)
 	assert_ok(r);
 	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
 	assert_int_equal(json_integer_value(json_object_get(r, "version")),
-	                 SOFTNET_PROTO_VERSION);
+	    SOFTNET_PROTO_VERSION);
 	assert_string_equal(str(r, "server"), "softnetd");
 	assert_string_equal(str(r, "software"), SOFTNET_VERSION);
 	assert_int_equal(json_integer_value(json_object_get(r, "uid")), 1000);
@@ -300,7 +300,7 @@ test_hello(void **state)
 	json_decref(r);
 
 	r = call(&root_peer,
-	         "{\"op\":\"hello\",\"version\":1,\"client\":\"test\"}", -1);
+	    "{\"op\":\"hello\",\"version\":1,\"client\":\"test\"}", -1);
 	assert_ok(r);
 	assert_true(json_is_true(json_object_get(r, "admin")));
 	assert_null(json_object_get(r, "id"));
@@ -308,35 +308,35 @@ test_hello(void **state)
 
 	/* A newer client gets the server's version. */
 	r = call(&alice,
-	         "{\"op\":\"hello\",\"version\":9223372036854775807,"
-	         "\"id\":\"h\"}",
-	         -1);
+	    "{\"op\":\"hello\",\"version\":9223372036854775807,"
+	    "\"id\":\"h\"}",
+	    -1);
 	assert_ok(r);
 	assert_int_equal(json_integer_value(json_object_get(r, "version")),
-	                 SOFTNET_PROTO_VERSION);
+	    SOFTNET_PROTO_VERSION);
 	assert_string_equal(str(r, "id"), "h");
 	json_decref(r);
 
-	expect_error(&alice, "{\"op\":\"hello\",\"version\":0}", -1,
-	             SOFTNET_E_VERSION);
-	expect_error(&alice, "{\"op\":\"hello\",\"version\":-1}", -1,
-	             SOFTNET_E_VERSION);
+	expect_error(
+	    &alice, "{\"op\":\"hello\",\"version\":0}", -1, SOFTNET_E_VERSION);
+	expect_error(
+	    &alice, "{\"op\":\"hello\",\"version\":-1}", -1, SOFTNET_E_VERSION);
 	expect_error(&alice,
-	             "{\"op\":\"hello\",\"version\":-9223372036854775807}", -1,
-	             SOFTNET_E_VERSION);
+	    "{\"op\":\"hello\",\"version\":-9223372036854775807}", -1,
+	    SOFTNET_E_VERSION);
 	expect_error(&alice, "{\"op\":\"hello\"}", -1, SOFTNET_E_BAD_REQUEST);
 	expect_error(&alice, "{\"op\":\"hello\",\"version\":\"1\"}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&alice, "{\"op\":\"hello\",\"version\":1.0}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&alice, "{\"op\":\"hello\",\"version\":null}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&alice, "{\"op\":\"hello\",\"version\":1,\"extra\":1}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	    SOFTNET_E_BAD_REQUEST);
 	/* Beyond int64: not JSON jansson can hold. */
 	expect_error(&alice,
-	             "{\"op\":\"hello\",\"version\":99999999999999999999}", -1,
-	             SOFTNET_E_BAD_JSON);
+	    "{\"op\":\"hello\",\"version\":99999999999999999999}", -1,
+	    SOFTNET_E_BAD_JSON);
 }
 
 /* ---- happy paths ------------------------------------------------------ */
@@ -354,8 +354,7 @@ test_attach_list_show_detach(void **state)
 
 	(void)state;
 	fd = vm_pair(&peer);
-	r = call(
-	    &alice,
+	r = call(&alice,
 	    "{\"op\":\"attach\",\"id\":\"a1\",\"mac\":\"02:AA:BB:CC:DD:01\","
 	    "\"name\":\"web-1\",\"allow\":[\"10.0.0.0/8\"],"
 	    "\"block\":[\"10.1.0.0/16\"]}",
@@ -370,11 +369,11 @@ test_attach_list_show_detach(void **state)
 	assert_true(json_is_null(json_object_get(vm, "ip")));
 	assert_string_equal(str(vm, "state"), "attached");
 	assert_string_equal(str(vm, "kind"), "dgram");
-	assert_int_equal(json_integer_value(json_object_get(vm, "owner")),
-	                 1000);
+	assert_int_equal(
+	    json_integer_value(json_object_get(vm, "owner")), 1000);
 	assert_true(json_is_false(json_object_get(vm, "session")));
-	assert_int_equal(json_integer_value(json_object_get(vm, "attached_at")),
-	                 T0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(vm, "attached_at")), T0);
 	assert_true(json_is_null(json_object_get(vm, "lease_expires")));
 	json_decref(r);
 
@@ -428,22 +427,22 @@ test_attach_list_show_detach(void **state)
 
 		r = call(&alice, shows[i], -1);
 		assert_ok(r);
-		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 1);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r, "id")), 1);
 		vm = json_object_get(r, "vm");
-		assert_int_equal(json_integer_value(json_object_get(vm, "id")),
-		                 1);
+		assert_int_equal(
+		    json_integer_value(json_object_get(vm, "id")), 1);
 		assert_string_equal(str(vm, "name"), "web-1");
 		pol = json_object_get(vm, "policy");
 		assert_true(json_is_object(pol));
-		assert_int_equal(json_array_size(json_object_get(pol, "allow")),
-		                 1);
+		assert_int_equal(
+		    json_array_size(json_object_get(pol, "allow")), 1);
 		assert_string_equal(json_string_value(json_array_get(
 		                        json_object_get(pol, "allow"), 0)),
-		                    "10.0.0.0/8");
+		    "10.0.0.0/8");
 		assert_string_equal(json_string_value(json_array_get(
 		                        json_object_get(pol, "block"), 0)),
-		                    "10.1.0.0/16");
+		    "10.1.0.0/16");
 		assert_int_equal(
 		    json_integer_value(json_object_get(pol, "revision")), 1);
 		assert_true(json_is_object(json_object_get(vm, "stats")));
@@ -451,8 +450,8 @@ test_attach_list_show_detach(void **state)
 	}
 
 	/* detach by name: gone, descriptor closed, lease released */
-	r = call(&alice, "{\"op\":\"detach\",\"vm\":\"web-1\",\"id\":\"d\"}",
-	         -1);
+	r = call(
+	    &alice, "{\"op\":\"detach\",\"vm\":\"web-1\",\"id\":\"d\"}", -1);
 	assert_ok(r);
 	assert_string_equal(str(r, "id"), "d");
 	assert_int_equal(
@@ -467,7 +466,7 @@ test_attach_list_show_detach(void **state)
 	assert_int_equal(leasedb_get(sd.db, mac, &l), 0);
 	assert_int_equal(l.state, LEASE_RELEASED);
 	expect_error(&alice, "{\"op\":\"show\",\"vm\":\"web-1\"}", -1,
-	             SOFTNET_E_NOT_FOUND);
+	    SOFTNET_E_NOT_FOUND);
 
 	/* detach by integer id; ids are not reused */
 	r = call(&alice, "{\"op\":\"detach\",\"vm\":2}", -1);
@@ -497,22 +496,22 @@ test_stats(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
 	st = json_object_get(json_object_get(r, "vm"), "stats");
 	assert_true(json_is_object(st));
-	assert_int_equal(json_integer_value(json_object_get(st, "rx_frames")),
-	                 1);
-	assert_int_equal(json_integer_value(json_object_get(st, "rx_bytes")),
-	                 6);
-	assert_int_equal(json_integer_value(json_object_get(st, "tx_frames")),
-	                 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "rx_frames")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "rx_bytes")), 6);
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "tx_frames")), 0);
 	assert_int_equal(json_integer_value(json_object_get(st, "dropped")), 5);
 	assert_int_equal(json_integer_value(json_object_get(
 	                     json_object_get(st, "drops"), "src_mac")),
-	                 3);
+	    3);
 	assert_int_equal(json_integer_value(json_object_get(
 	                     json_object_get(st, "drops"), "policy")),
-	                 2);
+	    2);
 	assert_int_equal(json_integer_value(json_object_get(
 	                     json_object_get(st, "drops"), "queue_full")),
-	                 0);
+	    0);
 	json_decref(r);
 
 	/* Without vm: every VM the peer may see, in detail. */
@@ -531,13 +530,13 @@ test_stats(void **state)
 	json_decref(r);
 
 	expect_error(&root_peer, "{\"op\":\"stats\",\"bogus\":1}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&root_peer, "{\"op\":\"stats\",\"vm\":\"one\",\"x\":1}",
-	             -1, SOFTNET_E_BAD_REQUEST);
+	    -1, SOFTNET_E_BAD_REQUEST);
 	expect_error(&root_peer, "{\"op\":\"stats\",\"vm\":\"zzz\"}", -1,
-	             SOFTNET_E_NOT_FOUND);
+	    SOFTNET_E_NOT_FOUND);
 	expect_error(&alice, "{\"op\":\"stats\",\"vm\":\"one\"}", -1,
-	             SOFTNET_E_PERMISSION);
+	    SOFTNET_E_PERMISSION);
 }
 
 /* Finds the lease row for mac in a leases reply. */
@@ -584,8 +583,8 @@ test_leases_and_status(void **state)
 	assert_string_equal(str(row, "hostname"), "host1");
 	assert_string_equal(str(row, "state"), "bound");
 	assert_int_equal(json_integer_value(json_object_get(row, "owner")), 0);
-	assert_int_equal(json_integer_value(json_object_get(row, "expires")),
-	                 T0 + 600);
+	assert_int_equal(
+	    json_integer_value(json_object_get(row, "expires")), T0 + 600);
 	row = lease_row(ls, MAC2);
 	assert_non_null(row);
 	assert_true(json_is_null(json_object_get(row, "ip")));
@@ -607,12 +606,12 @@ test_leases_and_status(void **state)
 	/* show reflects the lease */
 	r = call(&root_peer, "{\"op\":\"show\",\"vm\":\"one\"}", -1);
 	assert_ok(r);
-	assert_string_equal(str(json_object_get(r, "vm"), "ip"),
-	                    "192.168.105.2");
+	assert_string_equal(
+	    str(json_object_get(r, "vm"), "ip"), "192.168.105.2");
 	assert_string_equal(str(json_object_get(r, "vm"), "state"), "leased");
 	assert_int_equal(json_integer_value(json_object_get(
 	                     json_object_get(r, "vm"), "lease_expires")),
-	                 T0 + 600);
+	    T0 + 600);
 	json_decref(r);
 
 	r = call(&alice, "{\"op\":\"status\",\"id\":9}", -1);
@@ -622,31 +621,31 @@ test_leases_and_status(void **state)
 	assert_true(json_is_object(st));
 	assert_string_equal(str(st, "version"), SOFTNET_VERSION);
 	assert_int_equal(json_integer_value(json_object_get(st, "protocol")),
-	                 SOFTNET_PROTO_VERSION);
+	    SOFTNET_PROTO_VERSION);
 	assert_int_equal(json_integer_value(json_object_get(st, "vms")), 2);
-	assert_int_equal(json_integer_value(json_object_get(st, "max_vms")),
-	                 1024);
-	assert_string_equal(str(json_object_get(st, "uplink"), "gateway"),
-	                    "192.168.105.1");
-	assert_string_equal(str(json_object_get(st, "uplink"), "netmask"),
-	                    "255.255.255.0");
-	assert_string_equal(str(json_object_get(st, "uplink"), "mac"),
-	                    "02:5e:00:00:00:01");
-	assert_string_equal(str(json_object_get(st, "uplink"), "name"),
-	                    "test0");
-	assert_string_equal(str(json_object_get(st, "pool"), "start"),
-	                    "192.168.105.2");
-	assert_string_equal(str(json_object_get(st, "pool"), "end"),
-	                    "192.168.105.254");
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "max_vms")), 1024);
+	assert_string_equal(
+	    str(json_object_get(st, "uplink"), "gateway"), "192.168.105.1");
+	assert_string_equal(
+	    str(json_object_get(st, "uplink"), "netmask"), "255.255.255.0");
+	assert_string_equal(
+	    str(json_object_get(st, "uplink"), "mac"), "02:5e:00:00:00:01");
+	assert_string_equal(
+	    str(json_object_get(st, "uplink"), "name"), "test0");
+	assert_string_equal(
+	    str(json_object_get(st, "pool"), "start"), "192.168.105.2");
+	assert_string_equal(
+	    str(json_object_get(st, "pool"), "end"), "192.168.105.254");
 	assert_true(json_is_object(json_object_get(st, "counters")));
 	json_decref(r);
 
-	expect_error(&alice, "{\"op\":\"status\",\"x\":1}", -1,
-	             SOFTNET_E_BAD_REQUEST);
-	expect_error(&alice, "{\"op\":\"leases\",\"vm\":1}", -1,
-	             SOFTNET_E_BAD_REQUEST);
-	expect_error(&alice, "{\"op\":\"list\",\"vm\":1}", -1,
-	             SOFTNET_E_BAD_REQUEST);
+	expect_error(
+	    &alice, "{\"op\":\"status\",\"x\":1}", -1, SOFTNET_E_BAD_REQUEST);
+	expect_error(
+	    &alice, "{\"op\":\"leases\",\"vm\":1}", -1, SOFTNET_E_BAD_REQUEST);
+	expect_error(
+	    &alice, "{\"op\":\"list\",\"vm\":1}", -1, SOFTNET_E_BAD_REQUEST);
 }
 
 static void
@@ -662,43 +661,43 @@ test_policy_ops(void **state)
 	r = call(&alice, "{\"op\":\"policy.get\",\"vm\":\"one\"}", -1);
 	assert_ok(r);
 	pol = json_object_get(r, "policy");
-	assert_int_equal(json_integer_value(json_object_get(pol, "revision")),
-	                 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(pol, "revision")), 1);
 	assert_int_equal(json_array_size(json_object_get(pol, "allow")), 0);
 	json_decref(r);
 
 	r = call(&alice,
-	         "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":1,"
-	         "\"allow\":[\"192.168.105.0/24\"],\"block\":[\"@host\"]}",
-	         -1);
+	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":1,"
+	    "\"allow\":[\"192.168.105.0/24\"],\"block\":[\"@host\"]}",
+	    -1);
 	assert_ok(r);
 	pol = json_object_get(r, "policy");
-	assert_int_equal(json_integer_value(json_object_get(pol, "revision")),
-	                 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(pol, "revision")), 2);
 	assert_int_equal(p->policy.nrules, 2);
 	assert_int_equal(p->policy.revision, 2);
 	json_decref(r);
 
 	/* Stale revision and bad entries change nothing. */
 	expect_error(&alice,
-	             "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":1,"
-	             "\"allow\":[]}",
-	             -1, SOFTNET_E_CONFLICT);
+	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":1,"
+	    "\"allow\":[]}",
+	    -1, SOFTNET_E_CONFLICT);
 	expect_error(&alice,
-	             "{\"op\":\"policy.set\",\"vm\":\"one\","
-	             "\"allow\":[\"10.0.0.0/8\",\"10.0.0.1/8\"]}",
-	             -1, SOFTNET_E_BAD_POLICY);
+	    "{\"op\":\"policy.set\",\"vm\":\"one\","
+	    "\"allow\":[\"10.0.0.0/8\",\"10.0.0.1/8\"]}",
+	    -1, SOFTNET_E_BAD_POLICY);
 	expect_error(&alice,
-	             "{\"op\":\"policy.set\",\"vm\":\"one\",\"allow\":\"x\"}",
-	             -1, SOFTNET_E_BAD_REQUEST);
-	expect_error(
-	    &alice, "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":\"2\"}",
-	    -1, SOFTNET_E_BAD_REQUEST);
+	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"allow\":\"x\"}", -1,
+	    SOFTNET_E_BAD_REQUEST);
+	expect_error(&alice,
+	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"revision\":\"2\"}", -1,
+	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&bob,
-	             "{\"op\":\"policy.set\",\"vm\":\"one\",\"allow\":[]}", -1,
-	             SOFTNET_E_PERMISSION);
+	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"allow\":[]}", -1,
+	    SOFTNET_E_PERMISSION);
 	expect_error(&bob, "{\"op\":\"policy.get\",\"vm\":\"one\"}", -1,
-	             SOFTNET_E_PERMISSION);
+	    SOFTNET_E_PERMISSION);
 	assert_int_equal(p->policy.nrules, 2);
 	assert_int_equal(p->policy.revision, 2);
 }
@@ -713,8 +712,8 @@ test_default_policy(void **state)
 
 	(void)state;
 	assert_int_equal(policy_add(&sd.cfg.default_policy, "10.0.0.0/8", false,
-	                            err, sizeof(err)),
-	                 0);
+	                     err, sizeof(err)),
+	    0);
 	assert_int_equal(
 	    policy_add(&sd.cfg.default_policy, "@host", true, err, sizeof(err)),
 	    0);
@@ -740,24 +739,24 @@ test_default_policy(void **state)
 	/* Rules given: only those. */
 	fd = vm_pair(NULL);
 	r = call(&alice,
-	         "{\"op\":\"attach\",\"mac\":\"" MAC2 "\",\"name\":\"own\","
-	         "\"allow\":[\"172.16.0.0/12\"]}",
-	         fd);
+	    "{\"op\":\"attach\",\"mac\":\"" MAC2 "\",\"name\":\"own\","
+	    "\"allow\":[\"172.16.0.0/12\"]}",
+	    fd);
 	assert_ok(r);
 	json_decref(r);
 	p = port_by_name(&sd, "own");
 	assert_int_equal(p->policy.nrules, 1);
-	assert_true(policy_decide(&p->policy, IP4(10, 1, 2, 3), NET(1)) ==
-	            POLICY_NONE);
+	assert_true(
+	    policy_decide(&p->policy, IP4(10, 1, 2, 3), NET(1)) == POLICY_NONE);
 	assert_true(policy_decide(&p->policy, IP4(172, 16, 0, 1), NET(1)) ==
 	            POLICY_ALLOW);
 
 	/* An empty list is no rules: the defaults again. */
 	fd = vm_pair(NULL);
 	r = call(&alice,
-	         "{\"op\":\"attach\",\"mac\":\"" MAC3 "\",\"name\":\"empty\","
-	         "\"allow\":[],\"block\":[]}",
-	         fd);
+	    "{\"op\":\"attach\",\"mac\":\"" MAC3 "\",\"name\":\"empty\","
+	    "\"allow\":[],\"block\":[]}",
+	    fd);
 	assert_ok(r);
 	json_decref(r);
 	assert_int_equal(port_by_name(&sd, "empty")->policy.nrules, 2);
@@ -827,7 +826,7 @@ test_session(void **state)
  */
 static void
 reject_with_fd(const struct control_peer *peer, const char *line, size_t len,
-               const char *code)
+    const char *code)
 {
 	size_t before = port_count(&sd);
 	int64_t events = leasedb_event_count(sd.db);
@@ -906,13 +905,13 @@ test_bad_json(void **state)
 		reject(&alice, bad[i], SOFTNET_E_BAD_JSON);
 	}
 	reject_with_fd(&alice, nul_in_string, sizeof(nul_in_string) - 1,
-	               SOFTNET_E_BAD_JSON);
-	reject_with_fd(&alice, nul_between, sizeof(nul_between) - 1,
-	               SOFTNET_E_BAD_JSON);
-	reject_with_fd(&alice, nul_after, sizeof(nul_after) - 1,
-	               SOFTNET_E_BAD_JSON);
-	reject_with_fd(&alice, nul_only, sizeof(nul_only) - 1,
-	               SOFTNET_E_BAD_JSON);
+	    SOFTNET_E_BAD_JSON);
+	reject_with_fd(
+	    &alice, nul_between, sizeof(nul_between) - 1, SOFTNET_E_BAD_JSON);
+	reject_with_fd(
+	    &alice, nul_after, sizeof(nul_after) - 1, SOFTNET_E_BAD_JSON);
+	reject_with_fd(
+	    &alice, nul_only, sizeof(nul_only) - 1, SOFTNET_E_BAD_JSON);
 	/* A valid request cut short by its length is not read past. */
 	reject_with_fd(&alice, "{\"op\":\"list\"}", 5, SOFTNET_E_BAD_JSON);
 	assert_int_equal(port_count(&sd), 1);
@@ -937,8 +936,10 @@ test_bad_request_envelope(void **state)
 	    "{\"op\":{},\"id\":1}",
 	};
 	static const char *const unknown[] = {
-	    "{\"op\":\"frobnicate\",\"id\":1}", "{\"op\":\"\",\"id\":1}",
-	    "{\"op\":\"LIST\",\"id\":1}",       "{\"op\":\"list \",\"id\":1}",
+	    "{\"op\":\"frobnicate\",\"id\":1}",
+	    "{\"op\":\"\",\"id\":1}",
+	    "{\"op\":\"LIST\",\"id\":1}",
+	    "{\"op\":\"list \",\"id\":1}",
 	    "{\"op\":\"policy\",\"id\":1}",
 	};
 	json_t *r;
@@ -962,8 +963,8 @@ test_bad_request_envelope(void **state)
 	}
 	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		r = call(&alice, unknown[i], -1);
-		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 1);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r, "id")), 1);
 		assert_error(r, SOFTNET_E_UNKNOWN_OP);
 		reject(&alice, unknown[i], SOFTNET_E_UNKNOWN_OP);
 	}
@@ -999,8 +1000,8 @@ test_unexpected_fd(void **state)
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		fd = vm_pair(NULL);
 		r = call(&alice, ops[i], fd);
-		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 2);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r, "id")), 2);
 		assert_error(r, SOFTNET_E_UNEXPECTED_FD);
 		assert_fd_closed(fd);
 		reject(&alice, ops[i], SOFTNET_E_UNEXPECTED_FD);
@@ -1019,91 +1020,91 @@ test_attach_rejections(void **state)
 	} cases[] = {
 	    /* fields: unknown, wrong types */
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"bogus\":1}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"vm\":\"x\"}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":5}", SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":null}", SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":[\"" MAC1 "\"]}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":7}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":{}}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"session\":\"yes\"}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"session\":1}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1
 	     "\",\"allow\":\"10.0.0.0/8\"}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"block\":[1]}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"expose\":{}}",
-	     SOFTNET_E_BAD_REQUEST},
+	        SOFTNET_E_BAD_REQUEST},
 	    /* policy */
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1
 	     "\",\"allow\":[\"10.0.0.1/8\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1
 	     "\",\"block\":[\"nonsense\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"allow\":[\"\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1
 	     "\",\"allow\":[\"1.2.3.4/33\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"expose\":[\"0:80\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"expose\":[\"8080\"]}",
-	     SOFTNET_E_BAD_POLICY},
+	        SOFTNET_E_BAD_POLICY},
 	    /* MAC: multicast, zero, broadcast, garbage, missing */
 	    {"{\"op\":\"attach\",\"mac\":\"01:00:5e:00:00:01\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"03:00:00:00:00:01\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"ff:ff:ff:ff:ff:ff\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"00:00:00:00:00:00\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"zz:00:00:00:00:01\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00:00:00:00\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00:00:00:00:01:02\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00:00:00:00:01 \"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00-00:00:00:01\"}",
-	     SOFTNET_E_BAD_MAC},
+	        SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"mac\":\"\"}", SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\"}", SOFTNET_E_BAD_MAC},
 	    {"{\"op\":\"attach\",\"name\":\"nomac\"}", SOFTNET_E_BAD_MAC},
 	    /* names */
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"12345\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"a b\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"a/b\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"\\u00e9\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"" MAC2 "\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":"
 	     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	     "aaaaaaaaaaa\"}",
-	     SOFTNET_E_BAD_NAME},
+	        SOFTNET_E_BAD_NAME},
 	    /* mac_in_use, name_in_use (against the VM attached below) */
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC3 "\"}", SOFTNET_E_MAC_IN_USE},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00:00:00:00:3\"}",
-	     SOFTNET_E_MAC_IN_USE},
+	        SOFTNET_E_MAC_IN_USE},
 	    {"{\"op\":\"attach\",\"mac\":\"02-00-00-00-00-03\",\"name\":\"x\"}",
-	     SOFTNET_E_MAC_IN_USE},
+	        SOFTNET_E_MAC_IN_USE},
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC1 "\",\"name\":\"taken\"}",
-	     SOFTNET_E_NAME_IN_USE},
+	        SOFTNET_E_NAME_IN_USE},
 	};
 	size_t i;
 
@@ -1116,11 +1117,11 @@ test_attach_rejections(void **state)
 
 		/* With an id, which the error reply echoes. */
 		assert_true(strlen(cases[i].line) < sizeof(line) - 16);
-		snprintf(line, sizeof(line), "{\"id\":%zu,%s", i,
-		         cases[i].line + 1);
+		snprintf(
+		    line, sizeof(line), "{\"id\":%zu,%s", i, cases[i].line + 1);
 		r = call(&alice, line, fd);
 		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 (json_int_t)i);
+		    (json_int_t)i);
 		assert_error(r, cases[i].code);
 		assert_fd_closed(fd);
 		reject(&alice, cases[i].line, cases[i].code);
@@ -1130,8 +1131,7 @@ test_attach_rejections(void **state)
 		json_t *r;
 		int fd = vm_pair(NULL);
 
-		r = call(
-		    &alice,
+		r = call(&alice,
 		    "{\"op\":\"attach\",\"mac\":\"" MAC1
 		    "\",\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		    "aaaaaaaaaaaaaaaaaaaa\"}",
@@ -1153,8 +1153,8 @@ test_attach_fd_rejections(void **state)
 	(void)state;
 	/* No descriptor at all. */
 	expect_error(&alice, line, -1, SOFTNET_E_NO_FD);
-	expect_error(&alice, "{\"op\":\"attach\",\"id\":1}", -1,
-	             SOFTNET_E_NO_FD);
+	expect_error(
+	    &alice, "{\"op\":\"attach\",\"id\":1}", -1, SOFTNET_E_NO_FD);
 
 	/* A pipe: both ends refused. */
 	assert_int_equal(pipe(p), 0);
@@ -1213,9 +1213,9 @@ test_too_many_vms(void **state)
 	attach(&alice, MAC1, NULL, NULL);
 	id = attach(&alice, MAC2, NULL, NULL);
 	reject(&alice, "{\"op\":\"attach\",\"mac\":\"" MAC3 "\"}",
-	       SOFTNET_E_TOO_MANY_VMS);
+	    SOFTNET_E_TOO_MANY_VMS);
 	reject(&root_peer, "{\"op\":\"attach\",\"mac\":\"" MAC3 "\",\"id\":1}",
-	       SOFTNET_E_TOO_MANY_VMS);
+	    SOFTNET_E_TOO_MANY_VMS);
 	assert_int_equal(port_count(&sd), 2);
 
 	/* Room again after a detach. */
@@ -1268,15 +1268,15 @@ test_vm_selector(void **state)
 	attach(&root_peer, MAC1, "one", NULL);
 	for (i = 0; i < sizeof(not_found) / sizeof(not_found[0]); i++) {
 		r = call(&root_peer, not_found[i], -1);
-		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 4);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r, "id")), 4);
 		assert_error(r, SOFTNET_E_NOT_FOUND);
 		reject_nofd(&root_peer, not_found[i], SOFTNET_E_NOT_FOUND);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		r = call(&root_peer, bad[i], -1);
-		assert_int_equal(json_integer_value(json_object_get(r, "id")),
-		                 4);
+		assert_int_equal(
+		    json_integer_value(json_object_get(r, "id")), 4);
 		assert_error(r, SOFTNET_E_BAD_REQUEST);
 		reject_nofd(&root_peer, bad[i], SOFTNET_E_BAD_REQUEST);
 	}
@@ -1310,7 +1310,7 @@ test_permissions(void **state)
 		reject_nofd(&alice, others[i], SOFTNET_E_PERMISSION);
 	/* Another non-admin's VM is as closed. */
 	reject_nofd(&bob, "{\"op\":\"detach\",\"vm\":\"alices\"}",
-	            SOFTNET_E_PERMISSION);
+	    SOFTNET_E_PERMISSION);
 	assert_int_equal(port_count(&sd), 2);
 	assert_int_equal(port_by_name(&sd, "roots")->policy.nrules, 0);
 	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), 1);
@@ -1370,9 +1370,11 @@ static void
 test_error_messages_stay_json(void **state)
 {
 	static const char *const lines[] = {
-	    "{\"op\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "{\"op\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "\xc3\xa9\"}",
-	    "{\"op\":\"show\",\"vm\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"}",
+	    "{\"op\":\"show\",\"vm\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"}",
 	    "{\"\\u\xc3\xa9\"}",
 	    "{\"op\":\"attach\",\"name\":\"\xc3\xa9\xc3\xa9\",\"mac\":\"" MAC1
 	    "\"}",
@@ -1403,7 +1405,7 @@ test_error_messages_stay_json(void **state)
 	    "\xc3\xa9\"}",
 	    fd);
 	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(r, "error"), "code")),
+	                        json_object_get(r, "error"), "code")),
 	    "bad_mac");
 	json_decref(r);
 }
@@ -1413,26 +1415,26 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_error_messages_stay_json,
-		setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_attach_list_show_detach, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_error_messages_stay_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_list_show_detach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_leases_and_status, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_leases_and_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policy_ops, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_default_policy, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_default_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_request_envelope, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_unexpected_fd, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_attach_rejections, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_attach_fd_rejections, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_bad_request_envelope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_unexpected_fd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_rejections, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_fd_rejections, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_vms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vm_selector, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),

@@ -23,7 +23,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 #define NET(x) IP4(192, 168, 105, x)
 
 #define GATEWAY NET(1)
@@ -99,7 +99,7 @@ static void
 put32(struct req *r, uint32_t v)
 {
 	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	                (uint8_t)(v >> 8), (uint8_t)v};
+	    (uint8_t)(v >> 8), (uint8_t)v};
 
 	put(r, b, 4);
 }
@@ -120,7 +120,7 @@ set32(struct req *r, size_t off, uint32_t v)
  */
 static void
 start(struct req *r, uint8_t type, const uint8_t *chaddr, uint16_t flags,
-      uint32_t ciaddr)
+    uint32_t ciaddr)
 {
 	memset(r, 0, sizeof(*r));
 	r->buf[0] = 1; /* op */
@@ -170,8 +170,8 @@ end(struct req *r)
 /* Wraps a payload in Ethernet/IPv4/UDP 68 -> 67 from src_mac and parses it. */
 static void
 client_frame(const uint8_t *payload, size_t len, const uint8_t *src_mac,
-             uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap,
-             struct pkt_info *pi)
+    uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap,
+    struct pkt_info *pi)
 {
 	struct pkt_udp4_addr a;
 	size_t flen;
@@ -207,10 +207,9 @@ parse_reply(void)
 	assert_int_equal(pi->ip_proto, PKT_IPPROTO_UDP);
 	/* A valid IPv4 header sums to 0 (RFC 1071). */
 	assert_int_equal(pkt_csum(pi->ip, sizeof(struct pkt_ipv4), 0), 0);
-	assert_int_equal(
-	    pkt_csum(pi->l4, pi->l4_len,
-	             pkt_pseudo_sum(pi->ip_src, pi->ip_dst, PKT_IPPROTO_UDP,
-	                            (uint16_t)pi->l4_len)),
+	assert_int_equal(pkt_csum(pi->l4, pi->l4_len,
+	                     pkt_pseudo_sum(pi->ip_src, pi->ip_dst,
+	                         PKT_IPPROTO_UDP, (uint16_t)pi->l4_len)),
 	    0);
 	assert_true(pi->has_ports);
 	assert_int_equal(pi->sport, PKT_PORT_DHCP_SERVER);
@@ -228,8 +227,8 @@ parse_reply(void)
 	assert_int_equal(be32(rep.bootp + 24), 0);        /* giaddr */
 	assert_int_equal(be32(rep.bootp + 236), 0x63825363);
 	for (size_t i = 34; i < 236; i++)
-		assert_int_equal(rep.bootp[i],
-		                 0); /* chaddr tail, sname, file */
+		assert_int_equal(
+		    rep.bootp[i], 0); /* chaddr tail, sname, file */
 }
 
 /*
@@ -312,11 +311,11 @@ send_as(const uint8_t *vm, uint32_t src_ip, uint32_t dst_ip)
 	struct pkt_info pi;
 	int r;
 
-	client_frame(q.buf, q.len, vm, src_ip, dst_ip, frame, sizeof(frame),
-	             &pi);
+	client_frame(
+	    q.buf, q.len, vm, src_ip, dst_ip, frame, sizeof(frame), &pi);
 	memset(&rep, 0, sizeof(rep));
-	r = dhcp_handle(&cfg, db, vm, &pi, now, rep.frame, sizeof(rep.frame),
-	                &res);
+	r = dhcp_handle(
+	    &cfg, db, vm, &pi, now, rep.frame, sizeof(rep.frame), &res);
 	rep.len = res.reply_len;
 	if (res.reply_len > 0)
 		parse_reply();
@@ -842,8 +841,8 @@ test_chaddr(void **state)
 	end(&q);
 	client_frame(q.buf, q.len, mac_a, 0, BCAST, frame, sizeof(frame), &pi);
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
-	                             sizeof(rep.frame), &res),
-	                 0);
+	                     sizeof(rep.frame), &res),
+	    0);
 	assert_dropped(FILTER_R_DHCP_CHADDR);
 	assert_int_equal(rows(), 0);
 
@@ -859,12 +858,11 @@ test_chaddr(void **state)
 		if (i % 2 == 0)
 			opt_ip(&q, 50, NET(2 + i % 250));
 		end(&q);
-		client_frame(q.buf, q.len, mac_a, 0, BCAST, frame,
-		             sizeof(frame), &pi);
+		client_frame(
+		    q.buf, q.len, mac_a, 0, BCAST, frame, sizeof(frame), &pi);
 		assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now,
-		                             rep.frame, sizeof(rep.frame),
-		                             &res),
-		                 0);
+		                     rep.frame, sizeof(rep.frame), &res),
+		    0);
 		assert_dropped(FILTER_R_DHCP_CHADDR);
 	}
 	assert_int_equal(rows(), 0);
@@ -936,8 +934,8 @@ test_sanitize(void **state)
 	dhcp_sanitize(out, sizeof(out), (const uint8_t *)"a b\n$(id)`", 10);
 	assert_string_equal(out, "a_b___id__");
 	/* Bounded by dstlen, always terminated. */
-	dhcp_sanitize(out, sizeof(out), (const uint8_t *)"0123456789abcdefghij",
-	              20);
+	dhcp_sanitize(
+	    out, sizeof(out), (const uint8_t *)"0123456789abcdefghij", 20);
 	assert_string_equal(out, "0123456789abcde");
 	dhcp_sanitize(out, 1, (const uint8_t *)"abc", 3);
 	assert_string_equal(out, "");
@@ -1166,15 +1164,15 @@ test_not_dhcp(void **state)
 	client_frame(q.buf, q.len, mac_a, 0, BCAST, frame, sizeof(frame), &pi);
 	pi.dport = 53;
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
-	                             sizeof(rep.frame), &res),
-	                 0);
+	                     sizeof(rep.frame), &res),
+	    0);
 	assert_dropped(FILTER_R_DHCP_MALFORMED);
 	pi.dport = 67;
 	pi.udp_payload = NULL;
 	pi.udp_payload_len = 0;
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
-	                             sizeof(rep.frame), &res),
-	                 0);
+	                     sizeof(rep.frame), &res),
+	    0);
 	assert_dropped(FILTER_R_DHCP_MALFORMED);
 }
 
@@ -1209,13 +1207,13 @@ handle_cap(size_t cap, uint32_t src_ip, uint32_t dst_ip)
 	struct pkt_info pi;
 	uint8_t *buf;
 
-	client_frame(q.buf, q.len, mac_a, src_ip, dst_ip, frame, sizeof(frame),
-	             &pi);
+	client_frame(
+	    q.buf, q.len, mac_a, src_ip, dst_ip, frame, sizeof(frame), &pi);
 	buf = malloc(cap + GUARD);
 	assert_non_null(buf);
 	memset(buf, 0xa5, cap + GUARD);
-	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, buf, cap, &res),
-	                 0);
+	assert_int_equal(
+	    dhcp_handle(&cfg, db, mac_a, &pi, now, buf, cap, &res), 0);
 	for (size_t i = cap; i < cap + GUARD; i++)
 		assert_int_equal(buf[i], 0xa5);
 	assert_true(res.reply_len <= cap);
@@ -1321,7 +1319,7 @@ mutate(uint64_t *s)
 	size_t n, len;
 
 	start(&q, types[rnd(s) % sizeof(types)], mac_a, rnd(s) % 2 ? 0x8000 : 0,
-	      rnd(s) % 3 ? 0 : NET(2 + rnd(s) % 10));
+	    rnd(s) % 3 ? 0 : NET(2 + rnd(s) % 10));
 	n = rnd(s) % 6;
 	for (size_t i = 0; i < n; i++) {
 		switch (rnd(s) % 6) {
@@ -1418,8 +1416,7 @@ test_fuzz(void **state)
 			memcpy(rep.frame, out, res.reply_len);
 			rep.len = res.reply_len;
 			parse_reply();
-			assert_memory_equal(
-			    rep.pi.eth->dst,
+			assert_memory_equal(rep.pi.eth->dst,
 			    rep.pi.ip_dst == BCAST ? bcast_mac : mac_a, 6);
 		}
 		if (res.bound)
@@ -1439,15 +1436,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_discover_offer, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_discover_requested, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_discover_offer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_discover_requested, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offer_no_dns, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_selecting_ack, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_request_other_server, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_selecting_ack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_request_other_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_init_reboot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renew_rebind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release, setup, teardown),

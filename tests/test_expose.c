@@ -209,12 +209,11 @@ srv_accept(evutil_socket_t fd, short what, void *arg)
 		    bufferevent_socket_new(sd.base, cfd, BEV_OPT_CLOSE_ON_FREE);
 		assert_non_null(sc->bev);
 		bufferevent_setcb(sc->bev, srv_read, srv_write, srv_event, sc);
-		bufferevent_enable(sc->bev, s->mode == SRV_HOLD
-		                                ? EV_WRITE
-		                                : EV_READ | EV_WRITE);
+		bufferevent_enable(sc->bev,
+		    s->mode == SRV_HOLD ? EV_WRITE : EV_READ | EV_WRITE);
 		if (s->mode == SRV_GREET)
-			bufferevent_write(sc->bev, s->greeting,
-			                  strlen(s->greeting));
+			bufferevent_write(
+			    sc->bev, s->greeting, strlen(s->greeting));
 		srv_conns[nsrv_conns++] = sc;
 		s->accepted++;
 	}
@@ -264,7 +263,7 @@ srv_release(struct srv *s)
 /* Attaches a VM exposing `expose` ("EXT:INT,..."); NULL with code/msg. */
 static struct port *
 attach(const char *mac, const char *expose, const char **code, char *msg,
-       size_t msglen)
+    size_t msglen)
 {
 	struct port_attach_args a = {.kind = OSDEP_FD_DGRAM, .owner = 0};
 	struct policy pol;
@@ -326,7 +325,7 @@ connect_to(uint16_t port)
 /* A client connected to the exposed port, receiving up to rxcap bytes. */
 static void
 cli_open(struct cli *c, uint16_t port, const void *tx, size_t txlen,
-         bool shut_after, size_t rxcap)
+    bool shut_after, size_t rxcap)
 {
 	int fd = connect_to(port);
 
@@ -361,8 +360,8 @@ cli_step(struct cli *c)
 	ssize_t n;
 
 	while (c->txoff < c->txlen) {
-		n = send(c->fd, c->tx + c->txoff, c->txlen - c->txoff,
-		         MSG_NOSIGNAL);
+		n = send(
+		    c->fd, c->tx + c->txoff, c->txlen - c->txoff, MSG_NOSIGNAL);
 		if (n <= 0)
 			break;
 		c->txoff += (size_t)n;
@@ -373,8 +372,8 @@ cli_step(struct cli *c)
 	}
 	while (!c->eof && !c->paused) {
 		if (c->rxlen < c->rxcap)
-			n = recv(c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen,
-			         0);
+			n = recv(
+			    c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, 0);
 		else
 			n = recv(c->fd, sink, sizeof(sink), 0);
 		if (n > 0) {
@@ -441,8 +440,7 @@ setup(void **state)
 	sd.base = event_base_new();
 	assert_non_null(sd.base);
 	sd.db = leasedb_open(":memory:", sd.cfg.uplink.pool_start,
-	                     sd.cfg.uplink.pool_end, sd.cfg.uplink.gateway, err,
-	                     sizeof(err));
+	    sd.cfg.uplink.pool_end, sd.cfg.uplink.gateway, err, sizeof(err));
 	if (sd.db == NULL)
 		fail_msg("leasedb_open: %s", err);
 	port_init(&sd);
@@ -640,8 +638,8 @@ test_port_in_use(void **state)
 	snprintf(list, sizeof(list), "%u:80,%u:81", other, taken);
 	assert_null(attach("02:00:00:00:00:01", list, &code, msg, sizeof(msg)));
 	assert_string_equal(code, SOFTNET_E_PORT_IN_USE);
-	snprintf(want, sizeof(want), "host TCP port %u is already in use",
-	         taken);
+	snprintf(
+	    want, sizeof(want), "host TCP port %u is already in use", taken);
 	assert_string_equal(msg, want);
 	assert_int_equal(port_count(&sd), 0);
 	assert_int_equal(addr_parse_mac("02:00:00:00:00:01", mac), 0);
@@ -821,8 +819,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_lease, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_follows_lease, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_follows_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vm_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 	};

@@ -17,7 +17,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 
 #define GW      IP4(192, 168, 105, 1)
 #define MASK    IP4(255, 255, 255, 0)
@@ -172,7 +172,7 @@ tcp(struct frame *f, const uint8_t *edst, const uint8_t *esrc, uint32_t src,
 /* Builds an ICMP echo request/IPv4 frame. */
 static void
 icmp(struct frame *f, const uint8_t *edst, const uint8_t *esrc, uint32_t src,
-     uint32_t dst)
+    uint32_t dst)
 {
 	uint8_t h[8] = {8, 0, 0, 0, 0, 1, 0, 1};
 
@@ -197,8 +197,8 @@ check_from(struct fix *x, enum filter_verdict want, enum filter_reason why)
 	v = filter_from_vm(&x->net, &x->vm, parse(&x->f), &got);
 	assert_int_equal(v, want);
 	if (want == FILTER_DROP)
-		assert_string_equal(filter_reason_name(got),
-		                    filter_reason_name(why));
+		assert_string_equal(
+		    filter_reason_name(got), filter_reason_name(why));
 }
 
 /* Runs filter_to_vm on the fixture's frame and checks verdict/reason. */
@@ -211,8 +211,8 @@ check_to(struct fix *x, enum filter_verdict want, enum filter_reason why)
 	v = filter_to_vm(&x->net, &x->vm, parse(&x->f), &got);
 	assert_int_equal(v, want);
 	if (want == FILTER_DROP)
-		assert_string_equal(filter_reason_name(got),
-		                    filter_reason_name(why));
+		assert_string_equal(
+		    filter_reason_name(got), filter_reason_name(why));
 }
 
 #define PASS_FROM(x)    check_from((x), FILTER_PASS, FILTER_R__COUNT)
@@ -245,8 +245,8 @@ rule(struct fix *x, const char *entry, bool block)
 {
 	char err[POLICY_ERRLEN];
 
-	assert_int_equal(policy_add(&x->pol, entry, block, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    policy_add(&x->pol, entry, block, err, sizeof(err)), 0);
 }
 
 /* ---- Ethernet layer ---- */
@@ -388,8 +388,7 @@ test_arp_malformed(void **state)
 	for (dir = 0; dir < 2; dir++) {
 		const uint8_t *src = dir == 0 ? vm_mac : gw_mac;
 		void (*chk)(struct fix *, enum filter_verdict,
-		            enum filter_reason) =
-		    dir == 0 ? check_from : check_to;
+		    enum filter_reason) = dir == 0 ? check_from : check_to;
 
 		/* Truncated: one byte short of the 28-byte ARP body. */
 		arp(&x->f, bcast, src, 1, src, dir ? GW : VM_IP,
@@ -686,15 +685,33 @@ static const struct range private_ranges[] = {
 
 /* Global addresses right next to the special ranges. */
 static const uint32_t global_edges[] = {
-    IP4(1, 0, 0, 0),        IP4(9, 255, 255, 255),   IP4(11, 0, 0, 0),
-    IP4(100, 63, 255, 255), IP4(100, 128, 0, 0),     IP4(126, 255, 255, 255),
-    IP4(128, 0, 0, 0),      IP4(169, 253, 255, 255), IP4(169, 255, 0, 0),
-    IP4(172, 15, 255, 255), IP4(172, 32, 0, 0),      IP4(191, 255, 255, 255),
-    IP4(192, 0, 0, 9),      IP4(192, 0, 0, 10),      IP4(192, 0, 1, 0),
-    IP4(192, 0, 1, 255),    IP4(192, 0, 3, 0),       IP4(192, 167, 255, 255),
-    IP4(192, 169, 0, 0),    IP4(198, 17, 255, 255),  IP4(198, 20, 0, 0),
-    IP4(198, 51, 99, 255),  IP4(198, 51, 101, 0),    IP4(203, 0, 112, 255),
-    IP4(203, 0, 114, 0),    IP4(223, 255, 255, 255), GLOBAL,
+    IP4(1, 0, 0, 0),
+    IP4(9, 255, 255, 255),
+    IP4(11, 0, 0, 0),
+    IP4(100, 63, 255, 255),
+    IP4(100, 128, 0, 0),
+    IP4(126, 255, 255, 255),
+    IP4(128, 0, 0, 0),
+    IP4(169, 253, 255, 255),
+    IP4(169, 255, 0, 0),
+    IP4(172, 15, 255, 255),
+    IP4(172, 32, 0, 0),
+    IP4(191, 255, 255, 255),
+    IP4(192, 0, 0, 9),
+    IP4(192, 0, 0, 10),
+    IP4(192, 0, 1, 0),
+    IP4(192, 0, 1, 255),
+    IP4(192, 0, 3, 0),
+    IP4(192, 167, 255, 255),
+    IP4(192, 169, 0, 0),
+    IP4(198, 17, 255, 255),
+    IP4(198, 20, 0, 0),
+    IP4(198, 51, 99, 255),
+    IP4(198, 51, 101, 0),
+    IP4(203, 0, 112, 255),
+    IP4(203, 0, 114, 0),
+    IP4(223, 255, 255, 255),
+    GLOBAL,
 };
 
 static void
@@ -1137,16 +1154,16 @@ test_reason_names(void **state)
 	assert_int_equal(sizeof(want) / sizeof(want[0]), FILTER_R__COUNT);
 	for (i = 0; i < FILTER_R__COUNT; i++) {
 		assert_int_equal(want[i].r, i);
-		assert_string_equal(filter_reason_name(want[i].r),
-		                    want[i].name);
+		assert_string_equal(
+		    filter_reason_name(want[i].r), want[i].name);
 		for (j = 0; j < i; j++)
 			assert_string_not_equal(want[i].name, want[j].name);
 	}
 	assert_string_equal(filter_reason_name(FILTER_R__COUNT), "unknown");
-	assert_string_equal(filter_reason_name((enum filter_reason)1000),
-	                    "unknown");
-	assert_string_equal(filter_reason_name((enum filter_reason) - 1),
-	                    "unknown");
+	assert_string_equal(
+	    filter_reason_name((enum filter_reason)1000), "unknown");
+	assert_string_equal(
+	    filter_reason_name((enum filter_reason) - 1), "unknown");
 }
 
 int

@@ -89,8 +89,8 @@ checksums_ok(const uint8_t *f, size_t len)
 	if (pkt_csum(pi.ip, ihl, 0) != 0)
 		return false;
 	return pkt_csum(pi.l4, pi.l4_len,
-		   pkt_pseudo_sum(pi.ip_src, pi.ip_dst, pi.ip_proto,
-		       (uint16_t)pi.l4_len)) == 0;
+	           pkt_pseudo_sum(pi.ip_src, pi.ip_dst, pi.ip_proto,
+	               (uint16_t)pi.l4_len)) == 0;
 }
 
 /* A TSO header for the frame in `frame`. */
@@ -173,7 +173,8 @@ static void
 test_complete_csum(void **state)
 {
 	struct pkt_vnet h = {.flags = PKT_VNET_F_NEEDS_CSUM,
-	    .csum_start = PKT_ETH_HLEN + 20, .csum_offset = 16};
+	    .csum_start = PKT_ETH_HLEN + 20,
+	    .csum_offset = 16};
 	uint8_t udp[PKT_UDP4_HLEN + 33];
 	struct pkt_udp4_addr a = {{2}, {4}, SRC, DST, 5000, 53};
 	struct pkt_info pi;

@@ -24,7 +24,7 @@
 
 #define IP(a, b, c, d)                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 #define GW    IP(10, 0, 0, 1)
 #define POOL0 IP(10, 0, 0, 2)
 #define POOL1 IP(10, 0, 0, 254)
@@ -182,12 +182,12 @@ test_lowest_free(void **state)
 
 	/* Gateway at the start and in the middle of the pool. */
 	db = leasedb_open(":memory:", IP(10, 0, 0, 1), IP(10, 0, 0, 10),
-	                  IP(10, 0, 0, 1), err, sizeof(err));
+	    IP(10, 0, 0, 1), err, sizeof(err));
 	assert_non_null(db);
 	assert_int_equal(dora(db, 1, T0), IP(10, 0, 0, 2));
 	leasedb_close(db);
 	db = leasedb_open(":memory:", IP(10, 0, 0, 2), IP(10, 0, 0, 10),
-	                  IP(10, 0, 0, 3), err, sizeof(err));
+	    IP(10, 0, 0, 3), err, sizeof(err));
 	assert_non_null(db);
 	assert_int_equal(dora(db, 1, T0), IP(10, 0, 0, 2));
 	assert_int_equal(dora(db, 2, T0), IP(10, 0, 0, 4));
@@ -207,7 +207,7 @@ test_big_pool(void **state)
 
 	(void)state;
 	db = leasedb_open(":memory:", IP(10, 1, 0, 1), IP(10, 1, 255, 254),
-	                  IP(10, 1, 0, 1), err, sizeof(err));
+	    IP(10, 1, 0, 1), err, sizeof(err));
 	assert_non_null(db);
 	for (i = 0; i < 2000; i++) {
 		mac_n(i, mac);
@@ -216,8 +216,8 @@ test_big_pool(void **state)
 	}
 	/* Free one in the middle; a new MAC gets exactly that gap. */
 	mac_n(1000, mac);
-	assert_int_equal(leasedb_release(db, mac, IP(10, 1, 0, 2) + 1000, T0),
-	                 0);
+	assert_int_equal(
+	    leasedb_release(db, mac, IP(10, 1, 0, 2) + 1000, T0), 0);
 	c0 = clock();
 	mac_n(99999, mac);
 	assert_int_equal(leasedb_offer(db, mac, 0, T0, HOLD, &ip), 0);
@@ -273,12 +273,12 @@ test_requested(void **state)
 	mac_n(1, a);
 	mac_n(2, b);
 	mac_n(3, c);
-	assert_int_equal(leasedb_offer(db, a, IP(10, 0, 0, 50), T0, HOLD, &ip),
-	                 0);
+	assert_int_equal(
+	    leasedb_offer(db, a, IP(10, 0, 0, 50), T0, HOLD, &ip), 0);
 	assert_int_equal(ip, IP(10, 0, 0, 50));
 	/* Held by a: b gets the lowest instead. */
-	assert_int_equal(leasedb_offer(db, b, IP(10, 0, 0, 50), T0, HOLD, &ip),
-	                 0);
+	assert_int_equal(
+	    leasedb_offer(db, b, IP(10, 0, 0, 50), T0, HOLD, &ip), 0);
 	assert_int_equal(ip, IP(10, 0, 0, 2));
 	/* Outside the pool, the gateway: ignored. */
 	assert_int_equal(
@@ -288,8 +288,8 @@ test_requested(void **state)
 	assert_int_equal(leasedb_offer(db, c, GW, T0, HOLD, &ip), 0);
 	assert_int_equal(ip, IP(10, 0, 0, 3));
 	assert_int_equal(leasedb_release(db, c, ip, T0), 0);
-	assert_int_equal(leasedb_offer(db, c, IP(10, 0, 0, 255), T0, HOLD, &ip),
-	                 0);
+	assert_int_equal(
+	    leasedb_offer(db, c, IP(10, 0, 0, 255), T0, HOLD, &ip), 0);
 	assert_int_equal(ip, IP(10, 0, 0, 3));
 	/* The current address beats a new request. */
 	assert_int_equal(
@@ -411,25 +411,25 @@ test_ack_outside_pool(void **state)
 	mac_n(1, a);
 	assert_int_equal(leasedb_ack(db, a, GW, NULL, T0, LEASE), 1);
 	assert_int_equal(leasedb_ack(db, a, 0, NULL, T0, LEASE), 1);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 0, 255), NULL, T0, LEASE),
-	                 1);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 0, 0), NULL, T0, LEASE),
-	                 1);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 1, 7), NULL, T0, LEASE),
-	                 1);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 0, 255), NULL, T0, LEASE), 1);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 0, 0), NULL, T0, LEASE), 1);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 1, 7), NULL, T0, LEASE), 1);
 	assert_int_equal(leasedb_get(db, a, &l), 1);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 0, 254), NULL, T0, LEASE),
-	                 0);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 0, 254), NULL, T0, LEASE), 0);
 	leasedb_close(db);
 
 	/* The gateway inside the pool is refused too. */
 	db = leasedb_open(":memory:", IP(10, 0, 0, 1), IP(10, 0, 0, 10),
-	                  IP(10, 0, 0, 5), err, sizeof(err));
+	    IP(10, 0, 0, 5), err, sizeof(err));
 	assert_non_null(db);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 0, 5), NULL, T0, LEASE),
-	                 1);
-	assert_int_equal(leasedb_ack(db, a, IP(10, 0, 0, 6), NULL, T0, LEASE),
-	                 0);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 0, 5), NULL, T0, LEASE), 1);
+	assert_int_equal(
+	    leasedb_ack(db, a, IP(10, 0, 0, 6), NULL, T0, LEASE), 0);
 	leasedb_close(db);
 }
 
@@ -580,13 +580,13 @@ test_pool_exhaustion(void **state)
 	unsigned i, j;
 
 	(void)state;
-	db = leasedb_open(":memory:", IP(10, 0, 0, 2), IP(10, 0, 0, 9), GW, err,
-	                  sizeof(err));
+	db = leasedb_open(
+	    ":memory:", IP(10, 0, 0, 2), IP(10, 0, 0, 9), GW, err, sizeof(err));
 	assert_non_null(db);
 	for (i = 0; i < 8; i++) {
 		mac_n(i, mac);
-		assert_int_equal(leasedb_offer(db, mac, 0, T0, HOLD, &seen[i]),
-		                 0);
+		assert_int_equal(
+		    leasedb_offer(db, mac, 0, T0, HOLD, &seen[i]), 0);
 		for (j = 0; j < i; j++)
 			assert_int_not_equal(seen[i], seen[j]);
 		if (i % 2 == 0)
@@ -639,11 +639,11 @@ test_many_cycles(void **state)
 	for (i = 0; i < 300; i++) {
 		mac_n(i, mac);
 		assert_int_equal(leasedb_attach(db, mac, "vm", 501, T0 + i), 0);
-		assert_int_equal(leasedb_offer(db, mac, 0, T0 + i, HOLD, &ip),
-		                 0);
+		assert_int_equal(
+		    leasedb_offer(db, mac, 0, T0 + i, HOLD, &ip), 0);
 		assert_int_equal(ip, IP(10, 0, 0, 4));
-		assert_int_equal(leasedb_ack(db, mac, ip, "h", T0 + i, LEASE),
-		                 0);
+		assert_int_equal(
+		    leasedb_ack(db, mac, ip, "h", T0 + i, LEASE), 0);
 		assert_int_equal(leasedb_detach(db, mac, T0 + i), 0);
 	}
 	c = calloc(1, sizeof(*c));
@@ -896,18 +896,17 @@ test_event_log_bounded(void **state)
 
 	/* The oldest went: ids n - MAX + 1 .. n remain. */
 	assert_int_equal(sqlite3_open(t.path, &h), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_prepare_v2(h,
-	                       "SELECT min(id), max(id), min(time), "
-	                       "count(DISTINCT kind) FROM events",
-	                       -1, &s, NULL),
+	assert_int_equal(sqlite3_prepare_v2(h,
+	                     "SELECT min(id), max(id), min(time), "
+	                     "count(DISTINCT kind) FROM events",
+	                     -1, &s, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int64(s, 0),
-	                 n - LEASEDB_MAX_EVENTS + 1);
+	assert_int_equal(
+	    sqlite3_column_int64(s, 0), n - LEASEDB_MAX_EVENTS + 1);
 	assert_int_equal(sqlite3_column_int64(s, 1), n);
-	assert_int_equal(sqlite3_column_int64(s, 2),
-	                 T0 + n - LEASEDB_MAX_EVENTS);
+	assert_int_equal(
+	    sqlite3_column_int64(s, 2), T0 + n - LEASEDB_MAX_EVENTS);
 	assert_int_equal(sqlite3_column_int(s, 3), 1);
 	sqlite3_finalize(s);
 	sqlite3_close(h);
@@ -937,8 +936,8 @@ test_events_written(void **state)
 	sqlite3_stmt *s;
 	uint8_t mac[6];
 	uint32_t ip;
-	const char *want[] = {"attach",  "offer", "ack",    "release", "offer",
-	                      "decline", "offer", "expire", "detach"};
+	const char *want[] = {"attach", "offer", "ack", "release", "offer",
+	    "decline", "offer", "expire", "detach"};
 	size_t i = 0;
 
 	(void)state;
@@ -960,14 +959,14 @@ test_events_written(void **state)
 
 	assert_int_equal(sqlite3_open(t.path, &h), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_prepare_v2(h, "SELECT kind, mac FROM events ORDER BY id",
-	                       -1, &s, NULL),
+	    sqlite3_prepare_v2(
+	        h, "SELECT kind, mac FROM events ORDER BY id", -1, &s, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		assert_true(i < sizeof(want) / sizeof(want[0]));
 		assert_string_equal(sqlite3_column_text(s, 0), want[i]);
-		assert_string_equal(sqlite3_column_text(s, 1),
-		                    "02:00:00:ab:cd:ef");
+		assert_string_equal(
+		    sqlite3_column_text(s, 1), "02:00:00:ab:cd:ef");
 		i++;
 	}
 	assert_int_equal(i, sizeof(want) / sizeof(want[0]));
@@ -1000,8 +999,8 @@ test_integrity_check(void **state)
 	db = file_open(&t);
 	for (i = 0; i < 2000; i++) {
 		mac_n(i, mac);
-		assert_int_equal(leasedb_attach(db, mac, "some vm name", i, T0),
-		                 0);
+		assert_int_equal(
+		    leasedb_attach(db, mac, "some vm name", i, T0), 0);
 	}
 	assert_int_equal(leasedb_integrity_check(db), 0);
 	leasedb_close(db); /* checkpoints the WAL into the file */
@@ -1070,8 +1069,8 @@ test_future_version(void **state)
 	tmp_remove(&t);
 
 	/* A directory that does not exist. */
-	db = leasedb_open("/nonexistent-dir/x/leases.db", POOL0, POOL1, GW, err,
-	                  sizeof(err));
+	db = leasedb_open(
+	    "/nonexistent-dir/x/leases.db", POOL0, POOL1, GW, err, sizeof(err));
 	assert_null(db);
 	assert_true(strlen(err) > 0);
 }
@@ -1088,7 +1087,7 @@ test_bad_args(void **state)
 
 	(void)state;
 	assert_null(leasedb_open(":memory:", IP(10, 0, 0, 9), IP(10, 0, 0, 2),
-	                         GW, err, sizeof(err)));
+	    GW, err, sizeof(err)));
 	assert_non_null(strstr(err, "pool"));
 	assert_null(
 	    leasedb_open(":memory:", 0, IP(10, 0, 0, 2), GW, err, sizeof(err)));
@@ -1297,11 +1296,10 @@ test_long_name_in_file(void **state)
 	assert_int_equal(leasedb_attach(db, mac, "short", 0, T0), 0);
 	leasedb_close(db);
 	assert_int_equal(sqlite3_open(t.path, &h), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(h,
-	                 "UPDATE leases SET name = printf('%.500c', 'x'), "
-	                 "hostname = 'ab' || char(0) || 'cd'",
-	                 NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(h,
+	                     "UPDATE leases SET name = printf('%.500c', 'x'), "
+	                     "hostname = 'ab' || char(0) || 'cd'",
+	                     NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(h);
 	db = file_open(&t);

@@ -16,7 +16,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 
 #define SRC_IP IP4(192, 168, 105, 10)
 #define DST_IP IP4(8, 8, 8, 8)
@@ -87,7 +87,7 @@ eth(struct frame *f, uint16_t type)
 /* Appends an IPv4 header with optlen bytes of options (NOPs). */
 static void
 ipv4(struct frame *f, uint8_t proto, uint16_t frag, size_t optlen,
-     size_t payload)
+    size_t payload)
 {
 	size_t hlen = 20 + optlen;
 
@@ -337,8 +337,8 @@ test_ipv4_options(void **state)
 		assert_int_equal(pi.sport, 68);
 		assert_int_equal(pi.dport, 67);
 		assert_int_equal(pi.udp_payload_len, 3);
-		assert_ptr_equal(pi.udp_payload,
-		                 fr.buf + PKT_ETH_HLEN + 28 + opt);
+		assert_ptr_equal(
+		    pi.udp_payload, fr.buf + PKT_ETH_HLEN + 28 + opt);
 		/* Cut inside the options: the header is truncated. */
 		fr.len = PKT_ETH_HLEN + 20 + opt - 1;
 		parse_expect(&fr, 0, PKT_BAD_IPV4);
@@ -634,12 +634,11 @@ static void
 test_csum(void **state)
 {
 	/* RFC 1071 section 3 example: sum 0xddf2, checksum 0x220d. */
-	static const uint8_t rfc[8] = {0x00, 0x01, 0xf2, 0x03,
-	                               0xf4, 0xf5, 0xf6, 0xf7};
+	static const uint8_t rfc[8] = {
+	    0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
 	/* A real IPv4 header with its checksum 0xb861. */
-	uint8_t hdr[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40,
-	                   0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-	                   0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+	uint8_t hdr[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40,
+	    0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
 	uint16_t c;
 	uint8_t odd[3] = {0x12, 0x34, 0x56};
 
@@ -668,16 +667,16 @@ test_csum(void **state)
 
 	/* Pseudo-header: both addresses split in halves, proto and len. */
 	assert_int_equal(pkt_pseudo_sum(IP4(192, 168, 0, 1),
-	                                IP4(192, 168, 0, 199), 17, 0x64),
-	                 0xc0a8 + 0x0001 + 0xc0a8 + 0x00c7 + 17 + 0x64);
+	                     IP4(192, 168, 0, 199), 17, 0x64),
+	    0xc0a8 + 0x0001 + 0xc0a8 + 0x00c7 + 17 + 0x64);
 	assert_int_equal(pkt_pseudo_sum(0xffffffff, 0xffffffff, 255, 0xffff),
-	                 4 * 0xffff + 255 + 0xffff);
+	    4 * 0xffff + 255 + 0xffff);
 }
 
 /* Verifies a built UDP frame by re-parsing it and checking both sums. */
 static void
 verify_udp4(const uint8_t *buf, size_t len, const struct pkt_udp4_addr *a,
-            size_t payload_len)
+    size_t payload_len)
 {
 	const uint8_t *ip = buf + PKT_ETH_HLEN;
 	uint16_t ucsum;
@@ -706,10 +705,9 @@ verify_udp4(const uint8_t *buf, size_t len, const struct pkt_udp4_addr *a,
 	/* UDP checksum present and verifies over the pseudo-header. */
 	memcpy(&ucsum, pi.l4 + 6, 2);
 	assert_int_not_equal(ucsum, 0);
-	assert_int_equal(
-	    pkt_csum(pi.l4, 8 + payload_len,
-	             pkt_pseudo_sum(a->src_ip, a->dst_ip, PKT_IPPROTO_UDP,
-	                            (uint16_t)(8 + payload_len))),
+	assert_int_equal(pkt_csum(pi.l4, 8 + payload_len,
+	                     pkt_pseudo_sum(a->src_ip, a->dst_ip,
+	                         PKT_IPPROTO_UDP, (uint16_t)(8 + payload_len))),
 	    0);
 }
 
@@ -719,9 +717,9 @@ static void
 test_build_udp4(void **state)
 {
 	struct pkt_udp4_addr a = {.src_ip = IP4(192, 168, 105, 1),
-	                          .dst_ip = IP4(192, 168, 105, 10),
-	                          .sport = 67,
-	                          .dport = 68};
+	    .dst_ip = IP4(192, 168, 105, 10),
+	    .sport = 67,
+	    .dport = 68};
 	size_t n, len, p;
 	uint16_t c;
 
@@ -738,8 +736,8 @@ test_build_udp4(void **state)
 		verify_udp4(big, len, &a, p);
 		/* The payload is left as it was. */
 		for (n = 0; n < p; n++)
-			assert_int_equal(big[PKT_UDP4_HLEN + n],
-			                 (uint8_t)(0xf0 + n * 7));
+			assert_int_equal(
+			    big[PKT_UDP4_HLEN + n], (uint8_t)(0xf0 + n * 7));
 	}
 	/* A DHCP-sized broadcast reply. */
 	a.dst_ip = 0xffffffff;
@@ -750,8 +748,8 @@ test_build_udp4(void **state)
 	verify_udp4(big, len, &a, 300);
 
 	/* Capacity: exact fits, one byte short refuses. */
-	assert_int_equal(pkt_build_udp4(big, PKT_UDP4_HLEN + 5, &a, 5),
-	                 PKT_UDP4_HLEN + 5);
+	assert_int_equal(
+	    pkt_build_udp4(big, PKT_UDP4_HLEN + 5, &a, 5), PKT_UDP4_HLEN + 5);
 	assert_int_equal(pkt_build_udp4(big, PKT_UDP4_HLEN + 4, &a, 5), 0);
 	assert_int_equal(pkt_build_udp4(big, PKT_UDP4_HLEN - 1, &a, 0), 0);
 	assert_int_equal(pkt_build_udp4(big, 0, &a, 0), 0);

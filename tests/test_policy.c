@@ -16,7 +16,7 @@
 
 #define IP(a, b, c, d)                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 
 #define GW IP(192, 168, 105, 1)
 
@@ -51,8 +51,8 @@ assert_sorted(const struct policy *p)
 	for (i = 1; i < p->nrules; i++) {
 		assert_true(p->rules[i - 1].plen >= p->rules[i].plen);
 		if (p->rules[i - 1].plen == p->rules[i].plen)
-			assert_true(p->rules[i - 1].block ||
-			            !p->rules[i].block);
+			assert_true(
+			    p->rules[i - 1].block || !p->rules[i].block);
 	}
 }
 
@@ -173,22 +173,22 @@ test_identical_prefix_block_wins(void **state)
 	add_ok(&p, "192.168.0.0/16", false);
 	add_ok(&p, "192.168.0.0/16", true);
 	assert_sorted(&p);
-	assert_int_equal(policy_decide(&p, IP(192, 168, 1, 1), GW),
-	                 POLICY_BLOCK);
+	assert_int_equal(
+	    policy_decide(&p, IP(192, 168, 1, 1), GW), POLICY_BLOCK);
 
 	policy_init(&p);
 	add_ok(&p, "192.168.0.0/16", true);
 	add_ok(&p, "192.168.0.0/16", false);
 	assert_sorted(&p);
-	assert_int_equal(policy_decide(&p, IP(192, 168, 1, 1), GW),
-	                 POLICY_BLOCK);
+	assert_int_equal(
+	    policy_decide(&p, IP(192, 168, 1, 1), GW), POLICY_BLOCK);
 
 	/* Same length, different networks: no tie, each decides its own. */
 	policy_init(&p);
 	add_ok(&p, "192.168.0.0/16", true);
 	add_ok(&p, "192.169.0.0/16", false);
-	assert_int_equal(policy_decide(&p, IP(192, 169, 1, 1), GW),
-	                 POLICY_ALLOW);
+	assert_int_equal(
+	    policy_decide(&p, IP(192, 169, 1, 1), GW), POLICY_ALLOW);
 }
 
 static void
@@ -202,10 +202,10 @@ test_host(void **state)
 	add_ok(&p, "@host", false);
 	add_ok(&p, "0.0.0.0/0", true);
 	assert_int_equal(policy_decide(&p, GW, GW), POLICY_ALLOW);
-	assert_int_equal(policy_decide(&p, IP(192, 168, 105, 2), GW),
-	                 POLICY_BLOCK);
-	assert_int_equal(policy_decide(&p, IP(10, 0, 0, 1), IP(10, 0, 0, 1)),
-	                 POLICY_ALLOW);
+	assert_int_equal(
+	    policy_decide(&p, IP(192, 168, 105, 2), GW), POLICY_BLOCK);
+	assert_int_equal(
+	    policy_decide(&p, IP(10, 0, 0, 1), IP(10, 0, 0, 1)), POLICY_ALLOW);
 	assert_int_equal(policy_decide(&p, GW, IP(10, 0, 0, 1)), POLICY_BLOCK);
 	/* is_host rules ignore net: 0.0.0.0 is not the host. */
 	assert_int_equal(policy_decide(&p, 0, GW), POLICY_BLOCK);
@@ -222,17 +222,16 @@ test_host(void **state)
 	add_ok(&p, "192.168.105.0/24", true);
 	add_ok(&p, "@host", false);
 	assert_int_equal(policy_decide(&p, GW, GW), POLICY_ALLOW);
-	assert_int_equal(policy_decide(&p, IP(192, 168, 105, 9), GW),
-	                 POLICY_BLOCK);
+	assert_int_equal(
+	    policy_decide(&p, IP(192, 168, 105, 9), GW), POLICY_BLOCK);
 }
 
 static void
 test_bad_entries(void **state)
 {
-	static const char *const bad[] = {
-	    "",       "10.0.0.1/8", "10.0.0.0/33", "@HOST",       "@host ",
-	    " @host", "host",       "@",           "10.0.0.0/8,", "10.0.0.0/8 ",
-	    "1.2.3",  "::1",        "10.0.0.0/-1"};
+	static const char *const bad[] = {"", "10.0.0.1/8", "10.0.0.0/33",
+	    "@HOST", "@host ", " @host", "host", "@", "10.0.0.0/8,",
+	    "10.0.0.0/8 ", "1.2.3", "::1", "10.0.0.0/-1"};
 	char err[POLICY_ERRLEN];
 	struct policy p;
 	size_t i;
@@ -274,8 +273,8 @@ test_rule_limit(void **state)
 		add_ok(&p, entry, i % 2 == 0);
 	}
 	assert_int_equal(p.nrules, POLICY_MAX_RULES);
-	assert_int_equal(policy_add(&p, "11.0.0.0/8", false, err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add(&p, "11.0.0.0/8", false, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "too many"));
 	assert_int_equal(policy_add(&p, "@host", true, err, sizeof(err)), -1);
 	assert_int_equal(p.nrules, POLICY_MAX_RULES);
@@ -296,8 +295,8 @@ test_lists(void **state)
 	assert_int_equal(policy_add_list(&p, "", false, err, sizeof(err)), 0);
 	assert_int_equal(p.nrules, 0);
 	assert_int_equal(policy_add_list(&p, "10.0.0.0/8,192.168.0.0/16,@host",
-	                                 true, err, sizeof(err)),
-	                 0);
+	                     true, err, sizeof(err)),
+	    0);
 	assert_int_equal(p.nrules, 3);
 	assert_sorted(&p);
 	rule_is(&p, 0, "@host", true);
@@ -306,8 +305,8 @@ test_lists(void **state)
 
 	policy_init(&p);
 	assert_int_equal(policy_add_list(&p, "10.0.0.0/8,,1.0.0.0/8", false,
-	                                 err, sizeof(err)),
-	                 -1);
+	                     err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "empty item"));
 	assert_int_equal(
 	    policy_add_list(&p, ",10.0.0.0/8", false, err, sizeof(err)), -1);
@@ -317,13 +316,13 @@ test_lists(void **state)
 	assert_non_null(strstr(err, "empty item"));
 	assert_int_equal(policy_add_list(&p, ",", false, err, sizeof(err)), -1);
 	assert_int_equal(policy_add_list(&p, "10.0.0.0/8 ,1.0.0.0/8", false,
-	                                 err, sizeof(err)),
-	                 -1);
+	                     err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "bad allow entry"));
 	memset(item, '1', sizeof(item) - 1);
 	item[sizeof(item) - 1] = '\0';
-	assert_int_equal(policy_add_list(&p, item, false, err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add_list(&p, item, false, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "overlong item"));
 }
 
@@ -341,8 +340,8 @@ test_expose_valid(void **state)
 	/* The same VM port behind two host ports is fine. */
 	assert_int_equal(policy_add_expose(&p, "8081:80", err, sizeof(err)), 0);
 	/* Up to five digits, leading zeros included. */
-	assert_int_equal(policy_add_expose(&p, "02222:00022", err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    policy_add_expose(&p, "02222:00022", err, sizeof(err)), 0);
 	assert_int_equal(p.nexpose, 5);
 	assert_int_equal(p.expose[0].ext, 8080);
 	assert_int_equal(p.expose[0].in, 80);
@@ -358,13 +357,11 @@ test_expose_valid(void **state)
 static void
 test_expose_invalid(void **state)
 {
-	static const char *const bad[] = {
-	    "",          "80",        ":",          ":80",         "80:",
-	    "0:80",      "80:0",      "65536:80",   "80:65536",    "99999:80",
-	    "-1:80",     "80:-1",     "+80:80",     "80:+80",      "80:80:80",
-	    "a:b",       "80:8o",     " 80:80",     "80:80 ",      "80 :80",
-	    "000080:80", "80:000080", "1234567:80", "12345678:80", "80,81:80",
-	    "0x50:80",   "80::80"};
+	static const char *const bad[] = {"", "80", ":", ":80", "80:", "0:80",
+	    "80:0", "65536:80", "80:65536", "99999:80", "-1:80", "80:-1",
+	    "+80:80", "80:+80", "80:80:80", "a:b", "80:8o", " 80:80", "80:80 ",
+	    "80 :80", "000080:80", "80:000080", "1234567:80", "12345678:80",
+	    "80,81:80", "0x50:80", "80::80"};
 	char err[POLICY_ERRLEN];
 	struct policy p;
 	size_t i;
@@ -390,25 +387,25 @@ test_expose_duplicates_and_limit(void **state)
 	(void)state;
 	policy_init(&p);
 	assert_int_equal(policy_add_expose(&p, "2222:22", err, sizeof(err)), 0);
-	assert_int_equal(policy_add_expose(&p, "2222:23", err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "2222:23", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "port 2222 exposed twice"));
-	assert_int_equal(policy_add_expose(&p, "02222:22", err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "02222:22", err, sizeof(err)), -1);
 	assert_int_equal(p.nexpose, 1);
 
 	policy_init(&p);
 	for (i = 0; i < POLICY_MAX_EXPOSE; i++) {
 		snprintf(entry, sizeof(entry), "%d:%d", 10000 + i, 80);
-		assert_int_equal(policy_add_expose(&p, entry, err, sizeof(err)),
-		                 0);
+		assert_int_equal(
+		    policy_add_expose(&p, entry, err, sizeof(err)), 0);
 	}
-	assert_int_equal(policy_add_expose(&p, "20000:80", err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "20000:80", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "too many exposed ports"));
 	/* A duplicate is still named as such when the list is full. */
-	assert_int_equal(policy_add_expose(&p, "10000:80", err, sizeof(err)),
-	                 -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "10000:80", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "exposed twice"));
 	assert_int_equal(p.nexpose, POLICY_MAX_EXPOSE);
 }

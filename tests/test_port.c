@@ -31,7 +31,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 #define NET(x) IP4(192, 168, 105, x)
 #define T0     1700000000
 #define LEASE  600
@@ -95,7 +95,7 @@ setup(void **state)
 	memcpy(sd.up.mac, upmac, 6);
 	snprintf(sd.up.name, sizeof(sd.up.name), "test0");
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	                     sd.up.gateway, err, sizeof(err));
+	    sd.up.gateway, err, sizeof(err));
 	assert_non_null(sd.db);
 	derive_network(&sd);
 	sd.started = time(NULL);
@@ -163,7 +163,7 @@ close_peer(int peer)
 /* Attaches a VM of kind over a socketpair of type; *peer gets its end. */
 static struct port *
 attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
-            enum osdep_fd_kind kind, int type, int *peer)
+    enum osdep_fd_kind kind, int type, int *peer)
 {
 	struct port_attach_args a;
 	const char *code = NULL;
@@ -224,8 +224,8 @@ db_bind_for(const uint8_t mac[6], uint32_t want, int64_t secs)
 {
 	uint32_t ip = 0;
 
-	assert_int_equal(leasedb_offer(sd.db, mac, want, clock_now, 60, &ip),
-	                 0);
+	assert_int_equal(
+	    leasedb_offer(sd.db, mac, want, clock_now, 60, &ip), 0);
 	assert_int_equal(ip, want);
 	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, clock_now, secs), 0);
 }
@@ -457,8 +457,8 @@ test_many_ports_indexes(void **state)
 	assert_int_equal(port_count(&sd), N);
 	/* Every one a distinct address; 10.x so all of them fit. */
 	for (i = 0; i < N; i++)
-		port_set_lease(&sd, ps[i], IP4(10, 0, i >> 8, i & 0xff) + 1,
-		               T0 + LEASE);
+		port_set_lease(
+		    &sd, ps[i], IP4(10, 0, i >> 8, i & 0xff) + 1, T0 + LEASE);
 	for (i = 0; i < N; i++) {
 		mk_mac(mac, i * 1024 + 7);
 		assert_ptr_equal(port_by_mac(&sd, mac), ps[i]);
@@ -755,8 +755,8 @@ test_send_counts(void **state)
 	assert_int_equal(p->st.rx_bytes, 60 + sizeof(frame));
 	assert_int_equal(p->st.tx_frames, 0);
 	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 60);
-	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT),
-	                 sizeof(frame));
+	assert_int_equal(
+	    recv(peer, buf, sizeof(buf), MSG_DONTWAIT), sizeof(frame));
 	assert_memory_equal(buf, frame, sizeof(frame));
 	errno = 0;
 	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), -1);
@@ -1002,29 +1002,29 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name_valid),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_attach_refusals, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_attach_sets_fd_flags, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_many_ports_indexes, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_sets_fd_flags, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_many_ports_indexes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_chains, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_lease_index, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_detach_releases_lease, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_restores_lease, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_set_lease_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_detach_releases_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restart_restores_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_counts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_send_full_socket_drops, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_send_oversize_drops, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_send_to_closed_peer_fails_port,
-	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_send_full_socket_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_send_oversize_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_send_to_closed_peer_fails_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recv, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_recv_eof_fails_port, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_recv_eof_fails_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_event, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_shutdown_closes_without_release, setup, teardown),

@@ -11,8 +11,8 @@
 
 /* Counts how many frames of len pass in one second at step ns. */
 static unsigned
-passed(struct rate *r, const struct rate_limit *lim, size_t len,
-    uint64_t start, uint64_t step)
+passed(struct rate *r, const struct rate_limit *lim, size_t len, uint64_t start,
+    uint64_t step)
 {
 	unsigned n = 0;
 	uint64_t t;

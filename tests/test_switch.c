@@ -32,7 +32,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 #define NET(x)  IP4(192, 168, 105, x)
 #define GATEWAY NET(1)
 #define T0      1700000000
@@ -132,7 +132,7 @@ setup(void **state)
 	memcpy(sd.up.mac, gw_mac, 6);
 	snprintf(sd.up.name, sizeof(sd.up.name), "test0");
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	                     sd.up.gateway, err, sizeof(err));
+	    sd.up.gateway, err, sizeof(err));
 	assert_non_null(sd.db);
 	derive_network(&sd);
 	sd.started = time(NULL);
@@ -181,8 +181,8 @@ get32(const uint8_t *p)
 /* A UDP/IPv4 frame with a 32-byte payload; returns its length. */
 static size_t
 udp_frame(uint8_t *buf, size_t cap, const uint8_t *src_mac,
-          const uint8_t *dst_mac, uint32_t src_ip, uint32_t dst_ip,
-          uint16_t sport, uint16_t dport)
+    const uint8_t *dst_mac, uint32_t src_ip, uint32_t dst_ip, uint16_t sport,
+    uint16_t dport)
 {
 	struct pkt_udp4_addr a;
 	size_t len;
@@ -204,8 +204,8 @@ udp_frame(uint8_t *buf, size_t cap, const uint8_t *src_mac,
 /* An Ethernet/IPv4 ARP frame; returns its length. */
 static size_t
 arp_frame(uint8_t *buf, const uint8_t *eth_dst, const uint8_t *eth_src,
-          uint16_t op, const uint8_t *sha, uint32_t spa, const uint8_t *tha,
-          uint32_t tpa)
+    uint16_t op, const uint8_t *sha, uint32_t spa, const uint8_t *tha,
+    uint32_t tpa)
 {
 	struct pkt_eth eth;
 	struct pkt_arp arp;
@@ -234,7 +234,7 @@ arp_frame(uint8_t *buf, const uint8_t *eth_dst, const uint8_t *eth_src,
  */
 static size_t
 dhcp_frame_from(uint8_t *buf, size_t cap, const uint8_t *mac, uint8_t type,
-                uint32_t requested, uint32_t server, uint32_t ciaddr)
+    uint32_t requested, uint32_t server, uint32_t ciaddr)
 {
 	uint8_t *b = buf + PKT_UDP4_HLEN;
 	struct pkt_udp4_addr a;
@@ -282,7 +282,7 @@ dhcp_frame_from(uint8_t *buf, size_t cap, const uint8_t *mac, uint8_t type,
 /* A broadcast DHCP client message from 0.0.0.0. */
 static size_t
 dhcp_frame(uint8_t *buf, size_t cap, const uint8_t *mac, uint8_t type,
-           uint32_t requested, uint32_t server)
+    uint32_t requested, uint32_t server)
 {
 	return dhcp_frame_from(buf, cap, mac, type, requested, server, 0);
 }
@@ -487,8 +487,8 @@ test_dhcp_through_switch(void **state)
 	}
 
 	/* RELEASE unbinds at once. */
-	len = dhcp_frame_from(f, sizeof(f), mac1, DHCP_RELEASE, 0, GATEWAY,
-	                      NET(2));
+	len = dhcp_frame_from(
+	    f, sizeof(f), mac1, DHCP_RELEASE, 0, GATEWAY, NET(2));
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_vm_empty(&vm1);
 	assert_int_equal(vm1.p->ip, 0);
@@ -528,11 +528,11 @@ test_spoofed_source_mac(void **state)
 	dhcp_bind(&vm1);
 	dhcp_bind(&vm2);
 	/* VM1 claims VM2's MAC (and IP), and a made-up one. */
-	len = udp_frame(f, sizeof(f), mac2, gw_mac, NET(3), IP4(8, 8, 8, 8),
-	                1000, 2000);
+	len = udp_frame(
+	    f, sizeof(f), mac2, gw_mac, NET(3), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	len = udp_frame(f, sizeof(f), mac9, gw_mac, NET(2), IP4(8, 8, 8, 8),
-	                1000, 2000);
+	len = udp_frame(
+	    f, sizeof(f), mac9, gw_mac, NET(2), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_SRC_MAC], 2);
 	assert_int_equal(vm1.p->st.tx_frames, 4); /* with the DHCP ones */
@@ -542,15 +542,15 @@ test_spoofed_source_mac(void **state)
 	assert_int_equal(vm2.p->st.drops[FILTER_R_SRC_MAC], 0);
 
 	/* Its own MAC with VM2's IP: an IP spoof. */
-	len = udp_frame(f, sizeof(f), mac1, gw_mac, NET(3), IP4(8, 8, 8, 8),
-	                1000, 2000);
+	len = udp_frame(
+	    f, sizeof(f), mac1, gw_mac, NET(3), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_IP_SPOOF], 1);
 	assert_int_equal(to_uplink(), 0);
 
 	/* The real thing goes to the uplink. */
-	len = udp_frame(f, sizeof(f), mac1, gw_mac, NET(2), IP4(8, 8, 8, 8),
-	                1000, 2000);
+	len = udp_frame(
+	    f, sizeof(f), mac1, gw_mac, NET(2), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(to_uplink(), 1);
 	assert_vm_empty(&vm2);
@@ -563,8 +563,8 @@ test_no_lease_no_ip(void **state)
 	size_t len;
 
 	(void)state;
-	len = udp_frame(f, sizeof(f), mac1, gw_mac, NET(2), IP4(8, 8, 8, 8),
-	                1000, 2000);
+	len = udp_frame(
+	    f, sizeof(f), mac1, gw_mac, NET(2), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 1);
 	assert_int_equal(to_uplink(), 0);
@@ -584,8 +584,8 @@ test_uplink_unicast_reaches_one_vm(void **state)
 	dhcp_bind(&vm1);
 	dhcp_bind(&vm2);
 
-	len = udp_frame(f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), NET(2),
-	                443, 40000);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), NET(2), 443, 40000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_got(&vm1, f, len);
 	assert_vm_empty(&vm2);
@@ -594,16 +594,16 @@ test_uplink_unicast_reaches_one_vm(void **state)
 	assert_int_equal(switch_stats(&sd)->uplink_rx_bytes, len);
 
 	/* VM1's MAC with VM2's IP reaches neither. */
-	len = udp_frame(f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), NET(3),
-	                443, 40000);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), NET(3), 443, 40000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
 	assert_vm_empty(&vm2);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_DST_IP], 1);
 
 	/* From a private address the VM's rules do not allow: dropped. */
-	len = udp_frame(f, sizeof(f), gw_mac, mac1, IP4(10, 1, 1, 1), NET(2),
-	                443, 40000);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, mac1, IP4(10, 1, 1, 1), NET(2), 443, 40000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_POLICY], 1);
@@ -615,8 +615,8 @@ test_uplink_unicast_reaches_one_vm(void **state)
 	assert_vm_empty(&vm1);
 
 	/* To a MAC nobody has. */
-	len = udp_frame(f, sizeof(f), gw_mac, mac9, IP4(8, 8, 8, 8), NET(2),
-	                443, 40000);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, mac9, IP4(8, 8, 8, 8), NET(2), 443, 40000);
 	switch_from_uplink(&sd, f, len);
 	assert_int_equal(switch_stats(&sd)->uplink_no_port, 1);
 	assert_vm_empty(&vm1);
@@ -643,13 +643,13 @@ test_uplink_arp_for_leased_ip(void **state)
 	dhcp_bind(&vm2);
 
 	len = arp_frame(f, bcast_mac, gw_mac, PKT_ARP_REQUEST, gw_mac, GATEWAY,
-	                zero, NET(3));
+	    zero, NET(3));
 	switch_from_uplink(&sd, f, len);
 	assert_vm_got(&vm2, f, len);
 	assert_vm_empty(&vm1);
 
 	len = arp_frame(f, bcast_mac, gw_mac, PKT_ARP_REQUEST, gw_mac, GATEWAY,
-	                zero, NET(2));
+	    zero, NET(2));
 	switch_from_uplink(&sd, f, len);
 	assert_vm_got(&vm1, f, len);
 	assert_vm_empty(&vm2);
@@ -657,15 +657,15 @@ test_uplink_arp_for_leased_ip(void **state)
 	/* For an address nobody holds: no VM. */
 	flood = switch_stats(&sd)->uplink_flood;
 	len = arp_frame(f, bcast_mac, gw_mac, PKT_ARP_REQUEST, gw_mac, GATEWAY,
-	                zero, NET(99));
+	    zero, NET(99));
 	switch_from_uplink(&sd, f, len);
 	assert_int_equal(switch_stats(&sd)->uplink_flood, flood + 1);
 	assert_vm_empty(&vm1);
 	assert_vm_empty(&vm2);
 
 	/* An ARP reply unicast to VM1 about VM1's address reaches VM1 only. */
-	len = arp_frame(f, mac1, gw_mac, PKT_ARP_REPLY, gw_mac, GATEWAY, mac1,
-	                NET(2));
+	len = arp_frame(
+	    f, mac1, gw_mac, PKT_ARP_REPLY, gw_mac, GATEWAY, mac1, NET(2));
 	switch_from_uplink(&sd, f, len);
 	assert_vm_got(&vm1, f, len);
 	assert_vm_empty(&vm2);
@@ -682,18 +682,18 @@ test_uplink_broadcast_reaches_nobody(void **state)
 	dhcp_bind(&vm1);
 	dhcp_bind(&vm2);
 
-	len = udp_frame(f, sizeof(f), gw_mac, bcast_mac, GATEWAY, 0xffffffff,
-	                137, 137);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, bcast_mac, GATEWAY, 0xffffffff, 137, 137);
 	switch_from_uplink(&sd, f, len);
-	len = udp_frame(f, sizeof(f), gw_mac, bcast_mac, GATEWAY, NET(255), 137,
-	                137);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, bcast_mac, GATEWAY, NET(255), 137, 137);
 	switch_from_uplink(&sd, f, len);
 	len = udp_frame(f, sizeof(f), gw_mac, mcast, GATEWAY,
-	                IP4(224, 0, 0, 251), 5353, 5353);
+	    IP4(224, 0, 0, 251), 5353, 5353);
 	switch_from_uplink(&sd, f, len);
 	/* A DHCP reply broadcast by some server on the uplink. */
-	len = udp_frame(f, sizeof(f), gw_mac, bcast_mac, GATEWAY, 0xffffffff,
-	                67, 68);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, bcast_mac, GATEWAY, 0xffffffff, 67, 68);
 	switch_from_uplink(&sd, f, len);
 	assert_int_equal(switch_stats(&sd)->uplink_flood, 4);
 	assert_int_equal(switch_stats(&sd)->uplink_no_port, 0);
@@ -720,8 +720,8 @@ test_vm_to_vm(void **state)
 	assert_vm_empty(&vm2);
 	assert_int_equal(to_uplink(), 0);
 	/* ARP for VM2 is refused too. */
-	len = arp_frame(f, bcast_mac, mac1, PKT_ARP_REQUEST, mac1, NET(2), zero,
-	                NET(3));
+	len = arp_frame(
+	    f, bcast_mac, mac1, PKT_ARP_REQUEST, mac1, NET(2), zero, NET(3));
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_ARP_TARGET], 1);
 	assert_vm_empty(&vm2);
@@ -729,8 +729,8 @@ test_vm_to_vm(void **state)
 
 	/* VM1 may send, VM2 does not accept. */
 	assert_int_equal(policy_add(&vm1.p->policy, "192.168.105.0/24", false,
-	                            err, sizeof(err)),
-	                 0);
+	                     err, sizeof(err)),
+	    0);
 	len = udp_frame(f, sizeof(f), mac1, mac2, NET(2), NET(3), 5000, 6000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_POLICY], 1);
@@ -740,8 +740,8 @@ test_vm_to_vm(void **state)
 
 	/* Both allow the subnet: delivered, to VM2 only, never the uplink. */
 	assert_int_equal(policy_add(&vm2.p->policy, "192.168.105.0/24", false,
-	                            err, sizeof(err)),
-	                 0);
+	                     err, sizeof(err)),
+	    0);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_vm_got(&vm2, f, len);
 	assert_vm_empty(&vm1);
@@ -749,8 +749,8 @@ test_vm_to_vm(void **state)
 	assert_int_equal(vm2.p->st.rx_frames, 3);
 
 	/* ARP between them now passes, to VM2 only. */
-	len = arp_frame(f, bcast_mac, mac1, PKT_ARP_REQUEST, mac1, NET(2), zero,
-	                NET(3));
+	len = arp_frame(
+	    f, bcast_mac, mac1, PKT_ARP_REQUEST, mac1, NET(2), zero, NET(3));
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_vm_got(&vm2, f, len);
 	assert_vm_empty(&vm1);
@@ -764,8 +764,8 @@ test_vm_to_vm(void **state)
 
 	/* A block rule on VM2 wins again (same prefix: block wins). */
 	assert_int_equal(policy_add(&vm2.p->policy, "192.168.105.2/32", true,
-	                            err, sizeof(err)),
-	                 0);
+	                     err, sizeof(err)),
+	    0);
 	len = udp_frame(f, sizeof(f), mac1, mac2, NET(2), NET(3), 5000, 6000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_vm_empty(&vm2);
@@ -805,13 +805,13 @@ test_expire(void **state)
 	assert_int_equal(l.state, LEASE_BOUND);
 
 	/* Without a lease VM1 may not send, nor receive. */
-	len = udp_frame(f, sizeof(f), mac1, gw_mac, ip, IP4(8, 8, 8, 8), 1000,
-	                2000);
+	len = udp_frame(
+	    f, sizeof(f), mac1, gw_mac, ip, IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 1);
 	assert_int_equal(to_uplink(), 0);
-	len = udp_frame(f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), ip, 2000,
-	                1000);
+	len = udp_frame(
+	    f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), ip, 2000, 1000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
 	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 2);
@@ -838,8 +838,8 @@ test_port_readable_batches(void **state)
 
 	(void)state;
 	dhcp_bind(&vm1);
-	len = udp_frame(f, sizeof(f), mac1, gw_mac, NET(2), IP4(1, 1, 1, 1),
-	                1000, 53);
+	len = udp_frame(
+	    f, sizeof(f), mac1, gw_mac, NET(2), IP4(1, 1, 1, 1), 1000, 53);
 	for (i = 0; i < 40; i++)
 		assert_int_equal(send(vm1.peer, f, len, 0), (ssize_t)len);
 	/* Frames read by the loop's read event reach the uplink. */
@@ -847,8 +847,8 @@ test_port_readable_batches(void **state)
 		assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
 	assert_int_equal(to_uplink(), 40);
 	assert_int_equal(vm1.p->st.tx_frames, 42); /* and DHCP's two */
-	assert_int_equal(vm1.p->st.tx_bytes,
-	                 2 * (PKT_UDP4_HLEN + 300) + 40 * len);
+	assert_int_equal(
+	    vm1.p->st.tx_bytes, 2 * (PKT_UDP4_HLEN + 300) + 40 * len);
 
 	/* switch_port_readable itself, and with nothing pending. */
 	assert_int_equal(send(vm1.peer, f, len, 0), (ssize_t)len);
@@ -863,24 +863,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_dhcp_through_switch, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_pool_full_counted, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_spoofed_source_mac, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_no_lease_no_ip, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_uplink_unicast_reaches_one_vm,
-	                                    setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_uplink_arp_for_leased_ip,
-	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_dhcp_through_switch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pool_full_counted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_spoofed_source_mac, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_no_lease_no_ip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_uplink_unicast_reaches_one_vm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_uplink_arp_for_leased_ip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_uplink_broadcast_reaches_nobody, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vm_to_vm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_port_readable_batches, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_port_readable_batches, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -220,7 +220,8 @@ test_fd_kind(void **state)
 	assert_int_equal(osdep_tap_offload(fd), 0);
 	close(fd);
 	errno = 0;
-	assert_int_equal(osdep_tap_open("a-name-far-too-long-for-ifnamsiz"), -1);
+	assert_int_equal(
+	    osdep_tap_open("a-name-far-too-long-for-ifnamsiz"), -1);
 	assert_int_equal(errno, ENAMETOOLONG);
 }
 

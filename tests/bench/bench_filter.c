@@ -19,7 +19,7 @@
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
-	 (uint32_t)(d))
+	    (uint32_t)(d))
 
 #define GW     IP4(192, 168, 105, 1)
 #define MASK   IP4(255, 255, 255, 0)

@@ -156,8 +156,8 @@ main(int argc, char **argv)
 			seconds = atof(optarg);
 			break;
 		default:
-			fprintf(stderr,
-			        "usage: bench_forward [-tB] [-s SECS]\n");
+			fprintf(
+			    stderr, "usage: bench_forward [-tB] [-s SECS]\n");
 			return 2;
 		}
 	}
@@ -173,7 +173,7 @@ main(int argc, char **argv)
 		fake_uplink_params(&sd);
 	}
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	                     sd.up.gateway, err, sizeof(err));
+	    sd.up.gateway, err, sizeof(err));
 	if (sd.db == NULL)
 		fatalx("%s", err);
 	sd.net.gateway = sd.up.gateway;
@@ -206,7 +206,7 @@ main(int argc, char **argv)
 	addr.sport = 40000;
 	addr.dport = 9;
 	if (pkt_build_udp4(w.frame, sizeof(w.frame), &addr,
-	                   FRAME_LEN - PKT_UDP4_HLEN) != FRAME_LEN)
+	        FRAME_LEN - PKT_UDP4_HLEN) != FRAME_LEN)
 		fatalx("cannot build the test frame");
 
 	pin(0);
@@ -241,11 +241,11 @@ main(int argc, char **argv)
 	printf("uplink_frames %llu\n", (unsigned long long)(up1 - up0));
 	printf("uplink_written %llu\n", (unsigned long long)(w1 - w0));
 	printf("dropped_by_filter %llu\n",
-	       (unsigned long long)(p->st.drops[FILTER_R_IP_SPOOF] +
-	                            p->st.drops[FILTER_R_POLICY] +
-	                            p->st.drops[FILTER_R_NO_LEASE]));
-	printf("mpps %.3f\n",
-	       (double)(f1 - f0) / ((double)(t1 - t0) / 1e9) / 1e6);
+	    (unsigned long long)(p->st.drops[FILTER_R_IP_SPOOF] +
+	                         p->st.drops[FILTER_R_POLICY] +
+	                         p->st.drops[FILTER_R_NO_LEASE]));
+	printf(
+	    "mpps %.3f\n", (double)(f1 - f0) / ((double)(t1 - t0) / 1e9) / 1e6);
 
 	port_shutdown(&sd);
 	switch_shutdown(&sd);

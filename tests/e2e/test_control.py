@@ -377,3 +377,32 @@ class ControlTest(E2E):
         st = self.d.ctl_json("status")
         self.assertEqual(st["uplink"]["gateway"], "192.168.105.1")
         self.assertIn("softnetd", self.d.ctl("status").stdout)
+
+
+class PathSafetyTest(E2E):
+    def test_symlinks_in_place_of_socket_or_database_are_refused(self):
+        host = self.env.netns("host")
+        target = self.env.path("elsewhere")
+        open(target, "w").close()
+        d = Daemon(self.env, host)
+        os.symlink(target, d.db)
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(timeout=10), 1)
+        self.assertIn("symbolic link", d.logtext())
+        d.proc = None
+        d.logf.close()
+        self.assertEqual(os.path.getsize(target), 0)  # untouched
+        os.unlink(d.db)
+        os.symlink(target, d.sock)
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(timeout=10), 1)
+        self.assertIn("not a socket", d.logtext())
+        d.proc = None
+        d.logf.close()
+        self.assertTrue(os.path.islink(d.sock))  # not replaced
+        # The socket file is the configured group's, mode 0660.
+        os.unlink(d.sock)
+        d.start()
+        st = os.stat(d.sock)
+        self.assertEqual(st.st_mode & 0o777, 0o660)
+        self.assertEqual(st.st_uid, 0)

@@ -55,10 +55,10 @@ check_loaded(const struct config *cfg)
 		broken();
 	if (cfg->uplink.have_addrs &&
 	    (cfg->uplink.pool_start > cfg->uplink.pool_end ||
-	     (cfg->uplink.gateway >= cfg->uplink.pool_start &&
-	      cfg->uplink.gateway <= cfg->uplink.pool_end) ||
-	     (cfg->uplink.gateway & cfg->uplink.netmask) !=
-	         (cfg->uplink.pool_start & cfg->uplink.netmask)))
+	        (cfg->uplink.gateway >= cfg->uplink.pool_start &&
+	            cfg->uplink.gateway <= cfg->uplink.pool_end) ||
+	        (cfg->uplink.gateway & cfg->uplink.netmask) !=
+	            (cfg->uplink.pool_start & cfg->uplink.netmask)))
 		broken();
 }
 

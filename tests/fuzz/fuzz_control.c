@@ -137,7 +137,7 @@ fresh_db(void)
 	if (sd.db != NULL)
 		leasedb_close(sd.db);
 	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	                     sd.up.gateway, err, sizeof(err));
+	    sd.up.gateway, err, sizeof(err));
 	if (sd.db == NULL) {
 		fprintf(stderr, "leasedb_open: %s\n", err);
 		broken();
@@ -187,8 +187,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	switch_init(&sd); /* sd.uplink is NULL: no uplink event */
 
 	policy_init(&fixture_policy);
-	if (policy_add(&fixture_policy, "10.0.0.0/8", false, err,
-	               sizeof(err)) == -1 ||
+	if (policy_add(
+	        &fixture_policy, "10.0.0.0/8", false, err, sizeof(err)) == -1 ||
 	    policy_add(&fixture_policy, "@host", true, err, sizeof(err)) == -1)
 		broken();
 	fixture_policy.revision = 1;
@@ -217,7 +217,7 @@ check_reply(json_t *r)
 		    !json_is_string(msg) || json_string_length(code) == 0) {
 			s = json_dumps(r, JSON_COMPACT | JSON_ENSURE_ASCII);
 			fprintf(stderr, "reply without an error: %s\n",
-			        s != NULL ? s : "(does not serialize)");
+			    s != NULL ? s : "(does not serialize)");
 			free(s);
 			broken();
 		}

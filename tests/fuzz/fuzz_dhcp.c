@@ -66,8 +66,8 @@ broken_at(int line)
 static void
 vm_mac(unsigned i, uint8_t mac[PKT_ETH_ALEN])
 {
-	static const uint8_t base[PKT_ETH_ALEN] = {0x02, 0x00, 0x00,
-	                                           0x00, 0x00, 0x10};
+	static const uint8_t base[PKT_ETH_ALEN] = {
+	    0x02, 0x00, 0x00, 0x00, 0x00, 0x10};
 
 	memcpy(mac, base, PKT_ETH_ALEN);
 	mac[5] = (uint8_t)(base[5] + i);
@@ -82,8 +82,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	db = leasedb_open(":memory:", POOL_START, POOL_END, GATEWAY, err,
-	                  sizeof(err));
+	db = leasedb_open(
+	    ":memory:", POOL_START, POOL_END, GATEWAY, err, sizeof(err));
 	if (db == NULL)
 		broken();
 	for (i = 0; i < NMACS; i++) {
@@ -106,8 +106,8 @@ check_msg(const struct dhcp_msg *m)
 		char c = m->hostname[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == '-'))
 			broken();
 	}
 	if (m->op != 1 || m->htype != 1 || m->hlen != PKT_ETH_ALEN)
@@ -119,10 +119,10 @@ check_msg(const struct dhcp_msg *m)
 /* A reply frame: well-formed, within cap, to this VM, checksums right. */
 static void
 check_reply(const uint8_t *out, size_t cap, const struct dhcp_result *res,
-            const uint8_t mac[PKT_ETH_ALEN], const struct dhcp_msg *m)
+    const uint8_t mac[PKT_ETH_ALEN], const struct dhcp_msg *m)
 {
-	static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff,
-	                                            0xff, 0xff, 0xff};
+	static const uint8_t bcast[PKT_ETH_ALEN] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	struct pkt_info pi;
 	uint16_t ulen;
 
@@ -136,7 +136,7 @@ check_reply(const uint8_t *out, size_t cap, const struct dhcp_result *res,
 		broken();
 	if (memcmp(pi.eth->src, cfg.server_mac, PKT_ETH_ALEN) != 0 ||
 	    (memcmp(pi.eth->dst, mac, PKT_ETH_ALEN) != 0 &&
-	     memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) != 0))
+	        memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) != 0))
 		broken();
 	if (pi.udp_payload_len != res->reply_len - PKT_UDP4_HLEN ||
 	    pi.udp_payload_len < BOOTP_HLEN + 4)
@@ -146,8 +146,8 @@ check_reply(const uint8_t *out, size_t cap, const struct dhcp_result *res,
 		broken();
 	ulen = (uint16_t)(pi.l4_len);
 	if (pkt_csum(pi.l4, ulen,
-	             pkt_pseudo_sum(pi.ip_src, pi.ip_dst, PKT_IPPROTO_UDP,
-	                            ulen)) != 0)
+	        pkt_pseudo_sum(pi.ip_src, pi.ip_dst, PKT_IPPROTO_UDP, ulen)) !=
+	    0)
 		broken();
 	/* BOOTREPLY, same xid, same chaddr. */
 	if (pi.udp_payload[0] != 2 || memcmp(pi.udp_payload + 4, &m->xid, 4) ||

@@ -36,8 +36,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define VM_IP   0xc0a8690a /* 192.168.105.10 */
 #define GATEWAY 0xc0a86901 /* 192.168.105.1 */
 
-static const uint8_t vm_mac[PKT_ETH_ALEN] = {0x02, 0x00, 0x00,
-                                             0x00, 0x00, 0x0a};
+static const uint8_t vm_mac[PKT_ETH_ALEN] = {
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
 static const uint32_t dns[2] = {GATEWAY, 0x08080808};
 static struct policy pol_a, pol_b;
 
@@ -144,8 +144,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (((ctl >> 2) & 3) == 0)
 		vm.policy = &none;
 	if ((ctl & 0x10) && len >= PKT_ETH_HLEN)
-		memcpy(frame + (to_vm ? 0 : PKT_ETH_ALEN), vm_mac,
-		       PKT_ETH_ALEN);
+		memcpy(
+		    frame + (to_vm ? 0 : PKT_ETH_ALEN), vm_mac, PKT_ETH_ALEN);
 	if (ctl & 0x20)
 		net.ndns = 0;
 
@@ -184,7 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				broken();
 			if (to_vm &&
 			    (pi.ip_dst != vm.ip ||
-			     memcmp(pi.eth->dst, vm_mac, PKT_ETH_ALEN) != 0))
+			        memcmp(pi.eth->dst, vm_mac, PKT_ETH_ALEN) != 0))
 				broken();
 		} else if (pi.ethertype != PKT_ETHERTYPE_ARP ||
 		           pi.arp == NULL) {

@@ -33,7 +33,8 @@ main(int argc, char **argv)
 	if (argc == 3)
 		sock = atoi(argv[2]);
 	if ((tap = osdep_tap_open(argv[1])) == -1) {
-		fprintf(stderr, "tapbridge: %s: %s\n", argv[1], strerror(errno));
+		fprintf(
+		    stderr, "tapbridge: %s: %s\n", argv[1], strerror(errno));
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
