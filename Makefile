@@ -99,7 +99,8 @@ CLIENT_LIB_OBJS := $(filter-out $(BUILD)/client/softnetctl.o,$(CLIENT_OBJS))
 $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+# Unit tests that need a daemon context share tests/testd.c.
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/testd.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS) \
 	    $(OS_LIBS)
 

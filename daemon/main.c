@@ -129,28 +129,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(sd->base, NULL);
 }
 
-/* Derives the filter's and the DHCP server's view of the network. */
-static void
-derive_network(struct softnetd *sd)
-{
-	/* No DNS configured (vmnet picking the subnet): the gateway. */
-	if (sd->cfg.dhcp.ndns == 0) {
-		sd->cfg.dhcp.dns[0] = sd->up.gateway;
-		sd->cfg.dhcp.ndns = 1;
-	}
-	sd->net.gateway = sd->up.gateway;
-	sd->net.netmask = sd->up.netmask;
-	sd->net.dns = sd->cfg.dhcp.dns;
-	sd->net.ndns = sd->cfg.dhcp.ndns;
-	sd->dhcp.gateway = sd->up.gateway;
-	sd->dhcp.netmask = sd->up.netmask;
-	sd->dhcp.dns = sd->cfg.dhcp.dns;
-	sd->dhcp.ndns = sd->cfg.dhcp.ndns;
-	sd->dhcp.mtu = (uint16_t)sd->up.mtu;
-	sd->dhcp.lease_time = sd->cfg.dhcp.lease_time;
-	memcpy(sd->dhcp.server_mac, sd->up.mac, sizeof(sd->dhcp.server_mac));
-}
-
 /*
  * Hands the lease database files to the unprivileged user, then becomes
  * that user (osdep_drop_privileges says what is kept and why).
@@ -266,7 +244,7 @@ main(int argc, char **argv)
 	    sd.up.gateway, err, sizeof(err));
 	if (sd.db == NULL)
 		fatalx("%s", err);
-	derive_network(&sd);
+	softnetd_derive_network(&sd);
 	port_init(&sd);
 	switch_init(&sd);
 	if (control_init(&sd, err, sizeof(err)) == -1)

@@ -36,7 +36,10 @@ struct softnetd {
 	bool no_batch; /* -B: one frame per system call */
 };
 
-/* Wall-clock seconds, the time base of leases. */
+/* Fills sd->net and sd->dhcp from sd->up and sd->cfg (after the uplink). */
+void softnetd_derive_network(struct softnetd *sd);
+
+/* Wall-clock seconds, the time base of leases (defined by main.c). */
 int64_t softnetd_now(void);
 
 #endif

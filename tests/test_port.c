@@ -27,6 +27,7 @@
 #include "port.h"
 #include "softnetd.h"
 #include "switch.h"
+#include "testd.h"
 #include "uplink.h"
 
 #define IP4(a, b, c, d)                                                        \
@@ -51,56 +52,16 @@ static struct softnetd sd;
 static int peers[1024];
 static int npeers;
 
-/* The filter's and DHCP server's view, as main.c's derive_network. */
-static void
-derive_network(struct softnetd *s)
-{
-	if (s->cfg.dhcp.ndns == 0) {
-		s->cfg.dhcp.dns[0] = s->up.gateway;
-		s->cfg.dhcp.ndns = 1;
-	}
-	s->net.gateway = s->up.gateway;
-	s->net.netmask = s->up.netmask;
-	s->net.dns = s->cfg.dhcp.dns;
-	s->net.ndns = s->cfg.dhcp.ndns;
-	s->dhcp.gateway = s->up.gateway;
-	s->dhcp.netmask = s->up.netmask;
-	s->dhcp.dns = s->cfg.dhcp.dns;
-	s->dhcp.ndns = s->cfg.dhcp.ndns;
-	s->dhcp.mtu = (uint16_t)s->up.mtu;
-	s->dhcp.lease_time = s->cfg.dhcp.lease_time;
-	memcpy(s->dhcp.server_mac, s->up.mac, sizeof(s->dhcp.server_mac));
-}
-
 /* A fresh daemon context for each test. */
 static int
 setup(void **state)
 {
 	static const uint8_t upmac[6] = {0x02, 0x5e, 0, 0, 0, 1};
-	char err[256];
 
 	(void)state;
-	memset(&sd, 0, sizeof(sd));
 	clock_now = T0;
 	npeers = 0;
-	config_defaults(&sd.cfg);
-	sd.base = event_base_new();
-	assert_non_null(sd.base);
-	sd.up.gateway = NET(1);
-	sd.up.netmask = IP4(255, 255, 255, 0);
-	sd.up.pool_start = NET(2);
-	sd.up.pool_end = NET(254);
-	sd.up.mtu = 1500;
-	sd.up.max_frame = 1514;
-	memcpy(sd.up.mac, upmac, 6);
-	snprintf(sd.up.name, sizeof(sd.up.name), "test0");
-	sd.db = leasedb_open(":memory:", sd.up.pool_start, sd.up.pool_end,
-	    sd.up.gateway, err, sizeof(err));
-	assert_non_null(sd.db);
-	derive_network(&sd);
-	sd.started = time(NULL);
-	port_init(&sd);
-	switch_init(&sd);
+	testd_open(&sd, upmac);
 	return 0;
 }
 
@@ -110,11 +71,7 @@ teardown(void **state)
 	int i;
 
 	(void)state;
-	port_shutdown(&sd);
-	switch_shutdown(&sd);
-	leasedb_close(sd.db);
-	event_base_free(sd.base);
-	config_free(&sd.cfg);
+	testd_close(&sd);
 	for (i = 0; i < npeers; i++)
 		if (peers[i] != -1)
 			close(peers[i]);

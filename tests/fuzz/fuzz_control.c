@@ -163,7 +163,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((sd.base = event_base_new()) == NULL)
 		broken();
 	sd.started = time(NULL);
-	/* What a TAP uplink would report, derived as main.c does. */
+	/* What a TAP uplink would report. */
 	sd.up.gateway = sd.cfg.uplink.gateway;
 	sd.up.netmask = sd.cfg.uplink.netmask;
 	sd.up.pool_start = sd.cfg.uplink.pool_start;
@@ -172,16 +172,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	sd.up.max_frame = 1514;
 	memcpy(sd.up.mac, "\x02\x53\x4e\x00\x00\x01", 6);
 	memcpy(sd.up.name, "fuzz0", 6);
-	sd.net.gateway = sd.up.gateway;
-	sd.net.netmask = sd.up.netmask;
-	sd.net.dns = sd.cfg.dhcp.dns;
-	sd.net.ndns = sd.cfg.dhcp.ndns;
-	sd.dhcp.gateway = sd.up.gateway;
-	sd.dhcp.netmask = sd.up.netmask;
-	sd.dhcp.dns = sd.cfg.dhcp.dns;
-	sd.dhcp.ndns = sd.cfg.dhcp.ndns;
-	sd.dhcp.mtu = (uint16_t)sd.up.mtu;
-	sd.dhcp.lease_time = sd.cfg.dhcp.lease_time;
+	softnetd_derive_network(&sd);
 	fresh_db();
 	port_init(&sd);
 	switch_init(&sd); /* sd.uplink is NULL: no uplink event */

@@ -1,0 +1,19 @@
+/*
+ * A softnetd context built by hand for unit tests: no uplink (frames for
+ * it are counted in uplink_write_drop), an in-memory lease database, the
+ * default network 192.168.105.0/24 with the gateway at .1 and the pool
+ * .2-.254. Each test file defines softnetd_now() itself.
+ */
+#ifndef SOFTNET_TESTD_H
+#define SOFTNET_TESTD_H
+
+#include <stdint.h>
+
+#include "softnetd.h"
+
+/* Opens the context; the uplink side's MAC is upmac. */
+void testd_open(struct softnetd *sd, const uint8_t upmac[6]);
+/* Frees everything testd_open made (and every port still attached). */
+void testd_close(struct softnetd *sd);
+
+#endif
