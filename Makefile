@@ -157,6 +157,8 @@ fuzz: $(FUZZ_BINS)
 # log_path: they still abort the process (a failed unit test, a daemon gone
 # mid-test) but are printed to its stderr; SAN_CC=clang files them too.
 SAN_CC      ?= $(CC)
+# SAN_TARGET=unit: only the unit tests under the sanitizers.
+SAN_TARGET  ?= test
 SAN_BUILD   := $(BUILD)/san
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -169,7 +171,7 @@ sanitize: | deps-test
 	LSAN_OPTIONS=log_path=$(SAN_REPORTS)/lsan \
 	    $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CC=$(SAN_CC) \
 	    CFLAGS='-O1 -g' \
-	    EXTRA_CFLAGS='$(SAN_FLAGS)' EXTRA_LDFLAGS='$(SAN_FLAGS)' test; \
+	    EXTRA_CFLAGS='$(SAN_FLAGS)' EXTRA_LDFLAGS='$(SAN_FLAGS)' $(SAN_TARGET); \
 	rc=$$?; \
 	if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
 		for f in $(SAN_REPORTS)/*; do echo "== $$f"; cat "$$f"; done; \
@@ -177,7 +179,7 @@ sanitize: | deps-test
 		exit 1; \
 	fi; \
 	[ $$rc -eq 0 ] && echo "sanitize: no sanitizer reports" || \
-	    { echo "sanitize: FAILED: make test exited $$rc"; exit 1; }
+	    { echo "sanitize: FAILED: make $(SAN_TARGET) exited $$rc"; exit 1; }
 
 # Benchmarks (not tests: nothing here asserts a timing). tests/bench/bench.py
 # builds namespaces, measures veth, pasta, slirp4netns and softnet in the
