@@ -100,8 +100,12 @@ $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
 
 # Unit tests that need a daemon context share tests/testd.c.
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/testd.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS) \
+TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch)
+$(TESTD_USERS): $(BUILD)/tests/testd.o
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(ALL_LDFLAGS) \
+	    $(TEST_LIBS) $(PKG_LIBS) \
 	    $(OS_LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)

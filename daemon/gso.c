@@ -165,3 +165,92 @@ gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
 	}
 	return n;
 }
+
+/* The TCP/IPv4 header fields coalescing compares, or false if not one. */
+struct tcp4_view {
+	size_t thl;     /* TCP header length */
+	size_t payload; /* TCP payload bytes */
+	uint32_t seq;
+	uint8_t flags;
+};
+
+/* Views a plain, option-free IPv4 TCP frame that coalescing may touch. */
+static bool
+tcp4_view(const uint8_t *f, size_t len, struct tcp4_view *v)
+{
+	const uint8_t *ip = f + PKT_ETH_HLEN, *tcp = ip + 20;
+	size_t tot;
+
+	if (len < PKT_ETH_HLEN + 40 ||
+	    pkt_get_be16(f + 12) != PKT_ETHERTYPE_IPV4 || ip[0] != 0x45 ||
+	    ip[9] != PKT_IPPROTO_TCP ||
+	    (pkt_get_be16(ip + 6) & (PKT_IP_MF | PKT_IP_OFFSET)) != 0)
+		return false;
+	tot = pkt_get_be16(ip + 2);
+	v->thl = (size_t)(tcp[12] >> 4) * 4;
+	if (tot + PKT_ETH_HLEN > len || v->thl < 20 || 20 + v->thl > tot)
+		return false;
+	v->payload = tot - 20 - v->thl;
+	v->seq = pkt_get_be32(tcp + 4);
+	v->flags = tcp[13];
+	return true;
+}
+
+bool
+gso_coalesce(uint8_t *a, size_t *alen, size_t acap, struct pkt_vnet *av,
+    const uint8_t *b, size_t blen)
+{
+	uint8_t *aip = a + PKT_ETH_HLEN, *atcp = aip + 20;
+	const uint8_t *bip = b + PKT_ETH_HLEN, *btcp = bip + 20;
+	struct tcp4_view va, vb;
+	size_t mss, hdrs, tot;
+	uint32_t sum, src, dst;
+	uint16_t c;
+
+	if (!tcp4_view(a, *alen, &va) || !tcp4_view(b, blen, &vb))
+		return false;
+	mss = av->gso_type == PKT_VNET_GSO_NONE ? va.payload : av->gso_size;
+	hdrs = PKT_ETH_HLEN + 20 + va.thl;
+	/* A plain a must itself be plain; a superframe must be ours. */
+	if ((av->gso_type == PKT_VNET_GSO_NONE && av->flags != 0) ||
+	    (av->gso_type != PKT_VNET_GSO_NONE &&
+	        av->gso_type != PKT_VNET_GSO_TCPV4))
+		return false;
+	if (va.payload == 0 || vb.payload == 0 || vb.payload > mss ||
+	    va.payload % mss != 0 || va.flags != 0x10 ||
+	    (vb.flags != 0x10 && vb.flags != 0x18) || va.thl != vb.thl ||
+	    vb.seq != va.seq + (uint32_t)va.payload)
+		return false;
+	/* Same Ethernet header, IP addresses, TOS and TTL; same ack, window,
+	 * urgent pointer and options. */
+	if (memcmp(a, b, PKT_ETH_HLEN) != 0 || aip[1] != bip[1] ||
+	    aip[8] != bip[8] || memcmp(aip + 12, bip + 12, 8) != 0 ||
+	    memcmp(atcp, btcp, 4) != 0 || memcmp(atcp + 8, btcp + 8, 4) != 0 ||
+	    memcmp(atcp + 14, btcp + 14, 2) != 0 ||
+	    memcmp(atcp + 18, btcp + 18, va.thl - 18) != 0)
+		return false;
+	tot = 20 + va.thl + va.payload + vb.payload;
+	if (tot > 65535 || PKT_ETH_HLEN + tot > acap)
+		return false;
+	memcpy(a + hdrs + va.payload, b + hdrs, vb.payload);
+	*alen = PKT_ETH_HLEN + tot;
+	atcp[13] = vb.flags; /* PSH, if b has it, ends the run */
+	pkt_put_be16(aip + 2, (uint16_t)tot);
+	memset(aip + 10, 0, 2);
+	c = pkt_csum(aip, 20, 0);
+	memcpy(aip + 10, &c, 2);
+	/* The TCP checksum is left to the device: the pseudo-header sum. */
+	src = pkt_get_be32(aip + 12);
+	dst = pkt_get_be32(aip + 16);
+	sum = pkt_pseudo_sum(src, dst, PKT_IPPROTO_TCP, (uint16_t)(tot - 20));
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	pkt_put_be16(atcp + 16, (uint16_t)sum);
+	av->flags = PKT_VNET_F_NEEDS_CSUM;
+	av->gso_type = PKT_VNET_GSO_TCPV4;
+	av->gso_size = (uint16_t)mss;
+	av->hdr_len = (uint16_t)hdrs;
+	av->csum_start = PKT_ETH_HLEN + 20;
+	av->csum_offset = TCP_CSUM_OFF;
+	return true;
+}

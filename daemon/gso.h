@@ -49,4 +49,16 @@ struct gso_out {
 int gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
     struct gso_out *out);
 
+/*
+ * Receive offload in software: appends plain TCP/IPv4 frame b to frame a
+ * (len *alen in a buffer of acap bytes, header *av) when b continues a's
+ * flow exactly: same addresses, ports, TTL/TOS, ack, window and TCP
+ * options, the next sequence number, no flags but ACK (PSH ends a run), a
+ * payload no larger than a's segment size. a then becomes (or grows) a GSO
+ * superframe with a pending checksum, as a TAP with offloads takes it.
+ * Returns true when b was merged; false leaves a untouched.
+ */
+bool gso_coalesce(uint8_t *a, size_t *alen, size_t acap, struct pkt_vnet *av,
+    const uint8_t *b, size_t blen);
+
 #endif

@@ -97,11 +97,12 @@ segment(struct softnetd *sd, const uint8_t *frame, size_t len,
 }
 
 /*
- * Queues a frame for the uplink; the data must live until the flush. An
- * uplink without offloads gets superframes cut and checksums finished.
+ * Queues a frame for the uplink; the data must live until the flush, in a
+ * buffer of cap bytes (room to coalesce later segments into it). An uplink
+ * without offloads gets superframes cut and checksums finished.
  */
 static void
-queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len,
+queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len, size_t cap,
     const struct pkt_vnet *vnet)
 {
 	static const struct pkt_vnet plain;
@@ -115,7 +116,8 @@ queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len,
 			return;
 		}
 		for (i = 0; i < n; i++)
-			queue_uplink(sd, sw->seg[i], sw->seg_len[i], &plain);
+			queue_uplink(sd, sw->seg[i], sw->seg_len[i],
+			    sw->seg_len[i], &plain);
 		flush_uplink(sd); /* seg_mem is reused by the next one */
 		return;
 	}
@@ -123,11 +125,18 @@ queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len,
 		sw->st.uplink_write_drop++;
 		return;
 	}
+	/* TCP segments continuing the last queued frame join it (GRO). */
+	if (sd->up.vnet && sw->nout > 0 &&
+	    vnet->gso_type == PKT_VNET_GSO_NONE && vnet->flags == 0 &&
+	    gso_coalesce(sw->out[sw->nout - 1].data, &sw->out[sw->nout - 1].len,
+	        sw->out[sw->nout - 1].cap, &sw->out[sw->nout - 1].vnet, frame,
+	        len))
+		return;
 	if (sw->nout == sw->batch)
 		flush_uplink(sd);
 	sw->out[sw->nout].data = frame;
 	sw->out[sw->nout].len = len;
-	sw->out[sw->nout].cap = len;
+	sw->out[sw->nout].cap = cap;
 	sw->out[sw->nout].vnet = sd->up.vnet ? *vnet : plain;
 	sw->nout++;
 }
@@ -195,7 +204,8 @@ announce(struct softnetd *sd, struct port *p, uint32_t ip)
 	memcpy(arp->spa, a, 4);
 	memset(arp->tha, 0, PKT_ETH_ALEN);
 	memcpy(arp->tpa, a, 4);
-	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp), &plain);
+	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp),
+	    sizeof(*eth) + sizeof(*arp), &plain);
 	flush_uplink(sd); /* arp_buf is reused by the next announcement */
 }
 
@@ -278,7 +288,7 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	if (q != NULL)
 		to_port(sd, q, &pi, &f->vnet);
 	else
-		queue_uplink(sd, f->data, f->len, &f->vnet);
+		queue_uplink(sd, f->data, f->len, f->cap, &f->vnet);
 }
 
 void

@@ -268,6 +268,94 @@ test_validate(void **state)
 	assert_false(gso_validate(&h, &pi));
 }
 
+/* Consecutive segments coalesce; cutting the result gives them back. */
+static void
+test_coalesce_round_trip(void **state)
+{
+	static uint8_t a[PKT_MAX_FRAME], segs[4][2048], outbuf[16384];
+	uint8_t *seg[16];
+	size_t lens[16], alen, slen[4];
+	struct gso_out out = {outbuf, sizeof(outbuf), seg, lens, 16};
+	struct pkt_vnet av = {0};
+	struct pkt_info pi;
+	int k, n;
+
+	(void)state;
+	/* Four segments of one flow: 1448, 1448, 1448 and a 500-byte PSH. */
+	for (k = 0; k < 4; k++) {
+		slen[k] = tcp_frame(k < 3 ? 1448 : 500, k < 3 ? 0x10 : 0x18,
+		    1000 + 1448u * (unsigned)k, 0);
+		memcpy(segs[k], frame, slen[k]);
+	}
+	memcpy(a, segs[0], slen[0]);
+	alen = slen[0];
+	for (k = 1; k < 4; k++)
+		assert_true(
+		    gso_coalesce(a, &alen, sizeof(a), &av, segs[k], slen[k]));
+	assert_int_equal(alen, PKT_ETH_HLEN + 40 + 3 * 1448 + 500);
+	assert_int_equal(av.gso_type, PKT_VNET_GSO_TCPV4);
+	assert_int_equal(av.gso_size, 1448);
+	/* What a TAP would accept: a valid header for a valid frame. */
+	assert_int_equal(pkt_parse(a, alen, &pi), 0);
+	assert_true(gso_validate(&av, &pi));
+	assert_int_equal(pkt_csum(a + PKT_ETH_HLEN, 20, 0), 0);
+	/* Cut again: the same four segments, byte for byte but IP ids. */
+	n = gso_segment(a, alen, &av, &out);
+	assert_int_equal(n, 4);
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(lens[k], slen[k]);
+		assert_true(checksums_ok(seg[k], lens[k]));
+		assert_memory_equal(seg[k] + PKT_ETH_HLEN + 20,
+		    segs[k] + PKT_ETH_HLEN + 20, 16); /* ports..flags */
+		assert_memory_equal(seg[k] + PKT_ETH_HLEN + 40,
+		    segs[k] + PKT_ETH_HLEN + 40, lens[k] - PKT_ETH_HLEN - 40);
+	}
+	/* After the PSH segment nothing more joins. */
+	(void)tcp_frame(100, 0x10, 1000 + 3 * 1448 + 500, 0);
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, frame, 154));
+}
+
+/* Segments that do not continue the flow exactly stay apart. */
+static void
+test_coalesce_refusals(void **state)
+{
+	static uint8_t a[PKT_MAX_FRAME], b[2048];
+	struct pkt_vnet av = {0};
+	size_t alen, blen;
+
+	(void)state;
+	alen = tcp_frame(1448, 0x10, 1, 0);
+	memcpy(a, frame, alen);
+	/* A sequence gap. */
+	blen = tcp_frame(1448, 0x10, 2, 0);
+	memcpy(b, frame, blen);
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, b, blen));
+	/* The next segment, but SYN, FIN or RST set. */
+	blen = tcp_frame(1448, 0x12, 1449, 0);
+	memcpy(b, frame, blen);
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, b, blen));
+	blen = tcp_frame(1448, 0x11, 1449, 0);
+	memcpy(b, frame, blen);
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, b, blen));
+	/* Another port, another window, larger than the first segment. */
+	blen = tcp_frame(1448, 0x10, 1449, 0);
+	memcpy(b, frame, blen);
+	b[PKT_ETH_HLEN + 23] = 81;
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, b, blen));
+	b[PKT_ETH_HLEN + 23] = 80;
+	b[PKT_ETH_HLEN + 20 + 14] = 0x01;
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, b, blen));
+	blen = tcp_frame(1500, 0x10, 1449, 0);
+	assert_false(gso_coalesce(a, &alen, sizeof(a), &av, frame, blen));
+	/* No room in a's buffer. */
+	blen = tcp_frame(1448, 0x10, 1449, 0);
+	assert_false(gso_coalesce(a, &alen, alen + 100, &av, frame, blen));
+	/* Nothing merged so far: a is untouched and still plain. */
+	assert_int_equal(alen, PKT_ETH_HLEN + 40 + 1448);
+	assert_int_equal(av.gso_type, PKT_VNET_GSO_NONE);
+	assert_true(gso_coalesce(a, &alen, sizeof(a), &av, frame, blen));
+}
+
 int
 main(void)
 {
@@ -276,6 +364,8 @@ main(void)
 	    cmocka_unit_test(test_segment_small),
 	    cmocka_unit_test(test_complete_csum),
 	    cmocka_unit_test(test_validate),
+	    cmocka_unit_test(test_coalesce_round_trip),
+	    cmocka_unit_test(test_coalesce_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
