@@ -45,9 +45,11 @@
 #include "switch.h"
 #include "xmalloc.h"
 
-#define CONN_MAX_FDS    4                 /* fds queued on one connection */
-#define CONN_OUT_MAX    (4 * 1024 * 1024) /* unread replies before close */
-#define CONTROL_MSG_LEN 256
+#define CONN_MAX_FDS      4                 /* fds queued on one connection */
+#define CONN_OUT_MAX      (4 * 1024 * 1024) /* unread replies before close */
+#define CONTROL_MSG_LEN   256
+#define CONN_IN_START     4096 /* input buffer; grows to SOFTNET_LINE_MAX */
+#define CONN_ACCEPT_BATCH 64   /* connections taken per wakeup */
 
 struct conn_fd {
 	int fd;
@@ -60,7 +62,8 @@ struct conn {
 	int fd;
 	struct event *rev, *wev;
 	struct evbuffer *out;
-	char *in; /* SOFTNET_LINE_MAX bytes */
+	char *in; /* incap bytes, grown up to SOFTNET_LINE_MAX */
+	size_t incap;
 	size_t inlen;
 	uint64_t in_off; /* stream offset of in[0] */
 	struct conn_fd fds[CONN_MAX_FDS];
@@ -975,6 +978,11 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 	bool overflow = false;
 
 	(void)what;
+	if (c->inlen == c->incap && c->incap < SOFTNET_LINE_MAX) {
+		c->incap = c->incap * 2 < SOFTNET_LINE_MAX ? c->incap * 2
+		                                           : SOFTNET_LINE_MAX;
+		c->in = xreallocarray(c->in, 1, c->incap);
+	}
 	if (c->inlen == SOFTNET_LINE_MAX) {
 		conn_framing_error(c, SOFTNET_E_LINE_TOO_LONG,
 		    "request line longer than 65536 bytes");
@@ -982,7 +990,7 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	iov.iov_base = c->in + c->inlen;
-	iov.iov_len = SOFTNET_LINE_MAX - c->inlen;
+	iov.iov_len = c->incap - c->inlen;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
@@ -1033,24 +1041,15 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
-/* Event callback: a client connects. */
+/* Sets up a connection on an accepted descriptor (closed on failure). */
 static void
-control_accept(evutil_socket_t lfd, short what, void *arg)
+conn_new(struct softnetd *sd, int fd)
 {
-	struct softnetd *sd = arg;
 	struct control *ctl = sd->control;
 	struct conn *c;
 	uid_t uid;
 	gid_t gid;
-	int fd;
 
-	(void)what;
-	fd = accept(lfd, NULL, NULL);
-	if (fd == -1) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("control: accept");
-		return;
-	}
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
 	    osdep_peer_cred(fd, &uid, &gid) == -1) {
@@ -1070,7 +1069,8 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	c = xcalloc(1, sizeof(*c));
 	c->sd = sd;
 	c->fd = fd;
-	c->in = xmalloc(SOFTNET_LINE_MAX);
+	c->incap = CONN_IN_START;
+	c->in = xmalloc(c->incap);
 	c->out = evbuffer_new();
 	c->peer.uid = uid;
 	c->peer.gid = gid;
@@ -1085,6 +1085,24 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	ctl->nconns++;
 	log_debug("control: connection from uid %u gid %u%s", (unsigned)uid,
 	    (unsigned)gid, c->peer.admin ? " (admin)" : "");
+}
+
+/* Event callback: clients connect; take a bounded batch of them. */
+static void
+control_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	int fd, i;
+
+	(void)what;
+	for (i = 0; i < CONN_ACCEPT_BATCH; i++) {
+		if ((fd = accept(lfd, NULL, NULL)) == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("control: accept");
+			return;
+		}
+		conn_new(arg, fd);
+	}
 }
 
 /*
@@ -1179,7 +1197,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 	}
 	umask(old);
 	if (chown(path, 0, gr->gr_gid) == -1 || chmod(path, 0660) == -1 ||
-	    listen(s, 128) == -1) {
+	    listen(s, SOMAXCONN) == -1) {
 		/* sun_path, a copy of path: GCC's UBSan build misreads path. */
 		snprintf(err, errlen, "setting up %s: %s", sun.sun_path,
 		    strerror(errno));

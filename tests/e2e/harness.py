@@ -207,8 +207,18 @@ class Client:
 
     def __init__(self, path):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(10)
-        self.s.connect(path)
+        # A Unix connect with a timeout fails at once (EAGAIN) while the
+        # listen backlog is full; a busy daemon drains it, so retry.
+        deadline = time.monotonic() + 10
+        while True:
+            self.s.settimeout(10)
+            try:
+                self.s.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         self.buf = b""
 
     def send_raw(self, data, fds=()):
