@@ -3,15 +3,15 @@
  * the rate, but at least 64 frames or one 64 KiB superframe, so a
  * legitimate burst is never cut) and refills at the rate as time passes.
  * A frame passes when there is a token for it and for each of its bytes.
- * A superframe counts as its bytes and as one frame per 1500 bytes, so
- * GSO cannot be used to get around a frame limit.
+ * A GSO superframe is one frame (it costs the daemon what one frame costs:
+ * one read, one decision, one write) and all of its bytes: the frame limit
+ * is a packet-rate guard, the byte limit the volume guard.
  */
 #include "rate.h"
 
-#define RATE_BURST_DIV   20
-#define RATE_MIN_FRAMES  64.0
-#define RATE_MIN_BYTES   (128.0 * 1024)
-#define RATE_FRAME_BYTES 1500
+#define RATE_BURST_DIV  20
+#define RATE_MIN_FRAMES 64.0
+#define RATE_MIN_BYTES  (128.0 * 1024)
 
 /* The burst size of a rate with a floor. */
 static double
@@ -54,10 +54,7 @@ bool
 rate_take(
     struct rate *r, const struct rate_limit *lim, size_t len, uint64_t now_ns)
 {
-	double frames =
-	    len > RATE_FRAME_BYTES
-	        ? (double)((len + RATE_FRAME_BYTES - 1) / RATE_FRAME_BYTES)
-	        : 1.0;
+	const double frames = 1.0;
 
 	if (lim->frames_per_sec == 0 && lim->bytes_per_sec == 0)
 		return true;
