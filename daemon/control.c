@@ -303,15 +303,9 @@ static json_t *
 op_hello(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {
-	    "op", "id", "version", "client", NULL};
 	json_t *v = json_object_get(req, "version"), *r;
-	const char *k;
 
 	(void)sd, (void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if (!json_is_integer(v))
 		return reply_error(id, SOFTNET_E_BAD_REQUEST,
 		    "\"version\" (an integer) is required");
@@ -352,8 +346,6 @@ static json_t *
 op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "mac", "name", "session",
-	    "allow", "block", "expose", NULL};
 	struct port_attach_args a = {.fd = fd, .owner = peer->uid};
 	json_t *mac = json_object_get(req, "mac");
 	json_t *name = json_object_get(req, "name");
@@ -362,14 +354,9 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	uint8_t devmac[6];
 	struct policy pol;
 	struct port *p;
-	const char *code, *k;
+	const char *code;
 	char msg[CONTROL_MSG_LEN];
 
-	if ((k = stray_key(req, keys)) != NULL) {
-		err = reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
-		goto fail;
-	}
 	if (fd == -1) {
 		err = reply_error(id, SOFTNET_E_NO_FD,
 		    "attach needs the VM's descriptor (SCM_RIGHTS)");
@@ -459,15 +446,10 @@ static json_t *
 op_detach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "vm", NULL};
 	struct port *p;
 	json_t *r;
-	const char *k;
 
 	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -481,17 +463,10 @@ static json_t *
 op_list(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", NULL};
 	json_t *r, *vms = json_array();
 	struct port *p;
-	const char *k;
 
-	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL) {
-		json_decref(vms);
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
-	}
+	(void)req, (void)fd, (void)session;
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
 		if (may_act(peer, p))
@@ -507,15 +482,10 @@ static json_t *
 op_show(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "vm", NULL};
 	struct port *p;
 	json_t *r;
-	const char *k;
 
 	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -528,16 +498,11 @@ static json_t *
 op_stats(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "vm", NULL};
 	json_t *r, *vms;
 	struct port *p;
-	const char *k;
 
 	if (json_object_get(req, "vm") != NULL)
 		return op_show(sd, peer, req, id, fd, session);
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	vms = json_array();
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
@@ -580,15 +545,10 @@ static json_t *
 op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", NULL};
 	struct leases_walk w = {peer, NULL};
 	json_t *r;
-	const char *k;
 
-	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
+	(void)req, (void)fd, (void)session;
 	w.arr = json_array();
 	if (leasedb_foreach(sd->db, lease_one, &w) == -1) {
 		json_decref(w.arr);
@@ -605,15 +565,10 @@ static json_t *
 op_policy_get(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", "vm", NULL};
 	struct port *p;
 	json_t *r;
-	const char *k;
 
 	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if ((r = find_vm(sd, peer, req, id, &p)) != NULL)
 		return r;
 	r = reply_new(true, id);
@@ -631,17 +586,11 @@ static json_t *
 op_policy_set(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {
-	    "op", "id", "vm", "allow", "block", "revision", NULL};
 	json_t *rev = json_object_get(req, "revision"), *r;
 	struct policy next;
 	struct port *p;
-	const char *k;
 
 	(void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 	if (rev != NULL && !json_is_integer(rev))
 		return reply_error(id, SOFTNET_E_BAD_REQUEST,
 		    "\"revision\" must be an integer");
@@ -673,16 +622,11 @@ static json_t *
 op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	static const char *const keys[] = {"op", "id", NULL};
 	const struct sw_stats *st = switch_stats(sd);
 	char mac[ADDR_MAC_STRLEN];
 	json_t *r;
-	const char *k;
 
-	(void)peer, (void)fd, (void)session;
-	if ((k = stray_key(req, keys)) != NULL)
-		return reply_error(
-		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
+	(void)req, (void)peer, (void)fd, (void)session;
 	addr_format_mac(sd->up.mac, mac);
 	r = reply_new(true, id);
 	json_object_set_new(r, "status",
@@ -710,21 +654,31 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 typedef json_t *(*op_fn)(struct softnetd *, const struct control_peer *,
     json_t *, json_t *, int, void *);
 
+/* The fields each op takes; any other is refused before the op runs. */
+static const char *const k_bare[] = {"op", "id", NULL};
+static const char *const k_vm[] = {"op", "id", "vm", NULL};
+static const char *const k_hello[] = {"op", "id", "version", "client", NULL};
+static const char *const k_attach[] = {
+    "op", "id", "mac", "name", "session", "allow", "block", "expose", NULL};
+static const char *const k_policy_set[] = {
+    "op", "id", "vm", "allow", "block", "revision", NULL};
+
 static const struct {
 	const char *name;
 	op_fn fn;
 	bool takes_fd;
+	const char *const *keys;
 } ops[] = {
-    {SOFTNET_OP_HELLO, op_hello, false},
-    {SOFTNET_OP_ATTACH, op_attach, true},
-    {SOFTNET_OP_DETACH, op_detach, false},
-    {SOFTNET_OP_LIST, op_list, false},
-    {SOFTNET_OP_SHOW, op_show, false},
-    {SOFTNET_OP_STATS, op_stats, false},
-    {SOFTNET_OP_LEASES, op_leases, false},
-    {SOFTNET_OP_POLICY_GET, op_policy_get, false},
-    {SOFTNET_OP_POLICY_SET, op_policy_set, false},
-    {SOFTNET_OP_STATUS, op_status, false},
+    {SOFTNET_OP_HELLO, op_hello, false, k_hello},
+    {SOFTNET_OP_ATTACH, op_attach, true, k_attach},
+    {SOFTNET_OP_DETACH, op_detach, false, k_vm},
+    {SOFTNET_OP_LIST, op_list, false, k_bare},
+    {SOFTNET_OP_SHOW, op_show, false, k_vm},
+    {SOFTNET_OP_STATS, op_stats, false, k_vm},
+    {SOFTNET_OP_LEASES, op_leases, false, k_bare},
+    {SOFTNET_OP_POLICY_GET, op_policy_get, false, k_vm},
+    {SOFTNET_OP_POLICY_SET, op_policy_set, false, k_policy_set},
+    {SOFTNET_OP_STATUS, op_status, false, k_bare},
 };
 
 json_t *
@@ -733,6 +687,7 @@ control_request(struct softnetd *sd, const struct control_peer *peer,
 {
 	json_error_t jerr;
 	json_t *req, *op, *id, *r = NULL;
+	const char *k;
 	size_t i;
 
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -761,6 +716,11 @@ control_request(struct softnetd *sd, const struct control_peer *peer,
 	if (i == sizeof(ops) / sizeof(ops[0])) {
 		r = reply_error(id, SOFTNET_E_UNKNOWN_OP,
 		    "unknown op \"%.64s\"", json_string_value(op));
+		goto out;
+	}
+	if ((k = stray_key(req, ops[i].keys)) != NULL) {
+		r = reply_error(
+		    id, SOFTNET_E_BAD_REQUEST, "unknown field \"%s\"", k);
 		goto out;
 	}
 	if (fd != -1 && !ops[i].takes_fd) {
