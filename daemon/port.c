@@ -129,6 +129,8 @@ unlink_port(struct softnetd *sd, struct port *p)
 	expose_close(sd, p);
 	if (p->ev != NULL)
 		event_free(p->ev);
+	if (p->wev != NULL)
+		event_free(p->wev);
 	close(p->fd);
 }
 
@@ -177,6 +179,17 @@ port_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	switch_port_readable(p->sd, p);
+}
+
+/* Event callback: a VM whose buffer was full can take frames again. */
+static void
+port_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct port *p = arg;
+
+	(void)fd;
+	(void)what;
+	p->full = false;
 }
 
 struct port *
@@ -264,7 +277,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	}
 	p->ev =
 	    event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable, p);
-	if (p->ev == NULL || event_add(p->ev, NULL) == -1)
+	p->wev = event_new(sd->base, p->fd, EV_WRITE, port_writable, p);
+	if (p->ev == NULL || p->wev == NULL || event_add(p->ev, NULL) == -1)
 		fatalx("cannot add a port event");
 
 	TAILQ_INSERT_TAIL(&ps->list, p, entry);
@@ -475,6 +489,15 @@ sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 	}
 	switch (errno) {
 	case EAGAIN:
+		/*
+		 * A VM that does not read costs one failed call, not one per
+		 * frame: until its socket is writable again, frames for it
+		 * are dropped here.
+		 */
+		p->full = true;
+		event_add(p->wev, NULL);
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		return;
 	case ENOBUFS:
 	case EINTR:
 	case EMSGSIZE:
@@ -486,12 +509,25 @@ sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 	}
 }
 
+/* Whether a frame for p is dropped without trying (dead or full). */
+static bool
+skip(struct port *p, size_t nframes)
+{
+	if (p->dead)
+		return true;
+	if (p->full) {
+		p->st.drops[FILTER_R_QUEUE_FULL] += nframes;
+		return true;
+	}
+	return false;
+}
+
 void
 port_send(struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len)
 {
 	static const struct pkt_vnet plain;
 
-	if (p->dead)
+	if (skip(p, 1))
 		return;
 	if (p->vnet) {
 		port_send_vnet(sd, p, frame, len, &plain);
@@ -509,7 +545,7 @@ port_send_vnet(struct softnetd *sd, struct port *p, const uint8_t *frame,
 {
 	struct iovec iov[2];
 
-	if (p->dead)
+	if (skip(p, 1))
 		return;
 	iov[0].iov_base = (void *)vnet;
 	iov[0].iov_len = sizeof(*vnet);
@@ -524,7 +560,7 @@ port_send_batch(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 {
 	int i, k;
 
-	if (p->dead || n <= 0)
+	if (n <= 0 || skip(p, (size_t)n))
 		return;
 	if (p->kind != OSDEP_FD_DGRAM) {
 		for (i = 0; i < n && !p->dead; i++)

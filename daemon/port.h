@@ -48,6 +48,8 @@ struct port {
 	struct policy policy;
 	struct expose *expose; /* exposed TCP ports, or NULL */
 	struct event *ev;
+	struct event *wev;   /* one-shot: the full VM can take frames */
+	bool full;           /* its buffer was full: drop without a call */
 	bool dead;           /* failed; detached from the loop soon */
 	struct rate tx_rate; /* token buckets (config vm_limits) */
 	struct rate rx_rate;

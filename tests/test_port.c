@@ -748,11 +748,18 @@ test_send_full_socket_drops(void **state)
 	assert_int_equal(p->st.rx_frames, rx);
 	assert_false(p->dead);
 
-	/* Once the VM reads, frames flow again. */
+	/* Until the loop sees the socket writable, frames are dropped
+	 * without a system call. */
+	assert_true(p->full);
+	/* Once the VM reads and the loop runs, frames flow again. */
 	sent = 0;
 	while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		sent++;
 	assert_int_equal(sent, (int)rx);
+	port_send(&sd, p, frame, 100);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 52);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_false(p->full);
 	port_send(&sd, p, frame, 100);
 	assert_int_equal(p->st.rx_frames, rx + 1);
 	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 100);
