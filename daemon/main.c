@@ -40,8 +40,8 @@ static void __attribute__((noreturn)) usage(int status)
 	    "  -n         check the configuration and exit (0 ok, 1 not)\n"
 	    "  -f CONFIG  configuration file (JSON); defaults without one\n"
 	    "  -s SOCKET  control socket path (overrides the file)\n"
-	    "  -B         no batching: one frame per read and write (the\n"
-	    "             baseline make bench compares against)\n"
+	    "  -B         no batching: one frame per read and per write, no\n"
+	    "             coalescing (the baseline make bench compares with)\n"
 	    "  -h         this help; see softnetd(8)\n");
 	exit(status);
 }
