@@ -54,16 +54,14 @@ bool
 rate_take(
     struct rate *r, const struct rate_limit *lim, size_t len, uint64_t now_ns)
 {
-	const double frames = 1.0;
-
 	if (lim->frames_per_sec == 0 && lim->bytes_per_sec == 0)
 		return true;
 	refill(r, lim, now_ns);
-	if ((lim->frames_per_sec != 0 && r->frames < frames) ||
+	if ((lim->frames_per_sec != 0 && r->frames < 1.0) ||
 	    (lim->bytes_per_sec != 0 && r->bytes < (double)len))
 		return false;
 	if (lim->frames_per_sec != 0)
-		r->frames -= frames;
+		r->frames -= 1.0;
 	if (lim->bytes_per_sec != 0)
 		r->bytes -= (double)len;
 	return true;

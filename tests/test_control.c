@@ -60,10 +60,6 @@ static const struct control_peer root_peer = {0, 0, true};
 static const struct control_peer alice = {1000, 1000, false};
 static const struct control_peer bob = {1001, 1001, false};
 
-/* Test ends of VM socketpairs, closed at teardown. */
-static int peers[512];
-static int npeers;
-
 /* A fresh daemon context for each test. */
 static int
 setup(void **state)
@@ -72,7 +68,6 @@ setup(void **state)
 
 	(void)state;
 	clock_now = T0;
-	npeers = 0;
 	testd_open(&sd, upmac);
 	return 0;
 }
@@ -80,13 +75,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	int i;
-
 	(void)state;
 	testd_close(&sd);
-	for (i = 0; i < npeers; i++)
-		close(peers[i]);
-	npeers = 0;
 	return 0;
 }
 
@@ -94,14 +84,7 @@ teardown(void **state)
 static int
 vm_pair(int *peer)
 {
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
-	assert_true(npeers < (int)(sizeof(peers) / sizeof(peers[0])));
-	peers[npeers++] = sv[1];
-	if (peer != NULL)
-		*peer = sv[1];
-	return sv[0];
+	return testd_pair(SOCK_DGRAM, peer);
 }
 
 /* Sends a request of len bytes; checks what every reply has. */

@@ -48,10 +48,6 @@ softnetd_now(void)
 
 static struct softnetd sd;
 
-/* Test ends of VM socketpairs, closed at teardown. */
-static int peers[1024];
-static int npeers;
-
 /* A fresh daemon context for each test. */
 static int
 setup(void **state)
@@ -60,7 +56,6 @@ setup(void **state)
 
 	(void)state;
 	clock_now = T0;
-	npeers = 0;
 	testd_open(&sd, upmac);
 	return 0;
 }
@@ -68,14 +63,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	int i;
-
 	(void)state;
 	testd_close(&sd);
-	for (i = 0; i < npeers; i++)
-		if (peers[i] != -1)
-			close(peers[i]);
-	npeers = 0;
 	return 0;
 }
 
@@ -91,32 +80,6 @@ mk_mac(uint8_t mac[6], unsigned n)
 	mac[5] = (uint8_t)n;
 }
 
-/* A socketpair of type; the test keeps sv[1] (closed at teardown). */
-static int
-pair_of(int type, int *peer)
-{
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, type, 0, sv), 0);
-	assert_true(npeers < (int)(sizeof(peers) / sizeof(peers[0])));
-	peers[npeers++] = sv[1];
-	if (peer != NULL)
-		*peer = sv[1];
-	return sv[0];
-}
-
-/* Closes the VM's end of a pair early. */
-static void
-close_peer(int peer)
-{
-	int i;
-
-	for (i = 0; i < npeers; i++)
-		if (peers[i] == peer)
-			peers[i] = -1;
-	assert_int_equal(close(peer), 0);
-}
-
 /* Attaches a VM of kind over a socketpair of type; *peer gets its end. */
 static struct port *
 attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
@@ -128,7 +91,7 @@ attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
 	struct port *p;
 
 	memset(&a, 0, sizeof(a));
-	a.fd = pair_of(type, peer);
+	a.fd = testd_pair(type, peer);
 	a.kind = kind;
 	memcpy(a.mac, mac, 6);
 	a.name = name;
@@ -159,7 +122,7 @@ attach_fails(const uint8_t mac[6], const char *name, const char *want)
 	int64_t events = leasedb_event_count(sd.db);
 
 	memset(&a, 0, sizeof(a));
-	a.fd = pair_of(SOCK_DGRAM, NULL);
+	a.fd = testd_pair(SOCK_DGRAM, NULL);
 	a.kind = OSDEP_FD_DGRAM;
 	memcpy(a.mac, mac, 6);
 	a.name = name;
@@ -803,7 +766,7 @@ test_send_to_closed_peer_fails_port(void **state)
 	p2 = attach(m2, NULL, NULL);
 	db_bind(m1, NET(2));
 	port_set_lease(&sd, p, NET(2), T0 + LEASE);
-	close_peer(peer);
+	testd_close_peer(peer);
 
 	port_send(&sd, p, (const uint8_t *)"hello", 5);
 	assert_true(p->dead);
@@ -902,7 +865,7 @@ test_recv_eof_fails_port(void **state)
 	assert_int_equal(f[0].len, 5);
 	assert_false(p->dead);
 
-	close_peer(peer);
+	testd_close_peer(peer);
 	assert_int_equal(port_recv(&sd, p, f, 2), 0);
 	assert_true(p->dead);
 	assert_int_equal(port_count(&sd), 1);

@@ -7,6 +7,8 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,6 +16,10 @@
 #include "port.h"
 #include "switch.h"
 #include "testd.h"
+
+/* Test ends of socket pairs, closed by testd_close (-1: closed early). */
+static int peers[1024];
+static int npeers;
 
 void
 testd_open(struct softnetd *sd, const uint8_t upmac[6])
@@ -51,4 +57,31 @@ testd_close(struct softnetd *sd)
 	leasedb_close(sd->db);
 	event_base_free(sd->base);
 	config_free(&sd->cfg);
+	while (npeers > 0)
+		if (peers[--npeers] != -1)
+			close(peers[npeers]);
+}
+
+int
+testd_pair(int type, int *peer)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, type, 0, sv), 0);
+	assert_true(npeers < (int)(sizeof(peers) / sizeof(peers[0])));
+	peers[npeers++] = sv[1];
+	if (peer != NULL)
+		*peer = sv[1];
+	return sv[0];
+}
+
+void
+testd_close_peer(int peer)
+{
+	int i;
+
+	for (i = 0; i < npeers; i++)
+		if (peers[i] == peer)
+			peers[i] = -1;
+	assert_int_equal(close(peer), 0);
 }

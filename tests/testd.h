@@ -13,7 +13,18 @@
 
 /* Opens the context; the uplink side's MAC is upmac. */
 void testd_open(struct softnetd *sd, const uint8_t upmac[6]);
-/* Frees everything testd_open made (and every port still attached). */
+/*
+ * Frees everything testd_open made (and every port still attached) and
+ * closes the test's ends of the socket pairs testd_pair made.
+ */
 void testd_close(struct softnetd *sd);
+/*
+ * A socket pair of type: returns the daemon's end; the test's end goes to
+ * *peer (if not NULL) and is closed by testd_close unless testd_close_peer
+ * closed it first.
+ */
+int testd_pair(int type, int *peer);
+/* Closes the test's end of a pair early. */
+void testd_close_peer(int peer);
 
 #endif
