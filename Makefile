@@ -6,7 +6,7 @@
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (60)
 #   make sanitize   make test built with ASan + UBSan (LeakSanitizer on)
 #   make bench      throughput/latency table (root, netns); BENCH_SECONDS,
-#                   BENCH_RUNS (10, 3)
+#                   BENCH_RUNS (10, 3); BENCH_ONLY picks sections by name
 #   make check-format
 
 BUILD   ?= build
@@ -208,7 +208,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 
 bench: $(BINS) $(TOOL_BINS) $(BENCH_BINS) | deps-bench
 	@SOFTNET_BUILD=$(abspath $(BUILD)) BENCH_SECONDS=$(BENCH_SECONDS) \
-	    BENCH_RUNS=$(BENCH_RUNS) /usr/bin/python3 tests/bench/bench.py
+	    BENCH_RUNS=$(BENCH_RUNS) BENCH_ONLY="$(BENCH_ONLY)" \
+	    /usr/bin/python3 tests/bench/bench.py
 
 # The macOS files cannot run here; type-check them against declaration-only
 # headers written from Apple's documented API (tests/compat/darwin).

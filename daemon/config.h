@@ -41,7 +41,8 @@ struct config {
 		uint32_t netmask;
 		uint32_t pool_start;
 		uint32_t pool_end;
-		unsigned mtu; /* 576..9000 */
+		unsigned mtu;    /* 576..9000 */
+		bool no_offload; /* not a file key: -B, one frame per read */
 	} uplink;
 	struct {
 		unsigned lease_time; /* seconds, 60..86400*7 */

@@ -205,6 +205,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "softnetd: %s\n", err);
 		return 1;
 	}
+	sd.cfg.uplink.no_offload = sd.no_batch;
 	if (sock != NULL) {
 		if (sock[0] != '/') {
 			fprintf(stderr,

@@ -36,10 +36,11 @@ int osdep_tap_open_vnet(const char *name);
 /* Whether a TAP fd carries virtio-net headers. */
 bool osdep_tap_has_vnet(int fd);
 /*
- * Sets a vnet TAP's header size to struct pkt_vnet and lets it pass
- * checksum-pending and TCPv4 GSO frames. 0, or -1 with errno.
+ * Sets a vnet TAP's header size to struct pkt_vnet and, with gso, lets it
+ * pass checksum-pending and TCPv4 GSO frames (without, the kernel hands
+ * over finished plain frames). 0, or -1 with errno.
  */
-int osdep_tap_offload(int fd);
+int osdep_tap_offload(int fd, bool gso);
 
 /*
  * The control socket the service manager opened for us (systemd's

@@ -64,9 +64,10 @@ osdep_tap_has_vnet(int fd)
 }
 
 int
-osdep_tap_offload(int fd)
+osdep_tap_offload(int fd, bool gso)
 {
 	(void)fd;
+	(void)gso;
 	errno = ENOTSUP;
 	return -1;
 }

@@ -116,13 +116,13 @@ osdep_tap_has_vnet(int fd)
 }
 
 int
-osdep_tap_offload(int fd)
+osdep_tap_offload(int fd, bool gso)
 {
 	int sz = (int)sizeof(struct pkt_vnet);
 
 	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == -1)
 		return -1;
-	return ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4);
+	return ioctl(fd, TUNSETOFFLOAD, gso ? TUN_F_CSUM | TUN_F_TSO4 : 0);
 }
 
 int

@@ -9,8 +9,18 @@
  * the middle of frame processing: port_fail marks it dead and wakes a reaper
  * event that detaches it from the top of the loop.
  *
- * Writes never block: a VM whose socket buffer is full loses that frame and
- * the drop is counted (queue_full).
+ * Writes never block. A datagram VM whose socket buffer is full gets a
+ * short backlog instead, like a NIC's transmit ring: frames wait there in
+ * order and go out when the socket is writable again (a one-shot EV_WRITE)
+ * or, under traffic, at the next send once BACKLOG_RETRY_NS has passed
+ * (Linux reports a datagram socket writable only when three quarters of
+ * its buffer has drained; dropping all that time cost TCP its window).
+ * While frames wait, new ones queue behind them without a system call, so
+ * a VM that never reads costs at most one failed call per retry interval.
+ * A frame that finds the backlog full is dropped and counted (queue_full).
+ * Backlogs are allocated on first need, kept until the VM detaches, and
+ * capped per VM and for all VMs together; a TAP VM (whose writes the
+ * kernel never refuses) just drops.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -34,10 +44,25 @@
 
 #define PORT_BUCKETS 1024 /* power of two */
 
+#define BACKLOG_FRAMES   256
+#define BACKLOG_BYTES    (512 * 1024)       /* one VM's, at most */
+#define BACKLOG_TOTAL    (64 * 1024 * 1024) /* all VMs' together */
+#define BACKLOG_RETRY_NS 20000
+
+/* Frames waiting for a full VM socket: a ring of fixed-size slots. */
+struct backlog {
+	size_t slot; /* bytes per slot */
+	size_t size; /* bytes allocated, counted in ports.backlog_bytes */
+	unsigned cap, head, count;
+	size_t len[BACKLOG_FRAMES];
+	uint8_t mem[];
+};
+
 struct ports {
 	struct port_list list;
 	size_t count;
 	uint32_t next_id;
+	size_t backlog_bytes;
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
@@ -131,6 +156,11 @@ unlink_port(struct softnetd *sd, struct port *p)
 		event_free(p->ev);
 	if (p->wev != NULL)
 		event_free(p->wev);
+	if (p->backlog != NULL) {
+		ps->backlog_bytes -= p->backlog->size;
+		free(p->backlog);
+		p->backlog = NULL;
+	}
 	close(p->fd);
 }
 
@@ -181,6 +211,8 @@ port_readable(evutil_socket_t fd, short what, void *arg)
 	switch_port_readable(p->sd, p);
 }
 
+static void backlog_flush(struct softnetd *sd, struct port *p);
+
 /* Event callback: a VM whose buffer was full can take frames again. */
 static void
 port_writable(evutil_socket_t fd, short what, void *arg)
@@ -189,7 +221,10 @@ port_writable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	p->full = false;
+	if (p->backlog != NULL && p->backlog->count > 0)
+		backlog_flush(p->sd, p);
+	else
+		p->full = false;
 }
 
 struct port *
@@ -235,9 +270,10 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		    strerror(errno));
 		return NULL;
 	}
-	/* A TAP with vnet headers gets offloads: GSO superframes pass. */
+	/* A TAP with vnet headers gets offloads (not under -B): GSO
+	 * superframes pass. */
 	if (a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd) &&
-	    osdep_tap_offload(a->fd) == -1) {
+	    osdep_tap_offload(a->fd, !sd->no_batch) == -1) {
 		*code = "bad_fd";
 		snprintf(msg, msglen, "cannot enable TAP offloads: %s",
 		    strerror(errno));
@@ -478,107 +514,263 @@ err:
 	return 0;
 }
 
-/* Counts a write's outcome: delivered, dropped for now, or fatal. */
-static void
-sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
+/* Whether errno after a failed send means "try later", not "gone". */
+static bool
+transient(int err)
 {
-	if (n >= 0) {
+	return err == EAGAIN || err == ENOBUFS || err == EINTR ||
+	       err == EMSGSIZE || err == EINVAL;
+}
+
+/* Counts frames delivered to p. */
+static void
+delivered(struct port *p, const size_t *lens, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
 		p->st.rx_frames++;
-		p->st.rx_bytes += len;
-		return;
-	}
-	switch (errno) {
-	case EAGAIN:
-		/*
-		 * A VM that does not read costs one failed call, not one per
-		 * frame: until its socket is writable again, frames for it
-		 * are dropped here.
-		 */
-		p->full = true;
-		event_add(p->wev, NULL);
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
-		return;
-	case ENOBUFS:
-	case EINTR:
-	case EMSGSIZE:
-	case EINVAL:
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
-		return;
-	default:
-		port_fail(sd, p, strerror(errno));
+		p->st.rx_bytes += lens[i];
 	}
 }
 
-/* Whether a frame for p is dropped without trying (dead or full). */
-static bool
-skip(struct port *p, size_t nframes)
+/* Marks p full: frames wait (or drop) until writable or the retry. */
+static void
+mark_full(struct port *p)
 {
+	p->full = true;
+	p->full_at = switch_clock();
+	event_add(p->wev, NULL);
+}
+
+/*
+ * Sends frames to a datagram VM: sendmmsg, or one send(2) each under -B.
+ * The count sent, or -1 with errno when not even the first went.
+ */
+static int
+send_dgram(struct softnetd *sd, struct port *p, uint8_t *const *frames,
+    const size_t *lens, int n)
+{
+	int i;
+
+	if (!sd->no_batch)
+		return osdep_send_batch(p->fd, frames, lens, n);
+	for (i = 0; i < n; i++) {
+		if (send(p->fd, frames[i], lens[i], MSG_DONTWAIT) == -1)
+			return i > 0 ? i : -1;
+	}
+	return n;
+}
+
+/* Queues one frame behind p's backlog, allocating it on first need. */
+static void
+backlog_push(
+    struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len)
+{
+	struct ports *ps = sd->ports;
+	struct backlog *b = p->backlog;
+	size_t slot, cap;
+
+	if (b == NULL) {
+		slot = PKT_ETH_HLEN + sd->up.mtu;
+		if (slot < 2048)
+			slot = 2048;
+		cap = BACKLOG_BYTES / slot;
+		if (cap > BACKLOG_FRAMES)
+			cap = BACKLOG_FRAMES;
+		if (cap == 0 ||
+		    ps->backlog_bytes + sizeof(*b) + cap * slot >
+		        BACKLOG_TOTAL ||
+		    (b = malloc(sizeof(*b) + cap * slot)) == NULL) {
+			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			return;
+		}
+		b->slot = slot;
+		b->size = sizeof(*b) + cap * slot;
+		b->cap = (unsigned)cap;
+		b->head = b->count = 0;
+		ps->backlog_bytes += b->size;
+		p->backlog = b;
+	}
+	if (b->count == b->cap || len > b->slot) {
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		return;
+	}
+	cap = (b->head + b->count) % b->cap;
+	memcpy(b->mem + cap * b->slot, frame, len);
+	b->len[cap] = len;
+	b->count++;
+}
+
+/* Sends what p's backlog holds, in order; p stays full if some is left. */
+static void
+backlog_flush(struct softnetd *sd, struct port *p)
+{
+	struct backlog *b = p->backlog;
+	uint8_t *frames[BACKLOG_FRAMES];
+	size_t lens[BACKLOG_FRAMES];
+	unsigned i, j;
+	int k;
+
+	for (i = 0; i < b->count; i++) {
+		j = (b->head + i) % b->cap;
+		frames[i] = b->mem + j * b->slot;
+		lens[i] = b->len[j];
+	}
+	if ((k = send_dgram(sd, p, frames, lens, (int)b->count)) == -1) {
+		if (!transient(errno)) {
+			port_fail(sd, p, strerror(errno));
+			return;
+		}
+		if (errno != EAGAIN) { /* this frame will never go: skip it */
+			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			k = 1;
+		} else {
+			k = 0;
+		}
+	} else {
+		delivered(p, lens, k);
+	}
+	b->head = (b->head + (unsigned)k) % b->cap;
+	b->count -= (unsigned)k;
+	if (b->count == 0) {
+		p->full = false;
+		event_del(p->wev);
+	} else {
+		mark_full(p);
+	}
+}
+
+/*
+ * Whether frames for p must not be sent now: it is dead, or full and not
+ * due for a retry (a due retry flushes the backlog first). Frames for a
+ * full datagram VM then join its backlog; others are dropped here.
+ */
+static bool
+hold(struct softnetd *sd, struct port *p, uint8_t *const *frames,
+    const size_t *lens, int n)
+{
+	int i;
+
 	if (p->dead)
 		return true;
-	if (p->full) {
-		p->st.drops[FILTER_R_QUEUE_FULL] += nframes;
-		return true;
+	if (!p->full)
+		return false;
+	if (p->kind == OSDEP_FD_DGRAM && p->backlog != NULL &&
+	    switch_clock() - p->full_at >= BACKLOG_RETRY_NS)
+		backlog_flush(sd, p);
+	if (!p->full || p->dead)
+		return p->dead;
+	for (i = 0; i < n; i++) {
+		if (p->kind == OSDEP_FD_DGRAM)
+			backlog_push(sd, p, frames[i], lens[i]);
+		else
+			p->st.drops[FILTER_R_QUEUE_FULL]++;
 	}
-	return false;
+	return true;
+}
+
+/*
+ * Sends frames to a datagram VM; what the socket refuses for lack of room
+ * waits in the backlog.
+ */
+static void
+dgram_send(struct softnetd *sd, struct port *p, uint8_t *const *frames,
+    const size_t *lens, int n)
+{
+	int i, k;
+
+	if (hold(sd, p, frames, lens, n))
+		return;
+	while ((k = send_dgram(sd, p, frames, lens, n)) == -1) {
+		if (!transient(errno)) {
+			port_fail(sd, p, strerror(errno));
+			return;
+		}
+		if (errno == EAGAIN) {
+			k = 0;
+			break;
+		}
+		/* Oversize, or no kernel memory: that frame is lost. */
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		frames++;
+		lens++;
+		if (--n == 0)
+			return;
+	}
+	delivered(p, lens, k);
+	if (k == n)
+		return;
+	for (i = k; i < n; i++)
+		backlog_push(sd, p, frames[i], lens[i]);
+	mark_full(p);
+}
+
+/* Counts a TAP write's outcome: delivered, dropped for now, or fatal. */
+static void
+tap_sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
+{
+	if (n >= 0) {
+		delivered(p, &len, 1);
+		return;
+	}
+	if (!transient(errno)) {
+		port_fail(sd, p, strerror(errno));
+		return;
+	}
+	p->st.drops[FILTER_R_QUEUE_FULL]++;
+	if (errno == EAGAIN)
+		mark_full(p);
 }
 
 void
 port_send(struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len)
 {
 	static const struct pkt_vnet plain;
+	uint8_t *f = (uint8_t *)frame;
 
-	if (skip(p, 1))
+	if (p->kind == OSDEP_FD_DGRAM) {
+		dgram_send(sd, p, &f, &len, 1);
 		return;
+	}
 	if (p->vnet) {
 		port_send_vnet(sd, p, frame, len, &plain);
 		return;
 	}
-	sent(sd, p,
-	    p->kind == OSDEP_FD_DGRAM ? send(p->fd, frame, len, MSG_DONTWAIT)
-	                              : write(p->fd, frame, len),
-	    len);
+	if (!hold(sd, p, &f, &len, 1))
+		tap_sent(sd, p, write(p->fd, frame, len), len);
 }
 
 void
 port_send_vnet(struct softnetd *sd, struct port *p, const uint8_t *frame,
     size_t len, const struct pkt_vnet *vnet)
 {
+	uint8_t *f = (uint8_t *)frame;
 	struct iovec iov[2];
 
-	if (skip(p, 1))
+	if (hold(sd, p, &f, &len, 1))
 		return;
 	iov[0].iov_base = (void *)vnet;
 	iov[0].iov_len = sizeof(*vnet);
 	iov[1].iov_base = (void *)frame;
 	iov[1].iov_len = len;
-	sent(sd, p, writev(p->fd, iov, 2), len);
+	tap_sent(sd, p, writev(p->fd, iov, 2), len);
 }
 
 void
 port_send_batch(struct softnetd *sd, struct port *p, uint8_t *const *frames,
     const size_t *lens, int n)
 {
-	int i, k;
+	int i;
 
-	if (n <= 0 || skip(p, (size_t)n))
+	if (n <= 0)
 		return;
-	/* -B (the benchmark's baseline): one write per frame here too. */
-	if (p->kind != OSDEP_FD_DGRAM || sd->no_batch) {
-		for (i = 0; i < n && !p->dead; i++)
-			port_send(sd, p, frames[i], lens[i]);
+	if (p->kind == OSDEP_FD_DGRAM) {
+		dgram_send(sd, p, frames, lens, n);
 		return;
 	}
-	if ((k = osdep_send_batch(p->fd, frames, lens, n)) == -1) {
-		sent(sd, p, -1, 0); /* counts the first drop, or fails p */
-		if (!p->dead)
-			p->st.drops[FILTER_R_QUEUE_FULL] += (uint64_t)(n - 1);
-		return;
-	}
-	for (i = 0; i < k; i++) {
-		p->st.rx_frames++;
-		p->st.rx_bytes += lens[i];
-	}
-	p->st.drops[FILTER_R_QUEUE_FULL] += (uint64_t)(n - k);
+	for (i = 0; i < n && !p->dead; i++)
+		port_send(sd, p, frames[i], lens[i]);
 }
 
 void

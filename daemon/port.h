@@ -19,6 +19,7 @@
 struct softnetd;
 struct event;
 struct expose;
+struct backlog;
 
 #define PORT_NAMELEN 64
 
@@ -48,10 +49,12 @@ struct port {
 	struct policy policy;
 	struct expose *expose; /* exposed TCP ports, or NULL */
 	struct event *ev;
-	struct event *wev;   /* one-shot: the full VM can take frames */
-	bool full;           /* its buffer was full: drop without a call */
-	bool dead;           /* failed; detached from the loop soon */
-	struct rate tx_rate; /* token buckets (config vm_limits) */
+	struct event *wev;       /* one-shot: the full VM can take frames */
+	bool full;               /* its buffer was full: hold frames */
+	int64_t full_at;         /* switch_clock() when last found full */
+	struct backlog *backlog; /* frames held for a full VM (port.c) */
+	bool dead;               /* failed; detached from the loop soon */
+	struct rate tx_rate;     /* token buckets (config vm_limits) */
 	struct rate rx_rate;
 	struct port_stats st;
 };

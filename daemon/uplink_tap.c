@@ -133,7 +133,7 @@ uplink_open(
 		return NULL;
 	}
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    osdep_tap_offload(fd) == -1) {
+	    osdep_tap_offload(fd, !cfg->uplink.no_offload) == -1) {
 		snprintf(err, errlen, "%s: O_NONBLOCK/offloads: %s",
 		    cfg->uplink.name, strerror(errno));
 		close(fd);
@@ -148,8 +148,9 @@ uplink_open(
 	p->pool_start = cfg->uplink.pool_start;
 	p->pool_end = cfg->uplink.pool_end;
 	p->mtu = cfg->uplink.mtu;
-	p->max_frame = PKT_MAX_FRAME; /* GSO superframes */
-	p->vnet = true;
+	p->vnet = !cfg->uplink.no_offload;
+	p->max_frame = p->vnet ? PKT_MAX_FRAME /* GSO superframes */
+	                       : PKT_ETH_HLEN + p->mtu;
 	snprintf(p->name, sizeof(p->name), "%s", cfg->uplink.name);
 	u = xcalloc(1, sizeof(*u));
 	u->fd = fd;

@@ -3,7 +3,8 @@
  * database, no uplink): name validation, the registry and its MAC and IP
  * hash indexes, leases kept in step with the database (release at detach,
  * restore at re-attach after a restart), and the non-blocking frame path:
- * counting, dropping on a full VM socket, failing and reaping a dead port.
+ * counting, the backlog of a full VM socket (order kept, bounded, flushed
+ * when writable or on retry), failing and reaping a dead port.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -683,12 +684,59 @@ test_send_counts(void **state)
 	assert_int_equal(errno, EAGAIN);
 }
 
+/* Sends a 1514-byte frame numbered seq to p. */
 static void
-test_send_full_socket_drops(void **state)
+send_numbered(struct port *p, uint32_t seq)
 {
-	uint8_t m1[6], frame[1514], buf[2048];
+	uint8_t frame[1514];
+
+	memset(frame, 0x5a, sizeof(frame));
+	memcpy(frame, &seq, sizeof(seq));
+	port_send(&sd, p, frame, sizeof(frame));
+}
+
+/* Reads every frame waiting at peer; each must carry the next number. */
+static uint32_t
+read_numbered(int peer, uint32_t next)
+{
+	uint8_t buf[2048];
+	uint32_t seq;
+	ssize_t n;
+
+	while ((n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		assert_int_equal(n, 1514);
+		memcpy(&seq, buf, sizeof(seq));
+		assert_int_equal(seq, next);
+		next++;
+	}
+	return next;
+}
+
+/*
+ * Reads what p sends while the loop flushes its backlog (the VM's buffer
+ * takes a few frames at a time); the next number expected afterwards.
+ */
+static uint32_t
+drain(int peer, uint32_t next, struct port *p)
+{
+	int rounds;
+
+	for (rounds = 0; p->full && rounds < 10000; rounds++) {
+		next = read_numbered(peer, next);
+		assert_int_equal(event_base_loop(sd.base, EVLOOP_ONCE), 0);
+	}
+	assert_false(p->full);
+	return read_numbered(peer, next);
+}
+
+static void
+test_send_full_socket_backlog(void **state)
+{
+	uint8_t m1[6];
 	struct port *p;
-	int peer, size = 4096, i, sent;
+	struct timespec ts = {0, 100000};
+	int peer, size = 4096;
+	uint32_t seq = 0, got;
 	uint64_t rx;
 
 	(void)state;
@@ -696,37 +744,78 @@ test_send_full_socket_drops(void **state)
 	p = attach(m1, NULL, &peer);
 	assert_int_equal(
 	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
-	memset(frame, 0x5a, sizeof(frame));
-	/* The VM never reads: the daemon drops, counts, never blocks. */
-	for (i = 0; i < 100000 && p->st.drops[FILTER_R_QUEUE_FULL] == 0; i++)
-		port_send(&sd, p, frame, sizeof(frame));
-	assert_true(i < 100000);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	/* The VM does not read: once its socket is full, frames wait. */
+	while (seq < 100000 && !p->full)
+		send_numbered(p, seq++);
+	assert_true(p->full);
 	rx = p->st.rx_frames;
-	assert_true(rx > 0);
-	assert_int_equal(rx, (uint64_t)i - 1);
-	for (i = 0; i < 50; i++)
-		port_send(&sd, p, frame, sizeof(frame));
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 51);
+	assert_int_equal(rx, seq - 1);
+	assert_non_null(p->backlog);
+	/* The backlog takes 256 frames in all, the 257th is dropped. */
+	while (seq < rx + 256)
+		send_numbered(p, seq++);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	send_numbered(p, 999999);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
 	assert_int_equal(p->st.rx_frames, rx);
 	assert_false(p->dead);
 
-	/* Until the loop sees the socket writable, frames are dropped
-	 * without a system call. */
-	assert_true(p->full);
-	/* Once the VM reads and the loop runs, frames flow again. */
-	sent = 0;
-	while (recv(peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		sent++;
-	assert_int_equal(sent, (int)rx);
-	port_send(&sd, p, frame, 100);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 52);
-	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	/* The VM reads; the loop sees it writable and sends the backlog in
+	 * order, with no gap after what went straight through. */
+	got = read_numbered(peer, 0);
+	assert_int_equal(got, (uint32_t)rx);
+	got = drain(peer, got, p);
+	assert_int_equal(p->st.rx_frames, rx + 256);
+	assert_int_equal(got, seq);
+
+	/* Afterwards a frame goes straight through. */
+	send_numbered(p, seq++);
 	assert_false(p->full);
-	port_send(&sd, p, frame, 100);
-	assert_int_equal(p->st.rx_frames, rx + 1);
-	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 100);
+	got = read_numbered(peer, got);
+	assert_int_equal(got, seq);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+
+	/* Under traffic, a send after the retry interval flushes the backlog
+	 * first, without waiting for the loop; order still holds. */
+	while (!p->full)
+		send_numbered(p, seq++);
+	send_numbered(p, seq++);
+	got = read_numbered(peer, got);
+	assert_true(p->full);
+	rx = p->st.rx_frames;
+	nanosleep(&ts, NULL);
+	send_numbered(p, seq++);
+	assert_true(p->st.rx_frames > rx);
+	assert_int_equal(drain(peer, got, p), seq);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
 	assert_int_equal(port_count(&sd), 1);
+}
+
+/* Frames for a VM whose socket stays full fill its backlog, then are
+ * dropped and counted; the port stays attached and the loop idle. */
+static void
+test_send_hung_vm(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	int peer, size = 4096, i;
+	uint64_t rx;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	assert_int_equal(
+	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	for (i = 0; i < 100000 && !p->full; i++)
+		send_numbered(p, (uint32_t)i);
+	rx = p->st.rx_frames;
+	for (i = 0; i < 10000; i++)
+		send_numbered(p, (uint32_t)i);
+	assert_int_equal(p->st.rx_frames, rx);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 10000 - 255);
+	assert_false(p->dead);
+	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+	assert_true(p->full);
 }
 
 static void
@@ -944,7 +1033,8 @@ main(void)
 	        test_restart_restores_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_counts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
-	        test_send_full_socket_drops, setup, teardown),
+	        test_send_full_socket_backlog, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_hung_vm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_send_oversize_drops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

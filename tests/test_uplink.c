@@ -217,7 +217,8 @@ test_fd_kind(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(osdep_fd_kind(fd, mac), OSDEP_FD_TAP);
 	assert_true(osdep_tap_has_vnet(fd));
-	assert_int_equal(osdep_tap_offload(fd), 0);
+	assert_int_equal(osdep_tap_offload(fd, true), 0);
+	assert_int_equal(osdep_tap_offload(fd, false), 0);
 	close(fd);
 	errno = 0;
 	assert_int_equal(

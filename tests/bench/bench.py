@@ -349,14 +349,16 @@ def bench_micro(res):
     try:
         # The real TAP uplink is created in a namespace of our own.
         ns = env.netns("fwd")
+        # "" is the switch, "B" the switch without batching, "k" the
+        # switch's system calls alone: the kernel's ceiling on this core.
         for tap in (False, True):
-            for nob in (False, True):
+            for mode in ("", "B", "k"):
                 cmd = [os.path.join(BENCH_BIN, "bench_forward"), "-s", secs]
-                cmd += (["-t"] if tap else []) + (["-B"] if nob else [])
+                cmd += (["-t"] if tap else []) + (["-" + mode] if mode else [])
                 xs = [float(kv(nsrun(ns, cmd, timeout=120).stdout)["mpps"])
                       for _ in range(RUNS)]
                 k = "fwd_%s%s" % ("tap" if tap else "none",
-                                  "_B" if nob else "")
+                                  "_" + mode if mode else "")
                 log("  %s: %s Mpps" % (k, " ".join("%.3f" % x for x in xs)))
                 res[k] = median(xs)
     finally:
@@ -599,6 +601,9 @@ def build_rows(res):
             ratio(v, vb), "-B", ">=1 Mpps", None if v is None else v >= 1,
             digits=3)
         add("7", "64B fwd 1 core, %s, -B" % uname, vb, "Mpps", digits=3)
+        vk = g("fwd_%s_k" % up)
+        add("7", "64B syscalls alone (ceiling), %s" % uname, vk, "Mpps",
+            None, ratio(v, vk), "switch/ceiling", digits=3)
     add("8", "attach p50 (1..%d attached)" % SCALE_VMS, g("attach_p50"),
         "ms", digits=3)
     add("8", "attach p99 (1..%d attached)" % SCALE_VMS, g("attach_p99"),
@@ -686,7 +691,11 @@ def main():
         ("micro-benchmarks", bench_micro, False),
         ("scale", bench_scale, False),
     ]
+    only = [x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",")
+            if x.strip()]
     for name, fn, peer in sections:
+        if only and name not in only:
+            continue
         log("%s ..." % name)
         t0 = time.monotonic()
         try:
@@ -716,7 +725,11 @@ def main():
         notes.append("DHCP: " + res["dhcp_note"])
     notes.append("64B fwd: bench_forward, one switch thread pinned to CPU 0 "
                  "calling switch_port_readable, a writer thread on CPU 1 "
-                 "blasting 64-byte UDP frames into a socketpair VM")
+                 "blasting 64-byte UDP frames into a socketpair VM; "
+                 "'syscalls alone' is bench_forward -k: the same writer, "
+                 "and a loop making only the switch's recvmmsg (and, with "
+                 "the TAP, its uplink writes), no switching: the ceiling "
+                 "the kernel's I/O puts on one core")
     print_table(res, notes)
 
     left = [l for l in run(["ip", "netns", "list"]).stdout.splitlines()

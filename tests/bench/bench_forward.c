@@ -11,9 +11,14 @@
  * caller's network namespace: run it in a private one), so every frame
  * costs its write(2) into the kernel. Without -t there is no uplink and the
  * switch counts and drops what it would have written: the pure switch.
+ *
+ * With -k the main thread makes only the system calls the switch makes
+ * (recvmmsg from the VM's socket and, with -t, the uplink writes), with no
+ * parsing, filtering or lookup: the ceiling that the kernel's own cost of
+ * that I/O puts on any switch on this core.
  * Prints "key value" lines for tests/bench/bench.py.
  *
- * usage: bench_forward [-tB] [-s SECONDS]
+ * usage: bench_forward [-tBk] [-s SECONDS]
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -31,6 +36,7 @@
 #include "config.h"
 #include "leasedb.h"
 #include "log.h"
+#include "osdep.h"
 #include "pkt.h"
 #include "port.h"
 #include "softnetd.h"
@@ -38,6 +44,7 @@
 #include "uplink.h"
 
 #define FRAME_LEN 64
+#define FRAME_CAP 2048
 #define BLAST     64         /* datagrams per sendmmsg */
 #define VM_IP     0xc0a8690a /* 192.168.105.10 */
 #define DST_IP    0xc0000009 /* 192.0.0.9: global per the filter */
@@ -110,6 +117,41 @@ writer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The -k loop: the switch's I/O alone, for seconds; frames moved. Counts
+ * the reads that found the socket empty in *empty (the writer fell behind).
+ */
+static uint64_t
+io_only(struct softnetd *sd, int fd, double seconds, uint64_t *empty)
+{
+	static uint8_t mem[BLAST][FRAME_CAP];
+	struct frame f[BLAST];
+	int64_t deadline;
+	uint64_t frames = 0, calls = 0;
+	int i, n;
+
+	for (i = 0; i < BLAST; i++) {
+		f[i].data = mem[i];
+		f[i].cap = FRAME_CAP;
+	}
+	deadline = now_ns() + (int64_t)(seconds * 1e9);
+	for (;;) {
+		n = osdep_recv_batch(fd, f, sd->no_batch ? 1 : BLAST);
+		if (n > 0) {
+			memset(&f[0].vnet, 0, sizeof(f[0].vnet));
+			for (i = 1; i < n; i++)
+				f[i].vnet = f[0].vnet;
+			if (sd->uplink != NULL)
+				(void)uplink_write(sd->uplink, f, n);
+			frames += (uint64_t)n;
+		} else {
+			(*empty)++;
+		}
+		if ((++calls & 63) == 0 && now_ns() >= deadline)
+			return frames;
+	}
+}
+
 /* Fills sd with what uplink_open would report, for the run without one. */
 static void
 fake_uplink_params(struct softnetd *sd)
@@ -140,11 +182,11 @@ main(int argc, char **argv)
 	char err[CONFIG_ERRLEN];
 	double seconds = 2.0;
 	int64_t t0, t1, deadline;
-	uint64_t f0, f1, up0, up1, w0, w1, calls = 0;
-	int sv[2], ch, tap = 0, bufsz = 4 << 20;
+	uint64_t f0, f1, up0, up1, w0, w1, calls = 0, empty = 0;
+	int sv[2], ch, tap = 0, io = 0, bufsz = 4 << 20;
 
 	memset(&sd, 0, sizeof(sd));
-	while ((ch = getopt(argc, argv, "tBs:")) != -1) {
+	while ((ch = getopt(argc, argv, "tBks:")) != -1) {
 		switch (ch) {
 		case 't':
 			tap = 1;
@@ -152,12 +194,15 @@ main(int argc, char **argv)
 		case 'B':
 			sd.no_batch = true;
 			break;
+		case 'k':
+			io = 1;
+			break;
 		case 's':
 			seconds = atof(optarg);
 			break;
 		default:
 			fprintf(
-			    stderr, "usage: bench_forward [-tB] [-s SECS]\n");
+			    stderr, "usage: bench_forward [-tBk] [-s SECS]\n");
 			return 2;
 		}
 	}
@@ -213,29 +258,41 @@ main(int argc, char **argv)
 	if (pthread_create(&thr, NULL, writer_main, &w) != 0)
 		fatalx("pthread_create failed");
 	st = switch_stats(&sd);
-	/* A short warm-up, then the timed run. */
-	deadline = now_ns() + 200000000;
-	while (now_ns() < deadline)
-		switch_port_readable(&sd, p);
-	f0 = p->st.tx_frames;
-	up0 = st->uplink_tx_frames + st->uplink_write_drop;
-	w0 = st->uplink_tx_frames;
-	t0 = now_ns();
-	deadline = t0 + (int64_t)(seconds * 1e9);
-	for (;;) {
-		switch_port_readable(&sd, p);
-		if ((++calls & 63) == 0 && now_ns() >= deadline)
-			break;
+	if (io) {
+		(void)io_only(&sd, sv[0], 0.2, &empty);
+		empty = 0; /* warm-up */
+		t0 = now_ns();
+		f0 = up0 = w0 = 0;
+		f1 = up1 = w1 = io_only(&sd, sv[0], seconds, &empty);
+		t1 = now_ns();
+	} else {
+		/* A short warm-up, then the timed run. */
+		deadline = now_ns() + 200000000;
+		while (now_ns() < deadline)
+			switch_port_readable(&sd, p);
+		f0 = p->st.tx_frames;
+		up0 = st->uplink_tx_frames + st->uplink_write_drop;
+		w0 = st->uplink_tx_frames;
+		t0 = now_ns();
+		deadline = t0 + (int64_t)(seconds * 1e9);
+		for (;;) {
+			switch_port_readable(&sd, p);
+			if ((++calls & 63) == 0 && now_ns() >= deadline)
+				break;
+		}
+		t1 = now_ns();
+		f1 = p->st.tx_frames;
+		up1 = st->uplink_tx_frames + st->uplink_write_drop;
+		w1 = st->uplink_tx_frames;
 	}
-	t1 = now_ns();
-	f1 = p->st.tx_frames;
-	up1 = st->uplink_tx_frames + st->uplink_write_drop;
-	w1 = st->uplink_tx_frames;
 	atomic_store(&w.stop, 1);
 	pthread_join(thr, NULL);
 
 	printf("uplink %s\n", tap ? "tap" : "none");
 	printf("batch %s\n", sd.no_batch ? "no" : "yes");
+	printf("mode %s\n", io ? "io-only" : "switch");
+	if (io)
+		printf("empty_reads %llu\n", (unsigned long long)empty);
 	printf("seconds %.3f\n", (double)(t1 - t0) / 1e9);
 	printf("frames %llu\n", (unsigned long long)(f1 - f0));
 	printf("uplink_frames %llu\n", (unsigned long long)(up1 - up0));

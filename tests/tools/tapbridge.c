@@ -3,8 +3,19 @@
  * opens the TAP device named on the command line (in the caller's network
  * namespace) and relays frames between it and a SOCK_DGRAM socket, one
  * frame per datagram, exactly what a Tart or QEMU VM does with its
- * descriptor. Each wakeup drains both sides (up to a batch), sending to the
- * socket with sendmmsg, so the stand-in is not what a benchmark measures.
+ * descriptor. It is built so that the stand-in is not what a benchmark
+ * measures:
+ *
+ *   guest -> socket: the TAP has a virtio-net header but no offloads, so
+ *   the guest kernel hands over finished 1500-byte frames (a VM's NIC
+ *   sends no superframes over a datagram socket); each wakeup reads up to
+ *   a batch and sends it with one sendmmsg.
+ *
+ *   socket -> guest: a batch is read with one recvmmsg, and consecutive
+ *   segments of one TCP flow are merged (gso_coalesce) into a superframe
+ *   written with one writev, as a real guest's NIC driver merges them with
+ *   GRO before its TCP stack sees them.
+ *
  * It exits when the socket's peer goes away or on SIGTERM.
  *
  * usage: tapbridge IFNAME [FD]   (FD, default 3: the VM end of the pair)
@@ -17,28 +28,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include "gso.h"
 #include "osdep.h"
+#include "pkt.h"
+#include "uplink.h"
 
-#define BATCH 32
+#define BATCH   32
+#define FRAME   2048 /* a datagram: one plain frame */
+#define SUPER   65536
+#define VNETLEN sizeof(struct pkt_vnet)
 
-static unsigned char bufs[BATCH][65536];
+static uint8_t bufs[BATCH][FRAME];
+static uint8_t agg[SUPER];
 
 /* Moves what the TAP has to the socket; -1 when the peer is gone. */
 static int
 tap_to_sock(int tap, int sock)
 {
+	struct pkt_vnet hdr;
+	struct iovec iov[2];
 	uint8_t *frames[BATCH];
 	size_t lens[BATCH];
 	ssize_t n;
 	int i, k;
 
-	for (i = 0; i < BATCH; i++) {
-		if ((n = read(tap, bufs[i], sizeof(bufs[i]))) <= 0)
+	for (i = 0; i < BATCH;) {
+		iov[0].iov_base = &hdr;
+		iov[0].iov_len = VNETLEN;
+		iov[1].iov_base = bufs[i];
+		iov[1].iov_len = FRAME;
+		if ((n = readv(tap, iov, 2)) <= 0)
 			break;
+		if ((size_t)n <= VNETLEN)
+			continue;
 		frames[i] = bufs[i];
-		lens[i] = (size_t)n;
+		lens[i] = (size_t)n - VNETLEN;
+		i++;
 	}
 	for (k = 0; k < i;) {
 		n = osdep_send_batch(sock, frames + k, lens + k, i - k);
@@ -55,21 +83,45 @@ tap_to_sock(int tap, int sock)
 	return 0;
 }
 
+/* Writes the merged frame (if any) to the guest. */
+static void
+flush(int tap, size_t *len, struct pkt_vnet *hdr)
+{
+	struct iovec iov[2] = {{hdr, VNETLEN}, {agg, *len}};
+
+	if (*len > 0)
+		(void)!writev(tap, iov, 2);
+	*len = 0;
+}
+
 /* Moves what the socket has to the TAP; -1 when the peer is gone. */
 static int
 sock_to_tap(int tap, int sock)
 {
-	ssize_t n;
-	int i;
+	static const struct pkt_vnet plain;
+	struct frame f[BATCH];
+	struct pkt_vnet hdr = plain;
+	size_t len = 0;
+	int i, n;
 
 	for (i = 0; i < BATCH; i++) {
-		n = recv(sock, bufs[0], sizeof(bufs[0]), MSG_DONTWAIT);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (n <= 0)
-			return -1;
-		(void)!write(tap, bufs[0], (size_t)n);
+		f[i].data = bufs[i];
+		f[i].cap = FRAME;
 	}
+	if ((n = osdep_recv_batch(sock, f, BATCH)) == -1)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	for (i = 0; i < n; i++) {
+		if (f[i].len == 0)
+			continue; /* empty, or truncated: not a frame */
+		if (len > 0 && gso_coalesce(agg, &len, sizeof(agg), &hdr,
+		                   f[i].data, f[i].len))
+			continue;
+		flush(tap, &len, &hdr);
+		hdr = plain;
+		memcpy(agg, f[i].data, f[i].len);
+		len = f[i].len;
+	}
+	flush(tap, &len, &hdr);
 	return 0;
 }
 
@@ -85,7 +137,8 @@ main(int argc, char **argv)
 	}
 	if (argc == 3)
 		sock = atoi(argv[2]);
-	if ((tap = osdep_tap_open(argv[1])) == -1) {
+	if ((tap = osdep_tap_open_vnet(argv[1])) == -1 ||
+	    osdep_tap_offload(tap, false) == -1) {
 		fprintf(
 		    stderr, "tapbridge: %s: %s\n", argv[1], strerror(errno));
 		return 1;
