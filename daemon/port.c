@@ -13,6 +13,7 @@
  * short backlog instead, like a NIC's transmit ring: frames wait there in
  * order and go out when the socket is writable again (a one-shot EV_WRITE)
  * or, under traffic, at the next send once BACKLOG_RETRY_NS has passed
+ * (doubling, up to BACKLOG_RETRY_MAX, while retries send nothing)
  * (Linux reports a datagram socket writable only when three quarters of
  * its buffer has drained; dropping all that time cost TCP its window).
  * While frames wait, new ones queue behind them without a system call, so
@@ -44,10 +45,11 @@
 
 #define PORT_BUCKETS 1024 /* power of two */
 
-#define BACKLOG_FRAMES   256
-#define BACKLOG_BYTES    (512 * 1024)       /* one VM's, at most */
-#define BACKLOG_TOTAL    (64 * 1024 * 1024) /* all VMs' together */
-#define BACKLOG_RETRY_NS 20000
+#define BACKLOG_FRAMES    256
+#define BACKLOG_BYTES     (512 * 1024)       /* one VM's, at most */
+#define BACKLOG_TOTAL     (64 * 1024 * 1024) /* all VMs' together */
+#define BACKLOG_RETRY_NS  20000              /* first retry under traffic */
+#define BACKLOG_RETRY_MAX 10000000 /* doubling while nothing goes out */
 
 /* Frames waiting for a full VM socket: a ring of fixed-size slots. */
 struct backlog {
@@ -534,10 +536,17 @@ delivered(struct port *p, const size_t *lens, int n)
 	}
 }
 
-/* Marks p full: frames wait (or drop) until writable or the retry. */
+/*
+ * Marks p full: frames wait (or drop) until writable or the retry, which
+ * comes soon after progress and ever later while a retry sends nothing.
+ */
 static void
-mark_full(struct port *p)
+mark_full(struct port *p, bool progress)
 {
+	if (progress || p->retry_ns == 0)
+		p->retry_ns = BACKLOG_RETRY_NS;
+	else if (p->retry_ns < BACKLOG_RETRY_MAX)
+		p->retry_ns *= 2;
 	p->full = true;
 	p->full_at = switch_clock();
 	event_add(p->wev, NULL);
@@ -637,8 +646,22 @@ backlog_flush(struct softnetd *sd, struct port *p)
 		p->full = false;
 		event_del(p->wev);
 	} else {
-		mark_full(p);
+		mark_full(p, k > 0);
 	}
+}
+
+bool
+port_blocked(const struct port *p)
+{
+	if (p->dead)
+		return true;
+	if (!p->full)
+		return false;
+	if (p->kind != OSDEP_FD_DGRAM)
+		return true;
+	if (p->backlog != NULL && p->backlog->count < p->backlog->cap)
+		return false;
+	return switch_clock() - p->full_at < p->retry_ns;
 }
 
 /*
@@ -657,7 +680,7 @@ hold(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 	if (!p->full)
 		return false;
 	if (p->kind == OSDEP_FD_DGRAM && p->backlog != NULL &&
-	    switch_clock() - p->full_at >= BACKLOG_RETRY_NS)
+	    switch_clock() - p->full_at >= p->retry_ns)
 		backlog_flush(sd, p);
 	if (!p->full || p->dead)
 		return p->dead;
@@ -703,7 +726,7 @@ dgram_send(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 		return;
 	for (i = k; i < n; i++)
 		backlog_push(sd, p, frames[i], lens[i]);
-	mark_full(p);
+	mark_full(p, true);
 }
 
 /* Counts a TAP write's outcome: delivered, dropped for now, or fatal. */
@@ -720,7 +743,7 @@ tap_sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 	}
 	p->st.drops[FILTER_R_QUEUE_FULL]++;
 	if (errno == EAGAIN)
-		mark_full(p);
+		mark_full(p, true);
 }
 
 void

@@ -51,7 +51,8 @@ struct port {
 	struct event *ev;
 	struct event *wev;       /* one-shot: the full VM can take frames */
 	bool full;               /* its buffer was full: hold frames */
-	int64_t full_at;         /* switch_clock() when last found full */
+	uint64_t full_at;        /* switch_clock() when last found full */
+	uint64_t retry_ns;       /* from full_at to the next send attempt */
 	struct backlog *backlog; /* frames held for a full VM (port.c) */
 	bool dead;               /* failed; detached from the loop soon */
 	struct rate tx_rate;     /* token buckets (config vm_limits) */
@@ -112,6 +113,12 @@ void port_set_lease(
 struct frame;
 int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
 /* Writes one frame to the VM; counts a drop when it cannot take it now. */
+/*
+ * Whether a frame sent to p now would be dropped without a system call (p
+ * is dead, or full with no room left and no retry due): the switch then
+ * skips the work of finishing the frame.
+ */
+bool port_blocked(const struct port *p);
 void port_send(
     struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /*

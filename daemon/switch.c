@@ -164,6 +164,11 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 		q->st.drops[FILTER_R_RATE_LIMIT]++;
 		return;
 	}
+	if (port_blocked(q)) {
+		if (!q->dead)
+			q->st.drops[FILTER_R_QUEUE_FULL]++;
+		return;
+	}
 	if (q->vnet) {
 		port_send_vnet(sd, q, frame, pi->len, vnet);
 	} else if (vnet->gso_type != PKT_VNET_GSO_NONE) {

@@ -806,16 +806,30 @@ test_send_hung_vm(void **state)
 	p = attach(m1, NULL, &peer);
 	assert_int_equal(
 	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	assert_false(port_blocked(p));
 	for (i = 0; i < 100000 && !p->full; i++)
 		send_numbered(p, (uint32_t)i);
 	rx = p->st.rx_frames;
+	assert_false(port_blocked(p)); /* room in the backlog */
 	for (i = 0; i < 10000; i++)
 		send_numbered(p, (uint32_t)i);
+	p->retry_ns = 10000000; /* no retry due in this test's time */
+	assert_true(port_blocked(p));
 	assert_int_equal(p->st.rx_frames, rx);
 	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 10000 - 255);
 	assert_false(p->dead);
 	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
 	assert_true(p->full);
+	/* Each retry that sends nothing doubles the wait for the next. */
+	p->retry_ns = 20000;
+	for (i = 0; i < 3; i++) {
+		uint64_t r = p->retry_ns;
+		struct timespec ts = {0, (long)r + 50000};
+
+		nanosleep(&ts, NULL);
+		send_numbered(p, 0);
+		assert_int_equal(p->retry_ns, r < 10000000 ? 2 * r : r);
+	}
 }
 
 static void
