@@ -39,8 +39,8 @@ sleep_until(int64_t t)
 {
 	struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-	       EINTR)
+	while (
+	    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
