@@ -128,6 +128,15 @@ print_vm(json_t *vm)
 		    (long long)json_integer_value(
 		        json_object_get(st, "rx_bytes")));
 		print_drops(json_object_get(st, "drops"));
+		if (json_integer_value(json_object_get(st, "backlog")) > 0)
+			printf("%-14s%lld frames wait for the vm to read\n",
+			    "backlog:",
+			    (long long)json_integer_value(
+			        json_object_get(st, "backlog")));
+		if (json_is_true(json_object_get(st, "hung")))
+			printf("%-14sreads nothing: its frames are dropped "
+			       "at the uplink\n",
+			    "hung:");
 	}
 }
 

@@ -191,11 +191,12 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, filter_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "tx_frames",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "tx_frames",
 	    (json_int_t)p->st.tx_frames, "tx_bytes", (json_int_t)p->st.tx_bytes,
 	    "rx_frames", (json_int_t)p->st.rx_frames, "rx_bytes",
 	    (json_int_t)p->st.rx_bytes, "dropped", (json_int_t)total, "drops",
-	    drops);
+	    drops, "backlog", (json_int_t)port_backlog(p), "hung",
+	    p->uplink_blocked);
 }
 
 /* A VM as a JSON object; detail adds policy and counters. */
@@ -631,7 +632,7 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	r = reply_new(true, id);
 	json_object_set_new(r, "status",
 	    json_pack("{s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:{s:s,s:s,s:o,s:o,s:i,"
-	              "s:s},s:{s:o,s:o},s:{s:I,s:I,s:I,s:I,s:I,s:I}}",
+	              "s:s},s:{s:o,s:o},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 	        "version", SOFTNET_VERSION, "protocol", SOFTNET_PROTO_VERSION,
 	        "uptime", (json_int_t)(time(NULL) - sd->started), "vms",
 	        (json_int_t)port_count(sd), "max_vms",
@@ -647,7 +648,9 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	        (json_int_t)st->uplink_no_port, "flood",
 	        (json_int_t)st->uplink_flood, "write_drop",
 	        (json_int_t)st->uplink_write_drop, "dhcp_pool_full",
-	        (json_int_t)st->dhcp_pool_full));
+	        (json_int_t)st->dhcp_pool_full, "hung_vms",
+	        (json_int_t)switch_blocked(sd), "hung_blocks",
+	        (json_int_t)st->uplink_blocks));
 	return r;
 }
 

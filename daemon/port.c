@@ -154,6 +154,7 @@ unlink_port(struct softnetd *sd, struct port *p)
 	}
 	ip_unlink(ps, p);
 	expose_close(sd, p);
+	switch_unblock(sd, p);
 	if (p->ev != NULL)
 		event_free(p->ev);
 	if (p->wev != NULL)
@@ -639,6 +640,8 @@ backlog_flush(struct softnetd *sd, struct port *p)
 		}
 	} else {
 		delivered(p, lens, k);
+		if (k > 0)
+			switch_unblock(sd, p);
 	}
 	b->head = (b->head + (unsigned)k) % b->cap;
 	b->count -= (unsigned)k;
@@ -648,6 +651,19 @@ backlog_flush(struct softnetd *sd, struct port *p)
 	} else {
 		mark_full(p, k > 0);
 	}
+}
+
+unsigned
+port_backlog(const struct port *p)
+{
+	return p->backlog != NULL ? p->backlog->count : 0;
+}
+
+bool
+port_hung(const struct port *p)
+{
+	return p->kind == OSDEP_FD_DGRAM && p->full && !p->dead &&
+	       p->retry_ns >= BACKLOG_RETRY_MAX;
 }
 
 bool

@@ -54,6 +54,7 @@ struct port {
 	uint64_t full_at;        /* switch_clock() when last found full */
 	uint64_t retry_ns;       /* from full_at to the next send attempt */
 	struct backlog *backlog; /* frames held for a full VM (port.c) */
+	bool uplink_blocked;     /* hung: the uplink drops its frames */
 	bool dead;               /* failed; detached from the loop soon */
 	struct rate tx_rate;     /* token buckets (config vm_limits) */
 	struct rate rx_rate;
@@ -119,6 +120,13 @@ int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
  * skips the work of finishing the frame.
  */
 bool port_blocked(const struct port *p);
+/*
+ * Whether p reads nothing: full, and retries have sent nothing for as long
+ * as they back off (about 20 ms of traffic for it).
+ */
+bool port_hung(const struct port *p);
+/* Frames waiting in p's backlog. */
+unsigned port_backlog(const struct port *p);
 void port_send(
     struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /*

@@ -52,7 +52,10 @@ struct sw {
 	struct event *uplink_ev;
 	struct event *expire_ev;
 	int64_t pool_full_logged;
-	uint64_t now_ns; /* switch_clock() at this batch */
+	uint64_t now_ns;                      /* switch_clock() at this batch */
+	uint8_t blocked[UPLINK_BLOCK_MAX][6]; /* hung VMs the uplink drops */
+	size_t nblocked;
+	bool no_block; /* the uplink cannot: the switch drops instead */
 	struct sw_stats st;
 };
 
@@ -142,6 +145,64 @@ queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len, size_t cap,
 }
 
 /*
+ * Has the uplink drop q's frames in the kernel: q reads nothing, so what
+ * the uplink would hand over for it is dropped here anyway, at the cost
+ * of one read each. Lifted by switch_unblock when q takes frames again.
+ */
+static void
+block(struct softnetd *sd, struct port *q)
+{
+	struct sw *sw = sd->sw;
+
+	if (sd->uplink == NULL || sw->no_block || q->uplink_blocked ||
+	    sw->nblocked == UPLINK_BLOCK_MAX)
+		return;
+	memcpy(sw->blocked[sw->nblocked], q->mac, 6);
+	if (uplink_block(sd->uplink, sw->blocked, sw->nblocked + 1) == -1) {
+		log_warn("uplink %s cannot drop a hung VM's frames; softnetd "
+		         "drops them",
+		    sd->up.name);
+		sw->no_block = true;
+		return;
+	}
+	sw->nblocked++;
+	q->uplink_blocked = true;
+	sw->st.uplink_blocks++;
+	log_info("vm %u reads nothing: the uplink drops its frames until it "
+	         "does",
+	    q->id);
+}
+
+void
+switch_unblock(struct softnetd *sd, struct port *p)
+{
+	struct sw *sw = sd->sw;
+	size_t i;
+
+	if (!p->uplink_blocked || sw == NULL || sd->uplink == NULL)
+		return;
+	p->uplink_blocked = false;
+	for (i = 0; i < sw->nblocked; i++) {
+		if (memcmp(sw->blocked[i], p->mac, 6) == 0) {
+			memmove(sw->blocked[i], sw->blocked[i + 1],
+			    (sw->nblocked - i - 1) * sizeof(sw->blocked[0]));
+			sw->nblocked--;
+			break;
+		}
+	}
+	if (uplink_block(sd->uplink, sw->blocked, sw->nblocked) == -1)
+		log_warn("uplink %s: updating the hung-VM filter", sd->up.name);
+	if (!p->dead)
+		log_info("vm %u reads again", p->id);
+}
+
+size_t
+switch_blocked(struct softnetd *sd)
+{
+	return sd->sw->nblocked;
+}
+
+/*
  * Delivers a parsed frame to port q if q's filter lets it in: whole to an
  * offload-capable port, else cut into segments or with its checksum done.
  */
@@ -167,6 +228,8 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 	if (port_blocked(q)) {
 		if (!q->dead)
 			q->st.drops[FILTER_R_QUEUE_FULL]++;
+		if (port_hung(q))
+			block(sd, q);
 		return;
 	}
 	if (q->vnet) {

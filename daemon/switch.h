@@ -20,6 +20,7 @@ struct sw_stats {
 	uint64_t uplink_runt;       /* shorter than an Ethernet header */
 	uint64_t uplink_write_drop; /* the uplink refused a frame */
 	uint64_t dhcp_pool_full;    /* DISCOVERs left unanswered */
+	uint64_t uplink_blocks;     /* times a hung VM was blocked there */
 };
 
 /* Allocates batch buffers, watches the uplink (if any), starts timers. */
@@ -35,6 +36,10 @@ void switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len);
 /* Expires leases now (the timer calls it; tests too). */
 void switch_expire(struct softnetd *sd);
 const struct sw_stats *switch_stats(struct softnetd *sd);
+/* Lets the uplink hand over p's frames again (p reads, or is going). */
+void switch_unblock(struct softnetd *sd, struct port *p);
+/* How many hung VMs the uplink drops frames for now. */
+size_t switch_blocked(struct softnetd *sd);
 /* The monotonic clock rate limits run on, in nanoseconds. */
 uint64_t switch_clock(void);
 

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <net/if_arp.h>
 #include <net/if.h>
@@ -207,6 +208,56 @@ uplink_write(struct uplink *u, const struct frame *frames, int n)
 			return -1;
 	}
 	return sent;
+}
+
+/*
+ * The block list is a classic BPF socket filter on the TAP's queue
+ * (TUNATTACHFILTER): the kernel runs it in tun_net_xmit, before a frame is
+ * queued for us, so a blocked VM's frames cost the host's forwarding path
+ * (the sender) and not softnetd. Per MAC, four instructions: the low four
+ * bytes of the destination, then the high two. Frames too short to hold a
+ * destination fail the loads, which drops them (nothing to switch).
+ */
+int
+uplink_block(struct uplink *u, const uint8_t (*macs)[6], size_t n)
+{
+	struct sock_filter prog[4 * UPLINK_BLOCK_MAX + 2];
+	struct sock_fprog fp;
+	size_t i, k = 0, drop = 4 * n + 1;
+	uint32_t lo;
+	uint16_t hi;
+
+	if (n > UPLINK_BLOCK_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n == 0) {
+		/* ENOENT: there was no filter; that is the wanted state. */
+		if (ioctl(u->fd, TUNDETACHFILTER, &fp) == -1 && errno != ENOENT)
+			return -1;
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		lo = (uint32_t)macs[i][2] << 24 | (uint32_t)macs[i][3] << 16 |
+		     (uint32_t)macs[i][4] << 8 | macs[i][5];
+		hi = (uint16_t)(macs[i][0] << 8 | macs[i][1]);
+		/* k: this MAC's first instruction; jumps count from k+1. */
+		prog[k] =
+		    (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2);
+		prog[k + 1] = (struct sock_filter)BPF_JUMP(
+		    BPF_JMP | BPF_JEQ | BPF_K, lo, 0, 2);
+		prog[k + 2] =
+		    (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
+		prog[k + 3] =
+		    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi,
+		        (uint8_t)(drop - (k + 4)), 0);
+		k += 4;
+	}
+	prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+	prog[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	fp.len = (unsigned short)k;
+	fp.filter = prog;
+	return ioctl(u->fd, TUNATTACHFILTER, &fp);
 }
 
 void

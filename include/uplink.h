@@ -53,6 +53,15 @@ int uplink_fd(const struct uplink *u);
 int uplink_read(struct uplink *u, struct frame *frames, int n);
 /* Writes n frames; returns how many were accepted, -1 on a fatal error. */
 int uplink_write(struct uplink *u, const struct frame *frames, int n);
+/*
+ * Has the uplink drop frames addressed to these MACs before softnetd reads
+ * them (VMs that read nothing: the frames would be dropped anyway, and
+ * reading them costs the daemon the same as forwarding them). n = 0 lifts
+ * every block; at most UPLINK_BLOCK_MAX. 0, or -1 with errno when the
+ * backend cannot (the daemon then reads and drops them itself).
+ */
+#define UPLINK_BLOCK_MAX 32
+int uplink_block(struct uplink *u, const uint8_t (*macs)[6], size_t n);
 /* Stops the uplink and releases everything it holds. */
 void uplink_close(struct uplink *u);
 

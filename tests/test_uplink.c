@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <grp.h>
+#include <linux/if_packet.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -162,6 +165,121 @@ test_tap_uplink(void **state)
 	config_free(&cfg);
 }
 
+/*
+ * Sends a frame for dst out through the TAP (as the host kernel would
+ * route one to a VM), tagged with mark, from an AF_PACKET socket.
+ */
+static void
+xmit(int ps, int ifindex, const uint8_t dst[6], uint8_t mark)
+{
+	struct sockaddr_ll sll;
+	uint8_t f[60];
+
+	memset(f, 0, sizeof(f));
+	memcpy(f, dst, 6);
+	memcpy(f + 6, "\x02\x53\x4e\x4d\x00\x01", 6);
+	f[12] = 0x88; /* 0x88b5: local experimental ethertype */
+	f[13] = 0xb5;
+	f[14] = mark;
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_ifindex = ifindex;
+	sll.sll_halen = 6;
+	memcpy(sll.sll_addr, dst, 6);
+	assert_int_equal(
+	    sendto(ps, f, sizeof(f), 0, (struct sockaddr *)&sll, sizeof(sll)),
+	    (ssize_t)sizeof(f));
+}
+
+/* The marks of the tagged frames the uplink hands over, in order. */
+static size_t
+received(struct uplink *u, uint8_t *marks, size_t max)
+{
+	uint8_t in[2048];
+	struct frame fi = {in, 0, sizeof(in)};
+	size_t n = 0;
+
+	while (uplink_read(u, &fi, 1) == 1)
+		if (fi.len >= 15 && in[12] == 0x88 && in[13] == 0xb5 && n < max)
+			marks[n++] = in[14];
+	return n;
+}
+
+/*
+ * Blocked MACs are dropped by the kernel before the uplink reads them,
+ * others pass; the list can be replaced and lifted, also by a process
+ * that has dropped root as softnetd does.
+ */
+static void
+test_tap_block(void **state)
+{
+	static const uint8_t a[6] = {0x02, 0, 0, 0, 0xaa, 0x01},
+	                     b[6] = {0x02, 0, 0, 0, 0xbb, 0x01},
+	                     c[6] = {0x02, 0, 0, 0xaa, 0, 0x01};
+	uint8_t both[2][6], marks[8];
+	struct uplink_params p;
+	struct config cfg;
+	struct uplink *u;
+	char err[256];
+	int ps, ifindex, status;
+	pid_t pid;
+
+	(void)state;
+	if (!in_netns)
+		skip();
+	test_config(&cfg);
+	u = uplink_open(&cfg, &p, err, sizeof(err));
+	assert_non_null(u);
+	ifindex = (int)if_nametoindex("sntest0");
+	ps = socket(AF_PACKET, SOCK_RAW, 0);
+	assert_true(ps >= 0);
+	(void)received(u, marks, sizeof(marks));
+
+	/* c differs from a only in the high bytes: the filter looks at all
+	 * six. */
+	memcpy(both[0], a, 6);
+	memcpy(both[1], b, 6);
+	assert_int_equal(uplink_block(u, both, 2), 0);
+	xmit(ps, ifindex, a, 1);
+	xmit(ps, ifindex, b, 2);
+	xmit(ps, ifindex, c, 3);
+	assert_int_equal(received(u, marks, sizeof(marks)), 1);
+	assert_int_equal(marks[0], 3);
+
+	/* Replaced by a process that has given up root: only b now. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) == -1 ||
+		    setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534) == -1)
+			_exit(2);
+		_exit(uplink_block(u, both + 1, 1) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	xmit(ps, ifindex, a, 4);
+	xmit(ps, ifindex, b, 5);
+	assert_int_equal(received(u, marks, sizeof(marks)), 1);
+	assert_int_equal(marks[0], 4);
+
+	/* Lifted: everything passes; lifting twice is fine. */
+	assert_int_equal(uplink_block(u, NULL, 0), 0);
+	assert_int_equal(uplink_block(u, NULL, 0), 0);
+	xmit(ps, ifindex, a, 6);
+	xmit(ps, ifindex, b, 7);
+	assert_int_equal(received(u, marks, sizeof(marks)), 2);
+	assert_int_equal(marks[0], 6);
+	assert_int_equal(marks[1], 7);
+	errno = 0;
+	assert_int_equal(uplink_block(u, both, UPLINK_BLOCK_MAX + 1), -1);
+	assert_int_equal(errno, EINVAL);
+	close(ps);
+	uplink_close(u);
+	config_free(&cfg);
+}
+
 /* A second daemon's uplink on a busy name fails with a message. */
 static void
 test_tap_bad_name(void **state)
@@ -296,6 +414,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tap_uplink),
 	    cmocka_unit_test(test_tap_bad_name),
+	    cmocka_unit_test(test_tap_block),
 	    cmocka_unit_test(test_fd_kind),
 	    cmocka_unit_test(test_cred_and_batch),
 	    cmocka_unit_test(test_activation),

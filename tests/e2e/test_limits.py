@@ -1,9 +1,12 @@
-"""Control-plane limits end to end: idle connections cannot lock others
-out, the connection limit answers "busy" and keeps serving, a user's attach
-limit stops only that user.
+"""Limits end to end: idle connections cannot lock others out, the
+connection limit answers "busy" and keeps serving, a user's attach limit
+stops only that user, per-VM rate limits, and a VM that stops reading is
+dropped at the uplink (in the kernel) until it reads again.
 """
 
+import json
 import os
+import signal
 import socket
 import time
 
@@ -110,3 +113,57 @@ class RateLimitTest(E2E):
         self.assertEqual(t.stats("quiet")["drops"]["rate_limit"], 0)
         # And the noisy one gets through again once it slows down.
         self.assertTrue(noisy.ping(EXT_IP, count=2))
+
+
+class HungVmTest(E2E):
+    def test_hung_vm_is_dropped_at_the_uplink_until_it_reads(self):
+        from harness import (BUILD, EXT_IP, Guest, Topology, nsrun,
+                             socketpair_vm)
+        t = Topology(self.env)
+        quiet = t.guest("quiet", "02:00:00:00:0e:01")
+        quiet.dhcp()
+        stuck = Guest(self.env, "stuck", "02:00:00:00:0e:02")
+        fd, bridge = socketpair_vm(self.env, stuck)
+        cl = Client(t.daemon.sock)
+        self.addCleanup(cl.close)
+        r = cl.call({"op": "attach", "mac": stuck.mac, "name": "stuck"},
+                    fd=fd.fileno())
+        fd.close()
+        self.assertTrue(r.get("ok"), r)
+        ip = stuck.dhcp()["ip"]
+        self.assertTrue(nsrun(t.host, ["ping", "-c", "1", "-W", "2", ip],
+                              check=False).returncode == 0)
+
+        def tx_dropped():
+            out = nsrun(t.host, ["ip", "-j", "-s", "link", "show", "softnet0"])
+            return json.loads(out.stdout)[0]["stats64"]["tx"]["dropped"]
+
+        base = tx_dropped()
+        # The VM stops reading; ext keeps sending to it.
+        os.kill(bridge.pid, signal.SIGSTOP)
+        flood = self.env.popen([os.path.join(BUILD, "tests", "tools",
+                                             "udpflood"),
+                                "-r", "20000", "-l", "200", "-t", "30",
+                                EXT_IP, ip, "9"], ns=t.ext)
+        wait_for(lambda: t.stats("stuck")["hung"], timeout=15,
+                 what="the stuck VM to count as hung")
+        st = t.daemon.ctl_json("status")["counters"]
+        self.assertEqual(st["hung_vms"], 1)
+        self.assertEqual(st["hung_blocks"], 1)
+        self.assertEqual(t.stats("stuck")["backlog"], 256)
+        # From now on the kernel drops its frames; the daemon sees none.
+        seen = t.stats("stuck")["drops"]["queue_full"]
+        time.sleep(1)
+        self.assertGreater(tx_dropped() - base, 5000)
+        self.assertLess(t.stats("stuck")["drops"]["queue_full"] - seen, 100)
+        # Others are untouched.
+        self.assertTrue(quiet.ping(EXT_IP, count=3))
+        # It reads again: the backlog goes out, the block is lifted.
+        os.kill(bridge.pid, signal.SIGCONT)
+        wait_for(lambda: not t.stats("stuck")["hung"], timeout=10,
+                 what="the block to be lifted")
+        flood.kill()
+        flood.wait()
+        self.assertEqual(
+            t.daemon.ctl_json("status")["counters"]["hung_vms"], 0)
+        self.assertTrue(stuck.ping(EXT_IP, count=2))
