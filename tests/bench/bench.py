@@ -282,6 +282,11 @@ def bench_softnet_tap(res):
         res["tap_up"] = iperf_median(g.ns, EXT_IP, False, "softnet tap")
         res["tap_down"] = iperf_median(g.ns, EXT_IP, True, "softnet tap")
         res["tap_rtt"] = ping_median(g.ns, EXT_IP)
+        # The machine's cost of waking a process idle as long as the ping
+        # interval: paid twice per round trip by any user-space relay.
+        r = run([os.path.join(BENCH_BIN, "bench_wake"), "10000", str(PINGS)],
+                timeout=60)
+        res["wake_ms"] = float(kv(r.stdout)["wake_median_us"]) / 1000
         pairs = [(g.ns, EXT_IP, IPERF_PORT + i) for i, g in enumerate(guests)]
         for rev, key in ((False, "tap4_up"), (True, "tap4_down")):
             xs = [iperf_parallel(pairs, rev, "4 tap guests")
@@ -590,6 +595,10 @@ def build_rows(res):
         added = g("tap_rtt") - g("veth_rtt")
     add("6", "RTT added over veth (TAP)", added, "ms", target="<=0.05 ms",
         ok=None if added is None else added <= 0.05, digits=3)
+    w = g("wake_ms")
+    add("6", "wakeup after 10 ms idle (x2 per RTT)", w, "ms", digits=3)
+    add("6", "RTT added less 2 wakeups", None if added is None or w is None
+        else added - 2 * w, "ms", digits=3)
     add("6", "ping RTT softnet socketpair", g("sock_rtt"), "ms",
         ratio(g("sock_rtt"), g("veth_rtt")), digits=3)
     add("7", "filter decision (parse+filter)", g("filter_ns"), "ns/frame",
@@ -669,7 +678,8 @@ def main():
         return 1
     for f in (harness.SOFTNETD, harness.SOFTNETCTL, harness.TAPBRIDGE,
               os.path.join(BENCH_BIN, "bench_filter"),
-              os.path.join(BENCH_BIN, "bench_forward")):
+              os.path.join(BENCH_BIN, "bench_forward"),
+              os.path.join(BENCH_BIN, "bench_wake")):
         if not os.access(f, os.X_OK):
             sys.stderr.write("bench: %s missing: run make bench\n" % f)
             return 1
@@ -723,6 +733,11 @@ def main():
                      json.dumps(res["tap_drops"], sort_keys=True))
     if res.get("dhcp_note"):
         notes.append("DHCP: " + res["dhcp_note"])
+    notes.append("wakeup: bench_wake, the median delay between a write "
+                 "into a pipe and the return of poll(2) in a process idle "
+                 "for 10 ms (the ping interval); the request and the reply "
+                 "each wake softnetd once, a veth wakes nothing, so twice "
+                 "this is the floor under 'RTT added' on this machine")
     notes.append("64B fwd: bench_forward, one switch thread pinned to CPU 0 "
                  "calling switch_port_readable, a writer thread on CPU 1 "
                  "blasting 64-byte UDP frames into a socketpair VM; "
