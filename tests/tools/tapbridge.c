@@ -6,10 +6,12 @@
  * descriptor. It is built so that the stand-in is not what a benchmark
  * measures:
  *
- *   guest -> socket: the TAP has a virtio-net header but no offloads, so
- *   the guest kernel hands over finished 1500-byte frames (a VM's NIC
- *   sends no superframes over a datagram socket); each wakeup reads up to
- *   a batch and sends it with one sendmmsg.
+ *   guest -> socket: the TAP has a virtio-net header with checksum and
+ *   TSO offloads, so the guest kernel hands over 64 KiB superframes, which
+ *   are cut here into 1500-byte segments (gso_segment) as a VM's NIC
+ *   segments what its guest's TCP stack hands it; the datagram socket
+ *   carries only finished frames. Each superframe's segments, and up to a
+ *   batch of plain frames, go out with one sendmmsg.
  *
  *   socket -> guest: a batch is read with one recvmmsg, and consecutive
  *   segments of one TCP flow are merged (gso_coalesce) into a superframe
@@ -36,51 +38,82 @@
 #include "pkt.h"
 #include "uplink.h"
 
-#define BATCH   32
+#define BATCH   64
 #define FRAME   2048 /* a datagram: one plain frame */
 #define SUPER   65536
+#define MAXSEGS 128
 #define VNETLEN sizeof(struct pkt_vnet)
 
 static uint8_t bufs[BATCH][FRAME];
-static uint8_t agg[SUPER];
+static uint8_t agg[SUPER];   /* merged toward the guest */
+static uint8_t super[SUPER]; /* read from the guest */
+static uint8_t segmem[MAXSEGS * 1600];
+static uint8_t *segs[MAXSEGS];
+static size_t seglens[MAXSEGS];
 
-/* Moves what the TAP has to the socket; -1 when the peer is gone. */
+/* Sends n frames to the socket, waiting while it is full; -1: peer gone. */
 static int
-tap_to_sock(int tap, int sock)
+send_all(int sock, uint8_t *const *frames, const size_t *lens, int n)
 {
-	struct pkt_vnet hdr;
-	struct iovec iov[2];
-	uint8_t *frames[BATCH];
-	size_t lens[BATCH];
-	ssize_t n;
-	int i, k;
+	ssize_t r;
+	int k;
 
-	for (i = 0; i < BATCH;) {
-		iov[0].iov_base = &hdr;
-		iov[0].iov_len = VNETLEN;
-		iov[1].iov_base = bufs[i];
-		iov[1].iov_len = FRAME;
-		if ((n = readv(tap, iov, 2)) <= 0)
-			break;
-		if ((size_t)n <= VNETLEN)
-			continue;
-		frames[i] = bufs[i];
-		lens[i] = (size_t)n - VNETLEN;
-		i++;
-	}
-	for (k = 0; k < i;) {
-		n = osdep_send_batch(sock, frames + k, lens + k, i - k);
-		if (n == -1 && errno == EAGAIN) {
+	for (k = 0; k < n;) {
+		r = osdep_send_batch(sock, frames + k, lens + k, n - k);
+		if (r == -1 && errno == EAGAIN) {
 			struct pollfd p = {.fd = sock, .events = POLLOUT};
 
 			(void)poll(&p, 1, 100);
 			continue;
 		}
-		if (n == -1)
+		if (r == -1)
 			return errno == ENOBUFS ? 0 : -1;
-		k += (int)n;
+		k += (int)r;
 	}
 	return 0;
+}
+
+/*
+ * Moves what the TAP has to the socket; -1 when the peer is gone. Plain
+ * frames are gathered into one sendmmsg; a superframe is cut into
+ * segments (gso_segment), sent with one sendmmsg of their own.
+ */
+static int
+tap_to_sock(int tap, int sock)
+{
+	struct gso_out out = {segmem, sizeof(segmem), segs, seglens, MAXSEGS};
+	struct pkt_vnet hdr;
+	struct pkt_info pi;
+	struct iovec iov[2] = {{&hdr, VNETLEN}, {super, sizeof(super)}};
+	uint8_t *frames[BATCH];
+	size_t lens[BATCH], len;
+	ssize_t n;
+	int i, k = 0, nseg;
+
+	for (i = 0; i < BATCH; i++) {
+		if ((n = readv(tap, iov, 2)) <= 0)
+			break;
+		if ((size_t)n <= VNETLEN)
+			continue;
+		len = (size_t)n - VNETLEN;
+		if (hdr.gso_type == PKT_VNET_GSO_NONE) {
+			if (len > FRAME || gso_complete_csum(super, len, &hdr))
+				continue;
+			memcpy(bufs[k], super, len);
+			frames[k] = bufs[k];
+			lens[k++] = len;
+			continue;
+		}
+		if (pkt_parse(super, len, &pi) == -1 ||
+		    !gso_validate(&hdr, &pi) ||
+		    (nseg = gso_segment(super, len, &hdr, &out)) == -1)
+			continue;
+		if (send_all(sock, frames, lens, k) == -1 ||
+		    send_all(sock, segs, seglens, nseg) == -1)
+			return -1;
+		k = 0;
+	}
+	return send_all(sock, frames, lens, k);
 }
 
 /* Writes the merged frame (if any) to the guest. */
@@ -138,7 +171,7 @@ main(int argc, char **argv)
 	if (argc == 3)
 		sock = atoi(argv[2]);
 	if ((tap = osdep_tap_open_vnet(argv[1])) == -1 ||
-	    osdep_tap_offload(tap, false) == -1) {
+	    osdep_tap_offload(tap, true) == -1) {
 		fprintf(
 		    stderr, "tapbridge: %s: %s\n", argv[1], strerror(errno));
 		return 1;
