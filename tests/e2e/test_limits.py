@@ -167,3 +167,22 @@ class HungVmTest(E2E):
         self.assertEqual(
             t.daemon.ctl_json("status")["counters"]["hung_vms"], 0)
         self.assertTrue(stuck.ping(EXT_IP, count=2))
+        # Hung again, then detached: the block goes with it.
+        os.kill(bridge.pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, bridge.pid, signal.SIGCONT)
+        flood = self.env.popen([os.path.join(BUILD, "tests", "tools",
+                                             "udpflood"),
+                                "-r", "20000", "-l", "200", "-t", "30",
+                                EXT_IP, ip, "9"], ns=t.ext)
+        self.addCleanup(flood.kill)
+
+        def counters():
+            return t.daemon.ctl_json("status")["counters"]
+
+        wait_for(lambda: counters()["hung_vms"] == 1, timeout=15,
+                 what="the stuck VM to hang again")
+        self.assertEqual(counters()["hung_blocks"], 2)
+        r = cl.call({"op": "detach", "vm": "stuck"})
+        self.assertTrue(r.get("ok"), r)
+        self.assertEqual(counters()["hung_vms"], 0)
+        self.assertTrue(quiet.ping(EXT_IP, count=2))
