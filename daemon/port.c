@@ -572,6 +572,39 @@ send_dgram(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 	return n;
 }
 
+/*
+ * Sends what the socket takes of frames[0..n), in order: the count done
+ * with (delivered, or lost to an error no retry would cure, e.g. an
+ * oversize frame), or -1 when p has failed. Fewer than n: it is full.
+ */
+static int
+send_some(struct softnetd *sd, struct port *p, uint8_t *const *frames,
+    const size_t *lens, int n)
+{
+	int done = 0, k;
+
+	while (done < n) {
+		k = send_dgram(sd, p, frames + done, lens + done, n - done);
+		if (k > 0) {
+			delivered(p, lens + done, k);
+			done += k;
+			if (done < n)
+				break; /* stopped early: full, or an error next
+				        */
+			continue;
+		}
+		if (!transient(errno)) {
+			port_fail(sd, p, strerror(errno));
+			return -1;
+		}
+		if (errno == EAGAIN)
+			break;
+		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		done++;
+	}
+	return done;
+}
+
 /* Queues one frame behind p's backlog, allocating it on first need. */
 static void
 backlog_push(
@@ -627,22 +660,10 @@ backlog_flush(struct softnetd *sd, struct port *p)
 		frames[i] = b->mem + j * b->slot;
 		lens[i] = b->len[j];
 	}
-	if ((k = send_dgram(sd, p, frames, lens, (int)b->count)) == -1) {
-		if (!transient(errno)) {
-			port_fail(sd, p, strerror(errno));
-			return;
-		}
-		if (errno != EAGAIN) { /* this frame will never go: skip it */
-			p->st.drops[FILTER_R_QUEUE_FULL]++;
-			k = 1;
-		} else {
-			k = 0;
-		}
-	} else {
-		delivered(p, lens, k);
-		if (k > 0)
-			switch_unblock(sd, p);
-	}
+	if ((k = send_some(sd, p, frames, lens, (int)b->count)) == -1)
+		return;
+	if (k > 0)
+		switch_unblock(sd, p);
 	b->head = (b->head + (unsigned)k) % b->cap;
 	b->count -= (unsigned)k;
 	if (b->count == 0) {
@@ -721,24 +742,7 @@ dgram_send(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 
 	if (hold(sd, p, frames, lens, n))
 		return;
-	while ((k = send_dgram(sd, p, frames, lens, n)) == -1) {
-		if (!transient(errno)) {
-			port_fail(sd, p, strerror(errno));
-			return;
-		}
-		if (errno == EAGAIN) {
-			k = 0;
-			break;
-		}
-		/* Oversize, or no kernel memory: that frame is lost. */
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
-		frames++;
-		lens++;
-		if (--n == 0)
-			return;
-	}
-	delivered(p, lens, k);
-	if (k == n)
+	if ((k = send_some(sd, p, frames, lens, n)) == -1 || k == n)
 		return;
 	for (i = k; i < n; i++)
 		backlog_push(sd, p, frames[i], lens[i]);

@@ -233,7 +233,7 @@ uplink_block(struct uplink *u, const uint8_t (*macs)[6], size_t n)
 	}
 	if (n == 0) {
 		/* ENOENT: there was no filter; that is the wanted state. */
-		if (ioctl(u->fd, TUNDETACHFILTER, &fp) == -1 && errno != ENOENT)
+		if (ioctl(u->fd, TUNDETACHFILTER, 0) == -1 && errno != ENOENT)
 			return -1;
 		return 0;
 	}
