@@ -494,7 +494,7 @@ def socketpair_vm(env, guest):
 
 
 TCP_EXCHANGE = r"""
-import socket, sys
+import errno, socket, sys
 ip, port, n, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 data = bytes((i * 7 + (i >> 11)) & 0xff for i in range(n))
 try:
@@ -508,7 +508,10 @@ try:
             break
         got += c
 except Exception as e:
-    print(type(e).__name__)
+    name = type(e).__name__
+    if name == "OSError" and e.errno in errno.errorcode:
+        name = errno.errorcode[e.errno]  # e.g. ENOTCONN, no subclass
+    print(name)
     sys.exit(1)
 print("match" if got == data else "mismatch %d/%d" % (len(got), n))
 """
@@ -518,7 +521,8 @@ def tcp_exchange(ns, ip, port, size=64, timeout=5):
     """From namespace ns: connects to ip:port, sends size pattern bytes,
     half-closes and reads to EOF. Returns "match" when the echo is exact,
     "mismatch GOT/SENT" otherwise, or the exception's name (for instance
-    "ConnectionRefusedError") when the exchange failed."""
+    "ConnectionRefusedError", or the errno name for a plain OSError, such
+    as "ENOTCONN") when the exchange failed."""
     r = nsrun(ns, [PYTHON, "-c", TCP_EXCHANGE, ip, str(port), str(size),
                    str(timeout)], check=False, timeout=timeout + 20)
     return r.stdout.strip() or r.stderr.strip()

@@ -58,6 +58,9 @@ class ExposeTest(E2E):
     def test_no_lease_closes_client(self):
         t = Topology(self.env)
         t.guest("vm1", "02:00:00:00:05:03", opts=("--expose", "8081:7"))
-        # Attached but no DHCP yet: the client is closed, not hung.
+        # Attached but no DHCP yet: the client is closed, not hung. How
+        # the close reaches it depends on timing: EOF, a reset, or (reset
+        # before its half-close) ENOTCONN from shutdown.
         res = tcp_exchange(t.host, "127.0.0.1", 8081)
-        self.assertIn(res, ("mismatch 0/64", "ConnectionResetError"))
+        self.assertIn(res, ("mismatch 0/64", "ConnectionResetError",
+                            "ENOTCONN"))
