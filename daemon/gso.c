@@ -21,12 +21,19 @@
 #define TCP_CSUM_OFF 16
 #define UDP_CSUM_OFF 6
 
+/* What every segment of one superframe shares. */
+struct seg_job {
+	uint32_t src, dst; /* IPv4 addresses, host order */
+	uint32_t seq;      /* TCP: the superframe's first sequence number */
+	size_t payload;    /* L4 payload bytes in the superframe */
+};
+
 bool
 gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 {
 	uint8_t gso = hdr->gso_type & (uint8_t)~PKT_VNET_GSO_ECN;
 	bool needs = (hdr->flags & PKT_VNET_F_NEEDS_CSUM) != 0;
-	size_t l4_off, thl;
+	size_t l4_off, l4h;
 
 	if ((hdr->flags & ~(PKT_VNET_F_NEEDS_CSUM | PKT_VNET_F_DATA_VALID)) !=
 	    0)
@@ -35,8 +42,6 @@ gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 		return false; /* ECN without GSO */
 	if (gso == PKT_VNET_GSO_NONE && !needs)
 		return true;
-	if (gso != PKT_VNET_GSO_NONE && gso != PKT_VNET_GSO_TCPV4)
-		return false;
 	/* Everything below trusts a checksum or a cut: headers must match. */
 	if (pi->eth == NULL || pi->tagged || pi->ip == NULL ||
 	    pi->malformed != PKT_OK || pi->ip_later_fragment || !pi->has_ports)
@@ -45,23 +50,32 @@ gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi)
 	if (hdr->csum_start != l4_off)
 		return false;
 	if (pi->ip_proto == PKT_IPPROTO_TCP) {
-		if (hdr->csum_offset != TCP_CSUM_OFF)
+		if (hdr->csum_offset != TCP_CSUM_OFF ||
+		    (gso != PKT_VNET_GSO_NONE && gso != PKT_VNET_GSO_TCPV4))
 			return false;
+		l4h = (size_t)(pi->l4[12] >> 4) * 4;
 	} else if (pi->ip_proto == PKT_IPPROTO_UDP) {
+		/* UDP segmentation (USO) carries no ECN bit. */
 		if (hdr->csum_offset != UDP_CSUM_OFF ||
-		    gso != PKT_VNET_GSO_NONE)
+		    (gso != PKT_VNET_GSO_NONE &&
+		        hdr->gso_type != PKT_VNET_GSO_UDP_L4))
 			return false;
+		l4h = sizeof(struct pkt_udp);
 	} else {
 		return false;
 	}
 	if (gso == PKT_VNET_GSO_NONE)
 		return true;
-	/* TSO: a whole, unfragmented TCP packet with payload to cut. */
+	/* GSO: a whole, unfragmented packet with payload to cut. */
 	if (!needs ||
 	    (pkt_get_be16((const uint8_t *)&pi->ip->frag_off) & PKT_IP_MF))
 		return false;
-	thl = (size_t)(pi->l4[12] >> 4) * 4;
-	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len || pi->l4_len <= thl)
+	if (hdr->gso_size == 0 || hdr->hdr_len > pi->len || pi->l4_len <= l4h)
+		return false;
+	/* Linux refuses a UDP superframe of more segments than this. */
+	if (gso == PKT_VNET_GSO_UDP_L4 &&
+	    (pi->l4_len - l4h + hdr->gso_size - 1) / hdr->gso_size >
+	        GSO_UDP_MAX_SEGS)
 		return false;
 	return true;
 }
@@ -102,65 +116,96 @@ gso_complete_csum(uint8_t *frame, size_t len, const struct pkt_vnet *hdr)
 	return 0;
 }
 
+/* Rewrites the TCP header of segment n (payload bytes off..off+plen). */
+static void
+tcp_segment(uint8_t *tcp, size_t thl, size_t plen, const struct seg_job *j,
+    size_t off, int n)
+{
+	uint16_t sum;
+
+	pkt_put_be16(tcp + 4, (uint16_t)((j->seq + off) >> 16));
+	pkt_put_be16(tcp + 6, (uint16_t)(j->seq + off));
+	if (off + plen < j->payload)
+		tcp[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
+	if (n > 0)
+		tcp[13] &= (uint8_t)~TCP_CWR;
+	memset(tcp + TCP_CSUM_OFF, 0, 2);
+	sum = pkt_csum(tcp, thl + plen,
+	    pkt_pseudo_sum(
+	        j->src, j->dst, PKT_IPPROTO_TCP, (uint16_t)(thl + plen)));
+	memcpy(tcp + TCP_CSUM_OFF, &sum, 2);
+}
+
+/* Rewrites the UDP header of one segment: a datagram of its own. */
+static void
+udp_segment(uint8_t *udp, size_t plen, const struct seg_job *j)
+{
+	uint16_t ulen = (uint16_t)(sizeof(struct pkt_udp) + plen), sum;
+
+	pkt_put_be16(udp + 4, ulen);
+	memset(udp + UDP_CSUM_OFF, 0, 2);
+	sum = pkt_csum(
+	    udp, ulen, pkt_pseudo_sum(j->src, j->dst, PKT_IPPROTO_UDP, ulen));
+	if (sum == 0)
+		sum = 0xffff; /* 0 would mean "no checksum" */
+	memcpy(udp + UDP_CSUM_OFF, &sum, 2);
+}
+
 int
 gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
     struct gso_out *out)
 {
 	const uint8_t *ip = frame + PKT_ETH_HLEN;
-	size_t ihl, tot, thl, hdrs, payload, mss, off, plen, used = 0;
-	uint32_t seq, src, dst;
+	bool udp =
+	    (hdr->gso_type & (uint8_t)~PKT_VNET_GSO_ECN) == PKT_VNET_GSO_UDP_L4;
+	struct seg_job j = {0};
+	size_t ihl, tot, l4h, hdrs, mss = hdr->gso_size, off, plen, used = 0;
 	uint16_t id, sum;
-	uint8_t *seg, *sip, *tcp;
+	uint8_t *seg, *sip;
 	int n = 0;
 
-	if (ip_lengths(frame, len, &ihl, &tot) == -1 ||
-	    tot < ihl + sizeof(struct pkt_tcp))
+	if (ip_lengths(frame, len, &ihl, &tot) == -1 || mss == 0)
 		return -1;
-	thl = (size_t)(ip[ihl + 12] >> 4) * 4;
-	if (thl < sizeof(struct pkt_tcp) || ihl + thl > tot)
-		return -1;
-	hdrs = PKT_ETH_HLEN + ihl + thl;
-	payload = tot - ihl - thl;
-	mss = hdr->gso_size;
-	if (mss == 0)
-		return -1;
-	memcpy(&seq, ip + ihl + 4, 4);
-	seq = ntohl(seq);
+	if (udp) {
+		l4h = sizeof(struct pkt_udp);
+		if (tot < ihl + l4h)
+			return -1;
+	} else {
+		if (tot < ihl + sizeof(struct pkt_tcp))
+			return -1;
+		l4h = (size_t)(ip[ihl + 12] >> 4) * 4;
+		if (l4h < sizeof(struct pkt_tcp) || ihl + l4h > tot)
+			return -1;
+		j.seq = pkt_get_be32(ip + ihl + 4);
+	}
+	hdrs = PKT_ETH_HLEN + ihl + l4h;
+	j.payload = tot - ihl - l4h;
 	id = pkt_get_be16(ip + 4);
-	memcpy(&src, ip + 12, 4);
-	memcpy(&dst, ip + 16, 4);
-	src = ntohl(src);
-	dst = ntohl(dst);
-	for (off = 0; off < payload || (payload == 0 && n == 0); off += mss) {
-		plen = payload - off < mss ? payload - off : mss;
+	j.src = pkt_get_be32(ip + 12);
+	j.dst = pkt_get_be32(ip + 16);
+	for (off = 0; off < j.payload || (j.payload == 0 && n == 0);
+	     off += mss) {
+		plen = j.payload - off < mss ? j.payload - off : mss;
 		if ((size_t)n == out->max || out->cap - used < hdrs + plen)
 			return -1;
 		seg = out->buf + used;
 		memcpy(seg, frame, hdrs);
 		memcpy(seg + hdrs, frame + hdrs + off, plen);
 		sip = seg + PKT_ETH_HLEN;
-		tcp = sip + ihl;
-		pkt_put_be16(sip + 2, (uint16_t)(ihl + thl + plen));
+		pkt_put_be16(sip + 2, (uint16_t)(ihl + l4h + plen));
 		pkt_put_be16(sip + 4, (uint16_t)(id + n));
 		memset(sip + 10, 0, 2);
 		sum = pkt_csum(sip, ihl, 0);
 		memcpy(sip + 10, &sum, 2);
-		pkt_put_be16(tcp + 4, (uint16_t)((seq + off) >> 16));
-		pkt_put_be16(tcp + 6, (uint16_t)(seq + off));
-		if (off + plen < payload)
-			tcp[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
-		if (n > 0)
-			tcp[13] &= (uint8_t)~TCP_CWR;
-		memset(tcp + TCP_CSUM_OFF, 0, 2);
-		sum = pkt_csum(tcp, thl + plen,
-		    pkt_pseudo_sum(
-		        src, dst, PKT_IPPROTO_TCP, (uint16_t)(thl + plen)));
-		memcpy(tcp + TCP_CSUM_OFF, &sum, 2);
+		if (udp)
+			udp_segment(sip + ihl, plen, &j);
+		else
+			tcp_segment(sip + ihl, l4h, plen, &j, off, n);
 		out->seg[n] = seg;
 		out->len[n] = hdrs + plen;
 		used += hdrs + plen;
 		n++;
-		if (payload == 0)
+		if (j.payload == 0)
 			break;
 	}
 	return n;

@@ -1,9 +1,9 @@
 /*
  * Offloads in software: validating a virtio-net header against the frame
  * it describes, completing a pending L4 checksum, and cutting a TCP/IPv4
- * GSO superframe into MTU-sized segments for ports that cannot take
- * superframes (a VM's 1500-byte datagram socket). Pure functions: no I/O,
- * no allocation; the caller owns every buffer.
+ * or UDP/IPv4 GSO superframe into MTU-sized segments for ports that cannot
+ * take superframes (a VM's 1500-byte datagram socket). Pure functions: no
+ * I/O, no allocation; the caller owns every buffer.
  */
 #ifndef SOFTNET_GSO_H
 #define SOFTNET_GSO_H
@@ -14,12 +14,17 @@
 
 #include "pkt.h"
 
+/* Linux's limit on the segments of one UDP superframe (UDP_MAX_SEGMENTS). */
+#define GSO_UDP_MAX_SEGS 128
+
 /*
  * Checks that hdr describes frame pi truthfully: only the NEEDS_CSUM and
- * DATA_VALID flags; GSO only TCPv4 (ECN allowed) on an unfragmented IPv4
- * TCP frame with NEEDS_CSUM, a gso_size of 1..65535-header, hdr_len within
- * the frame; csum_start/offset pointing exactly at this frame's TCP or UDP
- * checksum field. Returns true when the header may be trusted.
+ * DATA_VALID flags; GSO only TCPv4 (ECN allowed) on an IPv4 TCP frame or
+ * UDP_L4 (no ECN) on an IPv4 UDP frame, unfragmented, with NEEDS_CSUM,
+ * payload, a non-zero gso_size (for UDP, at most GSO_UDP_MAX_SEGS
+ * segments) and hdr_len within the frame; csum_start/offset pointing
+ * exactly at this frame's TCP or UDP checksum field. Returns true when the
+ * header may be trusted.
  */
 bool gso_validate(const struct pkt_vnet *hdr, const struct pkt_info *pi);
 
@@ -39,12 +44,13 @@ struct gso_out {
 };
 
 /*
- * Cuts a validated TCP/IPv4 superframe into segments of at most gso_size
- * payload bytes, each a complete frame with correct IPv4 and TCP headers
- * and checksums (sequence numbers advanced, IP ids incremented, FIN/PSH
- * only on the last segment, CWR only on the first). Returns the number of
- * segments, or -1 when the output space is too small or the frame is not
- * what the header says.
+ * Cuts a validated superframe into segments of at most gso_size payload
+ * bytes, each a complete frame with correct headers and checksums, as
+ * Linux cuts them: IP ids incremented; for TCP, sequence numbers advanced,
+ * FIN/PSH only on the last segment and CWR only on the first; for UDP
+ * (UDP_L4), each segment a datagram of its own with its own length and
+ * checksum. Returns the number of segments, or -1 when the output space is
+ * too small or the frame is not what the header says.
  */
 int gso_segment(const uint8_t *frame, size_t len, const struct pkt_vnet *hdr,
     struct gso_out *out);

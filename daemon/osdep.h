@@ -37,8 +37,9 @@ int osdep_tap_open_vnet(const char *name);
 bool osdep_tap_has_vnet(int fd);
 /*
  * Sets a vnet TAP's header size to struct pkt_vnet and, with gso, lets it
- * pass checksum-pending and TCPv4 GSO frames (without, the kernel hands
- * over finished plain frames). 0, or -1 with errno.
+ * pass checksum-pending, TCPv4 GSO and (where the kernel has it, Linux 6.2
+ * on) UDP GSO frames; without, the kernel hands over finished plain
+ * frames. 0, or -1 with errno.
  */
 int osdep_tap_offload(int fd, bool gso);
 

@@ -25,6 +25,14 @@
 #include "pkt.h"
 #include "uplink.h"
 
+/* UDP segmentation offload (Linux 6.2); older headers lack the flags. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 int
 osdep_peer_cred(int fd, uid_t *uid, gid_t *gid)
 {
@@ -122,7 +130,16 @@ osdep_tap_offload(int fd, bool gso)
 
 	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) == -1)
 		return -1;
-	return ioctl(fd, TUNSETOFFLOAD, gso ? TUN_F_CSUM | TUN_F_TSO4 : 0);
+	if (!gso)
+		return ioctl(fd, TUNSETOFFLOAD, 0);
+	/* UDP segmentation needs both families set together (Linux 6.2 and
+	 * later; earlier kernels refuse the flags with EINVAL). */
+	if (ioctl(fd, TUNSETOFFLOAD,
+	        TUN_F_CSUM | TUN_F_TSO4 | TUN_F_USO4 | TUN_F_USO6) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	return ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4);
 }
 
 int

@@ -34,8 +34,10 @@
 #define SW_BATCH       32 /* frames per read per wakeup */
 #define SW_EXPIRE_SECS 5  /* how often leases are expired */
 #define SW_DHCP_BUF    1024
-/* A 64 KiB superframe cut at the smallest MSS we accept (536 bytes). */
-#define SW_MAX_SEGS 128
+/* Segments of one superframe: a 64 KiB TCP superframe cut at an MSS of 536
+ * or more, or the most segments Linux puts in a UDP one; a superframe that
+ * would make more is dropped and counted. */
+#define SW_MAX_SEGS GSO_UDP_MAX_SEGS
 #define SW_SEG_MEM  (SW_MAX_SEGS * 1600)
 
 struct sw {

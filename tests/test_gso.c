@@ -1,7 +1,9 @@
 /*
  * Unit tests for software offloads: virtio-net header validation, checksum
- * completion and TCP segmentation, each checked by re-parsing the output
- * and verifying every checksum from scratch.
+ * completion and TCP and UDP segmentation, each checked by re-parsing the
+ * output and verifying every checksum from scratch, and compared byte for
+ * byte with what the Linux kernel's own segmentation makes of the same
+ * superframe (in a private network namespace; root only).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +12,18 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "gso.h"
 #include "pkt.h"
@@ -63,17 +76,49 @@ tcp_frame(size_t plen, uint8_t flags, uint32_t seq, size_t optlen)
 	return PKT_ETH_HLEN + 20 + thl + plen;
 }
 
-/* Puts the pseudo-header sum in the TCP checksum field (CHECKSUM_PARTIAL). */
-static void
-partial(uint8_t *f, size_t l4len)
+/* Builds Ethernet/IPv4/UDP with plen payload bytes (pattern i & 0xff) and
+ * the length of the whole, as a UDP GSO sender hands a superframe over. */
+static size_t
+udp_frame(size_t plen)
 {
-	uint32_t s = pkt_pseudo_sum(SRC, DST, PKT_IPPROTO_TCP, (uint16_t)l4len);
+	uint8_t *ip = frame + PKT_ETH_HLEN, *udp = ip + 20;
+	size_t i;
+	uint16_t c;
+
+	tcp_frame(0, 0, 0, 0); /* Ethernet and IPv4 as for TCP */
+	ip[2] = (uint8_t)((28 + plen) >> 8);
+	ip[3] = (uint8_t)(28 + plen);
+	ip[9] = PKT_IPPROTO_UDP;
+	memset(ip + 10, 0, 2);
+	c = pkt_csum(ip, 20, 0);
+	memcpy(ip + 10, &c, 2);
+	memset(udp, 0, 8);
+	pkt_put_be16(udp, 5000);
+	pkt_put_be16(udp + 2, 4433);
+	pkt_put_be16(udp + 4, (uint16_t)(8 + plen));
+	for (i = 0; i < plen; i++)
+		udp[8 + i] = (uint8_t)i;
+	return PKT_ETH_HLEN + 28 + plen;
+}
+
+/* Puts the pseudo-header sum in the L4 checksum field (CHECKSUM_PARTIAL). */
+static void
+partial_l4(uint8_t *f, uint8_t proto, size_t l4len)
+{
+	uint32_t s = pkt_pseudo_sum(SRC, DST, proto, (uint16_t)l4len);
 	uint16_t v;
 
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	v = htons((uint16_t)s);
-	memcpy(f + PKT_ETH_HLEN + 20 + 16, &v, 2);
+	memcpy(
+	    f + PKT_ETH_HLEN + 20 + (proto == PKT_IPPROTO_TCP ? 16 : 6), &v, 2);
+}
+
+static void
+partial(uint8_t *f, size_t l4len)
+{
+	partial_l4(f, PKT_IPPROTO_TCP, l4len);
 }
 
 /* True when the IPv4 and TCP checksums of f verify. */
@@ -103,6 +148,19 @@ tso(uint16_t mss, size_t thl)
 	    .gso_size = mss,
 	    .csum_start = PKT_ETH_HLEN + 20,
 	    .csum_offset = 16};
+	return h;
+}
+
+/* A UDP GSO header for the frame in `frame`. */
+static struct pkt_vnet
+uso(uint16_t size)
+{
+	struct pkt_vnet h = {.flags = PKT_VNET_F_NEEDS_CSUM,
+	    .gso_type = PKT_VNET_GSO_UDP_L4,
+	    .hdr_len = PKT_ETH_HLEN + 28,
+	    .gso_size = size,
+	    .csum_start = PKT_ETH_HLEN + 20,
+	    .csum_offset = 6};
 	return h;
 }
 
@@ -166,6 +224,41 @@ test_segment_small(void **state)
 	assert_int_equal(gso_segment(frame, len, &h, &out), 1);
 	assert_int_equal(lens[0], len);
 	assert_true(checksums_ok(seg[0], lens[0]));
+}
+
+/* A UDP superframe becomes datagrams of gso_size that all verify. */
+static void
+test_segment_udp(void **state)
+{
+	static uint8_t outbuf[128 * 1024];
+	uint8_t *seg[64];
+	size_t lens[64], plen = 60000, got = 0, i;
+	struct gso_out out = {outbuf, sizeof(outbuf), seg, lens, 64};
+	struct pkt_vnet h = uso(1400);
+	struct pkt_info pi;
+	size_t len = udp_frame(plen);
+	int n, k;
+
+	(void)state;
+	partial_l4(frame, PKT_IPPROTO_UDP, 8 + plen);
+	assert_int_equal(pkt_parse(frame, len, &pi), 0);
+	assert_true(gso_validate(&h, &pi));
+	n = gso_segment(frame, len, &h, &out);
+	assert_int_equal(n, (int)((plen + 1399) / 1400));
+	for (k = 0; k < n; k++) {
+		assert_true(checksums_ok(seg[k], lens[k]));
+		assert_int_equal(pkt_parse(seg[k], lens[k], &pi), 0);
+		assert_int_equal(pi.ip_proto, PKT_IPPROTO_UDP);
+		assert_int_equal(ntohs(pi.ip->id), 0x1234 + k);
+		assert_int_equal(pkt_get_be16(pi.l4 + 4), pi.l4_len);
+		assert_int_equal(pkt_get_be16(pi.l4 + 2), 4433);
+		for (i = 0; i < pi.l4_len - 8; i++)
+			assert_int_equal(pi.l4[8 + i], (uint8_t)(got + i));
+		if (k < n - 1)
+			assert_int_equal(pi.l4_len - 8, 1400);
+		got += pi.l4_len - 8;
+	}
+	assert_int_equal(got, plen);
 }
 
 /* A pending checksum is completed in place, for TCP and for UDP. */
@@ -266,6 +359,194 @@ test_validate(void **state)
 	frame[PKT_ETH_HLEN + 6] = 0x20; /* MF */
 	assert_int_equal(pkt_parse(frame, len, &pi), 0);
 	assert_false(gso_validate(&h, &pi));
+	/* UDP segmentation claimed for this TCP frame. */
+	frame[PKT_ETH_HLEN + 6] = 0x40;
+	assert_int_equal(pkt_parse(frame, len, &pi), 0);
+	h = uso(1400);
+	h.csum_offset = 16;
+	assert_false(gso_validate(&h, &pi));
+}
+
+/* UDP segmentation headers: what Linux takes, and nothing else. */
+static void
+test_validate_udp(void **state)
+{
+	struct pkt_vnet h = uso(1400);
+	struct pkt_info pi;
+	size_t len = udp_frame(3000);
+
+	(void)state;
+	assert_int_equal(pkt_parse(frame, len, &pi), 0);
+	assert_true(gso_validate(&h, &pi));
+	h.gso_type |= PKT_VNET_GSO_ECN;
+	assert_false(gso_validate(&h, &pi)); /* ECN is for TCP */
+	h = uso(1400);
+	h.gso_type = PKT_VNET_GSO_TCPV4;
+	assert_false(gso_validate(&h, &pi)); /* TSO on UDP */
+	h = uso(1400);
+	h.flags = 0;
+	assert_false(gso_validate(&h, &pi)); /* no NEEDS_CSUM */
+	h = uso(0);
+	assert_false(gso_validate(&h, &pi));
+	h = uso(1400);
+	h.csum_offset = 16;
+	assert_false(gso_validate(&h, &pi));
+	/* 3000 bytes in 23-byte segments is 131 of them: over Linux's 128. */
+	h = uso(23);
+	assert_false(gso_validate(&h, &pi));
+	h = uso(24); /* 125 */
+	assert_true(gso_validate(&h, &pi));
+	/* A datagram with nothing to cut. */
+	len = udp_frame(0);
+	assert_int_equal(pkt_parse(frame, len, &pi), 0);
+	h = uso(1400);
+	assert_false(gso_validate(&h, &pi));
+}
+
+/*
+ * The kernel's segmentation of a superframe: it goes out through an
+ * AF_PACKET socket with a virtio-net header into a TAP whose driver takes
+ * no offloads, so the kernel must cut it and finish every checksum itself;
+ * the IPv4 frames read back from the TAP are the result. Returns their
+ * number (at most max, each up to 2048 bytes), or -1.
+ */
+static int
+kernel_segment(const uint8_t *f, size_t len, const struct pkt_vnet *h,
+    uint8_t (*segs)[2048], size_t *lens, int max)
+{
+	struct ifreq ifr;
+	struct sockaddr_ll sll;
+	struct pkt_vnet rh;
+	struct iovec out[2] = {{(void *)h, sizeof(*h)}, {(void *)f, len}};
+	struct msghdr msg = {0};
+	struct pollfd p;
+	int tap, pk = -1, ctl = -1, one = 1, n = 0, rc = -1;
+	int sz = (int)sizeof(struct pkt_vnet);
+	ssize_t r;
+
+	if ((tap = open("/dev/net/tun", O_RDWR | O_NONBLOCK)) == -1)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "sngso0");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(tap, TUNSETIFF, &ifr) == -1 ||
+	    ioctl(tap, TUNSETVNETHDRSZ, &sz) == -1 ||
+	    ioctl(tap, TUNSETOFFLOAD, 0) == -1 ||
+	    (ctl = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+	    ioctl(ctl, SIOCGIFFLAGS, &ifr) == -1)
+		goto out;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(ctl, SIOCSIFFLAGS, &ifr) == -1 ||
+	    (pk = socket(AF_PACKET, SOCK_RAW, 0)) == -1 ||
+	    setsockopt(pk, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) ==
+	        -1)
+		goto out;
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(PKT_ETHERTYPE_IPV4);
+	sll.sll_ifindex = (int)if_nametoindex("sngso0");
+	sll.sll_halen = 6;
+	memcpy(sll.sll_addr, f, 6);
+	msg.msg_name = &sll;
+	msg.msg_namelen = sizeof(sll);
+	msg.msg_iov = out;
+	msg.msg_iovlen = 2;
+	if (sendmsg(pk, &msg, 0) != (ssize_t)(sizeof(*h) + len))
+		goto out;
+	/* Read until the TAP stays quiet; skip the kernel's own IPv6 chatter.
+	 */
+	p.fd = tap;
+	p.events = POLLIN;
+	while (n < max && poll(&p, 1, n == 0 ? 2000 : 200) == 1) {
+		struct iovec in[2] = {{&rh, sizeof(rh)}, {segs[n], 2048}};
+
+		if ((r = readv(tap, in, 2)) <= (ssize_t)sizeof(rh))
+			break;
+		lens[n] = (size_t)r - sizeof(rh);
+		if (lens[n] >= PKT_ETH_HLEN &&
+		    pkt_get_be16(segs[n] + 12) == PKT_ETHERTYPE_IPV4)
+			n++;
+	}
+	rc = n;
+out:
+	if (pk != -1)
+		close(pk);
+	if (ctl != -1)
+		close(ctl);
+	close(tap);
+	return rc;
+}
+
+/* Ours and the kernel's segments of the frame in `frame`: identical. */
+static void
+same_as_kernel(size_t len, const struct pkt_vnet *h, int expect)
+{
+	static uint8_t outbuf[128 * 1024], ksegs[64][2048];
+	uint8_t *seg[64];
+	size_t lens[64], klens[64];
+	struct gso_out out = {outbuf, sizeof(outbuf), seg, lens, 64};
+	struct pkt_info pi;
+	int n, k;
+
+	assert_int_equal(pkt_parse(frame, len, &pi), 0);
+	assert_true(gso_validate(h, &pi));
+	n = gso_segment(frame, len, h, &out);
+	assert_int_equal(n, expect);
+	assert_int_equal(kernel_segment(frame, len, h, ksegs, klens, 64), n);
+	for (k = 0; k < n; k++) {
+		assert_int_equal(lens[k], klens[k]);
+		assert_memory_equal(seg[k], ksegs[k], lens[k]);
+	}
+}
+
+static bool in_netns;
+
+/* Moves the test into a new network namespace once (root only). */
+static int
+setup_netns(void **state)
+{
+	(void)state;
+	if (geteuid() == 0 && unshare(CLONE_NEWNET) == 0)
+		in_netns = true;
+	return 0;
+}
+
+/* TCP: options, CWR on the first segment, PSH and FIN on the last. */
+static void
+test_tcp_like_kernel(void **state)
+{
+	size_t len = tcp_frame(20000, 0x80 | 0x18 | 0x01, 77777, 12);
+	struct pkt_vnet h = tso(1448, 32);
+
+	(void)state;
+	if (!in_netns)
+		skip();
+	partial(frame, len - PKT_ETH_HLEN - 20);
+	same_as_kernel(len, &h, (20000 + 1447) / 1448);
+	/* An exact multiple of the MSS, no options, ECN. */
+	len = tcp_frame(1448 * 5, 0x10, 1, 0);
+	partial(frame, len - PKT_ETH_HLEN - 20);
+	h = tso(1448, 20);
+	h.gso_type |= PKT_VNET_GSO_ECN;
+	same_as_kernel(len, &h, 5);
+}
+
+/* UDP: equal datagrams, and a short last one. */
+static void
+test_udp_like_kernel(void **state)
+{
+	size_t len = udp_frame(4000);
+	struct pkt_vnet h = uso(1400);
+
+	(void)state;
+	if (!in_netns)
+		skip();
+	partial_l4(frame, PKT_IPPROTO_UDP, 8 + 4000);
+	same_as_kernel(len, &h, 3);
+	len = udp_frame(1200 * 10);
+	partial_l4(frame, PKT_IPPROTO_UDP, 8 + 1200 * 10);
+	h = uso(1200);
+	same_as_kernel(len, &h, 10);
 }
 
 /* Consecutive segments coalesce; cutting the result gives them back. */
@@ -362,11 +643,15 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_segment),
 	    cmocka_unit_test(test_segment_small),
+	    cmocka_unit_test(test_segment_udp),
 	    cmocka_unit_test(test_complete_csum),
 	    cmocka_unit_test(test_validate),
+	    cmocka_unit_test(test_validate_udp),
 	    cmocka_unit_test(test_coalesce_round_trip),
 	    cmocka_unit_test(test_coalesce_refusals),
+	    cmocka_unit_test(test_tcp_like_kernel),
+	    cmocka_unit_test(test_udp_like_kernel),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup_netns, NULL);
 }

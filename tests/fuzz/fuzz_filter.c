@@ -8,11 +8,8 @@
  *   bit 4     overwrite the frame's source (from) or destination (to) MAC
  *             with the VM's MAC, so the fuzzer gets past that check at once
  *   bit 5     no DNS servers handed out (else two)
- *   bits 6-7  reserved. Hook: when the frame path carries an optional
- *             virtio-net header (DESIGN.md "Performance direction"), a bit
- *             here will say that the frame starts with a struct
- *             virtio_net_hdr, to be validated and stripped before pkt_parse
- *             exactly as the daemon will do it.
+ *   bits 6-7  reserved. The virtio-net header that rides in front of
+ *             frames on offload-capable ports is fuzzed by fuzz_gso.
  *
  * Beyond the sanitizers it checks what the filter promises: a pointer
  * pkt_parse returns lies inside the frame (every byte it covers is read, so

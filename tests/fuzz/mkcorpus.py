@@ -206,8 +206,39 @@ def config_corpus():
     write("fuzz_config", "bad-key.json", b'{"uplink": {"mtu": 70000}}')
 
 
+def tcp_seg(seq, flags, data):
+    """A TCP/IPv4 frame from the VM with payload, checksum left as is."""
+    t = struct.pack("!HHIIBBHHH", 40000, 443, seq, 1, 5 << 4, flags,
+                    65535, 0, 0) + data
+    return eth(GW_MAC, VM_MAC, 0x0800,
+               ipv4("192.168.105.10", "192.0.0.9", 6, t))
+
+
+def gso_corpus():
+    # control byte: 1 aim the header at the frame, 2 coalesce A and B;
+    # then struct pkt_vnet (host order), a 16-bit length of A, the frames.
+    def vnet(flags=0, gso=0, hdr_len=0, size=0, start=0, off=0):
+        return struct.pack("=BBHHHH", flags, gso, hdr_len, size, start, off)
+
+    pay = bytes(i & 0xff for i in range(4000))
+    big = tcp_seg(1, 0x18, pay)
+    write("fuzz_gso", "tso-aimed",
+          b"\x01" + vnet(1, 1, 54, 1448, 34, 16) + b"\0\0" + big)
+    dgram = eth(GW_MAC, VM_MAC, 0x0800,
+                udp("192.168.105.10", "192.0.0.9", 5000, 4433, pay))
+    write("fuzz_gso", "uso-aimed",
+          b"\x01" + vnet(1, 5, 42, 1400, 34, 6) + b"\0\0" + dgram)
+    write("fuzz_gso", "plain-csum",
+          b"\x00" + vnet(1, 0, 0, 0, 34, 6) + b"\0\0" + dgram)
+    a = tcp_seg(1, 0x10, pay[:1448])
+    b = tcp_seg(1449, 0x18, pay[1448:2896])
+    write("fuzz_gso", "coalesce-two",
+          b"\x02" + vnet() + struct.pack("!H", len(a)) + a + b)
+
+
 if __name__ == "__main__":
     filter_corpus()
     dhcp_corpus()
     control_corpus()
     config_corpus()
+    gso_corpus()
