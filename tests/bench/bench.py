@@ -46,6 +46,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 BENCH_BIN = os.path.join(BUILD, "bench")
 IPERF_PORT = 5201
 PINGS = 200
+FLOOD_PINGS = 5000
 SCALE_VMS = 1000
 SCALE_EXTRA = 100  # attaches timed with SCALE_VMS already attached
 
@@ -170,6 +171,59 @@ def ping_median(ns, ip):
     return median(xs)
 
 
+class CpuLatencyHold:
+    """Holds a PM QoS request of 0 us on /dev/cpu_dma_latency while open:
+    idle CPUs then poll instead of halting, so a wakeup costs what the
+    hardware needs rather than what an idle state's exit costs. Closing
+    the file drops the request. Raises Unavailable where the file is
+    missing or not writable."""
+
+    def __enter__(self):
+        try:
+            self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        except OSError as e:
+            raise Unavailable("/dev/cpu_dma_latency: %s" % e.strerror)
+        try:
+            os.write(self.fd, struct.pack("i", 0))
+        except OSError as e:
+            os.close(self.fd)
+            raise Unavailable("/dev/cpu_dma_latency: %s" % e.strerror)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def ping_flood_avg(ns, ip, cpu):
+    """Mean RTT in ms of back-to-back pings (ping -f) from one CPU."""
+    r = nsrun(ns, ["taskset", "-c", str(cpu), "ping", "-n", "-q", "-f",
+                   "-c", str(FLOOD_PINGS), "-W", "1", ip], check=False,
+              timeout=120)
+    for line in r.stdout.splitlines():
+        if line.startswith("rtt ") or line.startswith("round-trip"):
+            return float(line.split("=")[1].split("/")[1])
+    raise Unavailable("ping -f %s: no summary" % ip)
+
+
+def rtt_diagnostics(res, key, ns, ip, pid=None):
+    """The RTT rows' explanations: ping with every CPU held out of its idle
+    states, and back-to-back pings with the pinger (and softnetd, pid) on
+    CPU 0, where no wakeup crosses CPUs. Each is n/a where unavailable."""
+    try:
+        with CpuLatencyHold():
+            res[key + "_rtt_qos"] = ping_median(ns, ip)
+    except Unavailable as e:
+        log("  %s: %s" % (key, e))
+    if pid is not None:
+        run(["taskset", "-a", "-p", "-c", "0", str(pid)])
+    try:
+        res[key + "_rtt_1cpu"] = ping_flood_avg(ns, ip, 0)
+    finally:
+        if pid is not None:
+            run(["taskset", "-a", "-p", "-c",
+                 "0-%d" % ((os.cpu_count() or 1) - 1), str(pid)])
+
+
 # ---------------------------------------------------------------- sections
 
 def bench_veth(res):
@@ -188,6 +242,7 @@ def bench_veth(res):
         res["veth_up"] = iperf_median(b, "10.250.0.1", False, "veth")
         res["veth_down"] = iperf_median(b, "10.250.0.1", True, "veth")
         res["veth_rtt"] = ping_median(b, "10.250.0.1")
+        rtt_diagnostics(res, "veth", b, "10.250.0.1")
     finally:
         env.close()
 
@@ -282,6 +337,7 @@ def bench_softnet_tap(res):
         res["tap_up"] = iperf_median(g.ns, EXT_IP, False, "softnet tap")
         res["tap_down"] = iperf_median(g.ns, EXT_IP, True, "softnet tap")
         res["tap_rtt"] = ping_median(g.ns, EXT_IP)
+        rtt_diagnostics(res, "tap", g.ns, EXT_IP, t.daemon.proc.pid)
         # The machine's cost of waking a process idle as long as the ping
         # interval: paid twice per round trip by any user-space relay.
         r = run([os.path.join(BENCH_BIN, "bench_wake"), "10000", str(PINGS)],
@@ -356,16 +412,22 @@ def bench_micro(res):
         ns = env.netns("fwd")
         # "" is the switch, "B" the switch without batching, "k" the
         # switch's system calls alone: the kernel's ceiling on this core.
+        # The three modes take turns, run after run, so that a slow spell
+        # of this shared machine falls on all of them alike.
         for tap in (False, True):
-            for mode in ("", "B", "k"):
-                cmd = [os.path.join(BENCH_BIN, "bench_forward"), "-s", secs]
-                cmd += (["-t"] if tap else []) + (["-" + mode] if mode else [])
-                xs = [float(kv(nsrun(ns, cmd, timeout=120).stdout)["mpps"])
-                      for _ in range(RUNS)]
+            xs = {"": [], "B": [], "k": []}
+            for _ in range(RUNS):
+                for mode in ("", "B", "k"):
+                    cmd = [os.path.join(BENCH_BIN, "bench_forward"), "-s",
+                           secs] + (["-t"] if tap else []) + \
+                          (["-" + mode] if mode else [])
+                    xs[mode].append(float(kv(nsrun(
+                        ns, cmd, timeout=120).stdout)["mpps"]))
+            for mode, v in xs.items():
                 k = "fwd_%s%s" % ("tap" if tap else "none",
                                   "_" + mode if mode else "")
-                log("  %s: %s Mpps" % (k, " ".join("%.3f" % x for x in xs)))
-                res[k] = median(xs)
+                log("  %s: %s Mpps" % (k, " ".join("%.3f" % x for x in v)))
+                res[k] = median(v)
     finally:
         env.close()
 
@@ -595,10 +657,12 @@ def build_rows(res):
         added = g("tap_rtt") - g("veth_rtt")
     add("6", "RTT added over veth (TAP)", added, "ms", target="<=0.05 ms",
         ok=None if added is None else added <= 0.05, digits=3)
-    w = g("wake_ms")
-    add("6", "wakeup after 10 ms idle (x2 per RTT)", w, "ms", digits=3)
-    add("6", "RTT added less 2 wakeups", None if added is None or w is None
-        else added - 2 * w, "ms", digits=3)
+    add("6", "wakeup after 10 ms idle", g("wake_ms"), "ms", digits=3)
+    for k, label in (("qos", "RTT added, CPUs kept out of idle"),
+                     ("1cpu", "RTT added, ping -f, one CPU")):
+        a, b = g("tap_rtt_" + k), g("veth_rtt_" + k)
+        add("6", label, None if a is None or b is None else a - b, "ms",
+            digits=3)
     add("6", "ping RTT softnet socketpair", g("sock_rtt"), "ms",
         ratio(g("sock_rtt"), g("veth_rtt")), digits=3)
     add("7", "filter decision (parse+filter)", g("filter_ns"), "ns/frame",
@@ -735,9 +799,17 @@ def main():
         notes.append("DHCP: " + res["dhcp_note"])
     notes.append("wakeup: bench_wake, the median delay between a write "
                  "into a pipe and the return of poll(2) in a process idle "
-                 "for 10 ms (the ping interval); the request and the reply "
-                 "each wake softnetd once, a veth wakes nothing, so twice "
-                 "this is the floor under 'RTT added' on this machine")
+                 "for 10 ms (the ping interval). A round trip through "
+                 "softnetd wakes two sleeping processes on different CPUs "
+                 "(softnetd for the request, ping for the reply, which "
+                 "comes back inside softnetd's write to the uplink); "
+                 "over a veth the kernel answers within ping's own send")
+    notes.append("RTT added, CPUs kept out of idle: both pings again (10 ms "
+                 "apart) while the bench holds /dev/cpu_dma_latency at 0, "
+                 "so an idle CPU polls instead of halting; ping -f, one "
+                 "CPU: back-to-back pings, ping and softnetd pinned to CPU "
+                 "0 (taskset), mean of %d: what softnetd's own path adds "
+                 "when no wakeup crosses CPUs" % FLOOD_PINGS)
     notes.append("64B fwd: bench_forward, one switch thread pinned to CPU 0 "
                  "calling switch_port_readable, a writer thread on CPU 1 "
                  "blasting 64-byte UDP frames into a socketpair VM; "
