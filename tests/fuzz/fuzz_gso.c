@@ -12,7 +12,8 @@
  *   bit 1  two frames: coalesce B (what follows the first n bytes) onto A
  *          (the first n bytes), as plain frames; without it, everything
  *          after the length is one frame and goes through gso_validate,
- *          then gso_complete_csum or gso_segment
+ *          then gso_complete_csum or gso_segment (checked when the header
+ *          validated, run for memory safety alone when it did not)
  *   bits 2-7 reserved
  *
  * Beyond the sanitizers it checks what gso.h promises: a validated
@@ -114,13 +115,19 @@ aim(struct pkt_vnet *h, const struct pkt_info *pi)
 	}
 }
 
-/* The superframe path: validate, then complete the checksum or cut. */
+/*
+ * The superframe path: validate, then complete the checksum or cut. Frames
+ * from the uplink (the host's kernel) are completed or cut without
+ * validation, so both must also be safe on a header that fails it.
+ */
 static void
 one_frame(struct pkt_vnet h, const uint8_t *f, size_t len, bool aimed)
 {
+	struct gso_out out = {segbuf, sizeof(segbuf), segs, seglens, MAX_SEGS};
 	struct pkt_info pi;
 	uint8_t *copy;
 	size_t hl;
+	bool valid;
 
 	if (len > sizeof(superframe))
 		return;
@@ -128,8 +135,7 @@ one_frame(struct pkt_vnet h, const uint8_t *f, size_t len, bool aimed)
 	(void)pkt_parse(superframe, len, &pi);
 	if (aimed)
 		aim(&h, &pi);
-	if (!gso_validate(&h, &pi))
-		return;
+	valid = gso_validate(&h, &pi);
 	if (h.gso_type == PKT_VNET_GSO_NONE) {
 		/* An exact-size copy: ASan flags a write past the frame. */
 		if ((copy = malloc(len > 0 ? len : 1)) == NULL)
@@ -137,6 +143,10 @@ one_frame(struct pkt_vnet h, const uint8_t *f, size_t len, bool aimed)
 		memcpy(copy, f, len);
 		(void)gso_complete_csum(copy, len, &h);
 		free(copy);
+		return;
+	}
+	if (!valid) {
+		(void)gso_segment(superframe, len, &h, &out);
 		return;
 	}
 	hl = l4_hlen(&pi);
