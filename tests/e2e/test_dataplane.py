@@ -44,7 +44,7 @@ class LeaseTest(E2E):
 
 
 UDP_GSO_SEND = r"""
-import socket, sys
+import socket, sys, time
 ip, port, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 if len(sys.argv) > 5:
@@ -53,6 +53,7 @@ s.setsockopt(socket.SOL_UDP, 103, size)  # UDP_SEGMENT: one send, 10 datagrams
 for k in range(count):
     s.sendto(b"".join(bytes([k, i]) * (size // 2) for i in range(10)),
              (ip, port))
+    time.sleep(0.002)  # a receiver's buffer may hold only ~180 datagrams
 """
 
 UDP_GSO_RECV = r"""
