@@ -218,6 +218,8 @@ def rtt_diagnostics(res, key, ns, ip, pid=None):
         run(["taskset", "-a", "-p", "-c", "0", str(pid)])
     try:
         res[key + "_rtt_1cpu"] = ping_flood_avg(ns, ip, 0)
+    except Unavailable as e:
+        log("  %s: %s" % (key, e))
     finally:
         if pid is not None:
             run(["taskset", "-a", "-p", "-c",
