@@ -171,29 +171,6 @@ def ping_median(ns, ip):
     return median(xs)
 
 
-class CpuLatencyHold:
-    """Holds a PM QoS request of 0 us on /dev/cpu_dma_latency while open:
-    idle CPUs then poll instead of halting, so a wakeup costs what the
-    hardware needs rather than what an idle state's exit costs. Closing
-    the file drops the request. Raises Unavailable where the file is
-    missing or not writable."""
-
-    def __enter__(self):
-        try:
-            self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-        except OSError as e:
-            raise Unavailable("/dev/cpu_dma_latency: %s" % e.strerror)
-        try:
-            os.write(self.fd, struct.pack("i", 0))
-        except OSError as e:
-            os.close(self.fd)
-            raise Unavailable("/dev/cpu_dma_latency: %s" % e.strerror)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
 def ping_flood_avg(ns, ip, cpu):
     """Mean RTT in ms of back-to-back pings (ping -f) from one CPU."""
     r = nsrun(ns, ["taskset", "-c", str(cpu), "ping", "-n", "-q", "-f",
@@ -206,18 +183,18 @@ def ping_flood_avg(ns, ip, cpu):
 
 
 def rtt_diagnostics(res, key, ns, ip, pid=None):
-    """The RTT rows' explanations: ping with every CPU held out of its idle
-    states, and back-to-back pings with the pinger (and softnetd, pid) on
-    CPU 0, where no wakeup crosses CPUs. Each is n/a where unavailable."""
+    """What the RTT row is made of: back-to-back pings from CPU 0 (no CPU
+    goes idle between them), with softnetd (pid) pinned to the same CPU,
+    where no wakeup crosses CPUs, and to the other one, where every
+    round trip wakes softnetd and ping across CPUs. Rows are n/a where
+    unavailable (one CPU, no summary)."""
+    cpus = [0] if pid is None else [c for c in (0, 1)
+                                    if c < (os.cpu_count() or 1)]
     try:
-        with CpuLatencyHold():
-            res[key + "_rtt_qos"] = ping_median(ns, ip)
-    except Unavailable as e:
-        log("  %s: %s" % (key, e))
-    if pid is not None:
-        run(["taskset", "-a", "-p", "-c", "0", str(pid)])
-    try:
-        res[key + "_rtt_1cpu"] = ping_flood_avg(ns, ip, 0)
+        for c in cpus:
+            if pid is not None:
+                run(["taskset", "-a", "-p", "-c", str(c), str(pid)])
+            res["%s_rtt_flood%d" % (key, c)] = ping_flood_avg(ns, ip, 0)
     except Unavailable as e:
         log("  %s: %s" % (key, e))
     finally:
@@ -660,9 +637,9 @@ def build_rows(res):
     add("6", "RTT added over veth (TAP)", added, "ms", target="<=0.05 ms",
         ok=None if added is None else added <= 0.05, digits=3)
     add("6", "wakeup after 10 ms idle", g("wake_ms"), "ms", digits=3)
-    for k, label in (("qos", "RTT added, CPUs kept out of idle"),
-                     ("1cpu", "RTT added, ping -f, one CPU")):
-        a, b = g("tap_rtt_" + k), g("veth_rtt_" + k)
+    for c, label in ((0, "RTT added, ping -f, softnetd same CPU"),
+                     (1, "RTT added, ping -f, softnetd other CPU")):
+        a, b = g("tap_rtt_flood%d" % c), g("veth_rtt_flood0")
         add("6", label, None if a is None or b is None else a - b, "ms",
             digits=3)
     add("6", "ping RTT softnet socketpair", g("sock_rtt"), "ms",
@@ -806,12 +783,13 @@ def main():
                  "(softnetd for the request, ping for the reply, which "
                  "comes back inside softnetd's write to the uplink); "
                  "over a veth the kernel answers within ping's own send")
-    notes.append("RTT added, CPUs kept out of idle: both pings again (10 ms "
-                 "apart) while the bench holds /dev/cpu_dma_latency at 0, "
-                 "so an idle CPU polls instead of halting; ping -f, one "
-                 "CPU: back-to-back pings, ping and softnetd pinned to CPU "
-                 "0 (taskset), mean of %d: what softnetd's own path adds "
-                 "when no wakeup crosses CPUs" % FLOOD_PINGS)
+    notes.append("RTT added, ping -f: %d back-to-back pings from CPU 0 "
+                 "(mean), so no CPU idles between them, over softnet with "
+                 "softnetd pinned (taskset) to CPU 0 or to CPU 1, less "
+                 "the same over veth: on ping's CPU it is what softnetd's "
+                 "own path adds; on the other it adds two wakeups that "
+                 "cross CPUs; the row above adds idle CPUs to that"
+                 % FLOOD_PINGS)
     notes.append("64B fwd: bench_forward, one switch thread pinned to CPU 0 "
                  "calling switch_port_readable, a writer thread on CPU 1 "
                  "blasting 64-byte UDP frames into a socketpair VM; "
