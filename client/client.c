@@ -4,6 +4,7 @@
  * any, as SCM_RIGHTS on the same sendmsg) and reads one JSON line back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
@@ -13,10 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
-#include "osdep.h"
 #include "softnet_proto.h"
 
 void
@@ -24,6 +25,13 @@ client_warnx(const struct client *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (c->errbuf != NULL && c->errlen > 0) {
+		/* Kept for the caller to print if it gives up retrying. */
+		va_start(ap, fmt);
+		vsnprintf(c->errbuf, c->errlen, fmt, ap);
+		va_end(ap);
+		return;
+	}
 	fprintf(stderr, "%s: ", c->prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -74,8 +82,8 @@ send_line(int s, const char *buf, size_t len, int fd)
 static char *
 read_line(int s, size_t *lenp)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap), *nbuf;
+	size_t len = 0, cap = 4096, take;
+	char *buf = malloc(cap), *nbuf, *nl;
 	ssize_t n;
 
 	if (buf == NULL)
@@ -87,16 +95,29 @@ read_line(int s, size_t *lenp)
 			buf = nbuf;
 			cap *= 2;
 		}
-		n = read(s, buf + len, 1);
+		/*
+		 * Peek a block, then consume exactly through the newline:
+		 * two system calls per block instead of one per byte, and
+		 * whatever follows the reply stays in the socket for the
+		 * caller (softnet waits there for the daemon to hang up).
+		 */
+		n = recv(s, buf + len, cap - len, MSG_PEEK);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		if (buf[len] == '\n') {
-			*lenp = len;
+		nl = memchr(buf + len, '\n', (size_t)n);
+		take = nl != NULL ? (size_t)(nl - (buf + len)) + 1 : (size_t)n;
+		do
+			n = recv(s, buf + len, take, 0);
+		while (n == -1 && errno == EINTR);
+		if (n != (ssize_t)take)
+			break;
+		len += take;
+		if (nl != NULL) {
+			*lenp = len - 1;
 			return buf;
 		}
-		len++;
 	}
 	free(buf);
 	return NULL;
@@ -113,6 +134,7 @@ client_call(struct client *c, json_t *req, int fd)
 
 	/* A daemon that hangs up is an error to report, not a SIGPIPE death. */
 	signal(SIGPIPE, SIG_IGN);
+	c->lost = false;
 	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (line == NULL) {
@@ -123,11 +145,26 @@ client_call(struct client *c, json_t *req, int fd)
 	line[len] = '\n';
 	rc = send_line(c->fd, line, len + 1, fd);
 	free(line);
-	if (rc == -1) {
+	line = NULL;
+	/*
+	 * A daemon that refuses a connection (busy, timeout) answers one
+	 * error line and closes, so the send may fail with EPIPE: the line
+	 * still waits in the socket and says why; print that, not "Broken
+	 * pipe".
+	 */
+	if (rc == -1 && (errno == EPIPE || errno == ECONNRESET)) {
+		rc = errno;
+		line = read_line(c->fd, &len);
+		errno = rc;
+		rc = -1;
+	}
+	if (rc == -1 && line == NULL) {
+		c->lost = true;
 		client_warnx(c, "sending to softnetd: %s", strerror(errno));
 		return NULL;
 	}
-	if ((line = read_line(c->fd, &len)) == NULL) {
+	if (line == NULL && (line = read_line(c->fd, &len)) == NULL) {
+		c->lost = true;
 		client_warnx(c, "softnetd closed the connection");
 		return NULL;
 	}
@@ -167,18 +204,30 @@ client_connect(struct client *c)
 	struct sockaddr_un sun;
 	json_t *r;
 
+	c->lost = false;
 	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
 		client_warnx(c, "socket path too long: %s", c->socket);
 		return -1;
 	}
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1) {
 		client_warnx(c, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* By fcntl: macOS has no SOCK_CLOEXEC (socket(2)). */
+	(void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, c->socket, strlen(c->socket));
 	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		/*
+		 * What a daemon being (re)started looks like: no socket yet,
+		 * a stale one nobody listens on, or a full listen backlog
+		 * (Linux fails a Unix connect with EAGAIN there, see unix(7)).
+		 * Anything else, such as EACCES, will not change by waiting.
+		 */
+		c->lost = errno == ENOENT || errno == ECONNREFUSED ||
+		          errno == EAGAIN || errno == EWOULDBLOCK ||
+		          errno == ECONNRESET || errno == EINTR;
 		client_warnx(c,
 		    "cannot reach softnetd at %s: %s (is it running?)",
 		    c->socket, strerror(errno));
@@ -196,6 +245,38 @@ client_connect(struct client *c)
 		return -1;
 	}
 	json_decref(r);
+	return 0;
+}
+
+long long
+client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+client_backoff(
+    long *backoff_ms, long long deadline_ms, volatile sig_atomic_t *stop)
+{
+	long long left = deadline_ms - client_now_ms();
+	struct timespec ts;
+	long ms;
+
+	if (left <= 0 || (stop != NULL && *stop))
+		return -1;
+	*backoff_ms = *backoff_ms <= 0 ? 50 : *backoff_ms * 2;
+	if (*backoff_ms > 1000)
+		*backoff_ms = 1000;
+	ms = *backoff_ms < left ? *backoff_ms : (long)left;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	/* A signal cuts the nap short so that its handler's stop is seen. */
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		if (stop != NULL && *stop)
+			return -1;
 	return 0;
 }
 
@@ -261,16 +342,6 @@ client_split(json_t *array, const char *list)
 			return 0;
 		s = comma + 1;
 	}
-}
-
-int
-client_tap_open(const struct client *c, const char *name)
-{
-	int fd = osdep_tap_open_vnet(name);
-
-	if (fd == -1)
-		client_warnx(c, "opening TAP %s: %s", name, strerror(errno));
-	return fd;
 }
 
 int

@@ -7,6 +7,7 @@
 #define SOFTNET_CLIENT_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 
 #define EXIT_REFUSED 1
@@ -17,6 +18,14 @@ struct client {
 	bool json;          /* --json: print the daemon's JSON */
 	int fd;             /* connection, -1 until connected */
 	const char *prog;   /* for messages */
+	/*
+	 * Set by client_connect and client_call when the last failure was
+	 * reaching or keeping the connection (worth retrying while softnetd
+	 * restarts), cleared when softnetd itself answered with a refusal.
+	 */
+	bool lost;
+	char *errbuf;  /* when not NULL, client_warnx writes here, not stderr */
+	size_t errlen; /* size of errbuf */
 };
 
 struct cmd_entry {
@@ -28,6 +37,16 @@ struct cmd_entry {
 
 /* Connects and says hello; prints the reason and returns -1 on failure. */
 int client_connect(struct client *c);
+/*
+ * Sleeps until the next retry of a connection lost or not yet made: the
+ * delay doubles from 50 ms (*backoff_ms 0) to 1 s and never passes
+ * deadline_ms (client_now_ms clock). Returns -1, without sleeping, once the
+ * deadline has passed or *stop is set.
+ */
+int client_backoff(
+    long *backoff_ms, long long deadline_ms, volatile sig_atomic_t *stop);
+/* Milliseconds on the monotonic clock. */
+long long client_now_ms(void);
 /*
  * Sends req (consumed) with fd (-1: none) and returns the reply, or NULL
  * after printing why the exchange failed.
@@ -64,6 +83,9 @@ int client_tap_open(const struct client *c, const char *name);
 int client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
     char **argv, json_t *req, int *fd, const char **tap);
 
+/* `softnetctl leases release MAC` (cmd_lease_release.c). */
+int cmd_leases_release(struct client *c, int argc, char **argv);
+
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_exec_entry;
 extern const struct cmd_entry cmd_policy_entry;
@@ -73,8 +95,5 @@ extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_stats_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_leases_entry;
-
-/* softnet, the original Softnet command line (argv[0] "softnet"). */
-int softnet_main(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "osdep.h"
 #include "softnet_proto.h"
 
 #define EXEC_FD     3
@@ -90,7 +91,7 @@ cmd_exec(struct client *c, int argc, char **argv)
 	snprintf(mac, sizeof(mac), "%s",
 	    json_string_value(json_object_get(req, "mac")));
 	rc = EXIT_REFUSED;
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (osdep_socketpair(AF_UNIX, SOCK_DGRAM, sv) == -1) {
 		client_warnx(c, "socketpair: %s", strerror(errno));
 		goto out;
 	}
@@ -113,6 +114,8 @@ cmd_exec(struct client *c, int argc, char **argv)
 	case 0:
 		if (dup2(sv[1], EXEC_FD) == -1)
 			_exit(127);
+		/* client_call ignored SIGPIPE; exec would keep it ignored. */
+		signal(SIGPIPE, SIG_DFL);
 		setenv("SOFTNET_FD", "3", 1);
 		setenv("SOFTNET_MAC", mac, 1);
 		execvp(argv[optind], argv + optind);

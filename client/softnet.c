@@ -1,9 +1,33 @@
 /*
- * softnet: the front end Tart runs. It speaks the original Softnet command
- * line, needs no root, and hands the VM's descriptor to softnetd as a
- * session attachment: the VM is detached when this process exits. If the
- * daemon restarts, softnet reconnects with backoff and re-attaches the same
- * descriptor (same MAC, so the same lease) until it is told to stop.
+ * softnet: the front end Tart runs, a small program of its own (this file
+ * and the protocol code in client.c). It speaks the original Softnet
+ * command line, needs no privilege, and hands the VM's descriptor to
+ * softnetd as a session attachment: the VM is detached when this process
+ * exits.
+ *
+ * What Tart does with it (cirruslabs/tart Sources/tart/Network/Softnet.swift
+ * and Commands/Run.swift): it resolves "softnet" on PATH and runs it with
+ * "--vm-fd 0 --vm-mac-address MAC", plus "--vm-net-type host" and
+ * "--allow/--block/--expose LIST" from its own flags, the VM's end of a
+ * SOCK_DGRAM socketpair as standard input and stderr shared with tart.
+ * Before an interactive "tart run --net-softnet", configureSUIDBitIfNeeded
+ * follows the PATH entry's symlinks and, unless that file is owned by root
+ * with S_ISUID set or "sudo --non-interactive softnet --help" succeeds,
+ * asks for the user's password to "chown root && chmod u+s" it. So softnet
+ * is installed root-owned, mode 4755: the check passes without a prompt.
+ *
+ * Invariant: the first statement of main gives up that set-user-ID (and any
+ * set-group-ID) identity for good, before any input is looked at; from then
+ * on this is an ordinary process of the caller, which is all it needs to
+ * connect to softnetd. It works the same when installed without the bit or
+ * run by root.
+ *
+ * Tart treats any exit of softnet before it interrupts it (SIGINT) as
+ * "Softnet process terminated prematurely" and stops the VM. So while
+ * softnetd cannot be reached, as while launchd (re)starts it, softnet
+ * retries with backoff for up to --wait seconds (30 by default), at start
+ * and after losing the daemon; a restarted daemon gets the same descriptor
+ * back (same MAC, so the same lease).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,16 +35,60 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "softnet_proto.h"
 
+/* How long softnet waits for an unreachable daemon by default (--wait). */
+#define SOFTNET_WAIT_DEFAULT 30
+#define SOFTNET_WAIT_MAX     86400
+
 static volatile sig_atomic_t softnet_stop;
+
+/*
+ * Makes the real, effective and saved IDs all the caller's, for good.
+ * Returns 0, or -1 after printing why (then nothing else may run).
+ */
+static int
+softnet_drop_privileges(void)
+{
+	uid_t uid = getuid(), euid = geteuid();
+	gid_t gid = getgid(), egid = getegid();
+	const char *why = NULL;
+
+	/*
+	 * setre[ug]id with both IDs set also replaces the saved ID whenever
+	 * the old one differs (Linux setreuid(2); XNU bsd/kern/kern_prot.c
+	 * setreuid/setregid), which setuid(2) does only for root. The group
+	 * goes first, while a set-user-ID root process may still change it.
+	 * The supplementary groups are already the caller's: executing a
+	 * set-ID file changes only the effective and saved IDs (execve(2)),
+	 * and softnetd's socket_group may be one of them.
+	 */
+	if (egid != gid && setregid(gid, gid) == -1)
+		goto fail;
+	if (euid != uid && setreuid(uid, uid) == -1)
+		goto fail;
+	why = "they could be regained";
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid)
+		goto fail;
+	/* Prove it: a caller other than root can no longer get them back. */
+	if (uid != 0 && euid != uid && setreuid((uid_t)-1, euid) != -1)
+		goto fail;
+	if (uid != 0 && egid != gid && setregid((gid_t)-1, egid) != -1)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "softnet: cannot give up set-user-ID privileges: %s\n",
+	    why != NULL ? why : strerror(errno));
+	return -1;
+}
 
 /* SIGINT/SIGTERM: stop waiting; the main loop detaches and exits. */
 static void
@@ -30,6 +98,7 @@ on_stop(int sig)
 	softnet_stop = 1;
 }
 
+/* Prints the usage and the options. */
 static void
 softnet_usage(FILE *stream)
 {
@@ -37,6 +106,7 @@ softnet_usage(FILE *stream)
 	    "usage: softnet --vm-fd N --vm-mac-address MAC [--vm-net-type "
 	    "nat|host]\n"
 	    "               [--allow LIST] [--block LIST] [--expose LIST]\n"
+	    "               [--wait SECONDS]\n"
 	    "\n"
 	    "Attach a VM's network descriptor to softnetd for as long as this\n"
 	    "process runs (Tart starts it; SIGINT or SIGTERM detaches).\n"
@@ -50,6 +120,12 @@ softnet_usage(FILE *stream)
 	    "  --block LIST           CIDRs to block (@host: the gateway)\n"
 	    "  --expose LIST          EXT:INT TCP ports to publish on the "
 	    "host\n"
+	    "  --wait SECONDS         while softnetd cannot be reached (not "
+	    "yet\n"
+	    "                         started, restarting), retry for this "
+	    "long\n"
+	    "                         before giving up (default %d; 0: try "
+	    "once)\n"
 	    "  --user, --group, --bootpd-lease-time\n"
 	    "                         accepted for compatibility; softnetd\n"
 	    "                         needs no privileges here and serves "
@@ -57,7 +133,7 @@ softnet_usage(FILE *stream)
 	    "                         itself with its configured lease time\n"
 	    "\n"
 	    "The daemon socket is $%s or %s.\n",
-	    SOFTNET_SOCKET_ENV, SOFTNET_DEFAULT_SOCKET);
+	    SOFTNET_WAIT_DEFAULT, SOFTNET_SOCKET_ENV, SOFTNET_DEFAULT_SOCKET);
 }
 
 /* Builds the attach request from the command line's lists. */
@@ -126,18 +202,41 @@ wait_session(struct client *c)
 	return 0;
 }
 
-/* Sleeps ms milliseconds unless a signal arrives. */
-static void
-nap(long ms)
+/*
+ * Attaches, retrying with backoff for up to wait_ms while softnetd cannot
+ * be reached (and, with any_failure, while it refuses: a daemon just
+ * restarted may still be settling). Returns 0 once attached, or -1 after
+ * printing the last reason in one line (nothing when a signal stopped it).
+ */
+static int
+attach_wait(
+    struct client *c, json_t *req, int vmfd, long wait_ms, bool any_failure)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	long long deadline = client_now_ms() + wait_ms;
+	char err[512] = "";
+	long backoff = 0;
+	int rc;
 
-	while (!softnet_stop && nanosleep(&ts, &ts) == -1 && errno == EINTR)
+	c->errbuf = err;
+	c->errlen = sizeof(err);
+	while ((rc = attach(c, req, vmfd)) == -1 && (c->lost || any_failure) &&
+	       client_backoff(&backoff, deadline, &softnet_stop) == 0)
 		;
+	c->errbuf = NULL;
+	if (rc == -1 && !softnet_stop) {
+		if ((c->lost || any_failure) && wait_ms > 0)
+			fprintf(stderr,
+			    "softnet: %s; gave up after %ld s (--wait)\n", err,
+			    wait_ms / 1000);
+		else
+			fprintf(stderr, "softnet: %s\n", err);
+	}
+	return rc;
 }
 
+/* Tart's front end: see the top of this file. */
 int
-softnet_main(int argc, char **argv)
+main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"vm-fd", required_argument, NULL, 'f'},
@@ -150,6 +249,8 @@ softnet_main(int argc, char **argv)
 	    {"group", required_argument, NULL, 'g'},
 	    {"bootpd-lease-time", required_argument, NULL, 'l'},
 	    {"sudo-escalation-probing", no_argument, NULL, 'p'},
+	    {"sudo-escalation-done", no_argument, NULL, 'd'},
+	    {"wait", required_argument, NULL, 'w'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -159,19 +260,13 @@ softnet_main(int argc, char **argv)
 	bool host_only = false;
 	struct sigaction sa;
 	json_t *req;
-	long vmfd = -1, backoff;
+	long vmfd = -1, wait_s = SOFTNET_WAIT_DEFAULT;
 	char *end;
-	int ch;
+	int ch, rc = 0;
 
-	/* Never keep privileges this process does not need. */
-	if (geteuid() != getuid() && setuid(getuid()) == -1) {
-		perror("softnet: dropping setuid privileges");
-		return 1;
-	}
-	if (getegid() != getgid() && setgid(getgid()) == -1) {
-		perror("softnet: dropping setgid privileges");
-		return 1;
-	}
+	/* First, before anything reads input: see the top of this file. */
+	if (softnet_drop_privileges() == -1)
+		return EXIT_REFUSED;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -219,6 +314,20 @@ softnet_main(int argc, char **argv)
 			    : ch == 'g' ? "group"
 			                : "bootpd-lease-time");
 			break;
+		case 'w':
+			errno = 0;
+			wait_s = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    wait_s < 0 || wait_s > SOFTNET_WAIT_MAX) {
+				fprintf(stderr,
+				    "softnet: --wait %s: want seconds, 0 to "
+				    "%d\n",
+				    optarg, SOFTNET_WAIT_MAX);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'd': /* the original's own sudo re-exec adds it */
+			break;
 		case 'p':
 			return 0; /* no escalation needed: nothing to probe */
 		case 'h':
@@ -256,24 +365,24 @@ softnet_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	req = attach_request(mac, host_only, allow, block, expose);
-	if (attach(&c, req, (int)vmfd) == -1) {
+	/* A refusal at the start is final: it is the caller's input. */
+	if (attach_wait(&c, req, (int)vmfd, wait_s * 1000, false) == -1) {
 		json_decref(req);
-		return EXIT_REFUSED;
+		return softnet_stop ? 0 : EXIT_REFUSED;
 	}
 	while (wait_session(&c) == -1 && !softnet_stop) {
 		fprintf(stderr, "softnet: lost softnetd; re-attaching\n");
 		close(c.fd);
 		c.fd = -1;
-		for (backoff = 50; !softnet_stop; backoff *= 2) {
-			if (attach(&c, req, (int)vmfd) == 0)
-				break;
-			nap(backoff < 500 ? backoff : 500);
+		if (attach_wait(&c, req, (int)vmfd, wait_s * 1000, true) ==
+		    -1) {
+			rc = softnet_stop ? 0 : EXIT_REFUSED;
+			break;
 		}
-		if (c.fd != -1)
-			fprintf(stderr, "softnet: re-attached\n");
+		fprintf(stderr, "softnet: re-attached\n");
 	}
 	json_decref(req);
 	if (c.fd != -1)
 		close(c.fd); /* ends the session: the daemon detaches the VM */
-	return 0;
+	return rc;
 }

@@ -1,7 +1,11 @@
 /*
  * softnetctl: operate softnetd. Global options come before the command;
  * each command parses its own (one file per command, registered below).
- * Called as "softnet" it is the front end Tart runs (softnet.c).
+ *
+ * It never runs set-user-ID or set-group-ID: "exec" runs any command, so
+ * a set-user-ID root softnetctl would be a root shell for every user.
+ * (softnet used to be a hard link to it, and Tart makes softnet
+ * set-user-ID root; softnet is now its own binary, softnet.c.)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -51,6 +55,7 @@ usage(FILE *stream)
 	    "0 ok,\n1 refused or failed (reason on stderr), 2 usage error.\n");
 }
 
+/* Parses the global options and runs one command. */
 int
 main(int argc, char **argv)
 {
@@ -62,14 +67,18 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct client c = {.fd = -1, .prog = "softnetctl"};
-	const char *base = strrchr(argv[0], '/');
 	size_t i;
 	int ch, rc;
 
-	base = base != NULL ? base + 1 : argv[0];
-	if (strcmp(base, "softnet") == 0)
-		return softnet_main(argc, argv);
-
+	/*
+	 * Before anything else. Refuse rather than drop privileges, so that
+	 * a set-ID softnetctl is noticed and fixed, not quietly tolerated.
+	 */
+	if (geteuid() != getuid() || getegid() != getgid()) {
+		fprintf(stderr, "softnetctl: refusing to run set-user-ID or "
+		                "set-group-ID; install it mode 0755\n");
+		return EXIT_REFUSED;
+	}
 	c.socket = getenv(SOFTNET_SOCKET_ENV);
 	if (c.socket == NULL || c.socket[0] == '\0')
 		c.socket = SOFTNET_DEFAULT_SOCKET;

@@ -17,8 +17,8 @@
  * Platform differences are confined to config_defaults. Both uplink types
  * are accepted on every platform; the uplink layer refuses one it cannot
  * run. A vmnet uplink that names none of gateway/netmask/pool_start/pool_end
- * has have_addrs false and ndns 0 ("the gateway vmnet picks"); naming only
- * some of them is an error, since vmnet takes the range as a whole.
+ * gets the platform's pinned subnet (vmnet is always given one); naming
+ * only some of them is an error, since vmnet takes the range as a whole.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -59,10 +59,14 @@ struct loader {
 
 static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
     "database", "max_vms", "user", "max_vms_per_user", "max_connections",
-    "vm_limits", "uplink", "dhcp", "default_policy", NULL};
+    "max_connections_per_user", "admin_reserved_connections", "client_timeout",
+    "max_reply_bytes", "max_proxied_connections", "max_proxied_per_vm",
+    "vm_limits", "uplink", "dhcp", "default_policy", "bootpd_leases", NULL};
 static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
-static const char *const dhcp_keys[] = {"lease_time", "dns", NULL};
+static const char *const dhcp_keys[] = {"lease_time", "dns",
+    "max_leases_per_user", "rate", "burst", "max_declined", "lease_retention",
+    NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
 static const char *const limit_keys[] = {"tx_frames_per_sec",
@@ -125,6 +129,28 @@ check_keys(
 			return lerr(l, "unknown key \"%s.%.64s\"", sect, key);
 		return lerr(l, "unknown key \"%.64s\"", key);
 	}
+	return 0;
+}
+
+/* Stores the absolute path at key, or NULL for JSON null, if present. */
+static int
+get_opt_path(struct loader *l, json_t *obj, const char *key, char **dst)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return 0;
+	if (json_is_null(v)) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v) ||
+	    json_string_value(v)[0] != '/')
+		return lerr(l, "%s: expected an absolute path or null", key);
+	free(*dst);
+	*dst = xstrdup(json_string_value(v));
 	return 0;
 }
 
@@ -322,7 +348,16 @@ load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
 
 	if (check_keys(l, dhcp, "dhcp", dhcp_keys) == -1 ||
 	    get_uint(l, dhcp, "dhcp", "lease_time", 60, 604800,
-	        &cfg->dhcp.lease_time) == -1)
+	        &cfg->dhcp.lease_time) == -1 ||
+	    get_uint(l, dhcp, "dhcp", "max_leases_per_user", 0, 16777216,
+	        &cfg->dhcp.max_leases_per_user) == -1 ||
+	    get_uint(l, dhcp, "dhcp", "rate", 1, 1000, &cfg->dhcp.rate) == -1 ||
+	    get_uint(l, dhcp, "dhcp", "burst", 1, 1000, &cfg->dhcp.burst) ==
+	        -1 ||
+	    get_uint(l, dhcp, "dhcp", "max_declined", 0, 1024,
+	        &cfg->dhcp.max_declined) == -1 ||
+	    get_uint(l, dhcp, "dhcp", "lease_retention", 60, 315360000,
+	        &cfg->dhcp.lease_retention) == -1)
 		return -1;
 	if ((dns = json_object_get(dhcp, "dns")) != NULL) {
 		if (load_dns(l, dns, cfg) == -1)
@@ -500,7 +535,19 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	    get_uint(l, root, NULL, "max_vms_per_user", 1, 65535,
 	        &cfg->max_vms_per_user) == -1 ||
 	    get_uint(l, root, NULL, "max_connections", 1, 65535,
-	        &cfg->max_connections) == -1)
+	        &cfg->max_connections) == -1 ||
+	    get_uint(l, root, NULL, "max_connections_per_user", 1, 65535,
+	        &cfg->max_connections_per_user) == -1 ||
+	    get_uint(l, root, NULL, "admin_reserved_connections", 0, 1024,
+	        &cfg->admin_reserved_connections) == -1 ||
+	    get_uint(l, root, NULL, "client_timeout", 1, 3600,
+	        &cfg->client_timeout) == -1 ||
+	    get_uint(l, root, NULL, "max_reply_bytes", 65536, 1u << 30,
+	        &cfg->max_reply_bytes) == -1 ||
+	    get_uint(l, root, NULL, "max_proxied_connections", 1, 65535,
+	        &cfg->max_proxied_connections) == -1 ||
+	    get_uint(l, root, NULL, "max_proxied_per_vm", 1, 65535,
+	        &cfg->max_proxied_per_vm) == -1)
 		return -1;
 	if (get_object(l, root, "uplink", &up) == -1 ||
 	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
@@ -516,7 +563,8 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 		return -1;
 
 	if (check_path(l, "socket", cfg->socket, sizeof(sun.sun_path)) == -1 ||
-	    check_path(l, "database", cfg->database, 0) == -1)
+	    check_path(l, "database", cfg->database, 0) == -1 ||
+	    get_opt_path(l, root, "bootpd_leases", &cfg->bootpd_leases) == -1)
 		return -1;
 	if (cfg->uplink.type == UPLINK_TAP) {
 		if (mode_given)
@@ -524,7 +572,9 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 			               "\"vmnet\"");
 		cfg->uplink.have_addrs = true;
 	} else if (seen == 0) {
-		cfg->uplink.have_addrs = false;
+		/* The platform's pinned subnet (config_defaults), never the
+		 * one vmnet would pick and share with bootpd's VMs. */
+		cfg->uplink.have_addrs = true;
 	} else if (seen != SEEN_ALL) {
 		return lerr(l,
 		    "uplink: with type \"vmnet\" give all or none of gateway, "
@@ -579,31 +629,56 @@ config_defaults(struct config *cfg)
 	cfg->socket_group = xstrdup("wheel");
 	cfg->admin_group = xstrdup("wheel");
 	cfg->database = xstrdup("/var/db/softnetd/leases.db");
+	/* bootpd's lease file, which `tart ip` reads (bootpd.c). */
+	cfg->bootpd_leases = xstrdup("/var/db/dhcpd_leases");
 	cfg->uplink.type = UPLINK_VMNET;
+	/*
+	 * A dedicated subnet, always passed to vmnet (start/end/mask, or a
+	 * macOS 26 vmnet_network): an L2 of its own, never vmnet's default
+	 * 192.168.64.0/24 (and the .65, .66... it moves on to) that bootpd
+	 * serves to other VMs. Also clear of Lima/socket_vmnet (192.168.105
+	 * shared, .106 host, .104 user-v2), Docker Desktop (192.168.65),
+	 * Podman's gvproxy (192.168.127), VirtualBox host-only (192.168.56)
+	 * and the 192.168.0/1/2/8/10/100/178 home routers commonly use.
+	 */
+	cfg->uplink.gateway = 0xc0a8de01;    /* 192.168.222.1 */
+	cfg->uplink.netmask = 0xffffff00;    /* 255.255.255.0 */
+	cfg->uplink.pool_start = 0xc0a8de02; /* 192.168.222.2 */
+	cfg->uplink.pool_end = 0xc0a8defe;   /* 192.168.222.254 */
 #else
 	cfg->socket = xstrdup("/run/softnetd.sock");
 	cfg->socket_group = xstrdup("root");
 	cfg->admin_group = xstrdup("root");
 	cfg->database = xstrdup("/var/lib/softnetd/leases.db");
 	cfg->uplink.type = UPLINK_TAP;
+	cfg->uplink.gateway = 0xc0a86901;    /* 192.168.105.1 */
+	cfg->uplink.netmask = 0xffffff00;    /* 255.255.255.0 */
+	cfg->uplink.pool_start = 0xc0a86902; /* 192.168.105.2 */
+	cfg->uplink.pool_end = 0xc0a869fe;   /* 192.168.105.254 */
 #endif
 	cfg->max_vms = 1024;
 	cfg->max_vms_per_user = 256;
 	cfg->max_connections = 1024;
+	cfg->max_connections_per_user = 320;
+	cfg->admin_reserved_connections = 32;
+	cfg->client_timeout = 10;
+	cfg->max_reply_bytes = 64u << 20;
+	cfg->max_proxied_connections = 1024;
+	cfg->max_proxied_per_vm = 256;
 	/* Generous: a noisy VM is capped, a busy one is not noticed. */
 	cfg->vm_limits.tx.frames_per_sec = 1000000;
 	cfg->vm_limits.tx.bytes_per_sec = 2500000000u; /* 20 Gbit/s */
 	cfg->vm_limits.rx = cfg->vm_limits.tx;
 	cfg->uplink.mode = UPLINK_MODE_SHARED;
 	cfg->uplink.name = xstrdup("softnet0");
-	/* vmnet picks its own addresses unless the file names them. */
-	cfg->uplink.have_addrs = cfg->uplink.type == UPLINK_TAP;
-	cfg->uplink.gateway = 0xc0a86901;    /* 192.168.105.1 */
-	cfg->uplink.netmask = 0xffffff00;    /* 255.255.255.0 */
-	cfg->uplink.pool_start = 0xc0a86902; /* 192.168.105.2 */
-	cfg->uplink.pool_end = 0xc0a869fe;   /* 192.168.105.254 */
+	cfg->uplink.have_addrs = true;
 	cfg->uplink.mtu = 1500;
 	cfg->dhcp.lease_time = 600;
+	cfg->dhcp.max_leases_per_user = 0; /* pool less a quarter (main.c) */
+	cfg->dhcp.rate = 4;
+	cfg->dhcp.burst = 8;
+	cfg->dhcp.max_declined = 4;
+	cfg->dhcp.lease_retention = 604800; /* 7 days */
 	cfg->dhcp.dns[0] = cfg->uplink.gateway;
 	cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
 	policy_init(&cfg->default_policy);
@@ -663,6 +738,8 @@ config_free(struct config *cfg)
 	free(cfg->admin_group);
 	free(cfg->database);
 	free(cfg->user);
+	free(cfg->bootpd_leases);
+	cfg->bootpd_leases = NULL;
 	free(cfg->uplink.name);
 	cfg->socket = cfg->socket_group = cfg->admin_group = NULL;
 	cfg->database = cfg->uplink.name = cfg->user = NULL;

@@ -20,21 +20,43 @@ enum uplink_type { UPLINK_TAP, UPLINK_VMNET };
 enum uplink_mode { UPLINK_MODE_SHARED, UPLINK_MODE_HOST };
 
 struct config {
-	char *socket;       /* control socket path */
-	char *socket_group; /* group of the control socket (mode 0660) */
-	char *admin_group;  /* members act on every VM, as root does */
-	char *database;     /* lease database path */
-	char *user;         /* drop to this user after setup; NULL: stay */
-	unsigned max_vms;   /* 1..65535 */
+	char *socket;        /* control socket path */
+	char *socket_group;  /* group of the control socket (mode 0660) */
+	char *admin_group;   /* members act on every VM, as root does */
+	char *database;      /* lease database path */
+	char *user;          /* drop to this user after setup; NULL: stay */
+	char *bootpd_leases; /* bootpd lease file to mirror into, or NULL */
+	unsigned max_vms;    /* 1..65535 */
 	unsigned max_vms_per_user; /* attachments per non-admin uid */
 	unsigned max_connections;  /* control connections at once */
+	/*
+	 * Control and exposure limits (issue 13 items 7-10; defaults in
+	 * config_defaults). max_connections_per_user: connections one
+	 * non-admin uid may hold (320: one session per VM of
+	 * max_vms_per_user, and some to spare). admin_reserved_connections:
+	 * connections (and their descriptors) only root/admin_group may
+	 * take (32). client_timeout: seconds a connection may go without
+	 * completing its first request, hold a partial line or descriptors,
+	 * or leave a reply unread before it is closed (10).
+	 * max_reply_bytes: unread replies held for all connections
+	 * together; past it a non-admin request gets "busy" (64 MiB; one
+	 * connection holds at most one unread reply). max_proxied_*:
+	 * proxied exposed-port connections in total (1024) and per VM
+	 * (256), each also capped by the descriptor budget (fdbudget.c).
+	 */
+	unsigned max_connections_per_user;
+	unsigned admin_reserved_connections;
+	unsigned client_timeout;
+	unsigned max_reply_bytes;
+	unsigned max_proxied_connections;
+	unsigned max_proxied_per_vm;
 	struct {
 		enum uplink_type type;
 		enum uplink_mode mode; /* vmnet only */
 		char *name;            /* tap device name (<= 15 bytes) */
 		/*
-		 * Host order. have_addrs is false only on vmnet when the file
-		 * names none of them (vmnet picks); tap always has them.
+		 * Host order. have_addrs is always true now: a vmnet uplink
+		 * naming none of them gets the platform's pinned subnet.
 		 */
 		bool have_addrs;
 		uint32_t gateway;
@@ -48,6 +70,21 @@ struct config {
 		unsigned lease_time; /* seconds, 60..86400*7 */
 		uint32_t dns[CONFIG_MAX_DNS];
 		size_t ndns; /* default: one entry, the gateway */
+		/*
+		 * Tenancy limits (issue 13 items 11-13). max_leases_per_user:
+		 * addresses one non-admin uid may hold; 0 (default) means the
+		 * pool less a quarter kept for root/admin (main.c resolves
+		 * it, and max_vms_per_user is clamped to it). rate/burst: DHCP
+		 * messages per second per VM before any database work (4, 8).
+		 * max_declined: addresses one VM may hold in quarantine (4).
+		 * lease_retention: seconds a released/expired row of a
+		 * detached MAC is kept before it is purged (7 days).
+		 */
+		unsigned max_leases_per_user;
+		unsigned rate;
+		unsigned burst;
+		unsigned max_declined;
+		unsigned lease_retention;
 	} dhcp;
 	struct policy default_policy;
 	struct {

@@ -17,7 +17,29 @@
  * client sends can stop the daemon or disturb other clients.
  *
  * Identity is the peer's kernel credentials: root and admin_group members
- * act on every VM; others only on the VMs they attached.
+ * act on every VM; others only on the VMs they attached. A VM a peer may
+ * not act on is invisible to it: id, name and MAC lookups answer exactly
+ * as for a VM that does not exist (not_found, one message shape), and VM
+ * names are per owner, so attaching a name another user uses succeeds
+ * rather than revealing it (Security model, rule 4). A MAC and its lease
+ * belong to the uid that first attached it until an admin releases it
+ * (lease.release); port.c refuses it to others with mac_in_use (rule 2).
+ *
+ * Limits (issue #13 items 7, 9, 10; config.h has the defaults). A new
+ * connection is refused with one "busy" error line, naming the limit,
+ * when it would pass max_connections; for a non-admin peer also when it
+ * would eat into admin_reserved_connections, pass its uid's
+ * max_connections_per_user, or take descriptors from the admin reserve of
+ * the descriptor budget (fdbudget.c: a connection costs CONTROL_CONN_FDS).
+ * A connection is closed, with a "timeout" error line, when it goes
+ * client_timeout seconds without completing its first request, while it
+ * holds a partial line or descriptors, or while a reply of it sits unread
+ * with no progress. Replies: a connection is not read while its last
+ * reply is unwritten, so it holds at most one; when all unread replies
+ * together pass max_reply_bytes a non-admin request gets "busy". When
+ * accept fails for want of descriptors or memory, accepting pauses for
+ * CONN_RETRY_MS instead of spinning on a listener that stays readable.
+ * Every refusal is counted by reason (status "limits").
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -35,7 +57,10 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "bootpd.h"
 #include "control.h"
+#include "expose.h"
+#include "fdbudget.h"
 #include "leasedb.h"
 #include "log.h"
 #include "osdep.h"
@@ -45,8 +70,8 @@
 #include "switch.h"
 #include "xmalloc.h"
 
-#define CONN_MAX_FDS      4                 /* fds queued on one connection */
-#define CONN_OUT_MAX      (4 * 1024 * 1024) /* unread replies before close */
+#define CONN_MAX_FDS      CONTROL_MAX_FDS /* fds queued on one connection */
+#define CONN_RETRY_MS     250 /* accepting paused after EMFILE and such */
 #define CONTROL_MSG_LEN   256
 #define CONN_IN_START     4096 /* input buffer; grows to SOFTNET_LINE_MAX */
 #define CONN_ACCEPT_BATCH 64   /* connections taken per wakeup */
@@ -69,7 +94,9 @@ struct conn {
 	struct conn_fd fds[CONN_MAX_FDS];
 	int nfds;
 	struct control_peer peer;
-	bool closing; /* close once out is flushed */
+	bool closing;      /* close once out is flushed */
+	bool served;       /* answered at least one request */
+	struct event *tmo; /* client_timeout while something is pending */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -80,6 +107,14 @@ struct control {
 	struct event *ev;
 	struct conn_list conns;
 	size_t nconns;
+	struct event *retry; /* resumes accepting after EMFILE and such */
+	struct {
+		uint64_t total, reserved, per_user, fds; /* refused */
+		uint64_t replies;      /* requests refused: max_reply_bytes */
+		uint64_t timeouts;     /* idle or partial request */
+		uint64_t slow_readers; /* reply left unread */
+		uint64_t accept_paused;
+	} n;
 };
 
 /* ---- requests --------------------------------------------------------- */
@@ -170,8 +205,7 @@ policy_json(const struct policy *pol)
 		    pol->rules[i].block ? block : allow, json_string(buf));
 	}
 	for (i = 0; i < pol->nexpose; i++) {
-		snprintf(buf, sizeof(buf), "%u:%u", pol->expose[i].ext,
-		    pol->expose[i].in);
+		policy_format_expose(&pol->expose[i], buf, sizeof(buf));
 		json_array_append_new(expose, json_string(buf));
 	}
 	return json_pack("{s:o,s:o,s:o,s:I}", "allow", allow, "block", block,
@@ -232,36 +266,80 @@ may_act(const struct control_peer *peer, const struct port *p)
 	return peer->admin || (int64_t)peer->uid == p->owner;
 }
 
-/* Resolves the "vm" field (name, MAC, id string or integer). */
+/*
+ * Finds ident among the VMs peer may act on: by name, then MAC text, then
+ * decimal id (port_lookup's order; a name is never a MAC or all digits).
+ * Names are per owner, so an admin may see several VMs of one name:
+ * *several is set then and NULL returned.
+ */
+static struct port *
+lookup_visible(struct softnetd *sd, const struct control_peer *peer,
+    const char *ident, bool *several)
+{
+	struct port *p, *found = NULL;
+	uint8_t mac[6];
+	char *end;
+	unsigned long v;
+
+	*several = false;
+	TAILQ_FOREACH(p, port_all(sd), entry)
+	{
+		if (p->name[0] == '\0' || strcmp(p->name, ident) != 0 ||
+		    !may_act(peer, p))
+			continue;
+		if (found != NULL) {
+			*several = true;
+			return NULL;
+		}
+		found = p;
+	}
+	if (found != NULL)
+		return found;
+	if (addr_parse_mac(ident, mac) == 0)
+		return port_by_mac(sd, mac);
+	if (ident[0] >= '0' && ident[0] <= '9') {
+		errno = 0;
+		v = strtoul(ident, &end, 10);
+		if (errno == 0 && *end == '\0' && v <= UINT32_MAX)
+			return port_by_id(sd, (uint32_t)v);
+	}
+	return NULL;
+}
+
+/*
+ * Resolves the "vm" field (name, MAC, id string or integer). A VM the peer
+ * may not act on answers exactly as a missing one: same code, same
+ * message (Security model, rule 4).
+ */
 static json_t *
 find_vm(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, struct port **pp)
 {
 	json_t *v = json_object_get(req, "vm");
-	char ident[32];
+	char ident[80];
+	bool several = false;
 
 	*pp = NULL;
 	if (json_is_integer(v)) {
-		if (json_integer_value(v) < 0 ||
-		    json_integer_value(v) > UINT32_MAX)
-			return reply_error(id, SOFTNET_E_NOT_FOUND,
-			    "no VM %lld", (long long)json_integer_value(v));
-		*pp = port_by_id(sd, (uint32_t)json_integer_value(v));
 		snprintf(ident, sizeof(ident), "%lld",
 		    (long long)json_integer_value(v));
+		if (json_integer_value(v) >= 0 &&
+		    json_integer_value(v) <= UINT32_MAX)
+			*pp = port_by_id(sd, (uint32_t)json_integer_value(v));
 	} else if (json_is_string(v)) {
-		*pp = port_lookup(sd, json_string_value(v));
-		snprintf(ident, sizeof(ident), "%s", json_string_value(v));
+		snprintf(ident, sizeof(ident), "%.64s", json_string_value(v));
+		*pp = lookup_visible(sd, peer, json_string_value(v), &several);
 	} else {
 		return reply_error(id, SOFTNET_E_BAD_REQUEST,
 		    "\"vm\" (a name, MAC or id) is required");
 	}
-	/* Another user's VM does not exist as far as this peer can tell. */
-	if (*pp != NULL && !may_act(peer, *pp)) {
+	if (several)
+		return reply_error(id, SOFTNET_E_CONFLICT,
+		    "several VMs (of different users) are named %s; name it "
+		    "by id or MAC",
+		    ident);
+	if (*pp != NULL && !may_act(peer, *pp))
 		*pp = NULL;
-		return reply_error(id, SOFTNET_E_PERMISSION,
-		    "VM %s belongs to another user", ident);
-	}
 	if (*pp == NULL)
 		return reply_error(
 		    id, SOFTNET_E_NOT_FOUND, "no VM %s attached", ident);
@@ -327,6 +405,40 @@ op_hello(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	return r;
 }
 
+/*
+ * Whether peer may publish pol's exposures (Security model, rule 5): what
+ * the user could bind without the daemon's root. Host ports below 1024
+ * and any address but loopback (127/8) or the gateway, 0.0.0.0 included,
+ * need root or admin_group. NULL, or a permission_denied reply.
+ */
+static json_t *
+expose_permitted(struct softnetd *sd, const struct control_peer *peer,
+    const struct policy *pol, json_t *id)
+{
+	const struct policy_expose *e;
+	char buf[64];
+	size_t i;
+
+	if (peer->admin)
+		return NULL;
+	for (i = 0; i < pol->nexpose; i++) {
+		e = &pol->expose[i];
+		policy_format_expose(e, buf, sizeof(buf));
+		if (e->ext < 1024)
+			return reply_error(id, SOFTNET_E_PERMISSION,
+			    "--expose %s: host ports below 1024 need root or "
+			    "admin_group",
+			    buf);
+		if (e->has_addr && (e->addr >> 24) != 127 &&
+		    e->addr != sd->up.gateway)
+			return reply_error(id, SOFTNET_E_PERMISSION,
+			    "--expose %s: listening on an address other than "
+			    "loopback or the gateway needs root or admin_group",
+			    buf);
+	}
+	return NULL;
+}
+
 /* How many VMs uid has attached. */
 static unsigned
 vms_of(struct softnetd *sd, uid_t uid)
@@ -347,7 +459,8 @@ static json_t *
 op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	struct port_attach_args a = {.fd = fd, .owner = peer->uid};
+	struct port_attach_args a = {
+	    .fd = fd, .owner = peer->uid, .admin = peer->admin};
 	json_t *mac = json_object_get(req, "mac");
 	json_t *name = json_object_get(req, "name");
 	json_t *sess = json_object_get(req, "session");
@@ -394,6 +507,8 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	}
 	pol.revision = 1;
 	a.policy = &pol;
+	if ((err = expose_permitted(sd, peer, &pol, id)) != NULL)
+		goto fail;
 
 	a.kind = osdep_fd_kind(fd, devmac);
 	if (a.kind == OSDEP_FD_OTHER) {
@@ -515,22 +630,24 @@ op_stats(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	return r;
 }
 
-struct leases_walk {
-	const struct control_peer *peer;
-	json_t *arr;
-};
+/*
+ * Rows per `leases` reply, and the most a caller may ask for: one page is
+ * one index range of the lease table and one reply of about 100 KiB, so a
+ * table of 100k rows never holds the loop for more than a few milliseconds
+ * per request and never makes a reply the connection's output limit
+ * refuses. (Before pages, root's `leases` at 300k rows built a 60 MB reply
+ * in 0.23 s and the connection was closed for it: over CONN_OUT_MAX.)
+ */
+#define LEASES_PAGE 500
 
-/* leasedb_foreach callback: appends one lease the peer may see. */
-static int
-lease_one(const struct lease *l, void *arg)
+/* Appends one lease row to arr. */
+static void
+lease_one(json_t *arr, const struct lease *l)
 {
-	struct leases_walk *w = arg;
 	char mac[ADDR_MAC_STRLEN];
 
-	if (!w->peer->admin && l->owner != (int64_t)w->peer->uid)
-		return 0;
 	addr_format_mac(l->mac, mac);
-	json_array_append_new(w->arr,
+	json_array_append_new(arr,
 	    json_pack("{s:s,s:o,s:o,s:o,s:s,s:I,s:o}", "mac", mac, "ip",
 	        ip_json(l->ip), "name",
 	        l->name[0] ? json_string(l->name) : json_null(), "hostname",
@@ -538,26 +655,54 @@ lease_one(const struct lease *l, void *arg)
 	        "state", leasedb_state_name(l->state), "owner",
 	        (json_int_t)l->owner, "expires",
 	        l->expires != 0 ? json_integer(l->expires) : json_null()));
-	return 0;
 }
 
-/* leases: the lease database rows this peer may see. */
+/*
+ * leases: one page of the rows this peer may see, ordered by MAC.
+ * "after" (a MAC) continues where the previous page's "next" said;
+ * "limit" (1..LEASES_PAGE) shortens a page. "next" is null on the last.
+ */
 static json_t *
 op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	struct leases_walk w = {peer, NULL};
-	json_t *r;
+	static struct lease rows[LEASES_PAGE];
+	json_t *after = json_object_get(req, "after");
+	json_t *lim = json_object_get(req, "limit");
+	char mac[ADDR_MAC_STRLEN];
+	uint8_t start[6];
+	size_t max = LEASES_PAGE;
+	json_t *r, *arr;
+	int n, i;
 
-	(void)req, (void)fd, (void)session;
-	w.arr = json_array();
-	if (leasedb_foreach(sd->db, lease_one, &w) == -1) {
-		json_decref(w.arr);
+	(void)fd, (void)session;
+	if (after != NULL &&
+	    (!json_is_string(after) ||
+	        addr_parse_mac(json_string_value(after), start) == -1))
+		return reply_error(id, SOFTNET_E_BAD_REQUEST,
+		    "\"after\" must be a MAC address");
+	if (lim != NULL) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+		    json_integer_value(lim) > LEASES_PAGE)
+			return reply_error(id, SOFTNET_E_BAD_REQUEST,
+			    "\"limit\" must be an integer 1..%d", LEASES_PAGE);
+		max = (size_t)json_integer_value(lim);
+	}
+	n = leasedb_page(sd->db, after != NULL ? start : NULL, peer->admin,
+	    (int64_t)peer->uid, rows, max);
+	if (n == -1)
 		return reply_error(
 		    id, SOFTNET_E_INTERNAL, "lease database error");
-	}
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		lease_one(arr, &rows[i]);
 	r = reply_new(true, id);
-	json_object_set_new(r, "leases", w.arr);
+	json_object_set_new(r, "leases", arr);
+	if ((size_t)n == max) {
+		addr_format_mac(rows[n - 1].mac, mac);
+		json_object_set_new(r, "next", json_string(mac));
+	} else
+		json_object_set_new(r, "next", json_null());
 	return r;
 }
 
@@ -618,6 +763,53 @@ op_policy_set(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	return r;
 }
 
+/*
+ * lease.release: forgets a MAC's lease row, its address and its owner
+ * (`softnetctl leases release MAC`), so that any uid may attach the MAC
+ * again (Security model, rule 2). Admin or the row's owner only; to
+ * anyone else the lease answers as missing (rule 4). An attached MAC is
+ * refused: detach it first.
+ */
+static json_t *
+op_lease_release(struct softnetd *sd, const struct control_peer *peer,
+    json_t *req, json_t *id, int fd, void *session)
+{
+	json_t *mac = json_object_get(req, "mac"), *r;
+	char macs[ADDR_MAC_STRLEN];
+	uint8_t m[6];
+	struct lease l;
+	int rc;
+
+	(void)fd, (void)session;
+	if (!json_is_string(mac))
+		return reply_error(id, SOFTNET_E_BAD_REQUEST,
+		    "\"mac\" (a string) is required");
+	if (addr_parse_mac(json_string_value(mac), m) == -1)
+		return reply_error(id, SOFTNET_E_BAD_MAC,
+		    "bad MAC address \"%.32s\"", json_string_value(mac));
+	addr_format_mac(m, macs);
+	if ((rc = leasedb_get(sd->db, m, &l)) == -1)
+		return reply_error(
+		    id, SOFTNET_E_INTERNAL, "lease database error");
+	if (rc == 1 || (!peer->admin && l.owner != (int64_t)peer->uid))
+		return reply_error(
+		    id, SOFTNET_E_NOT_FOUND, "no lease for MAC %s", macs);
+	if (port_by_mac(sd, m) != NULL)
+		return reply_error(id, SOFTNET_E_MAC_IN_USE,
+		    "MAC %s is attached; detach it first", macs);
+	if (leasedb_forget(sd->db, m, softnetd_now()) == -1)
+		return reply_error(
+		    id, SOFTNET_E_INTERNAL, "lease database error");
+	bootpd_dirty(sd);
+	log_info("lease of MAC %s (owner %lld) released by uid %u", macs,
+	    (long long)l.owner, (unsigned)peer->uid);
+	r = reply_new(true, id);
+	json_object_set_new(r, "lease",
+	    json_pack("{s:s,s:o,s:I}", "mac", macs, "ip", ip_json(l.ip),
+	        "owner", (json_int_t)l.owner));
+	return r;
+}
+
 /* status: the daemon, its uplink and its pool. */
 static json_t *
 op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
@@ -625,6 +817,8 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 {
 	const struct sw_stats *st = switch_stats(sd);
 	char mac[ADDR_MAC_STRLEN];
+	size_t backlog;
+	uint64_t refused;
 	json_t *r;
 
 	(void)req, (void)peer, (void)fd, (void)session;
@@ -651,6 +845,25 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	        (json_int_t)st->dhcp_pool_full, "hung_vms",
 	        (json_int_t)switch_blocked(sd), "hung_blocks",
 	        (json_int_t)st->uplink_blocks));
+	/* Connection, descriptor and exposure limits (issue #13 7-10). */
+	json_object_set_new(
+	    json_object_get(r, "status"), "limits", control_limits_json(sd));
+	/* Address, DHCP, lease table and backlog limits (issue #13 11-14). */
+	port_backlog_totals(sd, &backlog, &refused);
+	json_object_set_new(json_object_get(r, "status"), "tenancy",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	        "max_leases_per_user",
+	        (json_int_t)sd->cfg.dhcp.max_leases_per_user,
+	        "max_vms_per_user", (json_int_t)sd->cfg.max_vms_per_user,
+	        "dhcp_rate", (json_int_t)sd->cfg.dhcp.rate, "dhcp_burst",
+	        (json_int_t)sd->cfg.dhcp.burst, "dhcp_rate_limited",
+	        (json_int_t)st->dhcp_rate_limited, "dhcp_over_quota",
+	        (json_int_t)st->dhcp_over_quota, "decline_unquarantined",
+	        (json_int_t)st->dhcp_decline_unquarantined, "leases_purged",
+	        (json_int_t)st->leases_purged, "lease_retention",
+	        (json_int_t)sd->cfg.dhcp.lease_retention, "backlog_bytes",
+	        (json_int_t)backlog, "backlog_share_drops",
+	        (json_int_t)refused));
 	return r;
 }
 
@@ -660,9 +873,11 @@ typedef json_t *(*op_fn)(struct softnetd *, const struct control_peer *,
 /* The fields each op takes; any other is refused before the op runs. */
 static const char *const k_bare[] = {"op", "id", NULL};
 static const char *const k_vm[] = {"op", "id", "vm", NULL};
+static const char *const k_leases[] = {"op", "id", "after", "limit", NULL};
 static const char *const k_hello[] = {"op", "id", "version", "client", NULL};
 static const char *const k_attach[] = {
     "op", "id", "mac", "name", "session", "allow", "block", "expose", NULL};
+static const char *const k_mac[] = {"op", "id", "mac", NULL};
 static const char *const k_policy_set[] = {
     "op", "id", "vm", "allow", "block", "revision", NULL};
 
@@ -678,9 +893,10 @@ static const struct {
     {SOFTNET_OP_LIST, op_list, false, k_bare},
     {SOFTNET_OP_SHOW, op_show, false, k_vm},
     {SOFTNET_OP_STATS, op_stats, false, k_vm},
-    {SOFTNET_OP_LEASES, op_leases, false, k_bare},
+    {SOFTNET_OP_LEASES, op_leases, false, k_leases},
     {SOFTNET_OP_POLICY_GET, op_policy_get, false, k_vm},
     {SOFTNET_OP_POLICY_SET, op_policy_set, false, k_policy_set},
+    {SOFTNET_OP_LEASE_RELEASE, op_lease_release, false, k_mac},
     {SOFTNET_OP_STATUS, op_status, false, k_bare},
 };
 
@@ -760,8 +976,7 @@ control_is_admin(uid_t uid, gid_t gid, const char *admin_group)
 {
 	struct group *gr;
 	struct passwd *pw;
-	gid_t admin, groups[256];
-	int n = 256, i;
+	gid_t admin;
 
 	if (uid == 0)
 		return true;
@@ -772,8 +987,41 @@ control_is_admin(uid_t uid, gid_t gid, const char *admin_group)
 		return true;
 	if ((pw = getpwuid(uid)) == NULL)
 		return false;
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
+	return osdep_user_in_group(pw->pw_name, pw->pw_gid, admin);
+}
+
+/*
+ * Whether the peer on fd is root or in admin_group, from the groups the
+ * kernel recorded for it at connect(2) (osdep_peer_groups): no group
+ * database lookup on the event loop per connection (NSS may be LDAP or
+ * sssd, and slow), and what counts is the connecting process's own
+ * credentials, as for uid. The group's id is looked up once per name.
+ * Where the kernel gives no (complete) list, the database decides
+ * (control_is_admin).
+ */
+static bool
+peer_is_admin(struct softnetd *sd, int fd, uid_t uid, gid_t gid)
+{
+	static char name[256];
+	static gid_t admin;
+	static bool known;
+	gid_t groups[256];
+	struct group *gr;
+	int n = 256, i;
+
+	if (uid == 0)
+		return true;
+	if (strcmp(name, sd->cfg.admin_group) != 0) {
+		snprintf(name, sizeof(name), "%s", sd->cfg.admin_group);
+		known = (gr = getgrnam(name)) != NULL;
+		admin = known ? gr->gr_gid : 0;
+	}
+	if (!known)
 		return false;
+	if (gid == admin)
+		return true;
+	if (osdep_peer_groups(fd, groups, &n) == -1)
+		return control_is_admin(uid, gid, sd->cfg.admin_group);
 	for (i = 0; i < n; i++)
 		if (groups[i] == admin)
 			return true;
@@ -793,8 +1041,10 @@ conn_free(struct conn *c)
 		close(c->fds[i].fd);
 	TAILQ_REMOVE(&ctl->conns, c, entry);
 	ctl->nconns--;
+	c->sd->fdb.ctl -= CONTROL_CONN_FDS;
 	event_free(c->rev);
 	event_free(c->wev);
+	event_free(c->tmo);
 	evbuffer_free(c->out);
 	close(c->fd);
 	free(c->in);
@@ -809,27 +1059,67 @@ conn_close(struct conn *c)
 	conn_free(c);
 }
 
-/* Writes what is pending; closes when done and asked to. 0, or -1 closed. */
+/*
+ * Arms client_timeout while the connection owes something (its first
+ * request, the rest of a line, a descriptor's line, the reading of a
+ * reply), restarting it on progress; disarms it once nothing is pending,
+ * so a served session connection may stay idle for as long as it lives.
+ */
+static void
+conn_timer(struct conn *c, bool progress)
+{
+	struct timeval tv = {(time_t)c->sd->cfg.client_timeout, 0};
+	bool owed = !c->served || c->inlen > 0 || c->nfds > 0 ||
+	            evbuffer_get_length(c->out) > 0;
+
+	if (!owed)
+		event_del(c->tmo);
+	else if (progress || !event_pending(c->tmo, EV_TIMEOUT, NULL))
+		event_add(c->tmo, &tv);
+}
+
+/* Writes what the socket takes now. -1 when the client is gone. */
+static int
+conn_write_out(struct conn *c, bool *progress)
+{
+	while (evbuffer_get_length(c->out) > 0) {
+		if (evbuffer_write(c->out, c->fd) == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		*progress = true;
+	}
+	return 0;
+}
+
+static void conn_lines(struct conn *c);
+
+/*
+ * Writes what is pending, then handles buffered lines while replies
+ * drain; reads only while no reply is left unread. Closes when done and
+ * asked to. 0, or -1 closed.
+ */
 static int
 conn_flush(struct conn *c)
 {
-	while (evbuffer_get_length(c->out) > 0) {
-		if (evbuffer_write(c->out, c->fd) == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
+	bool progress = false;
+	uint64_t off;
+
+	for (;;) {
+		if (conn_write_out(c, &progress) == -1) {
 			conn_close(c);
 			return -1;
 		}
+		if (evbuffer_get_length(c->out) > 0 || c->closing)
+			break;
+		off = c->in_off;
+		conn_lines(c);
+		if (c->in_off == off && evbuffer_get_length(c->out) == 0)
+			break;
 	}
 	if (evbuffer_get_length(c->out) > 0) {
-		if (evbuffer_get_length(c->out) > CONN_OUT_MAX) {
-			log_warnx("control: client uid %u does not read its "
-			          "replies; closing",
-			    (unsigned)c->peer.uid);
-			conn_close(c);
-			return -1;
-		}
+		/* Not read until the client takes its reply (item 10). */
+		event_del(c->rev);
 		event_add(c->wev, NULL);
+		conn_timer(c, progress);
 		return 0;
 	}
 	event_del(c->wev);
@@ -837,7 +1127,54 @@ conn_flush(struct conn *c)
 		conn_close(c);
 		return -1;
 	}
+	if (!event_pending(c->rev, EV_READ, NULL))
+		event_add(c->rev, NULL);
+	conn_timer(c, progress);
 	return 0;
+}
+
+/* Unread replies held for every connection together. */
+static size_t
+replies_held(struct control *ctl)
+{
+	struct conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &ctl->conns, entry)
+	n += evbuffer_get_length(c->out);
+	return n;
+}
+
+/* Timer: the connection owed something for client_timeout; close it. */
+static void
+conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	static struct log_rl rl;
+	static const char slow[] =
+	    "{\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":"
+	    "\"replies left unread (client_timeout)\"}}\n";
+	static const char idle[] =
+	    "{\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":"
+	    "\"no complete request in time (client_timeout)\"}}\n";
+	struct conn *c = arg;
+	struct control *ctl = c->sd->control;
+	bool unread = evbuffer_get_length(c->out) > 0;
+
+	(void)fd, (void)what; /* fd is -1: a timer */
+	if (unread)
+		ctl->n.slow_readers++;
+	else
+		ctl->n.timeouts++;
+	log_warnx_rl(&rl, "control: uid %u %s for %u s; closing",
+	    (unsigned)c->peer.uid,
+	    unread ? "left a reply unread" : "sent no complete request",
+	    c->sd->cfg.client_timeout);
+	/* Best effort: a client that does not read will not see it. */
+	if (unread)
+		(void)!write(c->fd, slow, sizeof(slow) - 1);
+	else
+		(void)!write(c->fd, idle, sizeof(idle) - 1);
+	conn_close(c);
 }
 
 /* Queues a reply line and frees the reply. */
@@ -904,7 +1241,7 @@ conn_lines(struct conn *c)
 	size_t used = 0, linelen;
 	int fd;
 
-	while (!c->closing &&
+	while (!c->closing && evbuffer_get_length(c->out) == 0 &&
 	       (nl = memchr(c->in + used, '\n', c->inlen - used)) != NULL) {
 		linelen = (size_t)(nl - (c->in + used));
 		fd = claim_fd(c, c->in_off + used, c->in_off + used + linelen);
@@ -916,10 +1253,21 @@ conn_lines(struct conn *c)
 		if (linelen == 0 || (linelen == 1 && c->in[used] == '\r')) {
 			if (fd != -1)
 				close(fd);
+		} else if (!c->peer.admin && replies_held(c->sd->control) >=
+		                                 c->sd->cfg.max_reply_bytes) {
+			if (fd != -1)
+				close(fd);
+			c->sd->control->n.replies++;
+			conn_reply(
+			    c, reply_error(NULL, SOFTNET_E_BUSY,
+			           "daemon busy: %u bytes of replies are "
+			           "unread (max_reply_bytes); try again",
+			           c->sd->cfg.max_reply_bytes));
 		} else {
 			conn_reply(c, control_request(c->sd, &c->peer,
 			                  c->in + used, linelen, fd, c));
 		}
+		c->served = true;
 		used += linelen + 1;
 	}
 	memmove(c->in, c->in + used, c->inlen - used);
@@ -991,7 +1339,6 @@ conn_readable(evutil_socket_t fd, short what, void *arg)
 		conn_flush(c);
 		return;
 	}
-	conn_lines(c);
 	conn_flush(c);
 }
 
@@ -1004,28 +1351,90 @@ conn_writable(evutil_socket_t fd, short what, void *arg)
 	conn_flush(arg);
 }
 
+/*
+ * Decides whether a new connection of uid passes the connection limits;
+ * when not, counts the reason and answers one "busy" line naming the
+ * limit (the caller closes fd). softnetctl prints that line.
+ */
+static bool
+conn_refuse(struct softnetd *sd, int fd, uid_t uid, bool admin)
+{
+	static struct log_rl rl;
+	struct control *ctl = sd->control;
+	const struct config *cfg = &sd->cfg;
+	unsigned mine = 0, others = 0;
+	char msg[CONTROL_MSG_LEN], *s;
+	const char *why;
+	struct conn *c;
+	json_t *r;
+
+	TAILQ_FOREACH(c, &ctl->conns, entry)
+	{
+		if (c->peer.uid == uid)
+			mine++;
+		if (!c->peer.admin)
+			others++;
+	}
+	if (ctl->nconns >= cfg->max_connections) {
+		ctl->n.total++;
+		why = "max_connections";
+		snprintf(msg, sizeof(msg), "%zu control connections are open",
+		    ctl->nconns);
+	} else if (!admin && others + cfg->admin_reserved_connections >=
+	                         cfg->max_connections) {
+		ctl->n.reserved++;
+		why = "admin_reserved_connections";
+		snprintf(msg, sizeof(msg),
+		    "the last %u connections are kept for root and the admin "
+		    "group",
+		    cfg->admin_reserved_connections);
+	} else if (!admin && mine >= cfg->max_connections_per_user) {
+		ctl->n.per_user++;
+		why = "max_connections_per_user";
+		snprintf(msg, sizeof(msg), "uid %u has %u control connections",
+		    (unsigned)uid, mine);
+	} else if (!fdbudget_room(sd, CONTROL_CONN_FDS, admin)) {
+		ctl->n.fds++;
+		why = "descriptor limit";
+		snprintf(msg, sizeof(msg),
+		    "no descriptors to spare (%u free of %u)",
+		    fdbudget_free(sd), sd->fdb.limit);
+	} else {
+		return false;
+	}
+	log_warnx_rl(&rl, "control: refused a connection of uid %u: %s (%s)",
+	    (unsigned)uid, msg, why);
+	r = reply_error(NULL, SOFTNET_E_BUSY, "daemon busy: %s (%s)", msg, why);
+	if ((s = json_dumps(r, JSON_COMPACT)) != NULL) {
+		/* A fresh socket's buffer takes one line: no blocking. */
+		(void)!write(fd, s, strlen(s));
+		(void)!write(fd, "\n", 1);
+		free(s);
+	}
+	json_decref(r);
+	return true;
+}
+
 /* Sets up a connection on an accepted descriptor (closed on failure). */
 static void
 conn_new(struct softnetd *sd, int fd)
 {
+	static struct log_rl rl;
 	struct control *ctl = sd->control;
 	struct conn *c;
 	uid_t uid;
 	gid_t gid;
+	bool admin;
 
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 ||
 	    osdep_peer_cred(fd, &uid, &gid) == -1) {
-		log_warn("control: setting up a connection");
+		log_warn_rl(&rl, "control: setting up a connection");
 		close(fd);
 		return;
 	}
-	if (ctl->nconns >= sd->cfg.max_connections) {
-		static const char busy[] =
-		    "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":"
-		    "\"too many control connections\"}}\n";
-
-		(void)!write(fd, busy, sizeof(busy) - 1);
+	admin = peer_is_admin(sd, fd, uid, gid);
+	if (conn_refuse(sd, fd, uid, admin)) {
 		close(fd);
 		return;
 	}
@@ -1037,15 +1446,18 @@ conn_new(struct softnetd *sd, int fd)
 	c->out = evbuffer_new();
 	c->peer.uid = uid;
 	c->peer.gid = gid;
-	c->peer.admin = control_is_admin(uid, gid, sd->cfg.admin_group);
+	c->peer.admin = admin;
 	c->rev =
 	    event_new(sd->base, fd, EV_READ | EV_PERSIST, conn_readable, c);
 	c->wev = event_new(sd->base, fd, EV_WRITE, conn_writable, c);
+	c->tmo = evtimer_new(sd->base, conn_timeout, c);
 	if (c->out == NULL || c->rev == NULL || c->wev == NULL ||
-	    event_add(c->rev, NULL) == -1)
+	    c->tmo == NULL || event_add(c->rev, NULL) == -1)
 		fatalx("control: cannot set up a connection");
 	TAILQ_INSERT_TAIL(&ctl->conns, c, entry);
 	ctl->nconns++;
+	sd->fdb.ctl += CONTROL_CONN_FDS;
+	conn_timer(c, true);
 	log_debug("control: connection from uid %u gid %u%s", (unsigned)uid,
 	    (unsigned)gid, c->peer.admin ? " (admin)" : "");
 }
@@ -1054,18 +1466,101 @@ conn_new(struct softnetd *sd, int fd)
 static void
 control_accept(evutil_socket_t lfd, short what, void *arg)
 {
+	static struct log_rl rl;
+	struct softnetd *sd = arg;
+	struct control *ctl = sd->control;
+	struct timeval tv = {0, CONN_RETRY_MS * 1000};
 	int fd, i;
 
 	(void)what;
 	for (i = 0; i < CONN_ACCEPT_BATCH; i++) {
 		if ((fd = accept(lfd, NULL, NULL)) == -1) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warn("control: accept");
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			/*
+			 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
+			 * connection stays queued and the listener readable,
+			 * so retrying now would spin. Pause instead.
+			 */
+			log_warn_rl(&rl, "control: accept (pausing %d ms)",
+			    CONN_RETRY_MS);
+			ctl->n.accept_paused++;
+			event_del(ctl->ev);
+			evtimer_add(ctl->retry, &tv);
 			return;
 		}
-		conn_new(arg, fd);
+		conn_new(sd, fd);
 	}
+}
+
+/* Timer: accepting was paused after a resource error; resume. */
+static void
+control_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct softnetd *sd = arg;
+
+	(void)fd, (void)what;
+	if (event_add(sd->control->ev, NULL) == -1)
+		fatalx("control: cannot watch the socket");
+}
+
+json_t *
+control_limits_json(struct softnetd *sd)
+{
+	struct control *ctl = sd->control;
+	const struct config *cfg = &sd->cfg;
+	json_t *o;
+
+	if (ctl == NULL)
+		return json_object();
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,"
+	              "s:I,s:I,s:I,s:I}",
+	    "connections", (json_int_t)ctl->nconns, "max_connections",
+	    (json_int_t)cfg->max_connections, "max_connections_per_user",
+	    (json_int_t)cfg->max_connections_per_user,
+	    "admin_reserved_connections",
+	    (json_int_t)cfg->admin_reserved_connections, "client_timeout",
+	    (json_int_t)cfg->client_timeout, "refused", "max_connections",
+	    (json_int_t)ctl->n.total, "admin_reserved_connections",
+	    (json_int_t)ctl->n.reserved, "max_connections_per_user",
+	    (json_int_t)ctl->n.per_user, "descriptors", (json_int_t)ctl->n.fds,
+	    "max_reply_bytes", (json_int_t)ctl->n.replies, "timeouts",
+	    (json_int_t)ctl->n.timeouts, "slow_readers",
+	    (json_int_t)ctl->n.slow_readers, "accept_paused",
+	    (json_int_t)ctl->n.accept_paused, "reply_bytes",
+	    (json_int_t)replies_held(ctl), "max_reply_bytes",
+	    (json_int_t)cfg->max_reply_bytes, "log_suppressed",
+	    (json_int_t)log_suppressed());
+	json_object_set_new(o, "descriptors",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "limit",
+	        (json_int_t)sd->fdb.limit, "base", (json_int_t)sd->fdb.base,
+	        "control", (json_int_t)sd->fdb.ctl, "vms",
+	        (json_int_t)port_count(sd), "expose",
+	        (json_int_t)sd->fdb.expose, "free",
+	        sd->fdb.limit == 0 ? (json_int_t)-1
+	                           : (json_int_t)fdbudget_free(sd),
+	        "admin_reserve", (json_int_t)fdbudget_admin_reserve(sd)));
+	json_object_set_new(o, "proxied", expose_limits_json(sd));
+	return o;
+}
+
+/*
+ * Whether path is (still) a socket file of mode 0660: not a symbolic link
+ * or anything else put there since bind, and no wider than intended.
+ */
+static bool
+socket_file(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return false;
+	if (!S_ISSOCK(st.st_mode) || (st.st_mode & 07777) != 0660) {
+		errno = EEXIST;
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -1085,7 +1580,7 @@ clear_stale(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return -1;
 	}
-	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((s = osdep_socket(AF_UNIX, SOCK_STREAM, false)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
@@ -1143,8 +1638,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 	if (clear_stale(path, err, errlen) == -1)
 		return -1;
 	path_owned = true;
-	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	         0)) == -1) {
+	if ((s = osdep_socket(AF_UNIX, SOCK_STREAM, true)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
@@ -1159,7 +1653,13 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 		return -1;
 	}
 	umask(old);
-	if (chown(path, 0, gr->gr_gid) == -1 || chmod(path, 0660) == -1 ||
+	/*
+	 * bind made the file 0660 (the umask above); lchown gives it the
+	 * group without following a symbolic link swapped in since, which
+	 * chown(2) would hand to socket_group. fchown on the descriptor
+	 * would change the socket's own inode, not the file (Linux sockfs).
+	 */
+	if (lchown(path, 0, gr->gr_gid) == -1 || !socket_file(path) ||
 	    listen(s, SOMAXCONN) == -1) {
 		/* sun_path, a copy of path: GCC's UBSan build misreads path. */
 		snprintf(err, errlen, "setting up %s: %s", sun.sun_path,
@@ -1175,7 +1675,9 @@ listening:
 	TAILQ_INIT(&ctl->conns);
 	ctl->ev =
 	    event_new(sd->base, s, EV_READ | EV_PERSIST, control_accept, sd);
-	if (ctl->ev == NULL || event_add(ctl->ev, NULL) == -1)
+	ctl->retry = evtimer_new(sd->base, control_accept_retry, sd);
+	if (ctl->ev == NULL || ctl->retry == NULL ||
+	    event_add(ctl->ev, NULL) == -1)
 		fatalx("control: cannot watch the socket");
 	sd->control = ctl;
 	return 0;
@@ -1193,6 +1695,7 @@ control_shutdown(struct softnetd *sd)
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL)
 		conn_free(c);
 	event_free(ctl->ev);
+	event_free(ctl->retry);
 	close(ctl->fd);
 	if (ctl->path != NULL)
 		unlink(ctl->path);

@@ -13,6 +13,13 @@
 
 struct softnetd;
 
+/*
+ * Descriptors one connection may hold that came ahead of the end of their
+ * request line; a connection costs the descriptor budget 1 + this.
+ */
+#define CONTROL_MAX_FDS  4
+#define CONTROL_CONN_FDS (1 + CONTROL_MAX_FDS)
+
 /* Who is asking: from the kernel (peer credentials), never the payload. */
 struct control_peer {
 	uid_t uid;
@@ -37,6 +44,8 @@ json_t *control_request(struct softnetd *sd, const struct control_peer *peer,
     const char *line, size_t len, int fd, void *session);
 /* Detaches every VM attached with session = this connection. */
 void control_session_end(struct softnetd *sd, void *session);
+/* The control and exposure limits and their counters (status). */
+json_t *control_limits_json(struct softnetd *sd);
 /* Decides whether uid/gid belongs to the named admin group. */
 bool control_is_admin(uid_t uid, gid_t gid, const char *admin_group);
 

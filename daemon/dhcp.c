@@ -20,6 +20,12 @@
  * - The reply goes only to this VM's port, so broadcast replies (RFC 2131
  *   4.1) reach no one else.
  * - Nothing is allocated per message; nothing a VM sends can abort.
+ * - Tenancy limits ride in the config (per call): an owner's lease quota
+ *   refuses a new address to a VM whose uid already holds its share (a
+ *   DISCOVER gets no OFFER, a REQUEST a NAK), a VM's quarantine share
+ *   bounds what its DECLINEs take out of service, and the VM's message
+ *   bucket (4/s, burst 8) is taken once a message is well formed and the
+ *   VM's own, before any database work.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -80,6 +86,26 @@ struct dhcp_out {
 	size_t len; /* payload bytes written */
 	bool full;  /* an append did not fit: no reply */
 };
+
+/* The per-uid lease quota in force; see dhcp.h. */
+unsigned
+dhcp_lease_quota(
+    unsigned configured, uint32_t pool_start, uint32_t pool_end, uint32_t gw)
+{
+	uint64_t size, q;
+
+	if (configured != 0)
+		return configured;
+	if (pool_end < pool_start)
+		return 1;
+	size = (uint64_t)pool_end - pool_start + 1;
+	if (gw >= pool_start && gw <= pool_end)
+		size--;
+	q = size - size / 4;
+	if (q == 0)
+		q = 1;
+	return q > UINT32_MAX ? UINT32_MAX : (unsigned)q;
+}
 
 /* Copies a client string keeping [A-Za-z0-9._-], other bytes become '_'. */
 void
@@ -397,10 +423,15 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 	/* A NAK is never larger than an ACK: one check covers both. */
 	if (!reply_fits(cfg, m, DHCP_ACK, out, cap))
 		return 0;
-	r = leasedb_ack(db, mac, ip,
-	    m->hostname[0] != '\0' ? m->hostname : NULL, now, cfg->lease_time);
+	r = leasedb_ack_quota(db, mac, ip,
+	    m->hostname[0] != '\0' ? m->hostname : NULL, now, cfg->lease_time,
+	    cfg->lease_quota);
 	if (r == -1)
 		return -1;
+	if (r == 2) {
+		res->over_quota = true;
+		return nak(cfg, m, out, cap, res, "owner over lease quota");
+	}
 	if (r == 1)
 		return nak(cfg, m, out, cap, res, "address refused");
 	res->bound = true;
@@ -420,10 +451,15 @@ discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 
 	if (!reply_fits(cfg, m, DHCP_OFFER, out, cap))
 		return 0;
-	r = leasedb_offer(db, mac, m->has_requested_ip ? m->requested_ip : 0,
-	    now, DHCP_OFFER_HOLD, &ip);
+	r = leasedb_offer_quota(db, mac,
+	    m->has_requested_ip ? m->requested_ip : 0, now, DHCP_OFFER_HOLD,
+	    cfg->lease_quota, &ip);
 	if (r == -1)
 		return -1;
+	if (r == 2) {
+		res->over_quota = true;
+		return 0;
+	}
 	if (r == 1) {
 		res->pool_full = true;
 		return 0;
@@ -496,6 +532,13 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 		res->drop = FILTER_R_DHCP_CHADDR;
 		return 0;
 	}
+	/* Refusals above cost nothing; what follows may cost a write. */
+	if (cfg->rate != NULL && cfg->rate_limit != NULL &&
+	    !rate_take(cfg->rate, cfg->rate_limit, 1, cfg->now_ns)) {
+		res->dropped = true;
+		res->drop = FILTER_R_DHCP_RATE;
+		return 0;
+	}
 
 	switch (m.type) {
 	case DHCP_DISCOVER:
@@ -507,11 +550,12 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 			goto malformed;
 		if (!m.has_server_id || m.server_id != cfg->gateway)
 			return 0;
-		r = leasedb_decline(
-		    db, vm_mac, m.requested_ip, now, DHCP_QUARANTINE);
-		if (r == 0) {
+		r = leasedb_decline_bounded(db, vm_mac, m.requested_ip, now,
+		    DHCP_QUARANTINE, cfg->max_declined);
+		if (r == 0 || r == 2) {
 			res->unbound = true;
 			res->ip = m.requested_ip;
+			res->decline_unquarantined = r == 2;
 		}
 		return r == -1 ? -1 : 0;
 	case DHCP_RELEASE:

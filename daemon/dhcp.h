@@ -15,6 +15,7 @@
 #include "filter.h"
 #include "leasedb.h"
 #include "pkt.h"
+#include "rate.h"
 
 /* Message types (option 53). */
 enum dhcp_type {
@@ -66,6 +67,21 @@ struct dhcp_config {
 	uint16_t mtu;                     /* option 26 */
 	uint32_t lease_time;              /* seconds; T1 = 1/2, T2 = 7/8 */
 	uint8_t server_mac[PKT_ETH_ALEN]; /* source MAC of replies */
+	/*
+	 * Per-caller limits (0: none). lease_quota: addresses the VM's owner
+	 * may hold together (the caller passes 0 for root/admin VMs).
+	 * max_declined: addresses this VM may keep quarantined.
+	 */
+	unsigned lease_quota;
+	unsigned max_declined;
+	/*
+	 * The VM's DHCP message bucket (NULL: no limit), taken once a
+	 * message is well formed and the VM's own, before any database
+	 * work; an empty bucket drops it (FILTER_R_DHCP_RATE).
+	 */
+	struct rate *rate;
+	const struct rate_limit *rate_limit;
+	uint64_t now_ns; /* the bucket's clock */
 };
 
 /* What handling one message did to the VM's address. */
@@ -76,7 +92,9 @@ struct dhcp_result {
 	uint32_t ip;
 	enum filter_reason drop; /* when dropped without reply */
 	bool dropped;
-	bool pool_full; /* a DISCOVER found no free address */
+	bool pool_full;  /* a DISCOVER found no free address */
+	bool over_quota; /* refused: the owner holds its lease quota */
+	bool decline_unquarantined; /* the VM's quarantine share was full */
 };
 
 /*
@@ -89,6 +107,14 @@ struct dhcp_result {
 int dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
     const uint8_t vm_mac[PKT_ETH_ALEN], const struct pkt_info *pi, int64_t now,
     uint8_t *out, size_t cap, struct dhcp_result *res);
+
+/*
+ * The per-uid lease quota in force: `configured` when nonzero, else the
+ * pool (gateway excluded) less a quarter kept for root and admin VMs, and
+ * at least 1.
+ */
+unsigned dhcp_lease_quota(
+    unsigned configured, uint32_t pool_start, uint32_t pool_end, uint32_t gw);
 
 /* Copies a client string keeping [A-Za-z0-9._-], other bytes become '_'. */
 void dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t srclen);

@@ -4,11 +4,22 @@
  * the host itself and from other machines without NAT rules and follows the
  * VM's lease wherever DHCP puts it.
  *
- * A port with exposures owns one struct expose (p->expose): one listener
- * per entry, bound to 0.0.0.0:EXT at attach time (all or nothing, so a port
- * already taken is an attach error), and the list of live connections. Each
+ * A port with exposures owns one struct expose (p->expose): the listeners
+ * of its entries, bound at attach time (all or nothing, so a port already
+ * taken is an attach error), and the list of live connections. An entry
+ * with ADDR listens there (0.0.0.0: every address); one without listens on
+ * 127.0.0.1 and on the gateway address (Security model, rule 5: what any
+ * user could bind without root is loopback; the gateway lets the host's
+ * other VMs reach the service, as far as their own rules allow the
+ * gateway). Control.c refuses ports below 1024 and other addresses to
+ * users who are not root or admin_group. Each
  * accepted client is paired with a new connection to the VM's lease at
  * accept time (p->ip:INT); without a lease the client is closed at once.
+ *
+ * The proxy reaches the VM from the gateway address, so the filter would
+ * judge its segments as the VM talking to the host ("--block @host" would
+ * cut them): each pair records its local port, and expose_proxied lets
+ * exactly those (VM port, proxy port) pairs through.
  *
  * A pair is two bufferevents spliced both ways: what one side reads moves
  * (evbuffer_add_buffer: chains change hands, nothing is copied or
@@ -18,7 +29,17 @@
  * EOF from one side is forwarded, once everything it sent has been written,
  * as shutdown(SHUT_WR) on the other; the pair is freed when both directions
  * have been closed that way, or at once on any error. Nothing a peer does
- * can take more than EXPOSE_MAX_CONNS pairs of one VM.
+ * can take more than its share of pairs (below).
+ *
+ * Limits (issue #13 item 8): remote clients of an exposed port must never
+ * starve the daemon of descriptors, so a pair (2 descriptors) is taken
+ * only while the VM has fewer than expose_max_per_vm pairs, all VMs
+ * together fewer than expose_max_total, and the descriptor budget has
+ * room for it beyond the admin reserve (fdbudget.c); otherwise the client
+ * is closed at once and the refusal counted by reason. expose_max_total
+ * is max_proxied_connections (1024) but at most half the budget's
+ * descriptors; expose_max_per_vm is max_proxied_per_vm (256) but at most
+ * half of expose_max_total, so one VM cannot take every pair either.
  *
  * expose_close (detach, daemon shutdown, failed attach) frees listeners and
  * pairs; the listening sockets are closed before it returns.
@@ -37,7 +58,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "expose.h"
+#include "fdbudget.h"
 #include "log.h"
 #include "port.h"
 #include "softnetd.h"
@@ -59,6 +82,7 @@ struct expose_conn {
 	bool shut[2];               /* that FIN was forwarded: side i SHUT_WR */
 	bool paused[2];             /* reading side i stopped (backpressure) */
 	bool connected;             /* the VM side's connect completed */
+	uint16_t lport, in;         /* VM side: our local port, the VM's port */
 };
 
 TAILQ_HEAD(expose_conns, expose_conn);
@@ -69,16 +93,23 @@ struct expose_listener {
 	struct evconnlistener *lev;
 	struct event *retry; /* re-enables accepting after a resource error */
 	uint16_t ext, in;
+	char addr[ADDR_IPV4_STRLEN]; /* where it listens, for messages */
 };
 
 struct expose {
 	struct softnetd *sd;
 	struct port *p;
-	struct expose_listener ls[POLICY_MAX_EXPOSE];
+	struct expose_listener ls[EXPOSE_MAX_LISTENERS];
 	size_t nls; /* listeners open, a prefix of ls */
 	struct expose_conns conns;
 	size_t nconns;
 };
+
+/* Pairs of every VM and refusals by reason (one daemon per process). */
+static struct {
+	size_t conns;
+	uint64_t no_lease, per_vm, total, fds;
+} totals;
 
 /* Which side of c the bufferevent bev is. */
 static int
@@ -95,6 +126,8 @@ conn_free(struct expose_conn *c)
 
 	TAILQ_REMOVE(&c->ex->conns, c, entry);
 	c->ex->nconns--;
+	totals.conns--;
+	c->ex->sd->fdb.expose -= 2;
 	for (i = 0; i < 2; i++)
 		if (c->bev[i] != NULL)
 			bufferevent_free(c->bev[i]);
@@ -204,17 +237,21 @@ sock_setup(evutil_socket_t fd)
 static void
 conn_open(struct expose_listener *l, evutil_socket_t fd)
 {
+	static struct log_rl fail_rl;
 	struct expose *ex = l->ex;
 	struct event_base *base = ex->sd->base;
-	struct sockaddr_in sin;
+	struct sockaddr_in sin, local;
 	struct expose_conn *c;
 	evutil_socket_t vfd;
+	socklen_t slen;
 	int i;
 
 	c = xcalloc(1, sizeof(*c));
 	c->ex = ex;
 	TAILQ_INSERT_TAIL(&ex->conns, c, entry);
 	ex->nconns++;
+	totals.conns++;
+	ex->sd->fdb.expose += 2; /* counted from here: conn_free returns it */
 	c->bev[SIDE_CLIENT] =
 	    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev[SIDE_CLIENT] == NULL) {
@@ -243,14 +280,43 @@ conn_open(struct expose_listener *l, evutil_socket_t fd)
 	if (bufferevent_socket_connect(
 	        c->bev[SIDE_VM], (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		goto fail;
+	/* connect(2) has bound the local port already, even in progress. */
+	slen = sizeof(local);
+	if (getsockname(vfd, (struct sockaddr *)&local, &slen) == -1)
+		goto fail;
+	c->lport = ntohs(local.sin_port);
+	c->in = l->in;
 	if (bufferevent_enable(c->bev[SIDE_CLIENT], EV_READ | EV_WRITE) == -1 ||
 	    bufferevent_enable(c->bev[SIDE_VM], EV_READ | EV_WRITE) == -1)
 		goto fail;
 	return;
 fail:
-	log_warn("vm %u: host TCP port %u: cannot proxy a connection",
-	    ex->p->id, l->ext);
+	log_warn_rl(&fail_rl,
+	    "vm %u: host TCP port %u: cannot proxy a connection", ex->p->id,
+	    l->ext);
 	conn_free(c);
+}
+
+/* Pairs all VMs together may hold: see the theory of operation. */
+static size_t
+expose_max_total(struct softnetd *sd)
+{
+	unsigned half = fdbudget_usable(sd) / 4; /* pairs in half the fds */
+	unsigned cfgmax = sd->cfg.max_proxied_connections;
+
+	return cfgmax < half ? cfgmax : half;
+}
+
+/* Pairs one VM may hold: its own cap, at most half of the total. */
+static size_t
+expose_max_per_vm(struct softnetd *sd)
+{
+	size_t half = expose_max_total(sd) / 2;
+
+	if (half == 0)
+		half = 1;
+	return sd->cfg.max_proxied_per_vm < half ? sd->cfg.max_proxied_per_vm
+	                                         : half;
 }
 
 /* Listener callback: a client connected to host port EXT. */
@@ -262,20 +328,35 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct expose *ex = l->ex;
 	struct port *p = ex->p;
 
+	static struct log_rl rl;
+	const char *why;
+
 	(void)lev, (void)sa, (void)salen;
 	if (p->ip == 0 || p->dead) {
 		log_debug("%s: vm %u has no lease; closing a client of port %u",
 		    __func__, p->id, l->ext);
+		totals.no_lease++;
 		close(fd);
 		return;
 	}
-	if (ex->nconns >= EXPOSE_MAX_CONNS) {
-		log_debug("%s: vm %u: %d proxied connections; refusing one",
-		    __func__, p->id, EXPOSE_MAX_CONNS);
-		close(fd);
+	if (ex->nconns >= expose_max_per_vm(ex->sd)) {
+		totals.per_vm++;
+		why = "max_proxied_per_vm";
+	} else if (totals.conns >= expose_max_total(ex->sd)) {
+		totals.total++;
+		why = "max_proxied_connections";
+	} else if (!fdbudget_room(ex->sd, 2, false)) {
+		totals.fds++;
+		why = "descriptor limit";
+	} else {
+		conn_open(l, fd);
 		return;
 	}
-	conn_open(l, fd);
+	log_warnx_rl(&rl,
+	    "vm %u: host TCP port %u: refused a proxied connection (%s; "
+	    "%zu of this VM, %zu in all)",
+	    p->id, l->ext, why, ex->nconns, totals.conns);
+	close(fd);
 }
 
 /* Timer: accepting was paused after a resource error; try again. */
@@ -295,15 +376,21 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 	struct expose_listener *l = arg;
 	struct timeval tv = {EXPOSE_RETRY_SECS, 0};
 
-	log_warn("vm %u: accept on host TCP port %u", l->ex->p->id, l->ext);
+	static struct log_rl rl;
+
+	log_warn_rl(&rl, "vm %u: accept on host TCP port %u (pausing %d s)",
+	    l->ex->p->id, l->ext, EXPOSE_RETRY_SECS);
 	evconnlistener_disable(lev);
 	evtimer_add(l->retry, &tv);
 }
 
-/* Binds and listens on 0.0.0.0:e->ext; -1 with err set. */
+/*
+ * Binds and listens on addr:e->ext; -1 with err set and errno kept (the
+ * caller skips the gateway when it is not a host address, EADDRNOTAVAIL).
+ */
 static int
 listener_open(struct expose *ex, struct expose_listener *l,
-    const struct policy_expose *e, char *err, size_t errlen)
+    const struct policy_expose *e, uint32_t addr, char *err, size_t errlen)
 {
 	struct sockaddr_in sin;
 	evutil_socket_t fd;
@@ -312,12 +399,13 @@ listener_open(struct expose *ex, struct expose_listener *l,
 	l->ex = ex;
 	l->ext = e->ext;
 	l->in = e->in;
+	addr_format_ipv4(addr, l->addr);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		goto fail;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(e->ext);
-	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	sin.sin_addr.s_addr = htonl(addr);
 	/* listen() too can find the port taken (another SO_REUSEADDR bind). */
 	if (sock_setup(fd) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
@@ -333,6 +421,7 @@ listener_open(struct expose *ex, struct expose_listener *l,
 	if (l->lev == NULL)
 		goto fail;
 	evconnlistener_set_error_cb(l->lev, on_accept_error);
+	ex->sd->fdb.expose++; /* expose_close gives it back */
 	return 0;
 fail:
 	saved = errno;
@@ -341,20 +430,24 @@ fail:
 	l->retry = NULL;
 	if (fd != -1)
 		close(fd);
+	errno = saved;
 	if (saved == EADDRINUSE)
-		snprintf(
-		    err, errlen, "host TCP port %u is already in use", e->ext);
+		snprintf(err, errlen, "host TCP port %s:%u is already in use",
+		    l->addr, e->ext);
 	else
-		snprintf(err, errlen, "cannot listen on host TCP port %u: %s",
-		    e->ext, strerror(saved));
+		snprintf(err, errlen,
+		    "cannot listen on host TCP port %s:%u: %s", l->addr, e->ext,
+		    strerror(saved));
 	return -1;
 }
 
 int
 expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 {
+	const struct policy_expose *e;
 	struct expose *ex;
-	size_t i;
+	uint32_t addrs[2];
+	size_t i, j;
 
 	if (p->policy.nexpose == 0)
 		return 0;
@@ -364,17 +457,35 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 	TAILQ_INIT(&ex->conns);
 	p->expose = ex;
 	for (i = 0; i < p->policy.nexpose && i < POLICY_MAX_EXPOSE; i++) {
-		if (listener_open(ex, &ex->ls[i], &p->policy.expose[i], err,
-		        errlen) == -1) {
+		e = &p->policy.expose[i];
+		addrs[0] = e->has_addr ? e->addr : INADDR_LOOPBACK;
+		addrs[1] = sd->up.gateway;
+		for (j = 0; j < (e->has_addr ? 1u : 2u); j++) {
+			/* No gateway (control-plane tests): loopback only. */
+			if (j == 1 && (addrs[1] == 0 || addrs[1] == addrs[0]))
+				continue;
+			if (listener_open(ex, &ex->ls[ex->nls], e, addrs[j],
+			        err, errlen) == 0) {
+				ex->nls++;
+				continue;
+			}
+			/* No gateway address on the host yet: loopback only. */
+			if (j == 1 && errno == EADDRNOTAVAIL) {
+				log_warnx(
+				    "vm %u: host TCP port %u: the gateway "
+				    "address is not the host's; "
+				    "listening on loopback only",
+				    p->id, e->ext);
+				continue;
+			}
 			expose_close(sd, p);
 			return -1;
 		}
-		ex->nls++;
 	}
 	for (i = 0; i < ex->nls; i++)
-		log_info("vm %u%s%s: host TCP port %u exposed as vm port %u",
-		    p->id, p->name[0] ? " " : "", p->name, ex->ls[i].ext,
-		    ex->ls[i].in);
+		log_info("vm %u%s%s: host TCP port %s:%u exposed as vm port %u",
+		    p->id, p->name[0] ? " " : "", p->name, ex->ls[i].addr,
+		    ex->ls[i].ext, ex->ls[i].in);
 	return 0;
 }
 
@@ -385,7 +496,6 @@ expose_close(struct softnetd *sd, struct port *p)
 	struct expose_conn *c;
 	size_t i;
 
-	(void)sd;
 	if (ex == NULL)
 		return;
 	while ((c = TAILQ_FIRST(&ex->conns)) != NULL)
@@ -394,6 +504,7 @@ expose_close(struct softnetd *sd, struct port *p)
 		evconnlistener_free(ex->ls[i].lev);
 		event_free(ex->ls[i].retry);
 	}
+	sd->fdb.expose -= (unsigned)ex->nls;
 	free(ex);
 	p->expose = NULL;
 }
@@ -402,4 +513,31 @@ size_t
 expose_count(const struct port *p)
 {
 	return p->expose != NULL ? p->expose->nconns : 0;
+}
+
+bool
+expose_proxied(const void *port, uint16_t vm_port, uint16_t host_port)
+{
+	const struct port *p = port;
+	const struct expose_conn *c;
+
+	if (p->expose == NULL)
+		return false;
+	TAILQ_FOREACH(c, &p->expose->conns, entry)
+	{
+		if (c->lport == host_port && c->in == vm_port)
+			return true;
+	}
+	return false;
+}
+
+json_t *
+expose_limits_json(struct softnetd *sd)
+{
+	return json_pack("{s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}", "connections",
+	    (json_int_t)totals.conns, "max", (json_int_t)expose_max_total(sd),
+	    "max_per_vm", (json_int_t)expose_max_per_vm(sd), "refused",
+	    "no_lease", (json_int_t)totals.no_lease, "max_proxied_per_vm",
+	    (json_int_t)totals.per_vm, "max_proxied_connections",
+	    (json_int_t)totals.total, "descriptors", (json_int_t)totals.fds);
 }

@@ -102,13 +102,34 @@ filter_ip_is_global(uint32_t ip)
 }
 
 bool
+filter_is_host(const struct filter_net *net, uint32_t ip)
+{
+	size_t lo = 0, hi = net->nhost_addrs, mid;
+
+	if (ip == net->gateway)
+		return true;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (net->host_addrs[mid] == ip)
+			return true;
+		if (net->host_addrs[mid] < ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+bool
 filter_peer_allowed(
     const struct filter_net *net, const struct filter_vm *vm, uint32_t peer)
 {
 	enum policy_verdict v = POLICY_NONE;
 
-	if (vm->policy != NULL)
-		v = policy_decide(vm->policy, peer, net->gateway);
+	/* "@host" is every host address (Security model, rule 6). */
+	if (vm->policy != NULL && vm->policy->nrules > 0)
+		v = policy_decide_host(
+		    vm->policy, peer, filter_is_host(net, peer));
 	switch (v) {
 	case POLICY_ALLOW:
 		return true;
@@ -118,6 +139,24 @@ filter_peer_allowed(
 	default:
 		return peer == net->gateway || filter_ip_is_global(peer);
 	}
+}
+
+/*
+ * Whether a TCP segment between the VM and the gateway belongs to one of
+ * the daemon's --expose connections (the daemon connects from the gateway
+ * address, expose.c): those pass even under "--block @host", which is
+ * about the VM reaching the host, not the host's proxy reaching the VM's
+ * published port. Only the exact (VM port, proxy port) pairs of live
+ * connections pass, so the VM cannot use it to reach a host service.
+ */
+static bool
+is_proxied(const struct filter_net *net, const struct filter_vm *vm,
+    const struct pkt_info *pi, uint32_t peer, uint16_t vm_port,
+    uint16_t host_port)
+{
+	return vm->proxied != NULL && peer == net->gateway &&
+	       pi->ip_proto == PKT_IPPROTO_TCP && pi->has_ports &&
+	       vm->proxied(vm->proxied_arg, vm_port, host_port);
 }
 
 /* Decides an ARP frame from the VM: its own identity, a permitted target. */
@@ -149,6 +188,26 @@ arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 	return drop(why, FILTER_R_ARP_TARGET);
 }
 
+/*
+ * Whether an IPv4 header (its length checked by pkt_parse) carries options
+ * other than padding (End of Option List, No-Operation; RFC 791). Loose
+ * and strict source routes (LSRR/SSRR) would have the host forward the
+ * packet onward to an address the VM's rules never saw (Linux stops them
+ * only with accept_source_route=0, a sysctl softnet does not own); record
+ * route, timestamps and the rest have no use a VM needs, so none pass.
+ */
+static bool
+has_ip_options(const struct pkt_ipv4 *ip)
+{
+	const uint8_t *opt = (const uint8_t *)(ip + 1);
+	size_t i, n = (size_t)(ip->ver_ihl & 0x0f) * 4 - sizeof(*ip);
+
+	for (i = 0; i < n; i++)
+		if (opt[i] > 1) /* neither EOL (0) nor NOP (1) */
+			return true;
+	return false;
+}
+
 /* Decides an IPv4 frame from the VM: DHCP, its lease, the destination. */
 static enum filter_verdict
 ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
@@ -156,17 +215,36 @@ ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 {
 	if (pi->ip == NULL || pi->malformed != PKT_OK)
 		return drop(why, FILTER_R_IP_MALFORMED);
+	if (has_ip_options(pi->ip))
+		return drop(why, FILTER_R_IP_OPTIONS);
 	/* Clients send from 0.0.0.0 or their address, lease or not. */
 	if (is_udp_ports(pi, PKT_PORT_DHCP_CLIENT, PKT_PORT_DHCP_SERVER))
 		return FILTER_DHCP;
 	if (pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
 	    pi->sport == PKT_PORT_DHCP_SERVER)
 		return drop(why, FILTER_R_ROGUE_DHCP);
+	/*
+	 * Any other UDP to port 67 or 68 would reach a DHCP server or client
+	 * on the host (macOS bootpd listens on the gateway, which every VM
+	 * may reach) and bootpd records a lease under whatever chaddr it is
+	 * told (bootp's bootpd.tproj/dhcpd.c S_create_host), so a VM could
+	 * plant a lease for another VM's MAC and misdirect `tart ip`. Later
+	 * fragments carry no UDP header and pass on their address: the
+	 * ports live in the first 8 bytes, which only an offset-0 fragment
+	 * can carry, and every such fragment is checked here.
+	 */
+	if (pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
+	    (pi->dport == PKT_PORT_DHCP_SERVER ||
+	        pi->dport == PKT_PORT_DHCP_CLIENT))
+		return drop(why, FILTER_R_DHCP_FOREIGN);
 	if (vm->ip == 0)
 		return drop(why, FILTER_R_NO_LEASE);
 	if (pi->ip_src != vm->ip)
 		return drop(why, FILTER_R_IP_SPOOF);
 	if (filter_peer_allowed(net, vm, pi->ip_dst))
+		return FILTER_PASS;
+	/* The VM's side of an --expose connection: its reply to the proxy. */
+	if (is_proxied(net, vm, pi, pi->ip_dst, pi->sport, pi->dport))
 		return FILTER_PASS;
 	/* Later fragments have no ports, so no DNS exception for them. */
 	if (pi->has_ports && pi->dport == PKT_PORT_DNS &&
@@ -238,6 +316,8 @@ ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
 	if (is_udp_ports(pi, PKT_PORT_DHCP_SERVER, PKT_PORT_DHCP_CLIENT))
 		return drop(why, FILTER_R_ROGUE_DHCP);
 	if (filter_peer_allowed(net, vm, pi->ip_src))
+		return FILTER_PASS;
+	if (is_proxied(net, vm, pi, pi->ip_src, pi->dport, pi->sport))
 		return FILTER_PASS;
 	if (pi->has_ports && pi->sport == PKT_PORT_DNS &&
 	    is_dns_server(net, pi->ip_src))

@@ -36,7 +36,11 @@
 	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */   \
 	X(QUEUE_FULL, "queue_full")         /* destination buffer full */      \
 	X(VNET_HDR, "vnet_hdr")             /* offload header lies */          \
-	X(RATE_LIMIT, "rate_limit")         /* over the VM's vm_limits */
+	X(RATE_LIMIT, "rate_limit")         /* over the VM's vm_limits */      \
+	X(DHCP_FOREIGN, "dhcp_foreign")     /* UDP 67/68 not for softnetd */   \
+	X(DHCP_RATE, "dhcp_rate")           /* over dhcp.rate (4/s) */         \
+	X(IP_OPTIONS, "ip_options")         /* IPv4 options (LSRR, SSRR...) */ \
+	X(OVERSIZE, "oversize")             /* longer than the MTU allows */
 
 enum filter_reason {
 #define FILTER_ENUM(id, name) FILTER_R_##id,
@@ -57,6 +61,12 @@ struct filter_net {
 	uint32_t netmask;    /* host order */
 	const uint32_t *dns; /* DNS servers handed out by DHCP */
 	size_t ndns;
+	/*
+	 * The host's other IPv4 addresses, sorted ascending (hostaddr.c):
+	 * "@host" matches them as well as the gateway. May be empty.
+	 */
+	const uint32_t *host_addrs;
+	size_t nhost_addrs;
 };
 
 /* The VM a frame comes from or goes to. */
@@ -64,6 +74,14 @@ struct filter_vm {
 	const uint8_t *mac;          /* PKT_ETH_ALEN bytes */
 	uint32_t ip;                 /* leased address, 0 before a lease */
 	const struct policy *policy; /* the VM's allow/block rules */
+	/*
+	 * Whether TCP between the VM's port vm_port and the gateway's port
+	 * host_port is one of the daemon's own --expose connections (which
+	 * pass whatever the rules say of @host: they are the VM's service
+	 * answering a client, not the VM reaching the host). NULL: none.
+	 */
+	bool (*proxied)(const void *arg, uint16_t vm_port, uint16_t host_port);
+	const void *proxied_arg;
 };
 
 /* Decides a frame sent by vm (toward the uplink or another VM). */
@@ -78,6 +96,9 @@ enum filter_verdict filter_to_vm(const struct filter_net *net,
 
 /* True when ip is globally routable (not in any special-purpose range). */
 bool filter_ip_is_global(uint32_t ip);
+
+/* Whether ip is the gateway or one of net's other host addresses. */
+bool filter_is_host(const struct filter_net *net, uint32_t ip);
 
 /* Whether vm may talk to peer (either direction), before port checks. */
 bool filter_peer_allowed(

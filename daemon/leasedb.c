@@ -14,7 +14,20 @@
  *   events      append-only history, trimmed to the newest
  *               LEASEDB_MAX_EVENTS rows on every insert (a rowid range
  *               delete, so the cost does not grow with the log).
- *   quarantine  DECLINEd addresses, offered to nobody until `until`.
+ *   quarantine  DECLINEd addresses, offered to nobody until `until`, with
+ *               the MAC that declined them (schema 2).
+ *
+ * Tenancy limits (schema 2; the values come from the dhcp config):
+ *   - an owner's MACs together hold at most `quota` addresses (offer and
+ *     ack refuse a new one beyond it; renewing a held one is never refused),
+ *   - one MAC keeps at most `max_declined` addresses in quarantine (a
+ *     DECLINE beyond it releases the address without quarantining it),
+ *   - leasedb_purge deletes idle rows (none/released/expired) older than the
+ *     retention period in bounded batches, skipping MACs the caller keeps,
+ *   - leasedb_page reads the table in MAC-keyed pages so no call walks it
+ *     all (100k rows: one page of 500 is an index range, well under 5 ms).
+ * A DISCOVER from a MAC that already holds an address held for at least
+ * half the offer time more is answered from a read: no write transaction.
  *
  * Invariants: an address is in use when another MAC's row holds it (OFFERED
  * or BOUND and unexpired) or it is quarantined; it is handed out only when
@@ -64,6 +77,12 @@ enum stmt_id {
 	ST_EXPIRE,
 	ST_QUAR_PURGE,
 	ST_INTEGRITY,
+	ST_OWNER_HELD,
+	ST_QUAR_COUNT,
+	ST_PURGE_PICK,
+	ST_PURGE_DEL,
+	ST_PAGE_ALL,
+	ST_PAGE_OWNER,
 	ST_COUNT
 };
 
@@ -115,9 +134,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DECLINE] = "UPDATE leases SET state = 'released', ip = NULL, "
                    "expires = 0, granted = ?3 "
                    "WHERE mac = ?1 AND ip = ?2 AND " HELD,
-    [ST_QUARANTINE] = "INSERT INTO quarantine (ip, until) VALUES (?1, ?2) "
-                      "ON CONFLICT (ip) DO UPDATE SET "
-                      "until = max(until, excluded.until)",
+    [ST_QUARANTINE] = "INSERT INTO quarantine (ip, until, mac) "
+                      "VALUES (?1, ?2, ?3) ON CONFLICT (ip) DO UPDATE SET "
+                      "until = max(until, excluded.until), "
+                      "mac = excluded.mac",
     [ST_DETACH] = "UPDATE leases SET state = 'released', expires = 0, "
                   "granted = ?2 WHERE mac = ?1 AND " HELD,
     [ST_EXPIRE_EVENTS] = "INSERT INTO events (time, mac, ip, kind, detail) "
@@ -127,6 +147,24 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "granted = ?1 WHERE " HELD " AND expires <= ?1",
     [ST_QUAR_PURGE] = "DELETE FROM quarantine WHERE until <= ?1",
     [ST_INTEGRITY] = "PRAGMA integrity_check",
+    /* Addresses an owner's other MACs hold (leases_owner index). */
+    [ST_OWNER_HELD] = "SELECT count(*) FROM leases WHERE owner = ?1 "
+                      "AND mac <> ?2 AND " HELD " AND expires > ?3",
+    [ST_QUAR_COUNT] = "SELECT count(*) FROM quarantine WHERE mac = ?1 "
+                      "AND until > ?2",
+    /*
+     * Idle rows (leases_idle index). No LIMIT: the caller stops after its
+     * batch of deletable rows, so kept (attached) rows never starve it.
+     */
+    [ST_PURGE_PICK] = "SELECT mac FROM leases WHERE state IN "
+                      "('none', 'released', 'expired') AND granted <= ?1",
+    [ST_PURGE_DEL] = "DELETE FROM leases WHERE mac = ?1 AND state IN "
+                     "('none', 'released', 'expired') AND granted <= ?2",
+    /* Keyset pages by MAC: each page is an index range, never a sort. */
+    [ST_PAGE_ALL] = "SELECT " LEASE_COLS " FROM leases WHERE mac > ?1 "
+                    "ORDER BY mac LIMIT ?2",
+    [ST_PAGE_OWNER] = "SELECT " LEASE_COLS " FROM leases WHERE owner = ?3 "
+                      "AND mac > ?1 ORDER BY mac LIMIT ?2",
 };
 
 struct leasedb {
@@ -180,9 +218,29 @@ migrate_0_to_1(sqlite3 *h, char **errmsg)
 	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
 }
 
+/*
+ * Version 1 -> 2: tenancy limits. Quarantined addresses name the MAC that
+ * declined them (the per-VM bound counts them); an (owner, mac) index makes
+ * the per-uid quota count and a user's `leases` pages index ranges; a
+ * (state, granted) index lets the retention sweep find idle rows without
+ * scanning the table.
+ */
+static int
+migrate_1_to_2(sqlite3 *h, char **errmsg)
+{
+	static const char sql[] =
+	    "ALTER TABLE quarantine ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
+	    "CREATE INDEX quarantine_mac ON quarantine (mac, until);"
+	    "CREATE INDEX leases_owner ON leases (owner, mac);"
+	    "CREATE INDEX leases_idle ON leases (state, granted);";
+
+	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
+}
+
 /* migrations[v] takes the schema from version v to v + 1. */
 static int (*const migrations[])(sqlite3 *, char **) = {
     migrate_0_to_1,
+    migrate_1_to_2,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -606,6 +664,41 @@ clear_hints(struct leasedb *db, const uint8_t mac[6], uint32_t ip, int64_t now)
 	return step_done(db, s, "hint clear");
 }
 
+/* Reads one count(*) from a bound statement: the count, or -1. */
+static int64_t
+count_one(struct leasedb *db, sqlite3_stmt *s, const char *what)
+{
+	int64_t n = -1;
+
+	if (step_row(db, s, what) == 1)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return n;
+}
+
+/*
+ * Whether the owner of row l may take one more address: 0 yes, 1 the
+ * owner's other MACs already hold quota (0: no quota), -1 error. A row of
+ * unknown owner (-1, never attached) is not counted against anyone.
+ */
+static int
+over_quota(
+    struct leasedb *db, const struct lease *l, unsigned quota, int64_t now)
+{
+	sqlite3_stmt *s;
+	int64_t n;
+
+	if (quota == 0 || l->owner < 0)
+		return 0;
+	s = stmt(db, ST_OWNER_HELD);
+	if (bind_i64(db, s, 1, l->owner) || bind_mac(db, s, 2, l->mac) ||
+	    bind_i64(db, s, 3, now))
+		return -1;
+	if ((n = count_one(db, s, "owner quota")) == -1)
+		return -1;
+	return n >= (int64_t)quota ? 1 : 0;
+}
+
 /* Opens (creating or migrating) the database; see leasedb.h. */
 struct leasedb *
 leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
@@ -793,10 +886,41 @@ fail:
 	return -1;
 }
 
-/* Picks and holds an address for mac; the order is in leasedb.h. */
+/* leasedb_offer_quota without a quota. */
 int
 leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
     int64_t now, int64_t hold, uint32_t *ip)
+{
+	return leasedb_offer_quota(db, mac, requested, now, hold, 0, ip);
+}
+
+/*
+ * The read-only answer to a repeated DISCOVER: mac holds a usable address
+ * for at least half the hold time more and no one else claims it. 1 with
+ * *ip set (nothing to write), 0 when the full path must run, -1 error.
+ */
+static int
+offer_unchanged(struct leasedb *db, const uint8_t mac[6], int64_t now,
+    int64_t hold, uint32_t *ip)
+{
+	struct lease cur;
+	int r;
+
+	if ((r = row_get(db, mac, &cur)) != 0)
+		return r == 1 ? 0 : -1;
+	if ((cur.state != LEASE_OFFERED && cur.state != LEASE_BOUND) ||
+	    cur.expires - now <= hold / 2 || !addr_usable(db, cur.ip))
+		return 0;
+	if ((r = ip_busy(db, mac, cur.ip, now)) != 0)
+		return r == 1 ? 0 : -1;
+	*ip = cur.ip;
+	return 1;
+}
+
+/* Picks and holds an address for mac; the order is in leasedb.h. */
+int
+leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
+    uint32_t requested, int64_t now, int64_t hold, unsigned quota, uint32_t *ip)
 {
 	struct lease cur;
 	sqlite3_stmt *s;
@@ -808,6 +932,9 @@ leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
 	if (db == NULL || mac == NULL || ip == NULL)
 		return -1;
 	until = add_sat(now, hold);
+	/* A DISCOVER flood for an unchanged offer costs reads only. */
+	if ((r = offer_unchanged(db, mac, now, hold, ip)) != 0)
+		return r == 1 ? 0 : -1;
 	if (tx_begin(db) == -1)
 		return -1;
 	if (row_ensure(db, mac, now) == -1 || row_get(db, mac, &cur) != 0)
@@ -832,6 +959,11 @@ leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
 			*ip = cur.ip;
 			return 0;
 		}
+	}
+	/* Past here mac takes a new address: one more for its owner. */
+	if ((r = over_quota(db, &cur, quota, now)) != 0) {
+		tx_rollback(db);
+		return r == 1 ? 2 : -1;
 	}
 	if (requested != 0 && addr_usable(db, requested)) {
 		if ((r = ip_busy(db, mac, requested, now)) == -1)
@@ -886,6 +1018,15 @@ int
 leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
     const char *hostname, int64_t now, int64_t lease_time)
 {
+	return leasedb_ack_quota(db, mac, ip, hostname, now, lease_time, 0);
+}
+
+/* leasedb_ack that also refuses an owner's address beyond quota. */
+int
+leasedb_ack_quota(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *hostname, int64_t now, int64_t lease_time, unsigned quota)
+{
+	struct lease cur;
 	sqlite3_stmt *s;
 	int r;
 
@@ -900,6 +1041,22 @@ leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 	if (r == 1) {
 		tx_rollback(db);
 		return 1;
+	}
+	/*
+	 * An INIT-REBOOT REQUEST skips DISCOVER: the quota is checked here
+	 * too, except for a renewal of what mac already holds.
+	 */
+	if ((r = row_get(db, mac, &cur)) == -1)
+		goto fail;
+	if (r == 0 && quota != 0 &&
+	    !((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
+	        cur.ip == ip && cur.expires > now)) {
+		if ((r = over_quota(db, &cur, quota, now)) == -1)
+			goto fail;
+		if (r == 1) {
+			tx_rollback(db);
+			return 2;
+		}
 	}
 	if (row_ensure(db, mac, now) == -1 ||
 	    clear_hints(db, mac, ip, now) == -1)
@@ -958,9 +1115,23 @@ int
 leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
     int64_t now, int64_t quarantine)
 {
-	char detail[32];
+	return leasedb_decline_bounded(db, mac, ip, now, quarantine, 0);
+}
+
+/*
+ * DECLINE with at most max_declined (0: no bound) of mac's addresses in
+ * quarantine at once: beyond it the address is released but offered again,
+ * so one guest cannot take the pool out of service by declining it.
+ * 0 quarantined, 1 not held, 2 released without quarantine, -1 error.
+ */
+int
+leasedb_decline_bounded(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    int64_t now, int64_t quarantine, unsigned max_declined)
+{
+	char detail[40];
 	sqlite3_stmt *s;
-	int64_t until;
+	int64_t until, n;
+	int rv = 0;
 
 	if (db == NULL || mac == NULL)
 		return -1;
@@ -977,15 +1148,26 @@ leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 		tx_rollback(db);
 		return 1;
 	}
-	s = stmt(db, ST_QUARANTINE);
-	if (bind_ip(db, s, 1, ip) || bind_i64(db, s, 2, until) ||
-	    step_done(db, s, "quarantine"))
-		goto fail;
-	(void)snprintf(
-	    detail, sizeof(detail), "quarantined until %" PRId64, until);
+	if (max_declined != 0) {
+		s = stmt(db, ST_QUAR_COUNT);
+		if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, now) ||
+		    (n = count_one(db, s, "quarantine count")) == -1)
+			goto fail;
+		if (n >= (int64_t)max_declined)
+			rv = 2;
+	}
+	if (rv == 0) {
+		s = stmt(db, ST_QUARANTINE);
+		if (bind_ip(db, s, 1, ip) || bind_i64(db, s, 2, until) ||
+		    bind_mac(db, s, 3, mac) || step_done(db, s, "quarantine"))
+			goto fail;
+		(void)snprintf(detail, sizeof(detail),
+		    "quarantined until %" PRId64, until);
+	} else
+		(void)snprintf(detail, sizeof(detail), "quarantine full");
 	if (event_log(db, mac, ip, "decline", detail, now) == -1)
 		goto fail;
-	return tx_commit(db) == 0 ? 0 : -1;
+	return tx_commit(db) == 0 ? rv : -1;
 fail:
 	tx_rollback(db);
 	return -1;
@@ -1018,6 +1200,45 @@ leasedb_expire(struct leasedb *db, int64_t now)
 		return -1;
 	return n;
 fail:
+	tx_rollback(db);
+	return -1;
+}
+
+/*
+ * Forgets mac's row (an admin's `softnetctl leases release`): its address,
+ * its hint and its owner go, so the MAC is free for any uid to attach. A
+ * one-off statement, prepared here: it runs a few times a day at most.
+ */
+int
+leasedb_forget(struct leasedb *db, const uint8_t mac[6], int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	struct lease l;
+	int r;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	if (tx_begin(db) == -1)
+		return -1;
+	if ((r = row_get(db, mac, &l)) != 0) {
+		tx_rollback(db);
+		return r;
+	}
+	if (sqlite3_prepare_v2(db->h, "DELETE FROM leases WHERE mac = ?1", -1,
+	        &s, NULL) != SQLITE_OK) {
+		dberr(db, "prepare forget");
+		goto fail;
+	}
+	if (bind_mac(db, s, 1, mac) || step_done(db, s, "forget"))
+		goto fail;
+	sqlite3_finalize(s);
+	s = NULL;
+	/* The schema's CHECK allows no new kind: a release, detailed. */
+	if (event_log(db, mac, l.ip, "release", "forgotten", now) == -1)
+		goto fail;
+	return tx_commit(db);
+fail:
+	sqlite3_finalize(s);
 	tx_rollback(db);
 	return -1;
 }
@@ -1075,6 +1296,96 @@ leasedb_foreach(
 			break;
 	free(rows);
 	return 0;
+}
+
+/*
+ * Deletes up to max idle rows (none/released/expired, unchanged since
+ * before) whose MAC keep() does not claim. Candidates are read first, then
+ * deleted in one transaction, so keep may look at anything. The read
+ * stops at max deletable rows: its cost is max plus the kept rows (at most
+ * the attached VMs). The count deleted, or -1.
+ */
+int
+leasedb_purge(struct leasedb *db, int64_t before, unsigned max,
+    int (*keep)(const uint8_t mac[6], void *arg), void *arg)
+{
+	uint8_t(*macs)[6] = NULL;
+	sqlite3_stmt *s;
+	size_t n = 0, i;
+	int r = 0, gone = 0;
+
+	if (db == NULL || max == 0)
+		return db == NULL ? -1 : 0;
+	macs = xreallocarray(NULL, max, sizeof(*macs));
+	s = stmt(db, ST_PURGE_PICK);
+	if (bind_i64(db, s, 1, before))
+		goto fail;
+	while (n < max && (r = step_row(db, s, "purge pick")) == 1) {
+		if (mac_parse(sqlite3_column_text(s, 0),
+		        sqlite3_column_bytes(s, 0), macs[n]) == -1)
+			continue;
+		if (keep == NULL || keep(macs[n], arg) == 0)
+			n++;
+	}
+	sqlite3_reset(s);
+	if (r == -1)
+		goto fail;
+	if (n == 0) {
+		free(macs);
+		return 0;
+	}
+	if (tx_begin(db) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		s = stmt(db, ST_PURGE_DEL);
+		if (bind_mac(db, s, 1, macs[i]) || bind_i64(db, s, 2, before) ||
+		    step_done(db, s, "purge")) {
+			tx_rollback(db);
+			goto fail;
+		}
+		gone += sqlite3_changes(db->h);
+	}
+	if (tx_commit(db) == -1)
+		goto fail;
+	free(macs);
+	return gone;
+fail:
+	free(macs);
+	return -1;
+}
+
+/*
+ * One page of rows ordered by MAC, strictly after `after` (NULL: from the
+ * start), all owners or only `owner`. Fills up to max rows; the count, or
+ * -1. A short page is the last one.
+ */
+int
+leasedb_page(struct leasedb *db, const uint8_t *after, bool any_owner,
+    int64_t owner, struct lease *rows, size_t max)
+{
+	char start[MAC_STRLEN] = "";
+	sqlite3_stmt *s;
+	size_t n = 0;
+	int r = 0;
+
+	if (db == NULL || rows == NULL || max > INT32_MAX)
+		return -1;
+	if (after != NULL)
+		mac_text(after, start);
+	s = stmt(db, any_owner ? ST_PAGE_ALL : ST_PAGE_OWNER);
+	if (sqlite3_bind_text(s, 1, start, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    bind_i64(db, s, 2, (int64_t)max) ||
+	    (!any_owner && bind_i64(db, s, 3, owner)))
+		return -1;
+	while (n < max && (r = step_row(db, s, "lease page")) == 1) {
+		if (row_decode(s, &rows[n]) == -1) {
+			r = -1;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(s);
+	return r == -1 ? -1 : (int)n;
 }
 
 /* Number of rows in the event log. */

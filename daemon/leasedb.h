@@ -8,6 +8,7 @@
 #ifndef SOFTNET_LEASEDB_H
 #define SOFTNET_LEASEDB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -60,6 +61,15 @@ int leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now);
  */
 int leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
     int64_t now, int64_t hold, uint32_t *ip);
+/*
+ * leasedb_offer for a MAC whose owner may hold at most quota addresses (0:
+ * no quota); 2 when taking a new one would exceed it (nothing changes). A
+ * MAC that holds an address keeps it whatever the quota. A repeated
+ * DISCOVER for a held address answers from reads alone.
+ */
+int leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
+    uint32_t requested, int64_t now, int64_t hold, unsigned quota,
+    uint32_t *ip);
 
 /*
  * Binds ip to mac until now + lease_time (event "ack") if ip is in the pool,
@@ -69,6 +79,9 @@ int leasedb_offer(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
  */
 int leasedb_ack(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
     const char *hostname, int64_t now, int64_t lease_time);
+/* leasedb_ack with the owner quota of leasedb_offer_quota: 2 over it. */
+int leasedb_ack_quota(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
+    const char *hostname, int64_t now, int64_t lease_time, unsigned quota);
 
 /* RELEASE: gives back ip if mac holds it. 0 released, 1 not held, -1 error. */
 int leasedb_release(
@@ -81,6 +94,13 @@ int leasedb_release(
  */
 int leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
     int64_t now, int64_t quarantine);
+/*
+ * leasedb_decline keeping at most max_declined (0: unbounded) of mac's
+ * addresses quarantined: beyond it the address is released without
+ * quarantine and 2 is returned.
+ */
+int leasedb_decline_bounded(struct leasedb *db, const uint8_t mac[6],
+    uint32_t ip, int64_t now, int64_t quarantine, unsigned max_declined);
 
 /*
  * Marks every OFFERED/BOUND row whose expiry is <= now EXPIRED (event
@@ -89,12 +109,35 @@ int leasedb_decline(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
  */
 int leasedb_expire(struct leasedb *db, int64_t now);
 
+/*
+ * Deletes mac's row (event "release", detail "forgotten"): the MAC's
+ * address and its owner are forgotten, so any uid may attach it next.
+ * 0 done, 1 unknown, -1 error.
+ */
+int leasedb_forget(struct leasedb *db, const uint8_t mac[6], int64_t now);
+
 /* Looks up mac. 0 found (*out filled), 1 unknown, -1 error. */
 int leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out);
 
 /* Calls cb for every row, ordered by ip then mac; stops early if cb != 0. */
 int leasedb_foreach(
     struct leasedb *db, int (*cb)(const struct lease *l, void *arg), void *arg);
+
+/*
+ * Deletes up to max rows that are idle (none, released or expired) and
+ * last changed at or before `before`, except MACs for which keep (may be
+ * NULL) returns nonzero (attached VMs). Returns how many went, or -1.
+ */
+int leasedb_purge(struct leasedb *db, int64_t before, unsigned max,
+    int (*keep)(const uint8_t mac[6], void *arg), void *arg);
+
+/*
+ * Reads one page of at most max rows ordered by MAC, after the MAC `after`
+ * (NULL: first page), of every owner or only of `owner`. Returns the count
+ * (fewer than max: the last page) or -1. Each page is one index range.
+ */
+int leasedb_page(struct leasedb *db, const uint8_t *after, bool any_owner,
+    int64_t owner, struct lease *rows, size_t max);
 
 /* Counts rows in the event log (tests and status). -1 on error. */
 int64_t leasedb_event_count(struct leasedb *db);

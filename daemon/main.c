@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -19,11 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bootpd.h"
 #include "config.h"
 #include "control.h"
+#include "hostaddr.h"
 #include "leasedb.h"
 #include "log.h"
 #include "osdep.h"
+#include "pathcheck.h"
 #include "port.h"
 #include "softnet_proto.h"
 #include "softnetd.h"
@@ -72,14 +76,18 @@ make_parent(const char *path)
 }
 
 /*
- * Every VM and every control connection is a descriptor: make room for
- * all of them (plus the database, uplink and listeners) if the hard limit
- * allows.
+ * Every VM, every control connection with the descriptors it may carry
+ * in flight, and every proxied connection (two) is a descriptor: make room
+ * for all of them (plus the database, uplink and listeners) if the hard
+ * limit allows. Whatever the limit, fdbudget.c shares it out so that no
+ * tenant can take the last descriptor.
  */
 static void
 raise_fd_limit(const struct config *cfg)
 {
-	rlim_t want = (rlim_t)cfg->max_vms * 2 + cfg->max_connections + 64;
+	rlim_t want = (rlim_t)cfg->max_vms * 2 +
+	              (rlim_t)cfg->max_connections * CONTROL_CONN_FDS +
+	              (rlim_t)cfg->max_proxied_connections * 2 + 64;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
@@ -130,6 +138,34 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * Gives one database file to uid:gid through a descriptor opened without
+ * following a symbolic link (O_NOFOLLOW: ELOOP): a link planted where the
+ * file belongs never hands its target to the daemon's user. 0, or -1
+ * with errno (ENOENT: no such file, which is fine for -wal and -shm).
+ */
+static int
+chown_db_file(const char *path, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		err = EINVAL; /* not a database: a device, a FIFO */
+	else if (fchown(fd, uid, gid) == -1)
+		err = errno;
+	close(fd);
+	if (err == 0)
+		return 0;
+	errno = err;
+	return -1;
+}
+
+/*
  * Hands the lease database files to the unprivileged user, then becomes
  * that user (osdep_drop_privileges says what is kept and why).
  */
@@ -149,7 +185,7 @@ drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		snprintf(
 		    path, sizeof(path), "%s%s", sd->cfg.database, suffix[i]);
-		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		if (chown_db_file(path, pw->pw_uid, pw->pw_gid) == -1 &&
 		    errno != ENOENT) {
 			snprintf(err, errlen, "chown %.256s: %s", path,
 			    strerror(errno));
@@ -221,6 +257,14 @@ main(int argc, char **argv)
 		config_free(&sd.cfg);
 		return 1;
 	}
+	/* Before anything privileged: no file root runs or reads may be
+	 * writable by another user (pathcheck.c, issue #11). */
+	if (pathcheck_startup(
+	        argv[0], conf, sd.cfg.database, err, sizeof(err)) == -1) {
+		fprintf(stderr, "softnetd: %s; refusing to start\n", err);
+		config_free(&sd.cfg);
+		return 1;
+	}
 	if (check) {
 		printf("%s: configuration OK\n", conf ? conf : "(defaults)");
 		config_free(&sd.cfg);
@@ -248,6 +292,8 @@ main(int argc, char **argv)
 	softnetd_derive_network(&sd);
 	port_init(&sd);
 	switch_init(&sd);
+	hostaddr_init(&sd);
+	bootpd_init(&sd);
 	if (control_init(&sd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 
@@ -261,14 +307,18 @@ main(int argc, char **argv)
 	    evsignal_add(sigs[1], NULL) == -1)
 		fatalx("cannot watch signals");
 
+	/* Last: what is open now is the budget's base. */
+	fdbudget_init(&sd);
 	log_info("softnetd %s listening on %s, uplink %s", SOFTNET_VERSION,
 	    sd.cfg.socket, sd.up.name);
 	if (event_base_dispatch(sd.base) == -1)
 		fatalx("event loop failed");
 
 	control_shutdown(&sd);
+	bootpd_shutdown(&sd); /* before the ports it reads go */
 	port_shutdown(&sd);
 	switch_shutdown(&sd);
+	hostaddr_shutdown(&sd);
 	uplink_close(sd.uplink);
 	leasedb_close(sd.db);
 	event_free(sigs[0]);
@@ -276,5 +326,5 @@ main(int argc, char **argv)
 	event_base_free(sd.base);
 	config_free(&sd.cfg);
 	log_info("stopped");
-	return 0;
+	return sd.exit_status;
 }

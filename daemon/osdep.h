@@ -13,6 +13,14 @@
 
 /* Credentials of the process on the other end of a Unix socket. */
 int osdep_peer_cred(int fd, uid_t *uid, gid_t *gid);
+/*
+ * The supplementary groups the kernel recorded for the peer of a connected
+ * Unix stream socket (Linux SO_PEERGROUPS; macOS LOCAL_PEERCRED's
+ * cr_groups): up to *n into groups, *n set to the count. -1 where the
+ * kernel gives no list, or may have cut it short (XNU keeps 16): the
+ * caller then asks the group database instead.
+ */
+int osdep_peer_groups(int fd, gid_t *groups, int *n);
 
 enum osdep_fd_kind {
 	OSDEP_FD_OTHER, /* not usable as a VM port */
@@ -35,6 +43,11 @@ int osdep_tap_open(const char *name);
 int osdep_tap_open_vnet(const char *name);
 /* Whether a TAP fd carries virtio-net headers. */
 bool osdep_tap_has_vnet(int fd);
+/*
+ * The virtio-net header size a vnet TAP prepends now (TUNGETVNETHDRSZ):
+ * its owner may change it after attach. -1 with errno where unknown.
+ */
+int osdep_tap_vnet_hdr_size(int fd);
 /*
  * Sets a vnet TAP's header size to struct pkt_vnet and, with gso, lets it
  * pass checksum-pending, TCPv4 GSO and (where the kernel has it, Linux 6.2
@@ -64,6 +77,57 @@ int osdep_drop_privileges(const char *user, char *err, size_t errlen);
 #define OSDEP_MSG_CMSG_CLOEXEC 0
 #endif
 
+/*
+ * socket(2) whose descriptor is close-on-exec and, with nonblock,
+ * non-blocking: atomically where the OS has SOCK_CLOEXEC (Linux), by
+ * fcntl right after on macOS, which has neither flag. -1 with errno.
+ */
+int osdep_socket(int domain, int type, bool nonblock);
+/* socketpair(2) with both ends close-on-exec, likewise; 0 or -1. */
+int osdep_socketpair(int domain, int type, int sv[2]);
+/*
+ * Whether user (primary group basegid) is a member of group gid, by
+ * getgrouplist(3), whose groups are gid_t on Linux and int on macOS.
+ */
+bool osdep_user_in_group(const char *user, gid_t basegid, gid_t gid);
+
+/*
+ * How a full Unix datagram receiver shows: true where send(2) fails with
+ * EAGAIN and the sender polls writable once the receiver drains (Linux);
+ * false where it fails with ENOBUFS and the socket polls writable all the
+ * time (XNU: uipc_send's sbappendaddr failure is ENOBUFS, and the
+ * sender's own send buffer is always empty), so waiting for writability
+ * would spin: port.c retries a full VM on a timer there instead.
+ */
+bool osdep_dgram_writable_events(void);
+/*
+ * Sizes an attached VM datagram socket's buffers where the OS's defaults
+ * are too small for a burst of frames (macOS: 2 KiB sends, 4 KiB
+ * receives); 0, or -1 with errno. A no-op where the defaults suffice.
+ */
+int osdep_dgram_tune(int fd);
+
+/* Who a VM datagram socket sends to (osdep_dgram_peer). */
+enum osdep_peer {
+	OSDEP_PEER_NONE,    /* not connected (or not a socket) */
+	OSDEP_PEER_UNNAMED, /* connected to an unbound socket: a pair's end */
+	OSDEP_PEER_NAMED,   /* connected to a socket bound to an address */
+};
+/*
+ * What the datagram socket fd is connected to, by getpeername(2): one
+ * system call, cheap enough to ask before every batch of sends. A peer
+ * can only become named or gone by a connect(2) from some holder of the
+ * socket, never unnamed again (connect needs an address), so an unnamed
+ * peer at attach that is still unnamed is the same peer.
+ */
+enum osdep_peer osdep_dgram_peer(int fd);
+/*
+ * An identity of the socket (or device) behind fd, the same for every
+ * descriptor of it, for "already attached": 0, or -1 where the OS gives
+ * none.
+ */
+int osdep_fd_ident(int fd, uint64_t *id);
+
 struct frame;
 /*
  * Receives up to n datagrams from a non-blocking socket in as few system
@@ -77,5 +141,19 @@ int osdep_recv_batch(int fd, struct frame *f, int n);
  * with errno when the first one failed.
  */
 int osdep_send_batch(int fd, uint8_t *const *frames, const size_t *lens, int n);
+
+struct stat;
+/* A file's modification time in nanoseconds (st_mtim / st_mtimespec). */
+int64_t osdep_mtime_ns(const struct stat *st);
+/*
+ * A descriptor that turns readable when a notify(3) name is posted (macOS:
+ * bootpd posts com.apple.bootpd.DHCPLeaseList after each write of its
+ * lease file), or -1 where there is none (Linux). One at a time.
+ */
+int osdep_notify_open(const char *name);
+/* Reads what is pending on it, without blocking. */
+void osdep_notify_drain(int fd);
+/* Stops the notifications; -1 is ignored. */
+void osdep_notify_close(int fd);
 
 #endif

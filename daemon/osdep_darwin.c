@@ -12,11 +12,18 @@
  * this process to one recv(2)/send(2) per datagram for good.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <grp.h>
 #include <launch.h>
+#include <pwd.h>
+#include <notify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/ucred.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -57,6 +64,100 @@ osdep_peer_cred(int fd, uid_t *uid, gid_t *gid)
 	return getpeereid(fd, uid, gid);
 }
 
+/*
+ * LOCAL_PEERCRED (sys/un.h, struct xucred in sys/ucred.h): the connecting
+ * process's credentials as of connect(2); cr_groups[0] is its effective
+ * gid. XNU copies at most XU_NGROUPS (16) groups, so a full list may be
+ * cut short: -1 then, and the caller asks the group database.
+ */
+int
+osdep_peer_groups(int fd, gid_t *groups, int *n)
+{
+	struct xucred xuc;
+	socklen_t len = sizeof(xuc);
+	int i;
+
+	memset(&xuc, 0, sizeof(xuc));
+	if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERCRED, &xuc, &len) == -1 ||
+	    xuc.cr_version != XUCRED_VERSION || xuc.cr_ngroups < 0 ||
+	    xuc.cr_ngroups >= XU_NGROUPS || xuc.cr_ngroups > *n)
+		return -1;
+	for (i = 0; i < xuc.cr_ngroups; i++)
+		groups[i] = xuc.cr_groups[i];
+	*n = xuc.cr_ngroups;
+	return 0;
+}
+
+/* Sets close-on-exec (and O_NONBLOCK with nonblock) on fd; 0 or -1. */
+static int
+fd_flags(int fd, bool nonblock)
+{
+	int fl;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		return -1;
+	if (!nonblock)
+		return 0;
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * macOS has no SOCK_CLOEXEC or SOCK_NONBLOCK (socket(2)); the flags are set
+ * right after, which leaves a window only against a concurrent fork+exec,
+ * and neither softnetd nor the clients exec from another thread.
+ */
+int
+osdep_socket(int domain, int type, bool nonblock)
+{
+	int s, e;
+
+	if ((s = socket(domain, type, 0)) == -1)
+		return -1;
+	if (fd_flags(s, nonblock) == -1) {
+		e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
+int
+osdep_socketpair(int domain, int type, int sv[2])
+{
+	int e;
+
+	if (socketpair(domain, type, 0, sv) == -1)
+		return -1;
+	if (fd_flags(sv[0], false) == -1 || fd_flags(sv[1], false) == -1) {
+		e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* macOS declares getgrouplist(3) with int groups, not gid_t. */
+bool
+osdep_user_in_group(const char *user, gid_t basegid, gid_t gid)
+{
+	int groups[256];
+	int n = 256, i;
+
+	/* More groups than fit is a refusal, never a partial answer. */
+	if (getgrouplist(user, (int)basegid, groups, &n) == -1)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((gid_t)groups[i] == gid)
+			return true;
+	return false;
+}
+
 enum osdep_fd_kind
 osdep_fd_kind(int fd, uint8_t mac[6])
 {
@@ -74,6 +175,56 @@ osdep_fd_kind(int fd, uint8_t mac[6])
 	    ss.ss_family != AF_UNIX)
 		return OSDEP_FD_OTHER;
 	return OSDEP_FD_DGRAM;
+}
+
+/*
+ * XNU answers getpeername(2) on a connected socket whose peer has no
+ * address with sun_noname, an empty path (uipc_peeraddr in
+ * bsd/kern/uipc_usrreq.c), and ENOTCONN once it is disconnected; there
+ * is no abstract namespace, so a named peer always has a path. XNU
+ * attaches no credentials to datagrams (unp_internalize takes
+ * SCM_RIGHTS only), so a re-connected pair end misdirects frames without
+ * lending softnetd's identity; the port is detached all the same.
+ */
+enum osdep_peer
+osdep_dgram_peer(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getpeername(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX)
+		return OSDEP_PEER_NONE;
+	if (len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sun.sun_path[0] == '\0')
+		return OSDEP_PEER_UNNAMED;
+	return OSDEP_PEER_NAMED;
+}
+
+/*
+ * XNU's soo_stat (bsd/kern/sys_socket.c) zeroes st_ino for sockets in the
+ * releases we could read: no identity, and the "already attached" check
+ * is then skipped (the MAC check still holds).
+ */
+int
+osdep_fd_ident(int fd, uint64_t *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) || st.st_ino == 0)
+		return -1;
+	*id = (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* macOS has no TAP devices (osdep_tap_open). */
+int
+osdep_tap_vnet_hdr_size(int fd)
+{
+	(void)fd;
+	errno = ENOTSUP;
+	return -1;
 }
 
 int
@@ -106,17 +257,27 @@ osdep_tap_offload(int fd, bool gso)
 	return -1;
 }
 
-/* sendmsg_x for frames[0..n); the count sent, -1 with errno, or -2 refused. */
+/*
+ * sendmsg_x for frames[0..n); the count sent, -1 with errno, or -2 refused.
+ * XNU checks a sendmsg_x batch against the socket's send buffer: up to
+ * xnu-8792 (macOS 13) sosend_list's sosendcheck takes the batch's total
+ * and fails the whole call with EMSGSIZE when it exceeds sb_hiwat (2 KiB
+ * for a Unix datagram socket nobody sized: net.local.dgram.maxdgram);
+ * later ones stop before the first datagram that does not fit. So a batch
+ * refused with EMSGSIZE is halved and sent again, down to one datagram,
+ * which is then too large for the socket on its own (the caller drops it).
+ * osdep_dgram_tune makes the buffer large enough that this stays rare.
+ */
 static int
 send_x(int fd, uint8_t *const *frames, const size_t *lens, int n)
 {
 	struct msghdr_x m[MSG_X_BATCH];
 	struct iovec iov[MSG_X_BATCH];
-	int i, k, sent = 0;
+	int i, k, limit = MSG_X_BATCH, sent = 0;
 	ssize_t r;
 
 	while (sent < n) {
-		k = n - sent < MSG_X_BATCH ? n - sent : MSG_X_BATCH;
+		k = n - sent < limit ? n - sent : limit;
 		memset(m, 0, sizeof(m[0]) * (size_t)k);
 		for (i = 0; i < k; i++) {
 			iov[i].iov_base = frames[sent + i];
@@ -128,6 +289,10 @@ send_x(int fd, uint8_t *const *frames, const size_t *lens, int n)
 		    -1) {
 			if (sent == 0 && msg_x_refused(errno))
 				return -2;
+			if (errno == EMSGSIZE && k > 1) {
+				limit = k / 2; /* the batch did not fit */
+				continue;
+			}
 			return sent > 0 ? sent : -1;
 		}
 		sent += (int)r;
@@ -219,18 +384,135 @@ osdep_activated_socket(void)
 }
 
 /*
- * softnetd stays root on macOS: vmnet.framework needs root (or the
- * com.apple.vm.networking entitlement, which a command-line daemon cannot
- * have) for vmnet_start_interface, and the daemon must be able to stop and
- * restart the interface for its whole life. The configuration key "user"
- * is refused here rather than silently ignored.
+ * vmnet needs root (or the com.apple.vm.networking entitlement, which a
+ * command-line daemon cannot have) only to start the interface: reads
+ * and writes on a started interface keep working for an unprivileged
+ * process, which is how nirs/vmnet-helper runs (helper.c starts the
+ * interface, then drops to the real user and group). So with "user" set
+ * softnetd becomes that user after the interface is up, the control
+ * socket bound and the database open (main.c). What is lost: restarting
+ * the interface (a dead uplink exits the daemon and launchd starts it
+ * again as root) and writing root-owned files such as bootpd's
+ * /var/db/dhcpd_leases (the bootpd_leases mirror; leave "user" unset
+ * where `tart ip` must find the VMs). Ports below 1024 for --expose need
+ * no privilege on macOS 10.14 and later.
  */
 int
 osdep_drop_privileges(const char *user, char *err, size_t errlen)
 {
-	snprintf(err, errlen,
-	    "\"user\": %s: dropping privileges is not supported on macOS "
-	    "(vmnet needs root)",
-	    user);
-	return -1;
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "user \"%s\" does not exist", user);
+		return -1;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (uid == 0) {
+		snprintf(err, errlen, "user \"%s\" is root", user);
+		return -1;
+	}
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setegid(gid) == -1 || setuid(uid) == -1 || seteuid(uid) == -1) {
+		snprintf(
+		    err, errlen, "dropping to %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1 || seteuid(0) != -1) {
+		snprintf(err, errlen, "could regain root after dropping it");
+		return -1;
+	}
+	return 0;
+}
+
+/* XNU: ENOBUFS for a full receiver, and a sender that polls writable. */
+bool
+osdep_dgram_writable_events(void)
+{
+	return false;
+}
+
+/*
+ * XNU sizes a Unix datagram socket's buffers from net.local.dgram
+ * (maxdgram 2 KiB for sends, recvspace 4 KiB), too small for one batch,
+ * and a send larger than the send buffer fails with EMSGSIZE. The
+ * daemon's end gets what Tart gives its own end of the pair
+ * (SO_RCVBUF 4 MiB, SO_SNDBUF 1 MiB on the VM's end; DESIGN.md),
+ * halved while XNU refuses (sbreserve caps at kern.ipc.maxsockbuf).
+ */
+int
+osdep_dgram_tune(int fd)
+{
+	int snd = 1024 * 1024, rcv = 4 * 1024 * 1024;
+
+	while (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) == -1) {
+		if (errno != ENOBUFS || snd <= 64 * 1024)
+			return -1;
+		snd /= 2;
+	}
+	while (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) == -1) {
+		if (errno != ENOBUFS || rcv <= 64 * 1024)
+			return -1;
+		rcv /= 2;
+	}
+	return 0;
+}
+
+int64_t
+osdep_mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtimespec.tv_sec * 1000000000 +
+	       st->st_mtimespec.tv_nsec;
+}
+
+static int notify_token = -1; /* the one registration (osdep.h) */
+
+/*
+ * notify(3): notify_register_file_descriptor hands back a descriptor on
+ * which notifyd writes the 4-byte token each time the name is posted;
+ * notify_cancel ends the registration and closes that descriptor. bootpd
+ * posts com.apple.bootpd.DHCPLeaseList right after every write of
+ * /var/db/dhcpd_leases (bootp: bootpd.tproj/dhcpd.c
+ * S_generate_lease_change_notification, bootplib/netinfo.h).
+ */
+int
+osdep_notify_open(const char *name)
+{
+	int fd = -1;
+
+	if (notify_token != -1)
+		return -1;
+	if (notify_register_file_descriptor(name, &fd, 0, &notify_token) !=
+	    NOTIFY_STATUS_OK) {
+		notify_token = -1;
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+		notify_cancel(notify_token);
+		notify_token = -1;
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads the posted tokens; which ones does not matter, only that. */
+void
+osdep_notify_drain(int fd)
+{
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Cancels the registration, which closes its descriptor too. */
+void
+osdep_notify_close(int fd)
+{
+	if (fd == -1 || notify_token == -1)
+		return;
+	notify_cancel(notify_token);
+	notify_token = -1;
 }

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -18,7 +19,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "osdep.h"
@@ -44,6 +47,50 @@ osdep_peer_cred(int fd, uid_t *uid, gid_t *gid)
 	*uid = uc.uid;
 	*gid = uc.gid;
 	return 0;
+}
+
+/*
+ * SO_PEERGROUPS (Linux 4.13): the groups of the process that connected,
+ * as of connect(2), from the kernel rather than the group database; too
+ * many for the buffer is ERANGE, and the caller falls back.
+ */
+int
+osdep_peer_groups(int fd, gid_t *groups, int *n)
+{
+	socklen_t len = (socklen_t)((size_t)*n * sizeof(gid_t));
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
+		return -1;
+	*n = (int)(len / sizeof(gid_t));
+	return 0;
+}
+
+int
+osdep_socket(int domain, int type, bool nonblock)
+{
+	return socket(
+	    domain, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+}
+
+int
+osdep_socketpair(int domain, int type, int sv[2])
+{
+	return socketpair(domain, type | SOCK_CLOEXEC, 0, sv);
+}
+
+bool
+osdep_user_in_group(const char *user, gid_t basegid, gid_t gid)
+{
+	gid_t groups[256];
+	int n = 256, i;
+
+	/* More groups than fit is a refusal, never a partial answer. */
+	if (getgrouplist(user, basegid, groups, &n) == -1)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 enum osdep_fd_kind
@@ -73,6 +120,41 @@ osdep_fd_kind(int fd, uint8_t mac[6])
 	if (type == SOCK_DGRAM && domain == AF_UNIX)
 		return OSDEP_FD_DGRAM;
 	return OSDEP_FD_OTHER;
+}
+
+/*
+ * Linux reports an unbound peer as a bare family (addrlen 2, unix_getname
+ * in net/unix/af_unix.c); every bound one, abstract names included, is
+ * longer. A re-connect(2) of a socket pair's end by any holder of it
+ * takes effect for all (the socket is shared, not the descriptor), and
+ * SO_PEERCRED keeps the pair's creator across it, so only the peer
+ * address shows the change. Sends then reach the new peer with this
+ * process's SCM_CREDENTIALS (maybe_add_creds: the sender's pid and uid).
+ */
+enum osdep_peer
+osdep_dgram_peer(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	if (getpeername(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX)
+		return OSDEP_PEER_NONE;
+	return len <= offsetof(struct sockaddr_un, sun_path)
+	           ? OSDEP_PEER_UNNAMED
+	           : OSDEP_PEER_NAMED;
+}
+
+/* A socket's sockfs inode number: unique per socket while it lives. */
+int
+osdep_fd_ident(int fd, uint64_t *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return -1;
+	*id = (uint64_t)st.st_ino;
+	return 0;
 }
 
 /* Opens (or creates) TAP name with the given extra flags. */
@@ -121,6 +203,16 @@ osdep_tap_has_vnet(int fd)
 	memset(&ifr, 0, sizeof(ifr));
 	return ioctl(fd, TUNGETIFF, &ifr) == 0 &&
 	       (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+}
+
+int
+osdep_tap_vnet_hdr_size(int fd)
+{
+	int sz;
+
+	if (ioctl(fd, TUNGETVNETHDRSZ, &sz) == -1)
+		return -1;
+	return sz;
 }
 
 int
@@ -261,4 +353,47 @@ osdep_drop_privileges(const char *user, char *err, size_t errlen)
 fail:
 	snprintf(err, errlen, "dropping to %s: %s", user, strerror(errno));
 	return -1;
+}
+
+int64_t
+osdep_mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Linux has no bootpd and no notify(3): the mirror polls stat() alone. */
+int
+osdep_notify_open(const char *name)
+{
+	(void)name;
+	return -1;
+}
+
+/* Nothing to drain: osdep_notify_open never opens one here. */
+void
+osdep_notify_drain(int fd)
+{
+	(void)fd;
+}
+
+/* Nothing to close: osdep_notify_open never opens one here. */
+void
+osdep_notify_close(int fd)
+{
+	(void)fd;
+}
+
+/* Linux: EAGAIN for a full receiver, and EPOLLOUT once it drains. */
+bool
+osdep_dgram_writable_events(void)
+{
+	return true;
+}
+
+/* Linux's defaults (net.core.wmem_default) already hold bursts. */
+int
+osdep_dgram_tune(int fd)
+{
+	(void)fd;
+	return 0;
 }

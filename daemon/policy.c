@@ -118,18 +118,41 @@ parse_port(const char *s, uint16_t *port)
 int
 policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 {
-	char ext[8];
-	const char *colon = strchr(entry, ':');
-	struct policy_expose e;
+	char ext[8], addr[ADDR_IPV4_STRLEN];
+	const char *colon, *rest = entry;
+	struct policy_expose e = {0};
 	size_t n, i;
 
-	n = colon != NULL ? (size_t)(colon - entry) : 0;
+	/* DESIGN.md's `[udp:]` prefix: parsed so that it fails clearly. */
+	if (strncmp(entry, "udp:", 4) == 0) {
+		snprintf(err, errlen,
+		    "expose entry \"%.64s\": UDP exposure is not supported "
+		    "yet (TCP only)",
+		    entry);
+		return -1;
+	}
+	/* Three fields: the first is ADDR. */
+	if ((colon = strchr(entry, ':')) != NULL &&
+	    strchr(colon + 1, ':') != NULL) {
+		n = (size_t)(colon - entry);
+		if (n >= sizeof(addr))
+			goto bad;
+		memcpy(addr, entry, n);
+		addr[n] = '\0';
+		if (addr_parse_ipv4(addr, &e.addr) == -1)
+			goto bad;
+		e.has_addr = true;
+		rest = colon + 1;
+	}
+	colon = strchr(rest, ':');
+	n = colon != NULL ? (size_t)(colon - rest) : 0;
 	if (colon == NULL || n >= sizeof(ext))
 		goto bad;
-	memcpy(ext, entry, n);
+	memcpy(ext, rest, n);
 	ext[n] = '\0';
 	if (parse_port(ext, &e.ext) == -1 || parse_port(colon + 1, &e.in) == -1)
 		goto bad;
+	/* Listeners on overlapping addresses would collide at bind anyway. */
 	for (i = 0; i < p->nexpose; i++) {
 		if (p->expose[i].ext == e.ext) {
 			snprintf(err, errlen, "port %u exposed twice", e.ext);
@@ -145,9 +168,23 @@ policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen,
-	    "bad expose entry \"%.64s\": want EXT:INT, TCP ports 1-65535",
+	    "bad expose entry \"%.64s\": want [ADDR:]EXT:INT, TCP ports "
+	    "1-65535",
 	    entry);
 	return -1;
+}
+
+void
+policy_format_expose(const struct policy_expose *e, char *buf, size_t len)
+{
+	char ip[ADDR_IPV4_STRLEN];
+
+	if (!e->has_addr) {
+		snprintf(buf, len, "%u:%u", e->ext, e->in);
+		return;
+	}
+	addr_format_ipv4(e->addr, ip);
+	snprintf(buf, len, "%s:%u:%u", ip, e->ext, e->in);
 }
 
 /* Adapter so expose lists share the list splitter. */
@@ -167,18 +204,24 @@ policy_add_expose_list(
 }
 
 enum policy_verdict
-policy_decide(const struct policy *p, uint32_t ip, uint32_t gateway)
+policy_decide_host(const struct policy *p, uint32_t ip, bool is_host)
 {
 	const struct policy_rule *r;
 	size_t i;
 
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
-		if (r->is_host ? ip == gateway
+		if (r->is_host ? is_host
 		               : (ip & addr_prefix_mask(r->plen)) == r->net)
 			return r->block ? POLICY_BLOCK : POLICY_ALLOW;
 	}
 	return POLICY_NONE;
+}
+
+enum policy_verdict
+policy_decide(const struct policy *p, uint32_t ip, uint32_t gateway)
+{
+	return policy_decide_host(p, ip, ip == gateway);
 }
 
 void

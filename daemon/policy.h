@@ -1,7 +1,8 @@
 /*
  * Per-VM policy: allow/block CIDR rules with the original Softnet semantics
- * (longest prefix wins; on an identical prefix block wins; "@host" is the
- * gateway /32) and the list of exposed TCP ports.
+ * (longest prefix wins; on an identical prefix block wins; "@host" is every
+ * address of the host: the gateway and the host's other interface
+ * addresses, filter_net.host_addrs) and the list of exposed TCP ports.
  */
 #ifndef SOFTNET_POLICY_H
 #define SOFTNET_POLICY_H
@@ -18,12 +19,20 @@ struct policy_rule {
 	uint32_t net; /* host order; ignored when is_host */
 	uint8_t plen; /* 0-32 */
 	bool block;   /* false: allow */
-	bool is_host; /* "@host": the gateway /32 */
+	bool is_host; /* "@host": every host address, each a /32 */
 };
 
+/*
+ * One `[ADDR:]EXT:INT`. Without ADDR the daemon listens on loopback and
+ * the gateway address; ADDR (0.0.0.0 for every address) is only for root
+ * and admin_group unless it is a loopback address or the gateway
+ * (control.c checks, Security model rule 5).
+ */
 struct policy_expose {
-	uint16_t ext; /* TCP port on the host */
-	uint16_t in;  /* TCP port on the VM */
+	uint16_t ext;  /* TCP port on the host */
+	uint16_t in;   /* TCP port on the VM */
+	uint32_t addr; /* host order; meaningful when has_addr */
+	bool has_addr; /* ADDR given */
 };
 
 struct policy {
@@ -44,7 +53,10 @@ int policy_add(
 /* Adds every entry of a comma-separated list; empty items are errors. */
 int policy_add_list(
     struct policy *p, const char *list, bool block, char *err, size_t errlen);
-/* Adds "EXT:INT" (ports 1-65535, EXT unique); -1 with err set. */
+/*
+ * Adds "[ADDR:]EXT:INT" (TCP ports 1-65535, ADDR dotted IPv4; EXT unique
+ * per address); "udp:..." is refused as not supported yet. -1 with err.
+ */
 int policy_add_expose(
     struct policy *p, const char *entry, char *err, size_t errlen);
 int policy_add_expose_list(
@@ -52,6 +64,14 @@ int policy_add_expose_list(
 /* The verdict of the most specific rule covering ip, or POLICY_NONE. */
 enum policy_verdict policy_decide(
     const struct policy *p, uint32_t ip, uint32_t gateway);
+/*
+ * The same, where the caller says whether ip is an address of the host
+ * (what "@host" matches: the gateway and every other host address).
+ */
+enum policy_verdict policy_decide_host(
+    const struct policy *p, uint32_t ip, bool is_host);
+/* Writes an exposure as text ("8080:80", "0.0.0.0:8080:80") into buf. */
+void policy_format_expose(const struct policy_expose *e, char *buf, size_t len);
 /* Writes rule i as text ("10.0.0.0/8", "@host") into buf. */
 void policy_format_rule(const struct policy_rule *r, char *buf, size_t len);
 

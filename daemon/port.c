@@ -11,7 +11,10 @@
  *
  * Writes never block. A datagram VM whose socket buffer is full gets a
  * short backlog instead, like a NIC's transmit ring: frames wait there in
- * order and go out when the socket is writable again (a one-shot EV_WRITE)
+ * order and go out when the socket is writable again (a one-shot EV_WRITE;
+ * where the OS never says a datagram socket is full by writability, XNU,
+ * which fails the send with ENOBUFS and polls writable all the time, a
+ * one-shot timer of the retry interval instead: osdep_dgram_writable_events)
  * or, under traffic, at the next send once BACKLOG_RETRY_NS has passed
  * (doubling, up to BACKLOG_RETRY_MAX, while retries send nothing)
  * (Linux reports a datagram socket writable only when three quarters of
@@ -35,6 +38,7 @@
 
 #include "addr.h"
 #include "expose.h"
+#include "bootpd.h"
 #include "leasedb.h"
 #include "log.h"
 #include "port.h"
@@ -45,11 +49,18 @@
 
 #define PORT_BUCKETS 1024 /* power of two */
 
-#define BACKLOG_FRAMES    256
-#define BACKLOG_BYTES     (512 * 1024)       /* one VM's, at most */
-#define BACKLOG_TOTAL     (64 * 1024 * 1024) /* all VMs' together */
-#define BACKLOG_RETRY_NS  20000              /* first retry under traffic */
-#define BACKLOG_RETRY_MAX 10000000 /* doubling while nothing goes out */
+#define BACKLOG_FRAMES 256
+#define BACKLOG_BYTES  (512 * 1024)       /* one VM's, at most */
+#define BACKLOG_TOTAL  (64 * 1024 * 1024) /* all VMs' together */
+/*
+ * One non-admin uid's backlogs together, at most: a quarter of the total
+ * (16 MiB, 32 VMs' full backlogs), so one user's never-reading VMs leave
+ * three quarters for everyone else. Root/admin VMs count only against
+ * BACKLOG_TOTAL.
+ */
+#define BACKLOG_USER_SHARE (BACKLOG_TOTAL / 4)
+#define BACKLOG_RETRY_NS   20000    /* first retry under traffic */
+#define BACKLOG_RETRY_MAX  10000000 /* doubling while nothing goes out */
 
 /* Frames waiting for a full VM socket: a ring of fixed-size slots. */
 struct backlog {
@@ -65,6 +76,7 @@ struct ports {
 	size_t count;
 	uint32_t next_id;
 	size_t backlog_bytes;
+	uint64_t backlog_share_drops; /* frames dropped: uid at its share */
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
@@ -230,6 +242,116 @@ port_writable(evutil_socket_t fd, short what, void *arg)
 		p->full = false;
 }
 
+/*
+ * Gives a re-attached VM its bound lease back if the address is still in
+ * today's pool; true if it did. The subnet may have changed across the
+ * restart (another configuration; before softnet pinned its own subnet,
+ * vmnet could move it): a lease outside the pool is released, the VM's
+ * renewal is refused (leasedb_ack) and it gets a new address by DHCP.
+ */
+static bool
+restore_lease(
+    struct softnetd *sd, struct port *p, const struct lease *l, int64_t now)
+{
+	char ips[ADDR_IPV4_STRLEN];
+
+	if (l->ip >= sd->up.pool_start && l->ip <= sd->up.pool_end &&
+	    l->ip != sd->up.gateway) {
+		port_set_lease(sd, p, l->ip, l->expires);
+		return true;
+	}
+	addr_format_ipv4(l->ip, ips);
+	log_info("vm %u: lease %s is outside today's pool; released, the "
+	         "VM gets a new address",
+	    p->id, ips);
+	if (leasedb_release(sd->db, p->mac, l->ip, now) == -1)
+		log_warnx("vm %u: lease database error at release", p->id);
+	return false;
+}
+
+bool
+port_mac_reserved(struct softnetd *sd, const uint8_t mac[6])
+{
+	static const uint8_t zero[6];
+	uint8_t gw[6];
+
+	if (memcmp(mac, sd->up.mac, 6) == 0)
+		return true;
+	if (memcmp(sd->up.vm_mac, zero, 6) != 0 &&
+	    memcmp(mac, sd->up.vm_mac, 6) == 0)
+		return true;
+	return switch_gateway_mac(sd, gw) && memcmp(mac, gw, 6) == 0;
+}
+
+/*
+ * Whether a's MAC belongs to someone else (Security model, rule 2): a port
+ * has it now, or its lease row names another owner. The row outlives the
+ * VM on purpose (a detach or a daemon restart does not free the MAC: the
+ * owner's VM comes back to the same address); only an admin's
+ * `softnetctl leases release` (leasedb_forget) frees it, or an admin
+ * attaching it takes it over (leasedb_attach then records the admin as
+ * the owner). A row with no owner (-1, from before owners were recorded)
+ * belongs to no one. 0 free, 1 taken; *l is the row or zeroed.
+ */
+static int
+mac_taken(
+    struct softnetd *sd, const struct port_attach_args *a, struct lease *l)
+{
+	memset(l, 0, sizeof(*l));
+	if (port_by_mac(sd, a->mac) != NULL)
+		return 1;
+	if (leasedb_get(sd->db, a->mac, l) != 0)
+		return 0;
+	return !a->admin && l->owner >= 0 && l->owner != a->owner;
+}
+
+/*
+ * Whether a VM datagram socket may be attached: connected to an unnamed
+ * peer (one end of a socket pair) and not attached already. The frames
+ * softnetd sends on it go wherever it is connected, and whoever handed
+ * it over keeps a copy that can connect(2) it elsewhere (Linux and XNU
+ * both re-target a connected datagram socket); softnetd's sends then
+ * arrive at that socket with softnetd's credentials (Linux SO_PASSCRED
+ * receivers such as journald). Neither kernel lets a sender name an
+ * unbound peer, and a bound one can be re-targeted there and back again
+ * between two sends; an unnamed peer, once left, is never the peer
+ * again, so checking it before each batch of sends (send_dgram) catches
+ * a re-connect for good. 0, or -1 with the reason in msg.
+ */
+static int
+dgram_acceptable(struct softnetd *sd, int fd, uint64_t *ident, bool *has_ident,
+    char *msg, size_t msglen)
+{
+	struct port *p;
+
+	switch (osdep_dgram_peer(fd)) {
+	case OSDEP_PEER_UNNAMED:
+		break;
+	case OSDEP_PEER_NAMED:
+		snprintf(msg, msglen,
+		    "the socket is connected to a bound address; pass one end "
+		    "of a socketpair(2)");
+		return -1;
+	default:
+		snprintf(msg, msglen,
+		    "the socket is not connected; pass one end of a "
+		    "socketpair(2)");
+		return -1;
+	}
+	if (osdep_fd_ident(fd, ident) == -1)
+		return 0;
+	*has_ident = true;
+	TAILQ_FOREACH(p, &sd->ports->list, entry)
+	{
+		if (p->has_ident && p->ident == *ident) {
+			snprintf(msg, msglen,
+			    "the socket is already attached (vm %u)", p->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct port *
 port_attach(struct softnetd *sd, const struct port_attach_args *a,
     const char **code, char *msg, size_t msglen)
@@ -239,6 +361,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	struct lease l;
 	char macs[ADDR_MAC_STRLEN];
 	int64_t now = softnetd_now();
+	uint64_t ident = 0;
+	bool has_ident = false;
 	size_t b;
 
 	addr_format_mac(a->mac, macs);
@@ -253,16 +377,33 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		snprintf(msg, msglen, "%s is not a unicast MAC address", macs);
 		return NULL;
 	}
-	if (port_by_mac(sd, a->mac) != NULL) {
+	if (port_mac_reserved(sd, a->mac)) {
+		*code = "bad_mac";
+		snprintf(msg, msglen,
+		    "%s is one of softnetd's own MAC addresses (the uplink's "
+		    "or the gateway's) and cannot be attached",
+		    macs);
+		return NULL;
+	}
+	if (mac_taken(sd, a, &l) != 0) {
+		/* One message whoever holds it: it names no one (rule 4). */
 		*code = "mac_in_use";
-		snprintf(msg, msglen, "MAC %s is already attached", macs);
+		snprintf(msg, msglen,
+		    "MAC %s is in use (attached, or leased by another user; "
+		    "an admin frees it with `softnetctl leases release`)",
+		    macs);
 		return NULL;
 	}
 	if (a->name != NULL && a->name[0] != '\0' &&
-	    port_by_name(sd, a->name) != NULL) {
+	    port_by_owner_name(sd, a->owner, a->name) != NULL) {
 		*code = "name_in_use";
-		snprintf(msg, msglen, "a VM named \"%s\" is already attached",
-		    a->name);
+		snprintf(msg, msglen,
+		    "you already have a VM named \"%s\" attached", a->name);
+		return NULL;
+	}
+	if (a->kind == OSDEP_FD_DGRAM && dgram_acceptable(sd, a->fd, &ident,
+	                                     &has_ident, msg, msglen) == -1) {
+		*code = "bad_fd";
 		return NULL;
 	}
 	if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) == -1 ||
@@ -273,6 +414,9 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		    strerror(errno));
 		return NULL;
 	}
+	/* Room for a batch of frames where the OS default is small (D2). */
+	if (a->kind == OSDEP_FD_DGRAM && osdep_dgram_tune(a->fd) == -1)
+		log_warn("vm attach: sizing the socket buffers");
 	/* A TAP with vnet headers gets offloads (not under -B): GSO
 	 * superframes pass. */
 	if (a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd) &&
@@ -291,11 +435,15 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	memcpy(p->mac, a->mac, 6);
 	p->fd = a->fd;
 	p->kind = a->kind;
+	p->ident = ident;
+	p->has_ident = has_ident;
 	p->owner = a->owner;
 	p->session = a->session;
 	p->attached_at = now;
 	rate_init(&p->tx_rate, &sd->cfg.vm_limits.tx, switch_clock());
 	rate_init(&p->rx_rate, &sd->cfg.vm_limits.rx, switch_clock());
+	switch_dhcp_rate_init(sd, p);
+	p->admin = a->admin;
 	if (a->policy != NULL)
 		p->policy = *a->policy;
 	else
@@ -316,7 +464,11 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	}
 	p->ev =
 	    event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable, p);
-	p->wev = event_new(sd->base, p->fd, EV_WRITE, port_writable, p);
+	/* Where a full datagram socket never turns writable, a timer. */
+	if (p->kind == OSDEP_FD_DGRAM && !osdep_dgram_writable_events())
+		p->wev = event_new(sd->base, -1, 0, port_writable, p);
+	else
+		p->wev = event_new(sd->base, p->fd, EV_WRITE, port_writable, p);
 	if (p->ev == NULL || p->wev == NULL || event_add(p->ev, NULL) == -1)
 		fatalx("cannot add a port event");
 
@@ -328,8 +480,11 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 
 	/* A VM re-attached after a daemon restart keeps its bound lease. */
 	if (leasedb_get(sd->db, p->mac, &l) == 0 && l.state == LEASE_BOUND &&
-	    l.expires > now && l.ip != 0 && port_by_ip(sd, l.ip) == NULL)
-		port_set_lease(sd, p, l.ip, l.expires);
+	    l.expires > now && l.ip != 0 && port_by_ip(sd, l.ip) == NULL &&
+	    restore_lease(sd, p, &l, now)) {
+		/* The host may have forgotten it (`tart ip --resolver arp`). */
+		switch_announce(sd, p);
+	}
 
 	log_info("attached vm %u%s%s mac %s (%s) owner %lld", p->id,
 	    p->name[0] ? " " : "", p->name, macs,
@@ -346,6 +501,7 @@ port_detach(struct softnetd *sd, struct port *p)
 	unlink_port(sd, p);
 	if (leasedb_detach(sd->db, p->mac, softnetd_now()) == -1)
 		log_warnx("vm %u: lease database error at detach", p->id);
+	bootpd_dirty(sd);
 	log_info("detached vm %u%s%s mac %s", p->id, p->name[0] ? " " : "",
 	    p->name, macs);
 	free(p);
@@ -359,6 +515,19 @@ port_by_id(struct softnetd *sd, uint32_t id)
 	TAILQ_FOREACH(p, &sd->ports->list, entry)
 	{
 		if (p->id == id)
+			return p;
+	}
+	return NULL;
+}
+
+struct port *
+port_by_owner_name(struct softnetd *sd, int64_t owner, const char *name)
+{
+	struct port *p;
+
+	TAILQ_FOREACH(p, &sd->ports->list, entry)
+	{
+		if (p->owner == owner && strcmp(p->name, name) == 0)
 			return p;
 	}
 	return NULL;
@@ -444,6 +613,8 @@ port_set_lease(
 	struct port *other;
 	size_t b;
 
+	/* Bound, renewed, released or expired: the mirror follows. */
+	bootpd_dirty(sd);
 	if (p->ip == ip) {
 		p->lease_expires = ip != 0 ? expires : 0;
 		return;
@@ -517,6 +688,17 @@ err:
 	return 0;
 }
 
+/*
+ * Whether errno after a failed datagram send means the VM's socket is full
+ * (the frame waits in the backlog) rather than this one frame failing.
+ */
+static bool
+dgram_full(int err)
+{
+	return err == EAGAIN ||
+	       (err == ENOBUFS && !osdep_dgram_writable_events());
+}
+
 /* Whether errno after a failed send means "try later", not "gone". */
 static bool
 transient(int err)
@@ -550,7 +732,13 @@ mark_full(struct port *p, bool progress)
 		p->retry_ns *= 2;
 	p->full = true;
 	p->full_at = switch_clock();
-	event_add(p->wev, NULL);
+	if (p->kind == OSDEP_FD_DGRAM && !osdep_dgram_writable_events()) {
+		struct timeval tv = {0, (suseconds_t)(p->retry_ns / 1000)};
+
+		event_add(p->wev, &tv); /* a timer: writability would spin */
+	} else {
+		event_add(p->wev, NULL);
+	}
 }
 
 /*
@@ -563,6 +751,12 @@ send_dgram(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 {
 	int i;
 
+	/* Still the peer it was attached with (dgram_acceptable)? */
+	if (osdep_dgram_peer(p->fd) != OSDEP_PEER_UNNAMED) {
+		port_fail(sd, p, "re-connected to another socket");
+		errno = ENOTCONN;
+		return -1;
+	}
 	if (!sd->no_batch)
 		return osdep_send_batch(p->fd, frames, lens, n);
 	for (i = 0; i < n; i++) {
@@ -597,12 +791,28 @@ send_some(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 			port_fail(sd, p, strerror(errno));
 			return -1;
 		}
-		if (errno == EAGAIN)
+		if (dgram_full(errno))
 			break;
 		p->st.drops[FILTER_R_QUEUE_FULL]++;
 		done++;
 	}
 	return done;
+}
+
+/* Bytes of backlog the non-admin VMs of p's owner hold together. */
+static size_t
+owner_backlog(struct softnetd *sd, const struct port *p)
+{
+	const struct port *q;
+	size_t n = 0;
+
+	/* Only when a backlog is first allocated: at most once per VM. */
+	TAILQ_FOREACH(q, &sd->ports->list, entry)
+	{
+		if (q->owner == p->owner && !q->admin && q->backlog != NULL)
+			n += q->backlog->size;
+	}
+	return n;
 }
 
 /* Queues one frame behind p's backlog, allocating it on first need. */
@@ -621,6 +831,13 @@ backlog_push(
 		cap = BACKLOG_BYTES / slot;
 		if (cap > BACKLOG_FRAMES)
 			cap = BACKLOG_FRAMES;
+		if (!p->admin && cap != 0 &&
+		    owner_backlog(sd, p) + sizeof(*b) + cap * slot >
+		        BACKLOG_USER_SHARE) {
+			ps->backlog_share_drops++;
+			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			return;
+		}
 		if (cap == 0 ||
 		    ps->backlog_bytes + sizeof(*b) + cap * slot >
 		        BACKLOG_TOTAL ||
@@ -672,6 +889,13 @@ backlog_flush(struct softnetd *sd, struct port *p)
 	} else {
 		mark_full(p, k > 0);
 	}
+}
+
+void
+port_backlog_totals(struct softnetd *sd, size_t *bytes, uint64_t *refused)
+{
+	*bytes = sd->ports->backlog_bytes;
+	*refused = sd->ports->backlog_share_drops;
 }
 
 unsigned
@@ -814,6 +1038,24 @@ port_send_batch(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 	}
 	for (i = 0; i < n && !p->dead; i++)
 		port_send(sd, p, frames[i], lens[i]);
+}
+
+/*
+ * The owner of a vnet TAP can change TUNSETVNETHDRSZ after attach; reads
+ * then split header and frame at the old offset. That is no danger in
+ * itself (port_recv's buffers are fixed, and every byte read is checked
+ * as untrusted: a shifted frame fails the source MAC check), but the
+ * port would carry garbage both ways, so the first frame that makes no
+ * sense re-reads the size (one ioctl, only on such frames) and a changed
+ * one detaches the VM.
+ */
+void
+port_vnet_anomaly(struct softnetd *sd, struct port *p)
+{
+	if (!p->vnet || p->dead ||
+	    osdep_tap_vnet_hdr_size(p->fd) == (int)sizeof(struct pkt_vnet))
+		return;
+	port_fail(sd, p, "the TAP's virtio-net header size changed");
 }
 
 void

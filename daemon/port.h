@@ -40,9 +40,11 @@ struct port {
 	uint8_t mac[6];
 	int fd;
 	enum osdep_fd_kind kind;
-	bool vnet;     /* a TAP with virtio-net headers: GSO capable */
-	int64_t owner; /* uid that attached it */
-	void *session; /* control connection it lives with, or NULL */
+	bool has_ident; /* ident is known (osdep_fd_ident) */
+	uint64_t ident; /* the socket behind fd: refuses a second attach */
+	bool vnet;      /* a TAP with virtio-net headers: GSO capable */
+	int64_t owner;  /* uid that attached it */
+	void *session;  /* control connection it lives with, or NULL */
 	int64_t attached_at;
 	uint32_t ip; /* leased address, 0 before a lease */
 	int64_t lease_expires;
@@ -58,6 +60,8 @@ struct port {
 	bool dead;               /* failed; detached from the loop soon */
 	struct rate tx_rate;     /* token buckets (config vm_limits) */
 	struct rate rx_rate;
+	struct rate dhcp_rate; /* DHCP messages (config dhcp.rate/burst) */
+	bool admin;            /* root/admin_group: no lease or backlog share */
 	struct port_stats st;
 };
 
@@ -79,6 +83,7 @@ struct port_attach_args {
 	int64_t owner;
 	void *session;
 	const struct policy *policy;
+	bool admin; /* root or admin_group: may take over another's MAC */
 };
 
 void port_init(struct softnetd *sd);
@@ -96,6 +101,18 @@ void port_detach(struct softnetd *sd, struct port *p);
 
 struct port *port_by_id(struct softnetd *sd, uint32_t id);
 struct port *port_by_name(struct softnetd *sd, const char *name);
+/*
+ * Names are per owner (Security model, rule 4): two users may each have a
+ * VM "web", and neither learns of the other's. This finds owner's.
+ */
+struct port *port_by_owner_name(
+    struct softnetd *sd, int64_t owner, const char *name);
+/*
+ * Whether mac is one of the daemon's own (the uplink's, vmnet's VM-side
+ * MAC, the gateway's as learned from its ARP): never attachable, since the
+ * switch would hand that port every frame other VMs send to the gateway.
+ */
+bool port_mac_reserved(struct softnetd *sd, const uint8_t mac[6]);
 struct port *port_by_mac(struct softnetd *sd, const uint8_t mac[6]);
 struct port *port_by_ip(struct softnetd *sd, uint32_t ip);
 /* Finds by name, then MAC text, then decimal id. */
@@ -125,6 +142,12 @@ bool port_blocked(const struct port *p);
  * as they back off (about 20 ms of traffic for it).
  */
 bool port_hung(const struct port *p);
+/*
+ * Backlog memory of all VMs together, and how many frames were dropped
+ * because their VM's uid already held its backlog share
+ * (BACKLOG_USER_SHARE, 16 MiB) when the VM first needed a backlog.
+ */
+void port_backlog_totals(struct softnetd *sd, size_t *bytes, uint64_t *refused);
 /* Frames waiting in p's backlog. */
 unsigned port_backlog(const struct port *p);
 void port_send(
@@ -138,6 +161,12 @@ void port_send_vnet(struct softnetd *sd, struct port *p, const uint8_t *frame,
 /* Writes n plain frames (segments of one superframe) to the VM. */
 void port_send_batch(struct softnetd *sd, struct port *p,
     uint8_t *const *frames, const size_t *lens, int n);
+/*
+ * Called when a vnet TAP port's frame made no sense (bad offload header,
+ * wrong source MAC, runt): if the TAP's header size is no longer the one
+ * set at attach, the port is failed.
+ */
+void port_vnet_anomaly(struct softnetd *sd, struct port *p);
 /* Marks a port broken; it is detached from the event loop shortly. */
 void port_fail(struct softnetd *sd, struct port *p, const char *why);
 /* "attached" before a lease, "leased" after. */

@@ -5,7 +5,9 @@
  * A frame passes when there is a token for it and for each of its bytes.
  * A GSO superframe is one frame (it costs the daemon what one frame costs:
  * one read, one decision, one write) and all of its bytes: the frame limit
- * is a packet-rate guard, the byte limit the volume guard.
+ * is a packet-rate guard, the byte limit the volume guard. A limit with
+ * burst_frames set (DHCP: a few messages a second, a burst of eight) uses
+ * exactly that depth for frames instead.
  */
 #include "rate.h"
 
@@ -22,10 +24,19 @@ burst(uint64_t rate, double floor)
 	return b > floor ? b : floor;
 }
 
+/* The frame bucket's depth: the explicit burst, else the data-plane rule. */
+static double
+frame_burst(const struct rate_limit *lim)
+{
+	if (lim->burst_frames != 0)
+		return (double)lim->burst_frames;
+	return burst(lim->frames_per_sec, RATE_MIN_FRAMES);
+}
+
 void
 rate_init(struct rate *r, const struct rate_limit *lim, uint64_t now_ns)
 {
-	r->frames = burst(lim->frames_per_sec, RATE_MIN_FRAMES);
+	r->frames = frame_burst(lim);
 	r->bytes = burst(lim->bytes_per_sec, RATE_MIN_BYTES);
 	r->last = now_ns;
 }
@@ -40,7 +51,7 @@ refill(struct rate *r, const struct rate_limit *lim, uint64_t now_ns)
 		return;
 	dt = (double)(now_ns - r->last) / 1e9;
 	r->last = now_ns;
-	fmax = burst(lim->frames_per_sec, RATE_MIN_FRAMES);
+	fmax = frame_burst(lim);
 	bmax = burst(lim->bytes_per_sec, RATE_MIN_BYTES);
 	r->frames += dt * (double)lim->frames_per_sec;
 	r->bytes += dt * (double)lim->bytes_per_sec;

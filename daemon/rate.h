@@ -10,10 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A limit: 0 in a field means unlimited. */
+/*
+ * A limit: 0 in a rate means unlimited. burst_frames, when nonzero, is the
+ * bucket's exact frame depth (a slow control-plane limit such as DHCP's few
+ * messages a second wants a burst of a handful, not the data plane's floor
+ * of 64); 0 keeps the data-plane rule below.
+ */
 struct rate_limit {
 	uint64_t frames_per_sec;
 	uint64_t bytes_per_sec;
+	uint64_t burst_frames;
 };
 
 /* One direction's buckets. */

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "dhcp.h"
+#include "fdbudget.h"
 #include "filter.h"
 #include "uplink.h"
 
@@ -20,6 +21,8 @@ struct leasedb;
 struct control;
 struct ports;
 struct sw;
+struct bootpd;
+struct hostaddr;
 
 struct softnetd {
 	struct config cfg;
@@ -32,12 +35,23 @@ struct softnetd {
 	struct ports *ports;
 	struct sw *sw;
 	struct control *control;
+	struct fdbudget fdb;       /* the descriptor budget (fdbudget.c) */
+	struct bootpd *bootpd;     /* the bootpd lease mirror, or NULL */
+	struct hostaddr *hostaddr; /* the host's addresses (hostaddr.c) */
 	time_t started;
-	bool no_batch; /* -B: one frame per system call */
+	bool no_batch;   /* -B: one frame per system call */
+	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
 };
 
 /* Fills sd->net and sd->dhcp from sd->up and sd->cfg (after the uplink). */
 void softnetd_derive_network(struct softnetd *sd);
+
+/*
+ * Something the daemon cannot run without (the uplink) is gone: logs why
+ * and ends the event loop with exit status 1, so launchd or systemd starts
+ * softnetd again (VMs re-attach and keep their leases).
+ */
+void softnetd_fail(struct softnetd *sd, const char *why);
 
 /* Wall-clock seconds, the time base of leases (defined by main.c). */
 int64_t softnetd_now(void);

@@ -19,7 +19,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bootpd.h"
 #include "dhcp.h"
+#include "expose.h"
 #include "filter.h"
 #include "gso.h"
 #include "leasedb.h"
@@ -34,6 +36,12 @@
 #define SW_BATCH       32 /* frames per read per wakeup */
 #define SW_EXPIRE_SECS 5  /* how often leases are expired */
 #define SW_DHCP_BUF    1024
+/*
+ * Idle lease rows purged per expiry tick: one short transaction (a few ms
+ * at most), so a table of 100k stale rows drains in minutes without ever
+ * holding the loop.
+ */
+#define SW_PURGE_BATCH 500
 /* Segments of one superframe: a 64 KiB TCP superframe cut at an MSS of 536
  * or more, or the most segments Linux puts in a UDP one; a superframe that
  * would make more is dropped and counted. */
@@ -59,6 +67,8 @@ struct sw {
 	size_t nblocked;
 	bool no_block; /* the uplink cannot: the switch drops instead */
 	struct sw_stats st;
+	uint8_t gw_mac[6]; /* the gateway's, from its ARP on the uplink */
+	bool gw_mac_known;
 };
 
 static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -212,7 +222,8 @@ static void
 to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
     const struct pkt_vnet *vnet)
 {
-	struct filter_vm vm = {q->mac, q->ip, &q->policy};
+	struct filter_vm vm = {q->mac, q->ip, &q->policy,
+	    q->expose != NULL ? expose_proxied : NULL, q};
 	struct sw *sw = sd->sw;
 	enum filter_reason why;
 	uint8_t *frame = (uint8_t *)pi->frame;
@@ -279,21 +290,56 @@ announce(struct softnetd *sd, struct port *p, uint32_t ip)
 	flush_uplink(sd); /* arp_buf is reused by the next announcement */
 }
 
-/* Runs the DHCP server on a client message from p. */
+void
+switch_announce(struct softnetd *sd, struct port *p)
+{
+	if (sd->sw == NULL || p->ip == 0)
+		return;
+	announce(sd, p, p->ip);
+}
+
+void
+switch_dhcp_rate_init(struct softnetd *sd, struct port *p)
+{
+	struct rate_limit lim = {sd->cfg.dhcp.rate, 0, sd->cfg.dhcp.burst};
+
+	rate_init(&p->dhcp_rate, &lim, switch_clock());
+}
+
+/*
+ * Runs the DHCP server on a client message from p. Each message may cost a
+ * database transaction (an fsync-free WAL append, still kilobytes of
+ * writes), so a VM gets dhcp.rate messages a second (default 4, bursts of
+ * dhcp.burst, 8) before the database is touched (dhcp_handle takes the
+ * bucket once the message parsed and is the VM's own): a DISCOVER flood
+ * is dropped and counted (dhcp_rate), and other VMs' frames never wait
+ * behind it. A real client sends 2-4 messages per lease and retries at
+ * seconds.
+ */
 static void
 to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 {
 	struct sw *sw = sd->sw;
+	struct rate_limit lim = {sd->cfg.dhcp.rate, 0, sd->cfg.dhcp.burst};
+	struct dhcp_config cfg = sd->dhcp;
 	struct dhcp_result res;
 	int64_t now = softnetd_now();
 
-	if (dhcp_handle(&sd->dhcp, sd->db, p->mac, pi, now, sw->dhcp_buf,
+	cfg.rate = &p->dhcp_rate;
+	cfg.rate_limit = &lim;
+	cfg.now_ns = switch_clock();
+	/* Root and admin VMs draw on the reserve the quota leaves. */
+	cfg.lease_quota = p->admin ? 0 : sd->cfg.dhcp.max_leases_per_user;
+	cfg.max_declined = sd->cfg.dhcp.max_declined;
+	if (dhcp_handle(&cfg, sd->db, p->mac, pi, now, sw->dhcp_buf,
 	        sizeof(sw->dhcp_buf), &res) == -1) {
 		log_warnx("vm %u: lease database error in DHCP", p->id);
 		return;
 	}
 	if (res.dropped)
 		p->st.drops[res.drop]++;
+	if (res.dropped && res.drop == FILTER_R_DHCP_RATE)
+		sw->st.dhcp_rate_limited++;
 	if (res.pool_full) {
 		sw->st.dhcp_pool_full++;
 		if (now - sw->pool_full_logged >= 60) {
@@ -302,7 +348,18 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 			sw->pool_full_logged = now;
 		}
 	}
-	if (res.bound && res.ip != p->ip)
+	if (res.over_quota) {
+		sw->st.dhcp_over_quota++;
+		log_debug("vm %u: uid %lld holds its lease quota (%u)", p->id,
+		    (long long)p->owner, cfg.lease_quota);
+	}
+	if (res.decline_unquarantined)
+		sw->st.dhcp_decline_unquarantined++;
+	/*
+	 * On every ACK, renewals too: the host's ARP cache forgets an idle
+	 * VM after 20 minutes and `tart ip --resolver arp` reads that cache.
+	 */
+	if (res.bound)
 		announce(sd, p, res.ip);
 	if (res.bound)
 		port_set_lease(sd, p, res.ip, now + sd->dhcp.lease_time);
@@ -313,13 +370,34 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 }
 
 /*
+ * Whether each segment of a validated GSO superframe fits the MTU: its
+ * headers plus gso_size, as the kernel (or gso.c) will cut it. A plain
+ * frame was checked against the MTU before parsing.
+ */
+static bool
+segments_fit(
+    struct softnetd *sd, const struct pkt_vnet *vnet, const struct pkt_info *pi)
+{
+	size_t l4h;
+
+	if ((vnet->gso_type & ~PKT_VNET_GSO_ECN) == PKT_VNET_GSO_NONE)
+		return true;
+	/* gso_validate passed: IPv4 with a whole TCP or UDP header. */
+	l4h = pi->ip_proto == PKT_IPPROTO_TCP ? (size_t)(pi->l4[12] >> 4) * 4
+	                                      : sizeof(struct pkt_udp);
+	return (size_t)(pi->l4 - pi->frame) + l4h + vnet->gso_size <=
+	       PKT_ETH_HLEN + sd->up.mtu;
+}
+
+/*
  * Switches one frame (or GSO superframe: one decision for all of it) from
  * p; uplink frames are queued, not yet written.
  */
 static void
 vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 {
-	struct filter_vm vm = {p->mac, p->ip, &p->policy};
+	struct filter_vm vm = {p->mac, p->ip, &p->policy,
+	    p->expose != NULL ? expose_proxied : NULL, p};
 	struct pkt_info pi;
 	enum filter_reason why;
 	struct port *q = NULL;
@@ -331,10 +409,24 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 		p->st.drops[FILTER_R_RATE_LIMIT]++;
 		return;
 	}
+	/*
+	 * No longer than the MTU handed out by DHCP allows (a vnet TAP's
+	 * GSO superframe is legitimately larger; gso_validate checks that
+	 * its segments fit): the uplink and other VMs would otherwise get
+	 * frames their MTU says cannot exist.
+	 */
+	if (f->len > PKT_ETH_HLEN + sd->up.mtu &&
+	    (f->vnet.gso_type & ~PKT_VNET_GSO_ECN) == PKT_VNET_GSO_NONE) {
+		p->st.drops[FILTER_R_OVERSIZE]++;
+		return;
+	}
 	(void)pkt_parse(f->data, f->len, &pi);
 	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
 	case FILTER_DROP:
 		p->st.drops[why]++;
+		if (p->vnet &&
+		    (why == FILTER_R_SRC_MAC || why == FILTER_R_RUNT))
+			port_vnet_anomaly(sd, p);
 		return;
 	case FILTER_DHCP:
 		to_dhcp(sd, p, &pi);
@@ -345,6 +437,11 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	/* The VM's offload header must describe this very frame. */
 	if (!gso_validate(&f->vnet, &pi)) {
 		p->st.drops[FILTER_R_VNET_HDR]++;
+		port_vnet_anomaly(sd, p);
+		return;
+	}
+	if (!segments_fit(sd, &f->vnet, &pi)) {
+		p->st.drops[FILTER_R_OVERSIZE]++;
 		return;
 	}
 	if (memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
@@ -385,6 +482,37 @@ switch_port_readable(struct softnetd *sd, struct port *p)
 	flush_uplink(sd);
 }
 
+/*
+ * Remembers the gateway's MAC from an ARP frame the host sent with the
+ * gateway's address. On a TAP it is the uplink's own MAC (known at open);
+ * vmnet never says the host bridge's MAC (uplink.h), so it is learned
+ * here. A port already using it is failed: the switch would hand it every
+ * frame the other VMs send to their router (Security model, rule 1).
+ */
+static void
+learn_gateway_mac(struct softnetd *sd, const uint8_t *mac)
+{
+	struct sw *sw = sd->sw;
+	struct port *p;
+
+	if ((mac[0] & 1) != 0 ||
+	    (sw->gw_mac_known && memcmp(sw->gw_mac, mac, 6) == 0))
+		return;
+	memcpy(sw->gw_mac, mac, 6);
+	sw->gw_mac_known = true;
+	if ((p = port_by_mac(sd, mac)) != NULL)
+		port_fail(sd, p, "it uses the gateway's MAC address");
+}
+
+bool
+switch_gateway_mac(struct softnetd *sd, uint8_t mac[6])
+{
+	if (sd->sw == NULL || !sd->sw->gw_mac_known)
+		return false;
+	memcpy(mac, sd->sw->gw_mac, 6);
+	return true;
+}
+
 /* Switches one frame (or superframe) read from the uplink. */
 static void
 uplink_frame(struct softnetd *sd, struct frame *f)
@@ -399,6 +527,8 @@ uplink_frame(struct softnetd *sd, struct frame *f)
 		sw->st.uplink_runt++;
 		return;
 	}
+	if (pi.arp != NULL && pkt_arp_spa(pi.arp) == sd->up.gateway)
+		learn_gateway_mac(sd, pi.arp->sha);
 	if ((pi.eth->dst[0] & 1) == 0) {
 		if ((q = port_by_mac(sd, pi.eth->dst)) == NULL) {
 			sw->st.uplink_no_port++;
@@ -436,11 +566,19 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	sw->now_ns = switch_clock();
 	if ((n = uplink_read(sd->uplink, sw->in, sw->batch)) < 0) {
-		log_warn("uplink read");
+		/* -1 is fatal (uplink.h): the uplink is gone for good. */
+		softnetd_fail(sd, "uplink read failed");
 		return;
 	}
 	for (i = 0; i < n; i++)
 		uplink_frame(sd, &sw->in[i]);
+}
+
+/* leasedb_purge keep callback: an attached VM's row stays. */
+static int
+keep_attached(const uint8_t mac[6], void *arg)
+{
+	return port_by_mac(arg, mac) != NULL;
 }
 
 void
@@ -448,9 +586,21 @@ switch_expire(struct softnetd *sd)
 {
 	struct port *p;
 	int64_t now = softnetd_now();
+	int n;
 
-	if (leasedb_expire(sd->db, now) == -1)
+	if ((n = leasedb_expire(sd->db, now)) == -1)
 		log_warnx("lease database error while expiring leases");
+	else if (n > 0)
+		bootpd_dirty(sd);
+	/* The table stays bounded: forget detached MACs idle too long. */
+	n = leasedb_purge(sd->db, now - (int64_t)sd->cfg.dhcp.lease_retention,
+	    SW_PURGE_BATCH, keep_attached, sd);
+	if (n == -1)
+		log_warnx("lease database error while purging idle leases");
+	else if (n > 0) {
+		sd->sw->st.leases_purged += (uint64_t)n;
+		log_debug("purged %d idle lease rows", n);
+	}
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
 		if (p->ip != 0 && p->lease_expires <= now) {

@@ -5,6 +5,7 @@
 #ifndef SOFTNET_SWITCH_H
 #define SOFTNET_SWITCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,11 @@ struct sw_stats {
 	uint64_t uplink_write_drop; /* the uplink refused a frame */
 	uint64_t dhcp_pool_full;    /* DISCOVERs left unanswered */
 	uint64_t uplink_blocks;     /* times a hung VM was blocked there */
+	/* Tenancy limits (issue 13 items 11-13). */
+	uint64_t dhcp_rate_limited; /* DHCP messages over a VM's dhcp.rate */
+	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
+	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
+	uint64_t leases_purged; /* idle rows past dhcp.lease_retention */
 };
 
 /* Allocates batch buffers, watches the uplink (if any), starts timers. */
@@ -33,6 +39,12 @@ void switch_from_vm(
     struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /* Switches one frame from the uplink (exposed for tests). */
 void switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len);
+/* Starts p's DHCP message bucket (dhcp.rate per second, dhcp.burst deep). */
+void switch_dhcp_rate_init(struct softnetd *sd, struct port *p);
+/* Tells the host that p's leased address is at p's MAC (gratuitous ARP). */
+void switch_announce(struct softnetd *sd, struct port *p);
+/* The gateway's MAC once seen in its ARP on the uplink; false before. */
+bool switch_gateway_mac(struct softnetd *sd, uint8_t mac[6]);
 /* Expires leases now (the timer calls it; tests too). */
 void switch_expire(struct softnetd *sd);
 const struct sw_stats *switch_stats(struct softnetd *sd);

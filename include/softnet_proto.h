@@ -23,7 +23,11 @@
 #endif
 #define SOFTNET_SOCKET_ENV "SOFTNET_SOCKET"
 
-/* Operations. */
+/*
+ * Operations. "leases" answers one page of rows ordered by MAC:
+ * {"after": MAC, "limit": 1..500}, both optional; the reply's "next" is
+ * the MAC to pass as "after" for the next page, null on the last one.
+ */
 #define SOFTNET_OP_HELLO      "hello"
 #define SOFTNET_OP_ATTACH     "attach"
 #define SOFTNET_OP_DETACH     "detach"
@@ -34,6 +38,8 @@
 #define SOFTNET_OP_LEASES     "leases"
 #define SOFTNET_OP_POLICY_GET "policy.get"
 #define SOFTNET_OP_POLICY_SET "policy.set"
+/* Forgets a MAC's lease and owner: {"mac": M}; admin or owner only. */
+#define SOFTNET_OP_LEASE_RELEASE "lease.release"
 
 /* Error codes (the "code" of a failed reply). Stable: scripts match them. */
 #define SOFTNET_E_BAD_JSON      "bad_json"      /* not a JSON object */

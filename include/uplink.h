@@ -34,9 +34,19 @@ struct uplink_params {
 	uint32_t pool_end;
 	unsigned mtu;     /* IP MTU handed to VMs */
 	size_t max_frame; /* largest frame read or written */
-	uint8_t mac[6];   /* the host side's MAC (source of daemon frames) */
-	bool vnet;        /* takes and gives GSO superframes (vnet header) */
-	char name[32];    /* interface name, for messages */
+	/*
+	 * The source MAC of the daemon's own frames (DHCP replies): the TAP's
+	 * host-side MAC; on vmnet a locally administered MAC of the daemon's
+	 * (vmnet does not say the host bridge's MAC).
+	 */
+	uint8_t mac[6];
+	/*
+	 * vmnet only: vmnet_mac_address_key, the MAC vmnet allocated for the
+	 * VM side of the interface (not the host's); zero on a TAP.
+	 */
+	uint8_t vm_mac[6];
+	bool vnet;     /* takes and gives GSO superframes (vnet header) */
+	char name[32]; /* interface name, for messages */
 };
 
 struct uplink;
@@ -48,10 +58,15 @@ struct uplink *uplink_open(const struct config *cfg, struct uplink_params *p,
 int uplink_fd(const struct uplink *u);
 /*
  * Reads up to n frames (each into frames[i].data, up to frames[i].cap).
- * Returns how many were read (0: nothing pending), or -1 on a fatal error.
+ * Returns how many were read (0: nothing pending), or -1 on a fatal error:
+ * the uplink is gone for good and the daemon exits 1 (for launchd or
+ * systemd to start it again).
  */
 int uplink_read(struct uplink *u, struct frame *frames, int n);
-/* Writes n frames; returns how many were accepted, -1 on a fatal error. */
+/*
+ * Writes n frames; returns how many were accepted, -1 on a fatal error.
+ * Frames larger than max_frame are dropped (not accepted), never sent.
+ */
 int uplink_write(struct uplink *u, const struct frame *frames, int n);
 /*
  * Has the uplink drop frames addressed to these MACs before softnetd reads

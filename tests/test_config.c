@@ -80,8 +80,13 @@ test_defaults(void **state)
 	assert_string_equal(cfg.admin_group, "wheel");
 	assert_string_equal(cfg.database, "/var/db/softnetd/leases.db");
 	assert_int_equal(cfg.uplink.type, UPLINK_VMNET);
-	assert_false(cfg.uplink.have_addrs);
-	assert_int_equal(cfg.dhcp.ndns, 0);
+	/* A pinned subnet of softnet's own, not vmnet's 192.168.64/24. */
+	assert_true(cfg.uplink.have_addrs);
+	assert_int_equal(cfg.uplink.gateway, IP(192, 168, 222, 1));
+	assert_int_equal(cfg.uplink.pool_start, IP(192, 168, 222, 2));
+	assert_int_equal(cfg.uplink.pool_end, IP(192, 168, 222, 254));
+	assert_int_equal(cfg.dhcp.ndns, 1);
+	assert_int_equal(cfg.dhcp.dns[0], IP(192, 168, 222, 1));
 #else
 	assert_string_equal(cfg.socket, "/run/softnetd.sock");
 	assert_string_equal(cfg.socket_group, "root");
@@ -551,22 +556,30 @@ test_paths(void **state)
 static void
 test_vmnet(void **state)
 {
-	struct config cfg;
+	struct config cfg, def;
 
 	(void)state;
-	/* No addresses: vmnet picks them, and the gateway it picks is DNS. */
+	/* No addresses: the platform's pinned subnet, never vmnet's pick
+	 * (which bootpd shares with other VMs); its gateway is DNS. */
 	load_ok("{\"uplink\": {\"type\": \"vmnet\"}}", &cfg);
 	assert_int_equal(cfg.uplink.type, UPLINK_VMNET);
 	assert_int_equal(cfg.uplink.mode, UPLINK_MODE_SHARED);
-	assert_false(cfg.uplink.have_addrs);
-	assert_int_equal(cfg.dhcp.ndns, 0);
+	assert_true(cfg.uplink.have_addrs);
+	config_defaults(&def);
+	assert_int_equal(cfg.uplink.gateway, def.uplink.gateway);
+	assert_int_equal(cfg.uplink.netmask, def.uplink.netmask);
+	assert_int_equal(cfg.uplink.pool_start, def.uplink.pool_start);
+	assert_int_equal(cfg.uplink.pool_end, def.uplink.pool_end);
+	config_free(&def);
+	assert_int_equal(cfg.dhcp.ndns, 1);
+	assert_int_equal(cfg.dhcp.dns[0], cfg.uplink.gateway);
 	config_free(&cfg);
 
 	load_ok("{\"uplink\": {\"type\": \"vmnet\", \"mode\": \"host\", "
 	        "\"mtu\": 1400}, \"dhcp\": {\"dns\": [\"1.1.1.1\"]}}",
 	    &cfg);
 	assert_int_equal(cfg.uplink.mode, UPLINK_MODE_HOST);
-	assert_false(cfg.uplink.have_addrs);
+	assert_true(cfg.uplink.have_addrs);
 	assert_int_equal(cfg.uplink.mtu, 1400);
 	assert_int_equal(cfg.dhcp.ndns, 1);
 	config_free(&cfg);
@@ -759,10 +772,63 @@ test_limits(void **state)
 	load_fail("{\"max_connections\": \"8\"}", "max_connections");
 }
 
+/* bootpd_leases: an absolute path or null; none by default on Linux. */
+static void
+test_bootpd_leases(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_null(cfg.bootpd_leases); /* Linux; macOS: /var/db/dhcpd_leases */
+	config_free(&cfg);
+	load_ok("{\"bootpd_leases\": \"/tmp/x/dhcpd_leases\"}", &cfg);
+	assert_string_equal(cfg.bootpd_leases, "/tmp/x/dhcpd_leases");
+	config_free(&cfg);
+	load_ok("{\"bootpd_leases\": null}", &cfg);
+	assert_null(cfg.bootpd_leases);
+	config_free(&cfg);
+	load_fail("{\"bootpd_leases\": \"dhcpd_leases\"}",
+	    "bootpd_leases: expected an absolute path or null");
+	load_fail("{\"bootpd_leases\": \"\"}", "bootpd_leases");
+	load_fail("{\"bootpd_leases\": 1}", "bootpd_leases");
+}
+
+/* The tenancy keys of "dhcp" (issue 13 items 11-13): defaults and bounds. */
+static void
+test_dhcp_tenancy_keys(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("{}", &cfg);
+	assert_int_equal(cfg.dhcp.max_leases_per_user, 0);
+	assert_int_equal(cfg.dhcp.rate, 4);
+	assert_int_equal(cfg.dhcp.burst, 8);
+	assert_int_equal(cfg.dhcp.max_declined, 4);
+	assert_int_equal(cfg.dhcp.lease_retention, 604800);
+	config_free(&cfg);
+	load_ok("{\"dhcp\": {\"max_leases_per_user\": 10, \"rate\": 2, "
+	        "\"burst\": 3, \"max_declined\": 0, \"lease_retention\": 60}}",
+	    &cfg);
+	assert_int_equal(cfg.dhcp.max_leases_per_user, 10);
+	assert_int_equal(cfg.dhcp.rate, 2);
+	assert_int_equal(cfg.dhcp.burst, 3);
+	assert_int_equal(cfg.dhcp.max_declined, 0);
+	assert_int_equal(cfg.dhcp.lease_retention, 60);
+	config_free(&cfg);
+	load_fail("{\"dhcp\": {\"rate\": 0}}", "dhcp.rate");
+	load_fail(
+	    "{\"dhcp\": {\"lease_retention\": 59}}", "dhcp.lease_retention");
+	load_fail("{\"dhcp\": {\"max_declined\": -1}}", "dhcp.max_declined");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_dhcp_tenancy_keys),
+	    cmocka_unit_test(test_bootpd_leases),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_empty_object_is_defaults),
 	    cmocka_unit_test(test_full_file),

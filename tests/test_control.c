@@ -475,7 +475,7 @@ test_stats(void **state)
 	expect_error(&root_peer, "{\"op\":\"stats\",\"vm\":\"zzz\"}", -1,
 	    SOFTNET_E_NOT_FOUND);
 	expect_error(&alice, "{\"op\":\"stats\",\"vm\":\"one\"}", -1,
-	    SOFTNET_E_PERMISSION);
+	    SOFTNET_E_NOT_FOUND);
 }
 
 /* Finds the lease row for mac in a leases reply. */
@@ -634,9 +634,9 @@ test_policy_ops(void **state)
 	    SOFTNET_E_BAD_REQUEST);
 	expect_error(&bob,
 	    "{\"op\":\"policy.set\",\"vm\":\"one\",\"allow\":[]}", -1,
-	    SOFTNET_E_PERMISSION);
+	    SOFTNET_E_NOT_FOUND);
 	expect_error(&bob, "{\"op\":\"policy.get\",\"vm\":\"one\"}", -1,
-	    SOFTNET_E_PERMISSION);
+	    SOFTNET_E_NOT_FOUND);
 	assert_int_equal(p->policy.nrules, 2);
 	assert_int_equal(p->policy.revision, 2);
 }
@@ -1036,7 +1036,7 @@ test_attach_rejections(void **state)
 	     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	     "aaaaaaaaaaa\"}",
 	        SOFTNET_E_BAD_NAME},
-	    /* mac_in_use, name_in_use (against the VM attached below) */
+	    /* mac_in_use, name_in_use (against alice's own VM below) */
 	    {"{\"op\":\"attach\",\"mac\":\"" MAC3 "\"}", SOFTNET_E_MAC_IN_USE},
 	    {"{\"op\":\"attach\",\"mac\":\"02:00:00:00:00:3\"}",
 	        SOFTNET_E_MAC_IN_USE},
@@ -1048,7 +1048,7 @@ test_attach_rejections(void **state)
 	size_t i;
 
 	(void)state;
-	attach(&bob, MAC3, "taken", NULL);
+	attach(&alice, MAC3, "taken", NULL);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *r;
 		int fd = vm_pair(NULL);
@@ -1245,11 +1245,37 @@ test_permissions(void **state)
 	attach(&root_peer, MAC1, "roots", &peer);
 	attach(&alice, MAC2, "alices", NULL);
 
+	/* Another user's VM answers exactly as a missing one (rule 4). */
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		reject_nofd(&alice, others[i], SOFTNET_E_PERMISSION);
-	/* Another non-admin's VM is as closed. */
-	reject_nofd(&bob, "{\"op\":\"detach\",\"vm\":\"alices\"}",
-	    SOFTNET_E_PERMISSION);
+		reject_nofd(&alice, others[i], SOFTNET_E_NOT_FOUND);
+	reject_nofd(
+	    &bob, "{\"op\":\"detach\",\"vm\":\"alices\"}", SOFTNET_E_NOT_FOUND);
+	{
+		json_t *hidden, *missing;
+
+		hidden =
+		    call(&alice, "{\"op\":\"show\",\"vm\":\"" MAC1 "\"}", -1);
+		missing =
+		    call(&alice, "{\"op\":\"show\",\"vm\":\"" MAC3 "\"}", -1);
+		assert_string_equal(
+		    str(json_object_get(hidden, "error"), "message"),
+		    "no VM " MAC1 " attached");
+		assert_string_equal(
+		    str(json_object_get(missing, "error"), "message"),
+		    "no VM " MAC3 " attached");
+		json_decref(hidden);
+		json_decref(missing);
+		hidden = call(&alice, "{\"op\":\"show\",\"vm\":1}", -1);
+		missing = call(&alice, "{\"op\":\"show\",\"vm\":99}", -1);
+		assert_string_equal(
+		    str(json_object_get(hidden, "error"), "message"),
+		    "no VM 1 attached");
+		assert_string_equal(
+		    str(json_object_get(missing, "error"), "message"),
+		    "no VM 99 attached");
+		json_decref(hidden);
+		json_decref(missing);
+	}
 	assert_int_equal(port_count(&sd), 2);
 	assert_int_equal(port_by_name(&sd, "roots")->policy.nrules, 0);
 	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), 1);

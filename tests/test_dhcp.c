@@ -1432,6 +1432,124 @@ test_fuzz(void **state)
 }
 
 /* Runs the tests. */
+/* Declines ip (which vm holds) to this server. */
+static void
+decline_ip(const uint8_t *vm, uint32_t ip)
+{
+	start(&q, DHCP_DECLINE, vm, 0, 0);
+	opt_ip(&q, 54, GATEWAY);
+	opt_ip(&q, 50, ip);
+	end(&q);
+	send_bcast(vm);
+}
+
+/*
+ * Item 11: a VM's DECLINEs quarantine at most max_declined addresses;
+ * beyond it the address is given back at once (the pool is not drained).
+ */
+static void
+test_decline_share(void **state)
+{
+	uint32_t ip;
+	int i;
+
+	(void)state;
+	cfg.max_declined = 2;
+	for (i = 0; i < 2; i++) {
+		ip = bind_vm(mac_a);
+		decline_ip(mac_a, ip);
+		assert_true(res.unbound);
+		assert_false(res.decline_unquarantined);
+	}
+	/* .2 and .3 rest; .4 is declined past the share and comes back. */
+	ip = bind_vm(mac_a);
+	assert_int_equal(ip, NET(4));
+	decline_ip(mac_a, ip);
+	assert_true(res.unbound);
+	assert_true(res.decline_unquarantined);
+	assert_int_equal(discover(mac_b), NET(4));
+}
+
+/* Item 11: the owner's lease quota: no OFFER, a NAK for a REQUEST. */
+static void
+test_lease_quota(void **state)
+{
+	(void)state;
+	assert_int_equal(leasedb_attach(db, mac_a, "", 1000, now), 0);
+	assert_int_equal(leasedb_attach(db, mac_b, "", 1000, now), 0);
+	assert_int_equal(leasedb_attach(db, mac_c, "", 1001, now), 0);
+	cfg.lease_quota = 1;
+	assert_int_equal(bind_vm(mac_a), NET(2));
+	/* mac_b has the same owner: silence for its DISCOVER, counted. */
+	start(&q, DHCP_DISCOVER, mac_b, 0, 0);
+	end(&q);
+	send_bcast(mac_b);
+	assert_int_equal(res.reply_len, 0);
+	assert_true(res.over_quota);
+	assert_false(res.pool_full);
+	/* INIT-REBOOT straight to a REQUEST: NAK. */
+	start(&q, DHCP_REQUEST, mac_b, 0, 0);
+	opt_ip(&q, 50, NET(50));
+	end(&q);
+	send_bcast(mac_b);
+	assert_nak();
+	assert_true(res.over_quota);
+	/* Another owner, and the holder's renewal, are unaffected. */
+	assert_int_equal(bind_vm(mac_c), NET(3));
+	assert_int_equal(bind_vm(mac_a), NET(2));
+	/* No quota (root/admin VMs): mac_b is served. */
+	cfg.lease_quota = 0;
+	assert_int_equal(bind_vm(mac_b), NET(4));
+}
+
+/* dhcp_lease_quota: a quarter of the pool kept back, at least one. */
+static void
+test_lease_quota_default(void **state)
+{
+	(void)state;
+	/* .2-.254 is 253 addresses: 190 for a user, 63 in reserve. */
+	assert_int_equal(dhcp_lease_quota(0, NET(2), NET(254), GATEWAY), 190);
+	/* The gateway inside the pool is not an address to lease. */
+	assert_int_equal(dhcp_lease_quota(0, NET(1), NET(4), NET(1)), 3);
+	assert_int_equal(dhcp_lease_quota(0, NET(2), NET(2), GATEWAY), 1);
+	assert_int_equal(dhcp_lease_quota(7, NET(2), NET(254), GATEWAY), 7);
+	assert_int_equal(dhcp_lease_quota(0, NET(9), NET(2), GATEWAY), 1);
+}
+
+/*
+ * Item 12: the VM's bucket is taken after the cheap refusals and before
+ * the database: a message over it is dropped (dhcp_rate), nothing written.
+ */
+static void
+test_rate_bucket(void **state)
+{
+	struct rate_limit lim = {4, 0, 2};
+	struct rate r;
+	int64_t ev;
+
+	(void)state;
+	rate_init(&r, &lim, 0);
+	cfg.rate = &r;
+	cfg.rate_limit = &lim;
+	cfg.now_ns = 0;
+	/* Another chaddr: refused as such, the bucket untouched. */
+	start(&q, DHCP_DISCOVER, mac_b, 0, 0);
+	end(&q);
+	send_bcast(mac_a);
+	assert_dropped(FILTER_R_DHCP_CHADDR);
+	assert_int_equal(discover(mac_a), NET(2));
+	assert_int_equal(discover(mac_a), NET(2));
+	ev = leasedb_event_count(db);
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	end(&q);
+	send_bcast(mac_a);
+	assert_dropped(FILTER_R_DHCP_RATE);
+	assert_int_equal(leasedb_event_count(db), ev);
+	/* A quarter second later one more token. */
+	cfg.now_ns = 250000000;
+	assert_int_equal(discover(mac_a), NET(2));
+}
+
 int
 main(void)
 {
@@ -1449,6 +1567,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_renew_rebind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_decline_share, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_quota, setup, teardown),
+	    cmocka_unit_test(test_lease_quota_default),
+	    cmocka_unit_test_setup_teardown(test_rate_bucket, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inform, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_chaddr, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostname, setup, teardown),

@@ -638,8 +638,8 @@ test_port_in_use(void **state)
 	snprintf(list, sizeof(list), "%u:80,%u:81", other, taken);
 	assert_null(attach("02:00:00:00:00:01", list, &code, msg, sizeof(msg)));
 	assert_string_equal(code, SOFTNET_E_PORT_IN_USE);
-	snprintf(
-	    want, sizeof(want), "host TCP port %u is already in use", taken);
+	snprintf(want, sizeof(want),
+	    "host TCP port 127.0.0.1:%u is already in use", taken);
 	assert_string_equal(msg, want);
 	assert_int_equal(port_count(&sd), 0);
 	assert_int_equal(addr_parse_mac("02:00:00:00:00:01", mac), 0);

@@ -520,6 +520,62 @@ test_from_arp_target(void **state)
 
 /* ---- IPv4 from the VM ---- */
 
+/* Builds Ethernet + IPv4 with options (a multiple of 4) + an ICMP echo. */
+static void
+ip4_opts(struct frame *f, uint32_t dst, const uint8_t *opts, size_t olen)
+{
+	static const uint8_t echo[8] = {8, 0, 0xf7, 0xff, 0, 0, 0, 0};
+	size_t h, hlen = 20 + olen;
+
+	eth(f, gw_mac, vm_mac, ETH_IPV4);
+	h = f->len;
+	put8(f, (uint8_t)(0x40 | hlen / 4));
+	put8(f, 0);
+	put16(f, (uint16_t)(hlen + sizeof(echo)));
+	put16(f, 0x1234);
+	put16(f, 0);
+	put8(f, 64);
+	put8(f, PKT_IPPROTO_ICMP);
+	put16(f, 0);
+	put32(f, VM_IP);
+	put32(f, dst);
+	put(f, opts, olen);
+	memcpy(&f->buf[h + 10], (uint16_t[]){pkt_csum(&f->buf[h], hlen, 0)}, 2);
+	put(f, echo, sizeof(echo));
+}
+
+/*
+ * IPv4 options from a VM are dropped (ip_options), whatever the
+ * destination: loose and strict source routes would have the host
+ * forward the packet to the route's next hop; padding alone passes.
+ */
+static void
+test_from_ip_options(void **state)
+{
+	struct fix *x = *state;
+	/* LSRR/SSRR: type, length 7, pointer 4, one hop; then EOL. */
+	static const uint8_t lsrr[8] = {0x83, 7, 4, 10, 0, 0, 1, 0};
+	static const uint8_t ssrr[8] = {0x89, 7, 4, 10, 0, 0, 1, 0};
+	static const uint8_t rr[8] = {7, 7, 4, 0, 0, 0, 0, 0};
+	static const uint8_t ra[4] = {0x94, 4, 0, 0};
+	static const uint8_t pad[4] = {1, 1, 1, 0};
+
+	ip4_opts(&x->f, GLOBAL, NULL, 0);
+	PASS_FROM(x);
+	ip4_opts(&x->f, GLOBAL, lsrr, sizeof(lsrr));
+	DROP_FROM(x, IP_OPTIONS);
+	ip4_opts(&x->f, GW, lsrr, sizeof(lsrr));
+	DROP_FROM(x, IP_OPTIONS);
+	ip4_opts(&x->f, GLOBAL, ssrr, sizeof(ssrr));
+	DROP_FROM(x, IP_OPTIONS);
+	ip4_opts(&x->f, GLOBAL, rr, sizeof(rr));
+	DROP_FROM(x, IP_OPTIONS);
+	ip4_opts(&x->f, GLOBAL, ra, sizeof(ra));
+	DROP_FROM(x, IP_OPTIONS);
+	ip4_opts(&x->f, GLOBAL, pad, sizeof(pad));
+	PASS_FROM(x);
+}
+
 static void
 test_from_ip_malformed(void **state)
 {
@@ -582,10 +638,11 @@ test_from_dhcp(void **state)
 	/* Wrong port pairs are not DHCP. */
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 67, 67);
 	DROP_FROM(x, ROGUE_DHCP);
+	/* UDP to port 68 is never forwarded, even to the gateway. */
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 68, 68);
-	PASS_FROM(x); /* the gateway is allowed */
+	DROP_FROM(x, DHCP_FOREIGN);
 	x->vm.ip = 0;
-	DROP_FROM(x, NO_LEASE);
+	DROP_FROM(x, DHCP_FOREIGN);
 	/* TCP 68 -> 67 is not DHCP. */
 	tcp(&x->f, gw_mac, vm_mac, 0, GW, 68, 67);
 	DROP_FROM(x, NO_LEASE);
@@ -613,6 +670,55 @@ test_rogue_dhcp(void **state)
 	/* Broadcast OFFERs are dropped before they get that far. */
 	udp(&x->f, bcast, gw_mac, GW, 0xffffffff, 67, 68);
 	DROP_TO(x, BROADCAST);
+}
+
+/* UDP to 67 or 68 that is not the exchange softnetd answers: dropped. */
+static void
+test_dhcp_foreign(void **state)
+{
+	struct fix *x = *state;
+	static const uint16_t sports[] = {1, 53, 66, 69, 1067, 40000, 65535};
+	size_t i;
+
+	/* To the gateway's bootpd from any source port but 68. */
+	for (i = 0; i < sizeof(sports) / sizeof(sports[0]); i++) {
+		udp(&x->f, gw_mac, vm_mac, VM_IP, GW, sports[i], 67);
+		DROP_FROM(x, DHCP_FOREIGN);
+		udp(&x->f, bcast, vm_mac, VM_IP, 0xffffffff, sports[i], 67);
+		DROP_FROM(x, DHCP_FOREIGN);
+		udp(&x->f, gw_mac, vm_mac, VM_IP, GW, sports[i], 68);
+		DROP_FROM(x, DHCP_FOREIGN);
+	}
+	/* DHCP-looking traffic to a global server or another VM. */
+	udp(&x->f, gw_mac, vm_mac, VM_IP, GLOBAL, 1000, 67);
+	DROP_FROM(x, DHCP_FOREIGN);
+	udp(&x->f, peer_mac, vm_mac, VM_IP, PEER_IP, 68, 68);
+	DROP_FROM(x, DHCP_FOREIGN);
+	rule(x, "0.0.0.0/0", false);
+	udp(&x->f, peer_mac, vm_mac, VM_IP, PEER_IP, 5000, 67);
+	DROP_FROM(x, DHCP_FOREIGN);
+	/* Before a lease, from 0.0.0.0, relay-style 67 -> 67 stays rogue. */
+	x->vm.ip = 0;
+	udp(&x->f, gw_mac, vm_mac, 0, GW, 1000, 67);
+	DROP_FROM(x, DHCP_FOREIGN);
+	udp(&x->f, gw_mac, vm_mac, 0, GW, 67, 67);
+	DROP_FROM(x, ROGUE_DHCP);
+	/* The client exchange itself still goes to softnetd's server. */
+	udp(&x->f, bcast, vm_mac, 0, 0xffffffff, 68, 67);
+	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	x->vm.ip = VM_IP;
+	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 68, 67);
+	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	/* First fragment (MF set) to port 67: its header is checked too. */
+	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 1000, 67);
+	x->f.buf[PKT_ETH_HLEN + 6] = 0x20;
+	DROP_FROM(x, DHCP_FOREIGN);
+	/* TCP to 67/68 is not DHCP (bootpd speaks UDP only): the policy. */
+	tcp(&x->f, gw_mac, vm_mac, VM_IP, GW, 1000, 67);
+	PASS_FROM(x);
+	/* Other UDP to the gateway is untouched. */
+	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 1000, 69);
+	PASS_FROM(x);
 }
 
 static void
@@ -1147,6 +1253,10 @@ test_reason_names(void **state)
 	    {FILTER_R_QUEUE_FULL, "queue_full"},
 	    {FILTER_R_VNET_HDR, "vnet_hdr"},
 	    {FILTER_R_RATE_LIMIT, "rate_limit"},
+	    {FILTER_R_DHCP_FOREIGN, "dhcp_foreign"},
+	    {FILTER_R_DHCP_RATE, "dhcp_rate"},
+	    {FILTER_R_IP_OPTIONS, "ip_options"},
+	    {FILTER_R_OVERSIZE, "oversize"},
 	};
 	size_t i, j;
 
@@ -1180,8 +1290,10 @@ main(void)
 	    cmocka_unit_test_setup(test_from_arp_before_lease, setup),
 	    cmocka_unit_test_setup(test_from_arp_target, setup),
 	    cmocka_unit_test_setup(test_from_ip_malformed, setup),
+	    cmocka_unit_test_setup(test_from_ip_options, setup),
 	    cmocka_unit_test_setup(test_from_dhcp, setup),
 	    cmocka_unit_test_setup(test_rogue_dhcp, setup),
+	    cmocka_unit_test_setup(test_dhcp_foreign, setup),
 	    cmocka_unit_test_setup(test_from_no_lease_and_spoof, setup),
 	    cmocka_unit_test_setup(test_from_global_and_gateway, setup),
 	    cmocka_unit_test(test_ip_is_global),

@@ -481,6 +481,36 @@ test_release_detach(void **state)
 	leasedb_close(db);
 }
 
+/* leasedb_forget drops the row, address and owner; unknown MACs are 1. */
+static void
+test_forget(void **state)
+{
+	struct leasedb *db;
+	struct lease l;
+	uint8_t a[6], b[6];
+	uint32_t ip;
+	int64_t events;
+
+	(void)state;
+	db = mem_open();
+	mac_n(1, a);
+	mac_n(2, b);
+	assert_int_equal(leasedb_attach(db, a, "vm", 1000, T0), 0);
+	ip = dora(db, 1, T0);
+	assert_int_equal(leasedb_get(db, a, &l), 0);
+	assert_int_equal(l.owner, 1000);
+	events = leasedb_event_count(db);
+	assert_int_equal(leasedb_forget(db, a, T0 + 1), 0);
+	assert_int_equal(leasedb_get(db, a, &l), 1);
+	assert_int_equal(leasedb_event_count(db), events + 1);
+	assert_int_equal(leasedb_forget(db, a, T0 + 2), 1);
+	assert_int_equal(leasedb_forget(db, b, T0 + 2), 1);
+	/* The address is free for another MAC at once. */
+	assert_int_equal(leasedb_ack(db, b, ip, NULL, T0 + 3, LEASE), 0);
+	check_invariants(db);
+	leasedb_close(db);
+}
+
 /* A declined address is offered to nobody until the quarantine ends. */
 static void
 test_decline_quarantine(void **state)
@@ -1360,6 +1390,256 @@ test_get_attach(void **state)
 	leasedb_close(db);
 }
 
+/* Tenancy (issue 13 item 11): an owner holds at most quota addresses. */
+static void
+test_owner_quota(void **state)
+{
+	struct leasedb *db;
+	uint8_t m[6];
+	uint32_t ip, ip1 = 0;
+	unsigned i;
+
+	(void)state;
+	db = mem_open();
+	for (i = 1; i <= 3; i++) {
+		mac_n(i, m);
+		assert_int_equal(leasedb_attach(db, m, "", 1000, T0), 0);
+		assert_int_equal(
+		    leasedb_offer_quota(db, m, 0, T0, HOLD, 2, &ip),
+		    i <= 2 ? 0 : 2);
+		if (i == 1)
+			ip1 = ip;
+	}
+	/* The refused MAC got no address and no trace of one. */
+	mac_n(3, m);
+	{
+		struct lease l;
+
+		assert_int_equal(leasedb_get(db, m, &l), 0);
+		assert_int_equal(l.ip, 0);
+	}
+	/* INIT-REBOOT straight to REQUEST is refused the same way. */
+	assert_int_equal(
+	    leasedb_ack_quota(db, m, IP(10, 0, 0, 100), NULL, T0, LEASE, 2), 2);
+	/* A holder renews and re-DISCOVERs whatever the quota. */
+	mac_n(1, m);
+	assert_int_equal(leasedb_ack_quota(db, m, ip1, NULL, T0, LEASE, 1), 0);
+	assert_int_equal(
+	    leasedb_offer_quota(db, m, 0, T0 + 1, HOLD, 1, &ip), 0);
+	assert_int_equal(ip, ip1);
+	/* Another owner is not affected; no quota (0) means none. */
+	mac_n(4, m);
+	assert_int_equal(leasedb_attach(db, m, "", 1001, T0), 0);
+	assert_int_equal(leasedb_offer_quota(db, m, 0, T0, HOLD, 2, &ip), 0);
+	mac_n(3, m);
+	assert_int_equal(leasedb_offer_quota(db, m, 0, T0, HOLD, 0, &ip), 0);
+	/* Once the owner's leases end, the quota frees up. */
+	mac_n(5, m);
+	assert_int_equal(leasedb_attach(db, m, "", 1000, T0), 0);
+	assert_int_equal(
+	    leasedb_offer_quota(db, m, 0, T0 + LEASE + HOLD, HOLD, 2, &ip), 0);
+	leasedb_close(db);
+}
+
+/* Item 11: one MAC keeps at most max_declined addresses in quarantine. */
+static void
+test_decline_bounded(void **state)
+{
+	struct leasedb *db;
+	uint8_t m[6], o[6];
+	uint32_t ip, q[3];
+	int i;
+
+	(void)state;
+	db = mem_open();
+	mac_n(1, m);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &ip), 0);
+		assert_int_equal(leasedb_ack(db, m, ip, NULL, T0, LEASE), 0);
+		q[i] = ip;
+		assert_int_equal(leasedb_decline_bounded(db, m, ip, T0, 600, 2),
+		    i < 2 ? 0 : 2);
+	}
+	/* The first two rest; the third is free for anyone at once. */
+	mac_n(2, o);
+	assert_int_equal(leasedb_offer(db, o, q[2], T0, HOLD, &ip), 0);
+	assert_int_equal(ip, q[2]);
+	assert_int_equal(leasedb_ack(db, o, q[0], NULL, T0, LEASE), 1);
+	/* Not held: nothing changes. */
+	assert_int_equal(leasedb_decline_bounded(db, m, q[1], T0, 600, 2), 1);
+	/* Quarantine ends: the share is free again. */
+	assert_int_equal(leasedb_expire(db, T0 + 601) >= 0, 1);
+	assert_int_equal(leasedb_offer(db, m, 0, T0 + 601, HOLD, &ip), 0);
+	assert_int_equal(leasedb_ack(db, m, ip, NULL, T0 + 601, LEASE), 0);
+	assert_int_equal(
+	    leasedb_decline_bounded(db, m, ip, T0 + 601, 600, 2), 0);
+	leasedb_close(db);
+}
+
+/* Item 12: a repeated DISCOVER for a held address writes nothing. */
+static void
+test_offer_unchanged_no_write(void **state)
+{
+	struct leasedb *db;
+	uint8_t m[6];
+	uint32_t ip, ip2;
+	int64_t ev;
+	int i;
+
+	(void)state;
+	db = mem_open();
+	mac_n(1, m);
+	assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &ip), 0);
+	ev = leasedb_event_count(db);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(
+		    leasedb_offer(db, m, 0, T0 + 1, HOLD, &ip2), 0);
+		assert_int_equal(ip2, ip);
+	}
+	/* No event, so no transaction: the fast path answered. */
+	assert_int_equal(leasedb_event_count(db), ev);
+	/* Past half the hold the offer is stretched (one write). */
+	assert_int_equal(
+	    leasedb_offer(db, m, 0, T0 + HOLD / 2 + 1, HOLD, &ip2), 0);
+	assert_int_equal(ip2, ip);
+	assert_int_equal(leasedb_event_count(db), ev + 1);
+	/* Bound for long: DISCOVERs cost nothing. */
+	assert_int_equal(leasedb_ack(db, m, ip, NULL, T0 + 40, LEASE), 0);
+	ev = leasedb_event_count(db);
+	assert_int_equal(leasedb_offer(db, m, 0, T0 + 41, HOLD, &ip2), 0);
+	assert_int_equal(leasedb_event_count(db), ev);
+	leasedb_close(db);
+}
+
+/* keep callback: keeps MAC n == 2. */
+static int
+keep_two(const uint8_t mac[6], void *arg)
+{
+	(void)arg;
+	return mac[5] == 2;
+}
+
+/* Item 13: idle rows older than the retention go, in bounded batches. */
+static void
+test_purge(void **state)
+{
+	struct leasedb *db;
+	struct lease l;
+	uint8_t m[6];
+	uint32_t ip;
+	unsigned i;
+
+	(void)state;
+	db = mem_open();
+	for (i = 1; i <= 6; i++) {
+		mac_n(i, m);
+		assert_int_equal(leasedb_attach(db, m, "", 1000, T0), 0);
+		assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &ip), 0);
+		assert_int_equal(leasedb_ack(db, m, ip, NULL, T0, LEASE), 0);
+		if (i != 6)
+			assert_int_equal(leasedb_detach(db, m, T0 + 10), 0);
+	}
+	/* Nothing is older than T0 + 9. */
+	assert_int_equal(leasedb_purge(db, T0 + 9, 100, NULL, NULL), 0);
+	/* Batches of 2; MAC 2 kept (attached); MAC 6 still bound. */
+	assert_int_equal(leasedb_purge(db, T0 + 10, 2, keep_two, NULL), 2);
+	assert_int_equal(leasedb_purge(db, T0 + 10, 2, keep_two, NULL), 2);
+	assert_int_equal(leasedb_purge(db, T0 + 10, 2, keep_two, NULL), 0);
+	for (i = 1; i <= 6; i++) {
+		mac_n(i, m);
+		assert_int_equal(
+		    leasedb_get(db, m, &l), i == 2 || i == 6 ? 0 : 1);
+	}
+	leasedb_close(db);
+}
+
+/* Item 13: pages by MAC, per owner, cover every row exactly once. */
+static void
+test_page(void **state)
+{
+	struct leasedb *db;
+	struct lease rows[7];
+	uint8_t m[6], after[6];
+	unsigned i, seen = 0, mine = 0;
+	int n;
+
+	(void)state;
+	db = mem_open();
+	for (i = 1; i <= 20; i++) {
+		mac_n(21 - i, m); /* inserted out of MAC order */
+		assert_int_equal(
+		    leasedb_attach(db, m, "", i % 2 ? 1000 : 1001, T0), 0);
+	}
+	n = leasedb_page(db, NULL, true, 0, rows, 7);
+	while (n > 0) {
+		for (i = 0; i < (unsigned)n; i++) {
+			assert_int_equal(rows[i].mac[5], seen + i + 1);
+		}
+		seen += (unsigned)n;
+		if (n < 7)
+			break;
+		memcpy(after, rows[n - 1].mac, 6);
+		n = leasedb_page(db, after, true, 0, rows, 7);
+	}
+	assert_int_equal(seen, 20);
+	n = leasedb_page(db, NULL, false, 1001, rows, 7);
+	while (n > 0) {
+		for (i = 0; i < (unsigned)n; i++)
+			assert_int_equal(rows[i].owner, 1001);
+		mine += (unsigned)n;
+		if (n < 7)
+			break;
+		memcpy(after, rows[n - 1].mac, 6);
+		n = leasedb_page(db, after, false, 1001, rows, 7);
+	}
+	assert_int_equal(n >= 0, 1);
+	assert_int_equal(mine, 10);
+	leasedb_close(db);
+}
+
+/* Item 13: a page at 100k rows is an index range: a few ms, not a scan. */
+static void
+test_page_fast_at_100k(void **state)
+{
+	struct leasedb *db;
+	struct lease *rows;
+	struct timespec a, b;
+	uint8_t m[6];
+	double ms;
+	unsigned i;
+	int n;
+
+	(void)state;
+	db = mem_open();
+	rows = calloc(500, sizeof(*rows));
+	assert_non_null(rows);
+	for (i = 0; i < 100000; i++) {
+		mac_n(i, m);
+		assert_int_equal(leasedb_attach(db, m, "", i % 100, T0), 0);
+	}
+	mac_n(50000, m);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	n = leasedb_page(db, m, true, 0, rows, 500);
+	assert_int_equal(n, 500);
+	n = leasedb_page(db, m, false, 7, rows, 500);
+	assert_int_equal(n, 500);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	print_message("two pages of 500 at 100k rows: %.2f ms\n", ms);
+	assert_true(ms < 20.0);
+	/* A purge sweep of 500 idle rows is bounded the same way. */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(leasedb_purge(db, T0, 500, NULL, NULL), 500);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	print_message("purge of 500 at 100k rows: %.2f ms\n", ms);
+	assert_true(ms < 50.0);
+	free(rows);
+	leasedb_close(db);
+}
+
 int
 main(void)
 {
@@ -1373,6 +1653,7 @@ main(void)
 	    cmocka_unit_test(test_ack_other_mac),
 	    cmocka_unit_test(test_ack_outside_pool),
 	    cmocka_unit_test(test_release_detach),
+	    cmocka_unit_test(test_forget),
 	    cmocka_unit_test(test_decline_quarantine),
 	    cmocka_unit_test(test_expire),
 	    cmocka_unit_test(test_pool_exhaustion),
@@ -1390,6 +1671,12 @@ main(void)
 	    cmocka_unit_test(test_long_name_in_file),
 	    cmocka_unit_test(test_state_name),
 	    cmocka_unit_test(test_get_attach),
+	    cmocka_unit_test(test_owner_quota),
+	    cmocka_unit_test(test_decline_bounded),
+	    cmocka_unit_test(test_offer_unchanged_no_write),
+	    cmocka_unit_test(test_purge),
+	    cmocka_unit_test(test_page),
+	    cmocka_unit_test(test_page_fast_at_100k),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -377,6 +377,62 @@ test_expose_invalid(void **state)
 	}
 }
 
+/* [ADDR:]EXT:INT: the address is kept and printed back; udp: refused. */
+static void
+test_expose_addr(void **state)
+{
+	static const char *const bad[] = {"1.2.3:80:80", "1.2.3.4.5:80:80",
+	    "localhost:80:80", ":80:80", "1.2.3.4:80", "1.2.3.4::80"};
+	char err[POLICY_ERRLEN], buf[64];
+	struct policy p;
+	size_t i;
+
+	(void)state;
+	policy_init(&p);
+	assert_int_equal(
+	    policy_add_expose(&p, "0.0.0.0:8080:80", err, sizeof(err)), 0);
+	assert_int_equal(
+	    policy_add_expose(&p, "127.0.0.2:8081:22", err, sizeof(err)), 0);
+	assert_int_equal(policy_add_expose(&p, "8082:22", err, sizeof(err)), 0);
+	assert_true(p.expose[0].has_addr);
+	assert_int_equal(p.expose[0].addr, 0);
+	assert_int_equal(p.expose[0].ext, 8080);
+	assert_int_equal(p.expose[1].addr, IP(127, 0, 0, 2));
+	assert_false(p.expose[2].has_addr);
+	policy_format_expose(&p.expose[0], buf, sizeof(buf));
+	assert_string_equal(buf, "0.0.0.0:8080:80");
+	policy_format_expose(&p.expose[2], buf, sizeof(buf));
+	assert_string_equal(buf, "8082:22");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (policy_add_expose(&p, bad[i], err, sizeof(err)) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_non_null(strstr(err, "bad expose entry"));
+	}
+	assert_int_equal(
+	    policy_add_expose(&p, "udp:53:53", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not supported"));
+	assert_int_equal(p.nexpose, 3);
+}
+
+/* "@host" matches whatever the caller calls a host address. */
+static void
+test_decide_host(void **state)
+{
+	char err[POLICY_ERRLEN];
+	struct policy p;
+
+	(void)state;
+	policy_init(&p);
+	assert_int_equal(
+	    policy_add(&p, "0.0.0.0/0", false, err, sizeof(err)), 0);
+	assert_int_equal(policy_add(&p, "@host", true, err, sizeof(err)), 0);
+	assert_int_equal(
+	    policy_decide_host(&p, IP(10, 254, 0, 1), true), POLICY_BLOCK);
+	assert_int_equal(
+	    policy_decide_host(&p, IP(10, 254, 0, 1), false), POLICY_ALLOW);
+	assert_int_equal(policy_decide(&p, GW, GW), POLICY_BLOCK);
+}
+
 static void
 test_expose_duplicates_and_limit(void **state)
 {
@@ -453,6 +509,8 @@ main(void)
 	    cmocka_unit_test(test_lists),
 	    cmocka_unit_test(test_expose_valid),
 	    cmocka_unit_test(test_expose_invalid),
+	    cmocka_unit_test(test_expose_addr),
+	    cmocka_unit_test(test_decide_host),
 	    cmocka_unit_test(test_expose_duplicates_and_limit),
 	    cmocka_unit_test(test_expose_lists),
 	};

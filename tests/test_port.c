@@ -4,7 +4,8 @@
  * hash indexes, leases kept in step with the database (release at detach,
  * restore at re-attach after a restart), and the non-blocking frame path:
  * counting, the backlog of a full VM socket (order kept, bounded, flushed
- * when writable or on retry), failing and reaping a dead port.
+ * when writable or on retry, also under XNU's ENOBUFS semantics), failing
+ * and reaping a dead port; a restored lease outside today's pool dropped.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,41 @@ softnetd_now(void)
 }
 
 static struct softnetd sd;
+
+/*
+ * XNU's Unix datagram semantics in place of Linux's (the Makefile links
+ * this test with --wrap for both): a full receiver fails the send with
+ * ENOBUFS, never EAGAIN (uipc_usrreq.c uipc_send), and the socket gives
+ * no writability event to wait for. The sockets stay real; only what
+ * the OS reports changes.
+ */
+static bool xnu;
+
+int __real_osdep_send_batch(
+    int fd, uint8_t *const *frames, const size_t *lens, int n);
+bool __real_osdep_dgram_writable_events(void);
+int __wrap_osdep_send_batch(
+    int fd, uint8_t *const *frames, const size_t *lens, int n);
+bool __wrap_osdep_dgram_writable_events(void);
+
+/* osdep_send_batch as XNU reports a full receiver, when xnu is set. */
+int
+__wrap_osdep_send_batch(
+    int fd, uint8_t *const *frames, const size_t *lens, int n)
+{
+	int r = __real_osdep_send_batch(fd, frames, lens, n);
+
+	if (r == -1 && xnu && errno == EAGAIN)
+		errno = ENOBUFS;
+	return r;
+}
+
+/* False (no writability events) when xnu is set. */
+bool
+__wrap_osdep_dgram_writable_events(void)
+{
+	return xnu ? false : __real_osdep_dgram_writable_events();
+}
 
 /* A fresh daemon context for each test. */
 static int
@@ -657,6 +694,49 @@ test_restart_restores_lease(void **state)
 	assert_int_equal(p->ip, 0);
 }
 
+/* A lease restored at re-attach must be in today's pool, else released. */
+static void
+test_restart_drops_lease_outside_pool(void **state)
+{
+	uint8_t m1[6], m2[6];
+	struct port *p;
+	struct lease l;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	p = attach(m1, "vm1", NULL);
+	db_bind(m1, NET(5));
+	port_set_lease(&sd, p, NET(5), T0 + LEASE);
+	p = attach(m2, "vm2", NULL);
+	db_bind(m2, NET(50));
+	port_set_lease(&sd, p, NET(50), T0 + LEASE);
+	port_shutdown(&sd);
+
+	/* The daemon comes back with a smaller pool: .2-.20. */
+	clock_now = T0 + 60;
+	sd.up.pool_end = NET(20);
+	port_init(&sd);
+	p = attach(m1, "vm1", NULL);
+	assert_int_equal(p->ip, NET(5));
+	p = attach(m2, "vm2", NULL);
+	assert_int_equal(p->ip, 0);
+	assert_null(port_by_ip(&sd, NET(50)));
+	/* Released in the database: the VM's renewal gets a NAK. */
+	assert_int_equal(leasedb_get(sd.db, m2, &l), 0);
+	assert_int_not_equal(l.state, LEASE_BOUND);
+
+	/* The gateway is never a VM's address either. */
+	port_detach(&sd, p);
+	p = port_by_mac(&sd, m1);
+	port_shutdown(&sd);
+	sd.up.pool_end = NET(254);
+	sd.up.gateway = NET(5);
+	port_init(&sd);
+	p = attach(m1, "vm1", NULL);
+	assert_int_equal(p->ip, 0);
+}
+
 /* ---- frames ----------------------------------------------------------- */
 
 static void
@@ -832,6 +912,57 @@ test_send_hung_vm(void **state)
 	}
 }
 
+/*
+ * Under XNU's semantics a full VM socket says ENOBUFS and never turns
+ * writable: frames still wait in the backlog, in order, retried on a
+ * timer (not a writability wait that would spin), and a VM that reads
+ * nothing is found hung just the same.
+ */
+static void
+test_send_enobufs_backlog(void **state)
+{
+	uint8_t m1[6];
+	struct port *p;
+	int peer, size = 4096, rounds;
+	uint32_t seq = 0, got;
+	uint64_t rx;
+
+	(void)state;
+	xnu = true;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	assert_int_equal(
+	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	while (seq < 100000 && !p->full)
+		send_numbered(p, seq++);
+	assert_true(p->full);
+	rx = p->st.rx_frames;
+	assert_int_equal(rx, seq - 1);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	/* A timer, not a wait for writability. */
+	assert_int_equal(event_get_fd(p->wev), -1);
+	while (seq < rx + 100)
+		send_numbered(p, seq++);
+	assert_int_equal(port_backlog(p), 100);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+
+	/* The VM reads nothing: retries back off until it counts as hung. */
+	for (rounds = 0; !port_hung(p) && rounds < 100; rounds++)
+		assert_int_equal(event_base_loop(sd.base, EVLOOP_ONCE), 0);
+	assert_true(port_hung(p));
+	assert_false(p->dead);
+	assert_int_equal(p->st.rx_frames, rx);
+
+	/* It reads: everything arrives, in order, nothing lost. */
+	got = read_numbered(peer, 0);
+	assert_int_equal(got, (uint32_t)rx);
+	got = drain(peer, got, p);
+	assert_int_equal(got, seq);
+	assert_int_equal(p->st.rx_frames, seq);
+	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	xnu = false;
+}
+
 static void
 test_send_oversize_drops(void **state)
 {
@@ -889,6 +1020,102 @@ test_send_to_closed_peer_fails_port(void **state)
 	assert_false(p2->dead);
 	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
 	assert_int_equal(l.state, LEASE_RELEASED);
+}
+
+/* A datagram socket bound to a fresh abstract name; its address in sun. */
+static int
+bound_dgram(struct sockaddr_un *sun, socklen_t *len, const char *tag)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0), on = 1;
+
+	assert_true(s >= 0);
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	/* Abstract (Linux): leaves no file behind. */
+	snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+	    "softnet-test-port-%s-%ld", tag, (long)getpid());
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+	                   strlen(sun->sun_path + 1));
+	assert_int_equal(bind(s, (struct sockaddr *)sun, *len), 0);
+	(void)setsockopt(s, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+	return s;
+}
+
+/*
+ * Only one end of a socket pair is accepted: not an unconnected socket,
+ * not one connected to a bound address (which could be re-targeted there
+ * and back), not a socket already attached.
+ */
+static void
+test_attach_refuses_unpaired_sockets(void **state)
+{
+	struct port_attach_args a;
+	struct sockaddr_un sun;
+	const char *code = NULL;
+	char msg[256] = "";
+	uint8_t m1[6], m2[6];
+	socklen_t len;
+	struct port *p;
+	int third, fds[3], i;
+
+	(void)state;
+	mk_mac(m1, 1);
+	mk_mac(m2, 2);
+	third = bound_dgram(&sun, &len, "refuse");
+	fds[0] = socket(AF_UNIX, SOCK_DGRAM, 0);
+	fds[1] = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_int_equal(connect(fds[1], (struct sockaddr *)&sun, len), 0);
+	p = attach(m1, NULL, NULL);
+	fds[2] = dup(p->fd);
+	for (i = 0; i < 3; i++) {
+		memset(&a, 0, sizeof(a));
+		a.fd = fds[i];
+		a.kind = OSDEP_FD_DGRAM;
+		memcpy(a.mac, m2, 6);
+		a.owner = 1000;
+		code = NULL;
+		assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
+		assert_non_null(code);
+		assert_string_equal(code, "bad_fd");
+		assert_true(fcntl(fds[i], F_GETFD) != -1);
+		close(fds[i]);
+	}
+	assert_int_equal(port_count(&sd), 1);
+	close(third);
+}
+
+/*
+ * A holder of the attached socket re-connects its copy to a third socket
+ * (one that asks for SO_PASSCRED, like journald's): the next send finds
+ * the peer changed, sends nothing there and fails the port.
+ */
+static void
+test_send_after_reconnect_fails_port(void **state)
+{
+	struct sockaddr_un sun;
+	uint8_t m1[6], buf[64];
+	struct port *p;
+	socklen_t len;
+	int third, copy, peer;
+
+	(void)state;
+	mk_mac(m1, 1);
+	p = attach(m1, NULL, &peer);
+	port_send(&sd, p, (const uint8_t *)"hello", 5);
+	assert_int_equal(p->st.rx_frames, 1);
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 5);
+
+	third = bound_dgram(&sun, &len, "reconnect");
+	copy = dup(p->fd);
+	assert_int_equal(connect(copy, (struct sockaddr *)&sun, len), 0);
+	port_send(&sd, p, (const uint8_t *)"leak!", 5);
+	port_send(&sd, p, (const uint8_t *)"leak!", 5);
+	assert_true(p->dead);
+	assert_int_equal(p->st.rx_frames, 1);
+	assert_int_equal(recv(third, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	close(copy);
+	close(third);
 }
 
 static void
@@ -1026,11 +1253,71 @@ test_shutdown_closes_without_release(void **state)
 	port_init(&sd); /* for teardown */
 }
 
+/* Fills p's socket until a frame lands in (or is refused) its backlog. */
+static void
+fill_until_backlog(struct port *p, int peer)
+{
+	int size = 4096;
+	uint32_t seq = 0;
+
+	assert_int_equal(
+	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+	while (
+	    seq < 100000 && !p->full && p->st.drops[FILTER_R_QUEUE_FULL] == 0)
+		send_numbered(p, seq++);
+	send_numbered(p, seq);
+}
+
+/*
+ * Item 14: one uid's never-reading VMs get backlogs up to their share of
+ * BACKLOG_TOTAL (a quarter, 16 MiB: 31 backlogs of 512 KiB), then their
+ * frames are dropped and counted; another uid and an admin still get one.
+ */
+static void
+test_backlog_user_share(void **state)
+{
+	uint8_t m[6];
+	struct port *p;
+	size_t bytes;
+	uint64_t refused;
+	int peer, i, with = 0;
+
+	(void)state;
+	sd.cfg.max_vms = 100;
+	for (i = 0; i < 40; i++) {
+		mk_mac(m, (unsigned)(100 + i));
+		p = attach(m, NULL, &peer);
+		fill_until_backlog(p, peer);
+		if (p->backlog != NULL)
+			with++;
+		else
+			assert_true(p->st.drops[FILTER_R_QUEUE_FULL] > 0);
+	}
+	assert_int_equal(with, 31);
+	port_backlog_totals(&sd, &bytes, &refused);
+	/* Each of the 9 refused VMs' held frames is a counted drop. */
+	assert_int_equal(refused, 18);
+	assert_true(bytes <= 16 * 1024 * 1024);
+	/* Another uid is not starved by the first one. */
+	mk_mac(m, 200);
+	p = attach_kind(m, NULL, 1001, OSDEP_FD_DGRAM, SOCK_DGRAM, &peer);
+	fill_until_backlog(p, peer);
+	assert_non_null(p->backlog);
+	/* An admin's VM draws on the total only. */
+	mk_mac(m, 201);
+	p = attach_kind(m, NULL, 1000, OSDEP_FD_DGRAM, SOCK_DGRAM, &peer);
+	p->admin = true;
+	fill_until_backlog(p, peer);
+	assert_non_null(p->backlog);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name_valid),
+	    cmocka_unit_test_setup_teardown(
+	        test_backlog_user_share, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_attach_refusals, setup, teardown),
@@ -1045,14 +1332,22 @@ main(void)
 	        test_detach_releases_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_restart_restores_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_restart_drops_lease_outside_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_counts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_send_full_socket_backlog, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_hung_vm, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
+	        test_send_enobufs_backlog, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
 	        test_send_oversize_drops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_send_to_closed_peer_fails_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_attach_refuses_unpaired_sockets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_send_after_reconnect_fails_port, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recv, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_recv_eof_fails_port, setup, teardown),

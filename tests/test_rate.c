@@ -26,7 +26,7 @@ passed(struct rate *r, const struct rate_limit *lim, size_t len, uint64_t start,
 static void
 test_frames(void **state)
 {
-	struct rate_limit lim = {1000, 0};
+	struct rate_limit lim = {1000, 0, 0};
 	struct rate r;
 	unsigned n;
 
@@ -42,8 +42,8 @@ test_frames(void **state)
 static void
 test_bytes_and_superframes(void **state)
 {
-	struct rate_limit lim = {0, 1000000};
-	struct rate_limit flim = {100, 0};
+	struct rate_limit lim = {0, 1000000, 0};
+	struct rate_limit flim = {100, 0, 0};
 	struct rate r;
 	unsigned n;
 
@@ -63,7 +63,7 @@ test_bytes_and_superframes(void **state)
 static void
 test_unlimited_and_refusal(void **state)
 {
-	struct rate_limit none = {0, 0}, lim = {0, 1000};
+	struct rate_limit none = {0, 0, 0}, lim = {0, 1000, 0};
 	struct rate r;
 
 	(void)state;
@@ -78,6 +78,27 @@ test_unlimited_and_refusal(void **state)
 	assert_false(rate_take(&r, &lim, 20 * 1024, 0));
 }
 
+/* An explicit burst: exactly that many at once, then the rate. */
+static void
+test_explicit_burst(void **state)
+{
+	struct rate_limit lim = {4, 0, 8};
+	struct rate r;
+	unsigned i, n = 0;
+
+	(void)state;
+	rate_init(&r, &lim, 0);
+	/* 1000 messages in one instant: the burst of 8 and no more. */
+	for (i = 0; i < 1000; i++)
+		n += rate_take(&r, &lim, 300, 0);
+	assert_int_equal(n, 8);
+	/*
+	 * A second of a flood at 1 kHz: 4 a second (the 4th token is whole
+	 * only at the second's last instant), not the 64 of the floor.
+	 */
+	assert_in_range(passed(&r, &lim, 300, 1, SEC / 1000), 3, 4);
+}
+
 int
 main(void)
 {
@@ -85,6 +106,7 @@ main(void)
 	    cmocka_unit_test(test_frames),
 	    cmocka_unit_test(test_bytes_and_superframes),
 	    cmocka_unit_test(test_unlimited_and_refusal),
+	    cmocka_unit_test(test_explicit_burst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,14 @@ removed in teardown, even when the test fails. Namespaces are named
 "sn<pid>-<name>" so parallel runs never collide; nothing is created in the
 machine's own network namespace and no traffic leaves the namespaces.
 
+Uplink modes: SOFTNET_UPLINK=tap (default) runs the Linux build, whose
+uplink is the TAP softnet0 it creates. SOFTNET_UPLINK=vmnet (make
+test-vmnet) runs the PLATFORM=fakevmnet build: uplink_vmnet.c over the fake
+vmnet.framework (tests/fakes), whose TAP vmnet0 in the host namespace plays
+softnet0's part (UPLINK_IF), and guests attach as socket-pair VMs (tapbridge
++ softnetctl attach --fd), the only VM shape a Mac has. Tools (tapbridge,
+udpflood) always come from the Linux build, SOFTNET_TOOLS_BUILD.
+
 Topology (Topology.build):
 
     guest ns (tap eth0) ==fd==> softnetd (host ns) -- softnet0 192.168.105.1/24
@@ -29,6 +37,9 @@ SOFTNETD = os.path.join(BUILD, "softnetd")
 SOFTNETCTL = os.path.join(BUILD, "softnetctl")
 SOFTNET = os.path.join(BUILD, "softnet")
 PYTHON = "/usr/bin/python3"  # Debian's, where scapy is installed
+TOOLS_BUILD = os.environ.get("SOFTNET_TOOLS_BUILD", BUILD)
+VMNET = os.environ.get("SOFTNET_UPLINK", "tap") == "vmnet"
+UPLINK_IF = "vmnet0" if VMNET else "softnet0"  # the host side of the uplink
 
 GATEWAY = "192.168.105.1"
 EXT_IP = "192.0.0.9"  # special-purpose but global: the filter lets it out
@@ -120,7 +131,7 @@ class Env:
 class Daemon:
     """A softnetd started in namespace ns with a private socket and DB."""
 
-    def __init__(self, env, ns, config=None, name="softnetd"):
+    def __init__(self, env, ns, config=None, name="softnetd", fake_env=None):
         self.env = env
         self.ns = ns
         self.sock = env.path(name + ".sock")
@@ -129,17 +140,37 @@ class Daemon:
         self.log = env.path(name + ".log")
         cfg = {"socket": self.sock, "database": self.db}
         cfg.update(config or {})
+        # FAKE_VMNET_* / FAKE_XNU_* knobs (tests/fakes/README.md).
+        self.fake_env = dict(fake_env or {})
+        if VMNET:
+            up = dict(cfg.get("uplink") or {})
+            up["type"] = "vmnet"
+            up.pop("name", None)
+            # A pinned subnet: start/end/mask given to vmnet explicitly.
+            for k, v in (("gateway", GATEWAY), ("netmask", "255.255.255.0"),
+                         ("pool_start", "192.168.105.2"),
+                         ("pool_end", "192.168.105.254")):
+                up.setdefault(k, v)
+            cfg["uplink"] = up
+            self.fake_env.setdefault("FAKE_VMNET_IFNAME", UPLINK_IF)
         with open(self.conf, "w") as f:
             json.dump(cfg, f)
         self.proc = None
+        # Run before softnetd, e.g. ["prlimit", "--nofile=64:64"].
+        self.prefix = []
         env.daemons.append(self)
 
     def start(self, wait=True, extra=()):
         self.logf = open(self.log, "a")
+        env = None
+        if self.fake_env:
+            env = dict(os.environ)
+            env.update(self.fake_env)
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, SOFTNETD, "-d", "-f",
-             self.conf] + list(extra),
-            stdout=self.logf, stderr=self.logf, start_new_session=True)
+            ["ip", "netns", "exec", self.ns] + self.prefix +
+            [SOFTNETD, "-d", "-f", self.conf] + list(extra),
+            stdout=self.logf, stderr=self.logf, start_new_session=True,
+            env=env)
         if wait:
             wait_for(self.answers, what="softnetd to listen")
         return self
@@ -273,8 +304,38 @@ class Guest:
         self.lease = {}
 
     def attach(self, daemon, *opts, check=True):
+        if VMNET:
+            return self.attach_pair(daemon, *opts, check=check)
         return daemon.ctl("attach", "--tap", "eth0", "--name", self.name,
                           *opts, ns=self.ns, check=check)
+
+    def attach_pair(self, daemon, *opts, check=True):
+        """Attaches eth0 as a Mac VM: a datagram pair, tapbridge on one
+        end, the other handed over with softnetctl attach --fd."""
+        old = getattr(self, "bridge", None)
+        if old is not None and old.poll() is None:
+            # A TAP takes one reader: the previous stand-in lets go first.
+            old.kill()
+            old.wait()
+        a, bridge = socketpair_vm(self.env, self)
+        args = ["attach", "--fd", str(a.fileno()), "--name", self.name]
+        if "--mac" not in opts:
+            # eth0's MAC now, as attach --tap reads it from the device.
+            link = json.loads(self.run(["ip", "-j", "link", "show",
+                                        "eth0"]).stdout)
+            args += ["--mac", link[0]["address"]]
+        cmd = [SOFTNETCTL, "-s", daemon.sock] + args + list(opts)
+        try:
+            r = run(cmd, check=False, pass_fds=[a.fileno()])
+        finally:
+            a.close()
+        if r.returncode != 0:
+            bridge.kill()
+            if check:
+                raise AssertionError("softnetctl %s failed (%d): %s" %
+                                     (" ".join(args), r.returncode, r.stderr))
+        self.bridge = bridge
+        return r
 
     def run(self, cmd, check=True, timeout=30):
         return nsrun(self.ns, cmd, check=check, timeout=timeout)
@@ -382,7 +443,7 @@ while True:
 class Topology:
     """host (softnetd + uplink) <-> ext (the Internet), plus guests."""
 
-    def __init__(self, env, config=None):
+    def __init__(self, env, config=None, fake_env=None):
         self.env = env
         self.host = env.netns("host")
         self.ext = env.netns("ext")
@@ -400,7 +461,8 @@ class Topology:
         nsrun(self.ext, ["ip", "link", "set", "xh0", "up"])
         nsrun(self.ext, ["ip", "route", "add", "default", "via",
                          EXT_LINK_HOST])
-        self.daemon = Daemon(env, self.host, config).start()
+        self.daemon = Daemon(env, self.host, config,
+                             fake_env=fake_env).start()
         self.guests = {}
 
     def guest(self, name, mac, attach=True, opts=()):
@@ -463,7 +525,13 @@ def echo_server(env, ns, port):
     assert p.stdout.readline().strip() == "ready"
     return p
 
-TAPBRIDGE = os.path.join(BUILD, "tests", "tools", "tapbridge")
+TAPBRIDGE = os.path.join(TOOLS_BUILD, "tests", "tools", "tapbridge")
+UDPFLOOD = os.path.join(TOOLS_BUILD, "tests", "tools", "udpflood")
+
+
+def skip_in_vmnet(reason):
+    """Skips a test or class over the vmnet uplink, saying why."""
+    return unittest.skipIf(VMNET, "vmnet uplink: " + reason)
 
 
 def start_bridged(env, guest, prefix_cmd, sock_env=None):

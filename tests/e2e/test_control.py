@@ -223,7 +223,8 @@ class ControlTest(E2E):
         self.assertTrue(r["ok"])
         r = self.d.ctl("detach", "rootvm", user="nobody", check=False)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("permission_denied", r.stderr)
+        # As if it did not exist (issue #13 item 4).
+        self.assertIn("no VM rootvm attached (not_found)", r.stderr)
         r = self.d.ctl("show", "rootvm", user="nobody", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(self.d.ctl_json("list", user="nobody"), [])

@@ -12,10 +12,12 @@ from harness import (E2E, EXT_LINK_HOST, GATEWAY, Topology, echo_server,
 class ExposeTest(E2E):
     def test_expose_host_ext_conflict_detach(self):
         t = Topology(self.env)
-        g = t.guest("vm1", "02:00:00:00:05:01", opts=("--expose", "8080:7"))
+        # Every host address: an admin's explicit choice (root here).
+        g = t.guest("vm1", "02:00:00:00:05:01",
+                    opts=("--expose", "0.0.0.0:8080:7"))
         echo_server(self.env, g.ns, 7)
         g.dhcp()
-        self.assertIn("host TCP port 8080 exposed as vm port 7",
+        self.assertIn("host TCP port 0.0.0.0:8080 exposed as vm port 7",
                       t.daemon.logtext())
 
         # From the host: loopback and the uplink's gateway address.
@@ -46,7 +48,7 @@ class ExposeTest(E2E):
                          "ConnectionRefusedError")
 
         # And it is free again for another VM.
-        g2.attach(t.daemon, "--expose", "8080:7")
+        g2.attach(t.daemon, "--expose", "0.0.0.0:8080:7")
         echo_server(self.env, g2.ns, 7)
         g2.dhcp()
         # vm2 gets vm1's old address; the host's neighbour entry still

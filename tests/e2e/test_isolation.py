@@ -8,8 +8,8 @@ exactly the path a VM's frames take.
 import re
 import time
 
-from harness import (E2E, EXT_IP, GATEWAY, Topology, echo_server, nsrun,
-                     read_lines, udp_sink, wait_for)
+from harness import (E2E, EXT_IP, GATEWAY, UPLINK_IF, Topology, echo_server,
+                     nsrun, read_lines, udp_sink, wait_for)
 
 SUBNET = "192.168.105.0/24"
 
@@ -83,7 +83,7 @@ class AttackTest(E2E):
         nsrun(self.t.host, ["ping", "-c", "1", "-W", "1", self.v1.ip])
         self.host_mac = neigh(self.v1.ns, GATEWAY, "eth0")
         self.assertIsNotNone(self.host_mac)
-        self.assertEqual(neigh(self.t.host, self.v1.ip, "softnet0"),
+        self.assertEqual(neigh(self.t.host, self.v1.ip, UPLINK_IF),
                          self.v1.mac)
 
     def victim_still_works(self):
@@ -104,7 +104,7 @@ class AttackTest(E2E):
                self.v1.ip, self.v1.ip))
         time.sleep(0.5)
         self.assertEqual(neigh(self.v1.ns, GATEWAY, "eth0"), self.host_mac)
-        self.assertEqual(neigh(self.t.host, self.v1.ip, "softnet0"),
+        self.assertEqual(neigh(self.t.host, self.v1.ip, UPLINK_IF),
                          self.v1.mac)
         drops = self.t.stats("vm2")["drops"]
         self.assertGreaterEqual(drops["arp_spoof"], 12)

@@ -236,7 +236,21 @@ def gso_corpus():
           b"\x02" + vnet() + struct.pack("!H", len(a)) + a + b)
 
 
+def bootpd_corpus():
+    entry = (b"{\n\tname=builder\n\tip_address=192.168.64.5\n"
+             b"\thw_address=1,a6:1f:0:e:3:22\n"
+             b"\tidentifier=1,a6:1f:0:e:3:22\n\tlease=0x6553f358\n}\n")
+    ours = (b"{\n\tip_address=192.168.105.10\n\thw_address=1,2:0:0:0:0:a\n"
+            b"\tidentifier=1,2:0:0:0:0:a\n\tlease=0x6553f358\n}\n")
+    write("fuzz_bootpd", "bootpd.txt", b"\x01" + entry + entry)
+    write("fuzz_bootpd", "mixed.txt", b"\x03" + ours + entry + ours)
+    write("fuzz_bootpd", "broken.txt",
+          b"\x06garbage\n{\n\tip_address=1.2.3.4\n{\n" + ours + b"}")
+    write("fuzz_bootpd", "empty.txt", b"\x00")
+
+
 if __name__ == "__main__":
+    bootpd_corpus()
     filter_corpus()
     dhcp_corpus()
     control_corpus()

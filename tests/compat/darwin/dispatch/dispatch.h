@@ -11,6 +11,11 @@ typedef uint64_t dispatch_time_t;
 
 #define DISPATCH_QUEUE_SERIAL ((dispatch_queue_attr_t)0)
 #define DISPATCH_TIME_FOREVER (~0ull)
+/* <dispatch/time.h>. */
+#define DISPATCH_TIME_NOW (0ull)
+#define NSEC_PER_SEC      1000000000ull
+/* <dispatch/object.h>, <dispatch/queue.h>. */
+typedef void (^dispatch_block_t)(void);
 
 dispatch_queue_t dispatch_queue_create(const char *label,
     dispatch_queue_attr_t attr);
@@ -18,6 +23,9 @@ dispatch_semaphore_t dispatch_semaphore_create(long value);
 long dispatch_semaphore_wait(dispatch_semaphore_t dsema,
     dispatch_time_t timeout);
 long dispatch_semaphore_signal(dispatch_semaphore_t dsema);
+dispatch_time_t dispatch_time(dispatch_time_t when, int64_t delta);
+void dispatch_async(dispatch_queue_t queue, dispatch_block_t block);
+void dispatch_retain(void *object);
 void dispatch_release(void *object);
 
 #endif

@@ -55,6 +55,10 @@ extern const char *const vmnet_start_address_key;
 extern const char *const vmnet_end_address_key;
 extern const char *const vmnet_subnet_mask_key;
 extern const char *const vmnet_estimated_packets_available_key;
+/* Interface description keys (Apple's vmnet documentation, "Variables"). */
+extern const char *const vmnet_read_max_packets_key;
+extern const char *const vmnet_write_max_packets_key;
+extern const char *const vmnet_enable_isolation_key;
 
 typedef void (^vmnet_start_interface_completion_handler_t)(
     vmnet_return_t status, xpc_object_t interface_param);

@@ -1,0 +1,9 @@
+/*
+ * check-darwin: <sys/fsuid.h> does not exist on macOS. If a system header
+ * pulled it in, add that header to the list in ../compat.h.
+ */
+#ifdef SOFTNET_DARWIN_PERSONALITY
+#error "<sys/fsuid.h> is Linux-only"
+#else
+#include_next <sys/fsuid.h>
+#endif
