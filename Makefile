@@ -55,7 +55,8 @@ OS_LDFLAGS := $(BUILD)/libfakevmnet.a -lBlocksRuntime -ldl -lpthread -rdynamic
 else ifeq ($(UNAME),Darwin)
 OS_CFLAGS := -D_DARWIN_C_SOURCE
 OS_SRCS   := daemon/osdep_darwin.c daemon/uplink_vmnet.c
-OS_LIBS   := -framework vmnet
+# CoreFoundation: macOS 26 vmnet_network objects are released with CFRelease.
+OS_LIBS   := -framework vmnet -framework CoreFoundation
 else
 OS_CFLAGS := -D_GNU_SOURCE
 OS_SRCS   := daemon/osdep_linux.c daemon/uplink_tap.c
@@ -132,7 +133,8 @@ $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
 
 # Unit tests that need a daemon context share tests/testd.c.
-TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd)
+TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd \
+		switch_flood)
 $(TESTD_USERS): $(BUILD)/tests/testd.o
 # test_port puts XNU's datagram semantics (ENOBUFS, no writability) in
 # place of the OS's by wrapping two osdep functions (GNU ld and lld).
@@ -305,7 +307,8 @@ check-darwin: | deps-build
 	@echo "check-darwin: $(words $(DARWIN_SRCS)) files pass as macOS would compile them"
 endif
 
-# Crash safety (kill -9 rounds) and noisy neighbours, measured; not a test.
+# Crash safety (kill -9 rounds), noisy neighbours and a multi-tenant round
+# (one hostile uid beside a victim uid), measured; not a test.
 SOAK_ROUNDS ?= 100
 SOAK_SECONDS ?= 5
 soak: deps-bench

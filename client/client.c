@@ -135,6 +135,7 @@ client_call(struct client *c, json_t *req, int fd)
 	/* A daemon that hangs up is an error to report, not a SIGPIPE death. */
 	signal(SIGPIPE, SIG_IGN);
 	c->lost = false;
+	c->busy = false;
 	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	if (line == NULL) {
@@ -182,7 +183,7 @@ json_t *
 client_do(struct client *c, json_t *req, int fd)
 {
 	json_t *r = client_call(c, req, fd), *e;
-	const char *msg;
+	const char *msg, *code;
 
 	if (r == NULL)
 		return NULL;
@@ -190,10 +191,10 @@ client_do(struct client *c, json_t *req, int fd)
 		return r;
 	e = json_object_get(r, "error");
 	msg = json_string_value(json_object_get(e, "message"));
-	client_warnx(c, "%s (%s)", msg ? msg : "request refused",
-	    json_string_value(json_object_get(e, "code"))
-	        ? json_string_value(json_object_get(e, "code"))
-	        : "error");
+	code = json_string_value(json_object_get(e, "code"));
+	c->busy = code != NULL && strcmp(code, SOFTNET_E_BUSY) == 0;
+	client_warnx(
+	    c, "%s (%s)", msg ? msg : "request refused", code ? code : "error");
 	json_decref(r);
 	return NULL;
 }
@@ -205,6 +206,7 @@ client_connect(struct client *c)
 	json_t *r;
 
 	c->lost = false;
+	c->busy = false;
 	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
 		client_warnx(c, "socket path too long: %s", c->socket);
 		return -1;

@@ -24,6 +24,11 @@ struct client {
 	 * restarts), cleared when softnetd itself answered with a refusal.
 	 */
 	bool lost;
+	/*
+	 * Set by client_do (and so client_connect) when softnetd refused with
+	 * "busy": a limit that was full a moment ago may have room now.
+	 */
+	bool busy;
 	char *errbuf;  /* when not NULL, client_warnx writes here, not stderr */
 	size_t errlen; /* size of errbuf */
 };

@@ -63,6 +63,7 @@ client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
 	    {"allow", required_argument, NULL, 'a'},
 	    {"block", required_argument, NULL, 'b'},
 	    {"expose", required_argument, NULL, 'e'},
+	    {"ip", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -91,6 +92,10 @@ client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
 			break;
 		case 'n':
 			json_object_set_new(req, "name", json_string(optarg));
+			break;
+		case 'i':
+			/* The daemon parses it and decides who may pin it. */
+			json_object_set_new(req, "ip", json_string(optarg));
 			break;
 		case 'a':
 		case 'b':
@@ -161,7 +166,7 @@ out:
 
 const struct cmd_entry cmd_attach_entry = {
     "attach",
-    "(--fd N | --tap IFNAME) [--mac MAC] [--name NAME]\n"
+    "(--fd N | --tap IFNAME) [--mac MAC] [--name NAME] [--ip A]\n"
     "           [--allow LIST]... [--block LIST]... [--expose LIST]...",
     "Hand a VM's packet descriptor to softnetd. The VM stays attached after\n"
     "this command exits, until 'softnetctl detach'.\n"
@@ -173,6 +178,8 @@ const struct cmd_entry cmd_attach_entry = {
     "  --mac MAC       the VM's MAC address (required with a socket; a TAP's\n"
     "                  own MAC is used when omitted)\n"
     "  --name NAME     a unique name (1-63 of A-Z a-z 0-9 . _ -)\n"
+    "  --ip A          the address the VM gets by DHCP (root/admin_group,\n"
+    "                  or A reserved for this MAC or NAME in the config)\n"
     "  --allow LIST    CIDRs the VM may reach despite the default rules\n"
     "  --block LIST    CIDRs the VM may not reach; @host is the gateway\n"
     "  --expose LIST   EXT:INT TCP ports to publish on the host\n"

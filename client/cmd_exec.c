@@ -152,8 +152,8 @@ out:
 
 const struct cmd_entry cmd_exec_entry = {
     "exec",
-    "[--mac MAC] [--name NAME] [--allow LIST]... [--block LIST]...\n"
-    "           [--expose LIST]... -- CMD [ARGS...]",
+    "[--mac MAC] [--name NAME] [--ip A] [--allow LIST]...\n"
+    "           [--block LIST]... [--expose LIST]... -- CMD [ARGS...]",
     "Run CMD with a network descriptor attached to softnetd for as long as\n"
     "CMD runs. CMD gets one end of a SOCK_DGRAM socket pair (one Ethernet\n"
     "frame per datagram) as fd 3, and SOFTNET_FD=3 and SOFTNET_MAC in its\n"

@@ -137,6 +137,17 @@ print_vm(json_t *vm)
 			printf("%-14sreads nothing: its frames are dropped "
 			       "at the uplink\n",
 			    "hung:");
+		/* Issue 14: DECLINEs and ignored DHCP options, when any. */
+		if (json_integer_value(json_object_get(st, "dhcp_declines")) >
+		        0 ||
+		    json_integer_value(
+		        json_object_get(st, "dhcp_bad_options")) > 0)
+			printf("%-14s%lld declines, %lld bad options ignored\n",
+			    "dhcp:",
+			    (long long)json_integer_value(
+			        json_object_get(st, "dhcp_declines")),
+			    (long long)json_integer_value(
+			        json_object_get(st, "dhcp_bad_options")));
 	}
 }
 

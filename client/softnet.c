@@ -204,9 +204,13 @@ wait_session(struct client *c)
 
 /*
  * Attaches, retrying with backoff for up to wait_ms while softnetd cannot
- * be reached (and, with any_failure, while it refuses: a daemon just
- * restarted may still be settling). Returns 0 once attached, or -1 after
- * printing the last reason in one line (nothing when a signal stopped it).
+ * be reached or answers "busy" (a connection, descriptor or reply limit
+ * that other clients hold now and release in a moment: Tart stops the VM
+ * when softnet exits, so a moment's load must not end it), and, with
+ * any_failure, while it refuses for any reason (a daemon just restarted
+ * may still be settling). Any other refusal is the caller's input and
+ * final. Returns 0 once attached, or -1 after printing the last reason in
+ * one line (nothing when a signal stopped it).
  */
 static int
 attach_wait(
@@ -219,12 +223,13 @@ attach_wait(
 
 	c->errbuf = err;
 	c->errlen = sizeof(err);
-	while ((rc = attach(c, req, vmfd)) == -1 && (c->lost || any_failure) &&
+	while ((rc = attach(c, req, vmfd)) == -1 &&
+	       (c->lost || c->busy || any_failure) &&
 	       client_backoff(&backoff, deadline, &softnet_stop) == 0)
 		;
 	c->errbuf = NULL;
 	if (rc == -1 && !softnet_stop) {
-		if ((c->lost || any_failure) && wait_ms > 0)
+		if ((c->lost || c->busy || any_failure) && wait_ms > 0)
 			fprintf(stderr,
 			    "softnet: %s; gave up after %ld s (--wait)\n", err,
 			    wait_ms / 1000);
@@ -365,7 +370,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	req = attach_request(mac, host_only, allow, block, expose);
-	/* A refusal at the start is final: it is the caller's input. */
+	/* A refusal at the start, but busy, is final: the caller's input. */
 	if (attach_wait(&c, req, (int)vmfd, wait_s * 1000, false) == -1) {
 		json_decref(req);
 		return softnet_stop ? 0 : EXIT_REFUSED;

@@ -352,8 +352,8 @@ ours(const struct bootpd_seg *seg, void *arg)
 	const struct snapshot *s = arg;
 	struct known key, *k;
 
-	if (!seg->has_mac)
-		return false;
+	if (!seg->has_mac || s->nknown == 0)
+		return false; /* bsearch's base may not be NULL, even for 0 */
 	memcpy(key.mac, seg->mac, 6);
 	k = bsearch(&key, s->known, s->nknown, sizeof(*s->known), known_cmp);
 	if (k == NULL)
@@ -380,6 +380,8 @@ snapshot(struct softnetd *sd, struct snapshot *s)
 	/* An attached VM is served even before (or without) a lease. */
 	TAILQ_FOREACH(p, port_all(sd), entry)
 	{
+		if (s->nknown == 0)
+			break;
 		memcpy(key.mac, p->mac, 6);
 		k = bsearch(
 		    &key, s->known, s->nknown, sizeof(*s->known), known_cmp);

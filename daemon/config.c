@@ -35,8 +35,10 @@
 
 #include "addr.h"
 #include "config.h"
+#include "dhcp.h"
 #include "log.h"
 #include "policy.h"
+#include "reserve.h"
 #include "xmalloc.h"
 
 #define KEYPATH_LEN 96
@@ -66,7 +68,7 @@ static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns",
     "max_leases_per_user", "rate", "burst", "max_declined", "lease_retention",
-    NULL};
+    "reservations", "domain", "search", "routes", NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
 static const char *const limit_keys[] = {"tx_frames_per_sec",
@@ -340,6 +342,164 @@ load_dns(struct loader *l, json_t *dns, struct config *cfg)
 	return 0;
 }
 
+/*
+ * Reads one dhcp.reservations[i]: an object with "ip" and exactly one of
+ * "mac" (a unicast MAC) and "name" (a valid VM name). Where the address
+ * may lie is checked later, with the subnet (check_reservations).
+ */
+static int
+load_reservation(struct loader *l, json_t *v, size_t i, struct reserve_entry *e)
+{
+	static const char *const keys[] = {"mac", "name", "ip", NULL};
+	char path[KEYPATH_LEN];
+	json_t *mac, *name, *ip;
+
+	snprintf(path, sizeof(path), "dhcp.reservations[%zu]", i);
+	if (!json_is_object(v))
+		return lerr(l,
+		    "%s: expected an object with \"ip\" and "
+		    "\"mac\" or \"name\"",
+		    path);
+	if (check_keys(l, v, path, keys) == -1)
+		return -1;
+	mac = json_object_get(v, "mac");
+	name = json_object_get(v, "name");
+	if ((mac == NULL) == (name == NULL))
+		return lerr(
+		    l, "%s: give exactly one of \"mac\" and \"name\"", path);
+	if ((ip = json_object_get(v, "ip")) == NULL)
+		return lerr(l, "%s: \"ip\" is missing", path);
+	memset(e, 0, sizeof(*e));
+	if (mac != NULL) {
+		if (!json_is_string(mac) ||
+		    addr_parse_mac(json_string_value(mac), e->mac) == -1 ||
+		    !addr_mac_is_unicast(e->mac))
+			return lerr(l,
+			    "%s.mac: expected a unicast MAC address "
+			    "string",
+			    path);
+		e->by_mac = true;
+	} else {
+		if (!json_is_string(name) ||
+		    strlen(json_string_value(name)) !=
+		        json_string_length(name) ||
+		    !reserve_name_valid(json_string_value(name)))
+			return lerr(l,
+			    "%s.name: expected a VM name (1-63 of A-Z a-z 0-9 "
+			    ". "
+			    "_ -, not all digits, not a MAC)",
+			    path);
+		snprintf(
+		    e->name, sizeof(e->name), "%s", json_string_value(name));
+	}
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), ".ip");
+	return parse_ipv4_value(l, ip, path, &e->ip);
+}
+
+/* Reads dhcp.reservations into cfg (shape only; see check_reservations). */
+static int
+load_reservations(struct loader *l, json_t *arr, struct config *cfg)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return lerr(
+		    l, "dhcp.reservations: expected an array of objects");
+	if (json_array_size(arr) > RESERVE_MAX)
+		return lerr(l, "dhcp.reservations: too many entries (max %d)",
+		    RESERVE_MAX);
+	free(cfg->dhcp.reservations);
+	cfg->dhcp.reservations = NULL;
+	cfg->dhcp.nreservations = 0;
+	if (json_array_size(arr) == 0)
+		return 0;
+	cfg->dhcp.reservations = xreallocarray(
+	    NULL, json_array_size(arr), sizeof(*cfg->dhcp.reservations));
+	json_array_foreach(arr, i, v)
+	{
+		if (load_reservation(l, v, i, &cfg->dhcp.reservations[i]) == -1)
+			return -1;
+		cfg->dhcp.nreservations = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * Reads dhcp.domain (option 15), dhcp.search (option 119: names, at most
+ * 255 bytes encoded) and dhcp.routes (option 121: [{"to": "NET/LEN",
+ * "via": "ADDR"}], at most 250 bytes encoded so the default route dhcp.c
+ * appends still fits one option).
+ */
+static int
+load_dhcp_names(struct loader *l, json_t *dhcp, struct config *cfg)
+{
+	static const char *const route_keys[] = {"to", "via", NULL};
+	char path[KEYPATH_LEN];
+	json_t *v, *e, *to, *via;
+	uint32_t net, gw;
+	uint8_t plen;
+	size_t i;
+
+	if ((v = json_object_get(dhcp, "domain")) != NULL) {
+		if (!json_is_string(v) ||
+		    !dhcp_domain_valid(json_string_value(v)))
+			return lerr(l, "dhcp.domain: expected a domain name");
+		(void)snprintf(cfg->dhcp.domain, sizeof(cfg->dhcp.domain), "%s",
+		    json_string_value(v));
+	}
+	if ((v = json_object_get(dhcp, "search")) != NULL) {
+		if (!json_is_array(v))
+			return lerr(l, "dhcp.search: expected an array of "
+			               "domain names");
+		cfg->dhcp.search_len = 0;
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e) ||
+			    dhcp_encode_domain(json_string_value(e),
+			        cfg->dhcp.search, sizeof(cfg->dhcp.search),
+			        &cfg->dhcp.search_len) == -1)
+				return lerr(l,
+				    "dhcp.search[%zu]: expected a "
+				    "domain name (255 bytes in all)",
+				    i);
+		}
+	}
+	if ((v = json_object_get(dhcp, "routes")) != NULL) {
+		if (!json_is_array(v))
+			return lerr(l, "dhcp.routes: expected an array of "
+			               "{\"to\": \"NET/LEN\", \"via\": ADDR}");
+		cfg->dhcp.routes_len = 0;
+		json_array_foreach(v, i, e)
+		{
+			snprintf(path, sizeof(path), "dhcp.routes[%zu]", i);
+			if (!json_is_object(e) ||
+			    (to = json_object_get(e, "to")) == NULL ||
+			    (via = json_object_get(e, "via")) == NULL)
+				return lerr(l,
+				    "%s: expected {\"to\": "
+				    "\"NET/LEN\", \"via\": ADDR}",
+				    path);
+			if (check_keys(l, e, path, route_keys) == -1 ||
+			    parse_ipv4_value(l, via, path, &gw) == -1)
+				return -1;
+			if (!json_is_string(to) ||
+			    addr_parse_cidr(
+			        json_string_value(to), &net, &plen) == -1)
+				return lerr(l,
+				    "%s.to: expected a network "
+				    "\"NET/LEN\"",
+				    path);
+			if (dhcp_encode_route(net, plen, gw, cfg->dhcp.routes,
+			        sizeof(cfg->dhcp.routes),
+			        &cfg->dhcp.routes_len) == -1)
+				return lerr(l, "dhcp.routes: too many routes "
+				               "(250 bytes encoded)");
+		}
+	}
+	return 0;
+}
+
 /* Reads the dhcp object; *dns_given tells the caller not to default dns. */
 static int
 load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
@@ -347,7 +507,7 @@ load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
 	json_t *dns;
 
 	if (check_keys(l, dhcp, "dhcp", dhcp_keys) == -1 ||
-	    get_uint(l, dhcp, "dhcp", "lease_time", 60, 604800,
+	    get_uint(l, dhcp, "dhcp", "lease_time", 120, 604800,
 	        &cfg->dhcp.lease_time) == -1 ||
 	    get_uint(l, dhcp, "dhcp", "max_leases_per_user", 0, 16777216,
 	        &cfg->dhcp.max_leases_per_user) == -1 ||
@@ -364,7 +524,10 @@ load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
 			return -1;
 		*dns_given = true;
 	}
-	return 0;
+	if ((dns = json_object_get(dhcp, "reservations")) != NULL &&
+	    load_reservations(l, dns, cfg) == -1)
+		return -1;
+	return load_dhcp_names(l, dhcp, cfg);
 }
 
 /* Adds each string of default_policy.key (allow, block or expose). */
@@ -513,6 +676,55 @@ check_uplink(struct loader *l, struct config *cfg)
 	return 0;
 }
 
+/*
+ * dhcp.reservations against the subnet: each address a host of it (not
+ * the network, broadcast or gateway address), and no MAC, name or address
+ * twice. An address may be inside the pool (it is then withheld from
+ * dynamic allocation: the pool need not be re-cut to pin one VM) or
+ * outside it (the pool stays whole for everyone else); both are allowed.
+ */
+static int
+check_reservations(struct loader *l, const struct config *cfg)
+{
+	const struct reserve_entry *e, *o;
+	char who[RESERVE_DESCLEN], a[ADDR_IPV4_STRLEN], n[ADDR_IPV4_STRLEN];
+	uint32_t mask = cfg->uplink.netmask, net = cfg->uplink.gateway & mask;
+	size_t i, j;
+
+	for (i = 0; i < cfg->dhcp.nreservations; i++) {
+		e = &cfg->dhcp.reservations[i];
+		reserve_describe(e, who, sizeof(who));
+		addr_format_ipv4(e->ip, a);
+		addr_format_ipv4(net, n);
+		if ((e->ip & mask) != net || e->ip == net ||
+		    e->ip == (net | ~mask))
+			return lerr(l,
+			    "dhcp.reservations[%zu] (%s): %s is not a host "
+			    "address of the subnet %s/%d",
+			    i, who, a, n, addr_mask_to_prefix(mask));
+		if (e->ip == cfg->uplink.gateway)
+			return lerr(l,
+			    "dhcp.reservations[%zu] (%s): %s is the gateway", i,
+			    who, a);
+		for (j = 0; j < i; j++) {
+			o = &cfg->dhcp.reservations[j];
+			if (o->ip == e->ip)
+				return lerr(l,
+				    "dhcp.reservations[%zu] (%s): %s is "
+				    "already reserved by entry %zu",
+				    i, who, a, j);
+			if (o->by_mac == e->by_mac &&
+			    (e->by_mac ? memcmp(o->mac, e->mac, 6) == 0
+			               : strcmp(o->name, e->name) == 0))
+				return lerr(l,
+				    "dhcp.reservations[%zu] (%s): the same %s "
+				    "as entry %zu",
+				    i, who, e->by_mac ? "MAC" : "name", j);
+		}
+	}
+	return 0;
+}
+
 /* Loads the parsed tree over the defaults in cfg; on error leaves err set. */
 static int
 load_json(struct loader *l, json_t *root, struct config *cfg)
@@ -524,6 +736,9 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 
 	if (!json_is_object(root))
 		return lerr(l, "expected a JSON object at the top level");
+	/* Named, not defaulted: control_init compares it with an activated
+	 * socket's group only then. */
+	cfg->socket_group_set = json_object_get(root, "socket_group") != NULL;
 	if (check_keys(l, root, NULL, top_keys) == -1 ||
 	    get_string(l, root, NULL, "socket", &cfg->socket) == -1 ||
 	    get_string(l, root, NULL, "socket_group", &cfg->socket_group) ==
@@ -586,7 +801,7 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	} else {
 		cfg->uplink.have_addrs = true;
 	}
-	if (check_uplink(l, cfg) == -1)
+	if (check_uplink(l, cfg) == -1 || check_reservations(l, cfg) == -1)
 		return -1;
 	if (!dns_given) {
 		/* Without addresses vmnet names the gateway; 0 means "it". */
@@ -740,6 +955,9 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->bootpd_leases);
 	cfg->bootpd_leases = NULL;
+	free(cfg->dhcp.reservations);
+	cfg->dhcp.reservations = NULL;
+	cfg->dhcp.nreservations = 0;
 	free(cfg->uplink.name);
 	cfg->socket = cfg->socket_group = cfg->admin_group = NULL;
 	cfg->database = cfg->uplink.name = cfg->user = NULL;

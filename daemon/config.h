@@ -12,12 +12,15 @@
 
 #include "policy.h"
 #include "rate.h"
+#include "reserve.h"
 
 #define CONFIG_MAX_DNS 4
 #define CONFIG_ERRLEN  512
 
 enum uplink_type { UPLINK_TAP, UPLINK_VMNET };
 enum uplink_mode { UPLINK_MODE_SHARED, UPLINK_MODE_HOST };
+
+#define CONFIG_DOMAIN_LEN 254 /* dhcp.domain, NUL included */
 
 struct config {
 	char *socket;        /* control socket path */
@@ -50,6 +53,8 @@ struct config {
 	unsigned max_reply_bytes;
 	unsigned max_proxied_connections;
 	unsigned max_proxied_per_vm;
+	/* socket_group was in the file, not defaulted (control_init). */
+	bool socket_group_set;
 	struct {
 		enum uplink_type type;
 		enum uplink_mode mode; /* vmnet only */
@@ -85,6 +90,25 @@ struct config {
 		unsigned burst;
 		unsigned max_declined;
 		unsigned lease_retention;
+		/*
+		 * dhcp.reservations (issue 14): fixed addresses by MAC or VM
+		 * name, validated against the subnet (unique keys and
+		 * addresses, a host of the subnet, not the gateway; inside
+		 * or outside the pool). NULL when none.
+		 */
+		struct reserve_entry *reservations;
+		size_t nreservations;
+		/*
+		 * What the macOS client asks for (issue 14 item 8), ""/0
+		 * when unset: domain (option 15), search (option 119, kept
+		 * DNS-encoded) and routes (option 121, kept RFC 3442
+		 * encoded; dhcp.c appends the default route).
+		 */
+		char domain[CONFIG_DOMAIN_LEN];
+		uint8_t search[255];
+		size_t search_len;
+		uint8_t routes[250];
+		size_t routes_len;
 	} dhcp;
 	struct policy default_policy;
 	struct {

@@ -47,6 +47,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@
 #include "log.h"
 #include "osdep.h"
 #include "port.h"
+#include "reserve.h"
 #include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
@@ -110,6 +112,7 @@ struct control {
 	struct event *retry; /* resumes accepting after EMFILE and such */
 	struct {
 		uint64_t total, reserved, per_user, fds; /* refused */
+		uint64_t attach_fds;   /* attaches refused: descriptor budget */
 		uint64_t replies;      /* requests refused: max_reply_bytes */
 		uint64_t timeouts;     /* idle or partial request */
 		uint64_t slow_readers; /* reply left unread */
@@ -225,12 +228,14 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, filter_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b}", "tx_frames",
-	    (json_int_t)p->st.tx_frames, "tx_bytes", (json_int_t)p->st.tx_bytes,
-	    "rx_frames", (json_int_t)p->st.rx_frames, "rx_bytes",
-	    (json_int_t)p->st.rx_bytes, "dropped", (json_int_t)total, "drops",
-	    drops, "backlog", (json_int_t)port_backlog(p), "hung",
-	    p->uplink_blocked);
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I}",
+	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
+	    (json_int_t)p->st.tx_bytes, "rx_frames",
+	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
+	    "dropped", (json_int_t)total, "drops", drops, "backlog",
+	    (json_int_t)port_backlog(p), "hung", p->uplink_blocked,
+	    "dhcp_declines", (json_int_t)p->st.dhcp_declines,
+	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options);
 }
 
 /* A VM as a JSON object; detail adds policy and counters. */
@@ -464,6 +469,7 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	json_t *mac = json_object_get(req, "mac");
 	json_t *name = json_object_get(req, "name");
 	json_t *sess = json_object_get(req, "session");
+	json_t *ip = json_object_get(req, "ip");
 	json_t *err, *r;
 	uint8_t devmac[6];
 	struct policy pol;
@@ -493,6 +499,15 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 			    a.name);
 			goto fail;
 		}
+	}
+	/* Who may pin which address is port_attach's call (it knows MACs). */
+	if (ip != NULL &&
+	    (!json_is_string(ip) ||
+	        addr_parse_ipv4(json_string_value(ip), &a.ip) == -1 ||
+	        a.ip == 0)) {
+		err = reply_error(id, SOFTNET_E_BAD_IP,
+		    "\"ip\" must be an IPv4 address string");
+		goto fail;
 	}
 	policy_init(&pol);
 	if ((err = add_policy_field(req, id, "allow", &pol)) != NULL ||
@@ -541,6 +556,27 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 		err = reply_error(id, SOFTNET_E_TOO_MANY_VMS,
 		    "uid %u has %u VMs attached (max_vms_per_user)",
 		    (unsigned)peer->uid, sd->cfg.max_vms_per_user);
+		goto fail;
+	}
+	/*
+	 * The descriptor stops being one in flight (reserved with the
+	 * connection, which lives on) and becomes the VM's, held until
+	 * detach: one more from the budget, kept off the admin reserve so a
+	 * user's pile of VMs cannot lock root out of the control socket.
+	 */
+	if (!fdbudget_room(sd, 1, peer->admin)) {
+		static struct log_rl rl;
+
+		sd->control->n.attach_fds++;
+		log_warnx_rl(&rl,
+		    "control: refused an attach of uid %u: no descriptors to "
+		    "spare (%u free of %u)",
+		    (unsigned)peer->uid, fdbudget_free(sd), sd->fdb.limit);
+		err = reply_error(id, SOFTNET_E_BUSY,
+		    "daemon busy: no descriptors to spare for another VM "
+		    "(%u free of %u, the rest kept for root and the admin "
+		    "group; descriptor limit)",
+		    fdbudget_free(sd), sd->fdb.limit);
 		goto fail;
 	}
 	a.session = json_is_true(sess) ? session : NULL;
@@ -655,6 +691,110 @@ lease_one(json_t *arr, const struct lease *l)
 	        "state", leasedb_state_name(l->state), "owner",
 	        (json_int_t)l->owner, "expires",
 	        l->expires != 0 ? json_integer(l->expires) : json_null()));
+	/* What the DHCP client said of itself (options 61 and 81). */
+	json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+	    "client_id",
+	    l->client_id[0] ? json_string(l->client_id) : json_null());
+	json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+	    "domain", l->domain[0] ? json_string(l->domain) : json_null());
+}
+
+/*
+ * The addresses in DECLINE quarantine this peer may see (all for an
+ * admin, else those its own VMs declined), at most one page: each VM
+ * keeps at most dhcp.max_declined of them.
+ */
+static json_t *
+quarantine_json(struct softnetd *sd, const struct control_peer *peer)
+{
+	static struct leasedb_quarantine q[LEASES_PAGE];
+	static const uint8_t zero[6];
+	char mac[ADDR_MAC_STRLEN];
+	json_t *arr = json_array();
+	int n, i;
+
+	n = leasedb_quarantine_list(sd->db, softnetd_now(), peer->admin,
+	    (int64_t)peer->uid, q, LEASES_PAGE);
+	for (i = 0; i < n; i++) {
+		addr_format_mac(q[i].mac, mac);
+		json_array_append_new(arr,
+		    json_pack("{s:o,s:o,s:I}", "ip", ip_json(q[i].ip), "mac",
+		        memcmp(q[i].mac, zero, 6) ? json_string(mac)
+		                                  : json_null(),
+		        "until", (json_int_t)q[i].until));
+	}
+	return arr;
+}
+
+/*
+ * Whether peer may see reservation e: an admin sees all; others see the
+ * ones that serve a VM they have attached (config is the admin's).
+ */
+static bool
+reservation_visible(struct softnetd *sd, const struct control_peer *peer,
+    const struct reserve_entry *e)
+{
+	struct port *p;
+
+	if (peer->admin)
+		return true;
+	TAILQ_FOREACH(p, port_all(sd), entry)
+	{
+		if (may_act(peer, p) && reserve_matches(e, p->mac, p->name))
+			return true;
+	}
+	return false;
+}
+
+/* Appends a "reserved" row for e unless a VM it serves holds it now. */
+static int
+reserved_row(struct softnetd *sd, const struct control_peer *peer,
+    const struct reserve_entry *e, json_t *arr)
+{
+	char mac[ADDR_MAC_STRLEN];
+	struct lease h;
+	json_t *o;
+	int r;
+
+	if (!reservation_visible(sd, peer, e))
+		return 0;
+	if ((r = leasedb_holder(sd->db, e->ip, softnetd_now(), &h)) == -1)
+		return -1;
+	if (r == 0 && reserve_matches(e, h.mac, h.name))
+		return 0;
+	if (e->by_mac)
+		addr_format_mac(e->mac, mac);
+	o = json_pack("{s:o,s:o,s:o,s:n,s:s,s:n,s:n}", "mac",
+	    e->by_mac ? json_string(mac) : json_null(), "ip", ip_json(e->ip),
+	    "name", e->by_mac ? json_null() : json_string(e->name), "hostname",
+	    "state", "reserved", "owner", "expires");
+	/* Another MAC's lease from before the reservation: until when. */
+	if (r == 0)
+		json_object_set_new(o, "in_use_until", json_integer(h.expires));
+	json_array_append_new(arr, o);
+	return 0;
+}
+
+/*
+ * The reservations (dhcp.reservations, then attach --ip pins) no VM of
+ * theirs holds now, as rows of state "reserved" after the last page: they
+ * are config and memory, not lease rows, and few.
+ */
+static int
+reserved_rows(struct softnetd *sd, const struct control_peer *peer, json_t *arr)
+{
+	const struct reserve_entry *pins;
+	size_t i, n;
+
+	for (i = 0; i < sd->cfg.dhcp.nreservations; i++)
+		if (reserved_row(
+		        sd, peer, &sd->cfg.dhcp.reservations[i], arr) == -1)
+			return -1;
+	pins = leasedb_pins(sd->db, &n);
+	for (i = 0; i < n; i++)
+		if (reserved_row(sd, peer, &pins[i], arr) == -1)
+			return -1;
+	return 0;
 }
 
 /*
@@ -696,8 +836,16 @@ op_leases(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	arr = json_array();
 	for (i = 0; i < n; i++)
 		lease_one(arr, &rows[i]);
+	if ((size_t)n < max && reserved_rows(sd, peer, arr) == -1) {
+		json_decref(arr);
+		return reply_error(
+		    id, SOFTNET_E_INTERNAL, "lease database error");
+	}
 	r = reply_new(true, id);
 	json_object_set_new(r, "leases", arr);
+	/* Quarantined addresses (RFC 2131 4.3.3) ride on the first page. */
+	if (after == NULL)
+		json_object_set_new(r, "quarantine", quarantine_json(sd, peer));
 	if ((size_t)n == max) {
 		addr_format_mac(rows[n - 1].mac, mac);
 		json_object_set_new(r, "next", json_string(mac));
@@ -875,8 +1023,8 @@ static const char *const k_bare[] = {"op", "id", NULL};
 static const char *const k_vm[] = {"op", "id", "vm", NULL};
 static const char *const k_leases[] = {"op", "id", "after", "limit", NULL};
 static const char *const k_hello[] = {"op", "id", "version", "client", NULL};
-static const char *const k_attach[] = {
-    "op", "id", "mac", "name", "session", "allow", "block", "expose", NULL};
+static const char *const k_attach[] = {"op", "id", "mac", "name", "session",
+    "allow", "block", "expose", "ip", NULL};
 static const char *const k_mac[] = {"op", "id", "mac", NULL};
 static const char *const k_policy_set[] = {
     "op", "id", "vm", "allow", "block", "revision", NULL};
@@ -1514,8 +1662,9 @@ control_limits_json(struct softnetd *sd)
 
 	if (ctl == NULL)
 		return json_object();
-	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,"
-	              "s:I,s:I,s:I,s:I}",
+	o = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,"
+	    "s:I,s:I,s:I,s:I}",
 	    "connections", (json_int_t)ctl->nconns, "max_connections",
 	    (json_int_t)cfg->max_connections, "max_connections_per_user",
 	    (json_int_t)cfg->max_connections_per_user,
@@ -1525,7 +1674,8 @@ control_limits_json(struct softnetd *sd)
 	    (json_int_t)ctl->n.total, "admin_reserved_connections",
 	    (json_int_t)ctl->n.reserved, "max_connections_per_user",
 	    (json_int_t)ctl->n.per_user, "descriptors", (json_int_t)ctl->n.fds,
-	    "max_reply_bytes", (json_int_t)ctl->n.replies, "timeouts",
+	    "max_reply_bytes", (json_int_t)ctl->n.replies, "attach_descriptors",
+	    (json_int_t)ctl->n.attach_fds, "timeouts",
 	    (json_int_t)ctl->n.timeouts, "slow_readers",
 	    (json_int_t)ctl->n.slow_readers, "accept_paused",
 	    (json_int_t)ctl->n.accept_paused, "reply_bytes",
@@ -1603,6 +1753,64 @@ clear_stale(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Under socket activation the service manager made the socket file and
+ * chose its group (launchd's SockPathGroup, systemd's SocketGroup=), so
+ * the configuration's socket_group is not applied: a mismatch would make
+ * the group the operator configured unable to connect, or another group
+ * able to. Not fatal (the socket works, and chown'ing a file the manager
+ * owns would only last until it recreates it), but said at start, naming
+ * both groups. Only when the file names socket_group: the default is no
+ * statement of intent. The path comes from getsockname(2), which returns
+ * the bound path for a Unix socket on Linux and macOS alike.
+ */
+static void
+check_activated_group(const struct softnetd *sd, int s)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	char path[sizeof(sun.sun_path) + 1], want[64], have[64];
+	const struct group *gr;
+	struct stat st;
+	size_t n;
+
+	if (!sd->cfg.socket_group_set)
+		return;
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(s, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX ||
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		return;
+	/* sun_path need not end in a NUL when the path fills it. */
+	n = len - offsetof(struct sockaddr_un, sun_path);
+	if (n > sizeof(sun.sun_path))
+		n = sizeof(sun.sun_path);
+	memcpy(path, sun.sun_path, n);
+	path[n] = '\0';
+	if (path[0] != '/') /* unnamed or abstract: no file, no group */
+		return;
+	if (lstat(path, &st) == -1) {
+		log_warn("control socket %s: cannot check its group", path);
+		return;
+	}
+	if ((gr = getgrnam(sd->cfg.socket_group)) != NULL &&
+	    gr->gr_gid == st.st_gid)
+		return;
+	snprintf(want, sizeof(want), "%s", sd->cfg.socket_group);
+	if ((gr = getgrgid(st.st_gid)) != NULL)
+		snprintf(have, sizeof(have), "%s (%u)", gr->gr_name,
+		    (unsigned)st.st_gid);
+	else
+		snprintf(have, sizeof(have), "%u", (unsigned)st.st_gid);
+	log_warnx("control socket %s has group %s, set by the service "
+	          "manager, but the configuration's socket_group is %s%s; "
+	          "the service manager's wins: make them agree "
+	          "(SockPathGroup in the launchd plist, SocketGroup= in "
+	          "softnetd.socket)",
+	    path, have, want,
+	    getgrnam(sd->cfg.socket_group) == NULL ? " (no such group)" : "");
+}
+
 int
 control_init(struct softnetd *sd, char *err, size_t errlen)
 {
@@ -1628,6 +1836,7 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 		}
 		log_info("using the control socket passed by the service "
 		         "manager");
+		check_activated_group(sd, s);
 		goto listening;
 	}
 	if ((gr = getgrnam(sd->cfg.socket_group)) == NULL) {

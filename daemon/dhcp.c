@@ -3,14 +3,23 @@
  * gateway, the DHCP client messages the filter hands over from one VM port.
  * It owns no state: addresses live in the lease database, the caller owns
  * the reply buffer and the port, and this module turns one client message
- * into at most one lease database call and at most one reply frame.
+ * into at most one lease-changing database call (plus the recording of
+ * the client's id and domain on an ACK) and at most one reply frame.
  *
  * Invariants:
  * - The client message is untrusted. It is read only through a pkt_cur:
  *   the fixed BOOTP header, the magic cookie, then an option walk bounded by
- *   the end of the UDP payload in which every option's length must fit and
- *   known options must have exactly their length. Option overload (52) is
- *   not supported: sname and file are never read as options.
+ *   the end of the UDP payload in which every option's length must fit.
+ *   A known option of a wrong length is ignored and counted, the rest of
+ *   the message served; only an option running past the
+ *   packet, or no valid type (53), drops the message. Option overload (52)
+ *   is not supported: sname and file are never read as options.
+ * - The lease database decides addresses and the port follows it: after
+ *   any REQUEST, DECLINE or RELEASE, settle() reads the VM's row back and
+ *   the result carries that binding, so a NAK or a refusal can never leave
+ *   the port without the address the database still gives the VM (nor
+ *   the other way round). A REQUEST only confirms the address the VM's
+ *   row names (RFC 2131 4.3.2).
  * - A VM speaks only for itself: chaddr must be the port's MAC, so one VM
  *   cannot drain the pool with invented MACs, and giaddr must be 0 (there
  *   is no relay on a VM port).
@@ -38,8 +47,10 @@
 #define DHCP_BOOTREPLY   2
 #define DHCP_HTYPE_ETHER 1
 #define DHCP_FLAG_BCAST  0x8000
-#define DHCP_MIN_LEN     300 /* BOOTP minimum message (RFC 951/1542) */
-#define DHCP_MIN_MTU     68  /* smallest legal option 26 (RFC 2132 5.1) */
+#define DHCP_MIN_LEN     300  /* BOOTP minimum message (RFC 951/1542) */
+#define DHCP_MIN_MTU     68   /* smallest legal option 26 (RFC 2132 5.1) */
+#define DHCP_MIN_MSG     576  /* IP datagram every client takes (RFC 2131 2) */
+#define DHCP_FQDN_E      0x04 /* option 81 flag: name in DNS wire form */
 
 /* Option codes (RFC 2132) used here. */
 enum dhcp_opt {
@@ -48,14 +59,22 @@ enum dhcp_opt {
 	OPT_ROUTER = 3,
 	OPT_DNS = 6,
 	OPT_HOSTNAME = 12,
+	OPT_DOMAIN = 15,
 	OPT_MTU = 26,
+	OPT_BROADCAST = 28,
 	OPT_REQUESTED_IP = 50,
 	OPT_LEASE_TIME = 51,
 	OPT_MSG_TYPE = 53,
 	OPT_SERVER_ID = 54,
+	OPT_PRL = 55,
+	OPT_MESSAGE = 56,
 	OPT_MAX_SIZE = 57,
 	OPT_T1 = 58,
 	OPT_T2 = 59,
+	OPT_CLIENT_ID = 61, /* RFC 2132 9.14, echoed per RFC 6842 */
+	OPT_FQDN = 81,      /* RFC 4702 */
+	OPT_SEARCH = 119,   /* RFC 3397 */
+	OPT_ROUTES = 121,   /* RFC 3442 */
 	OPT_END = 255,
 };
 
@@ -84,6 +103,7 @@ struct dhcp_out {
 	uint8_t *p; /* payload start (out + PKT_UDP4_HLEN) */
 	size_t cap; /* payload bytes available */
 	size_t len; /* payload bytes written */
+	size_t max; /* payload bytes the client takes (576 or option 57) */
 	bool full;  /* an append did not fit: no reply */
 };
 
@@ -129,10 +149,66 @@ dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t srclen)
 	dst[i] = '\0';
 }
 
-/* Takes one option whose length the walk has already bounded. */
+/*
+ * Takes option 81 (RFC 4702 2): flags, two obsolete rcodes, then the name
+ * in ASCII or (flag E) DNS wire form. Like dnsmasq, its first label stands
+ * for the hostname when option 12 is absent; the rest is the domain. -1
+ * when the name is malformed.
+ */
+static int
+parse_fqdn(struct dhcp_msg *m, const uint8_t *v, uint8_t len)
+{
+	char name[DHCP_DOMAIN_LEN];
+	const char *dot;
+	size_t i, n = 0, lab;
+
+	if (len < 3)
+		return -1;
+	if (v[0] & DHCP_FQDN_E) {
+		/* Labels until the root label or the end of the option. */
+		for (i = 3; i < len && v[i] != 0; i += 1 + lab) {
+			lab = v[i];
+			if (lab > 63 || i + 1 + lab > len ||
+			    n + lab + 1 >= sizeof(name))
+				return -1;
+			if (n > 0)
+				name[n++] = '.';
+			memcpy(name + n, v + i + 1, lab);
+			n += lab;
+		}
+		name[n] = '\0';
+		dhcp_sanitize(m->fqdn_domain, sizeof(m->fqdn_domain),
+		    (const uint8_t *)name, n);
+	} else
+		dhcp_sanitize(m->fqdn_domain, sizeof(m->fqdn_domain), v + 3,
+		    (size_t)len - 3);
+	dot = strchr(m->fqdn_domain, '.');
+	n = dot != NULL ? (size_t)(dot - m->fqdn_domain)
+	                : strlen(m->fqdn_domain);
+	if (n >= sizeof(m->fqdn_host))
+		n = sizeof(m->fqdn_host) - 1;
+	memcpy(m->fqdn_host, m->fqdn_domain, n);
+	m->fqdn_host[n] = '\0';
+	if (dot != NULL)
+		memmove(m->fqdn_domain, dot + 1, strlen(dot + 1) + 1);
+	else
+		m->fqdn_domain[0] = '\0';
+	/* A trailing dot (a fully qualified ASCII name) is not part of it. */
+	n = strlen(m->fqdn_domain);
+	if (n > 0 && m->fqdn_domain[n - 1] == '.')
+		m->fqdn_domain[n - 1] = '\0';
+	return 0;
+}
+
+/*
+ * Takes one option whose length the walk has already bounded; -1 when a
+ * known option has a length (or content) it cannot have.
+ */
 static int
 parse_opt(struct dhcp_msg *m, uint8_t code, const uint8_t *v, uint8_t len)
 {
+	uint8_t i;
+
 	switch (code) {
 	case OPT_MSG_TYPE:
 		if (len != 1 || v[0] < DHCP_DISCOVER || v[0] > DHCP_INFORM)
@@ -161,11 +237,38 @@ parse_opt(struct dhcp_msg *m, uint8_t code, const uint8_t *v, uint8_t len)
 			return -1;
 		dhcp_sanitize(m->hostname, sizeof(m->hostname), v, len);
 		break;
+	case OPT_CLIENT_ID:
+		/* RFC 2132 9.14: a type octet and at least one more. */
+		if (len < 2)
+			return -1;
+		if (len <= DHCP_CLIENT_ID_MAX) {
+			memcpy(m->client_id, v, len);
+			m->client_id_len = len;
+		}
+		break;
+	case OPT_FQDN:
+		m->fqdn_host[0] = m->fqdn_domain[0] = '\0';
+		if (parse_fqdn(m, v, len) == -1) {
+			m->fqdn_host[0] = m->fqdn_domain[0] = '\0';
+			return -1;
+		}
+		break;
+	case OPT_PRL:
+		for (i = 0; i < len; i++)
+			m->prl[v[i] / 8] |= (uint8_t)(1u << (v[i] % 8));
+		break;
 	default:
 		/* Unknown, or known and unused (52 overload among them). */
 		break;
 	}
 	return 0;
+}
+
+/* Whether the client listed code in its parameter request list (55). */
+static bool
+requested(const struct dhcp_msg *m, uint8_t code)
+{
+	return (m->prl[code / 8] >> (code % 8)) & 1;
 }
 
 /* Parses a BOOTREQUEST and its options; see dhcp.h. */
@@ -209,8 +312,14 @@ dhcp_parse(const uint8_t *p, size_t len, struct dhcp_msg *m)
 		if ((olen = pkt_pull(&c, 1)) == NULL ||
 		    (val = pkt_pull(&c, *olen)) == NULL)
 			return -1;
+		/*
+		 * One bad option costs that option, not the message (a
+		 * zero-length hostname, a 3-byte option 50 from a buggy
+		 * client); the caller counts it. Only a message without a
+		 * valid type (53) is dropped, below.
+		 */
 		if (parse_opt(m, *code, val, *olen) == -1)
-			return -1;
+			m->bad_options++;
 	}
 	return 0;
 }
@@ -243,6 +352,21 @@ out_opt(struct dhcp_out *o, uint8_t code, const void *val, size_t n)
 	out_put(o, val, n);
 }
 
+/*
+ * Appends an option the reply can do without (a name, routes) only if it
+ * still leaves room for the end option; otherwise leaves it out.
+ */
+static void
+out_opt_soft(struct dhcp_out *o, uint8_t code, const void *val, size_t n)
+{
+	if (o->full || n > 255 || o->len > o->max ||
+	    2 + n + 1 > o->max - o->len) {
+		log_debug("%s: option %u left out: no room", __func__, code);
+		return;
+	}
+	out_opt(o, code, val, n);
+}
+
 /* Appends a 32-bit option, the value given in host order. */
 static void
 out_opt32(struct dhcp_out *o, uint8_t code, uint32_t v)
@@ -254,17 +378,21 @@ out_opt32(struct dhcp_out *o, uint8_t code, uint32_t v)
 
 /*
  * Writes the BOOTREPLY of the given type for m into o: header, cookie,
- * options, end, padding to the BOOTP minimum. The largest reply (16 DNS
- * servers, a 63-byte hostname: 415 bytes) stays within 576 bytes of IP, the
- * least any client accepts, so option 57 never has to shorten it. 0, or -1
- * when it does not fit.
+ * options, end, padding to the BOOTP minimum. o->max is what the client
+ * takes (576 bytes of IP unless option 57 says more). The
+ * options every reply needs come first and fit that bound in the worst
+ * case (16 DNS servers, a 128-byte client id: 485 of 548 bytes); the
+ * optional ones after them (hostname echo, domain, routes, search list)
+ * are left out when they would not fit. msg: a NAK's reason (option 56).
+ * 0, or -1 when it does not fit.
  */
 static int
 build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, struct dhcp_out *o)
+    enum dhcp_type type, uint32_t yiaddr, const char *msg, struct dhcp_out *o)
 {
 	struct dhcp_hdr h;
 	uint32_t dns[DHCP_MAX_DNS], cookie = htonl(DHCP_MAGIC);
+	uint8_t routes[DHCP_OPT_MAX];
 	uint16_t mtu;
 	uint8_t t = (uint8_t)type;
 	size_t i, n;
@@ -288,6 +416,11 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 
 	out_opt(o, OPT_MSG_TYPE, &t, 1);
 	out_opt32(o, OPT_SERVER_ID, cfg->gateway);
+	/* RFC 6842 3: every reply, NAKs too, carries the client's id. */
+	if (m->client_id_len > 0)
+		out_opt(o, OPT_CLIENT_ID, m->client_id, m->client_id_len);
+	if (type == DHCP_NAK && msg != NULL)
+		out_opt(o, OPT_MESSAGE, msg, strlen(msg));
 	if (type != DHCP_NAK) {
 		/* An INFORM ACK carries no lease (RFC 2131 3.4). */
 		if (yiaddr != 0) {
@@ -304,13 +437,43 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 				dns[i] = htonl(cfg->dns[i]);
 			out_opt(o, OPT_DNS, dns, n * sizeof(dns[0]));
 		}
-		if (m->hostname[0] != '\0')
-			out_opt(
-			    o, OPT_HOSTNAME, m->hostname, strlen(m->hostname));
 		if (cfg->mtu >= DHCP_MIN_MTU) {
 			mtu = htons(cfg->mtu);
 			out_opt(o, OPT_MTU, &mtu, sizeof(mtu));
 		}
+		/*
+		 * Every real client asks for 28, and the macOS client
+		 * keeps collecting offers for a few seconds while one
+		 * lacks an option it asked for (issue 14, measured with a
+		 * model of Apple's bootp IPConfiguration client; not
+		 * checked against its source here).
+		 */
+		out_opt32(o, OPT_BROADCAST, cfg->gateway | ~cfg->netmask);
+		if (m->hostname[0] != '\0')
+			out_opt_soft(
+			    o, OPT_HOSTNAME, m->hostname, strlen(m->hostname));
+		if (cfg->domain != NULL && cfg->domain[0] != '\0')
+			out_opt_soft(
+			    o, OPT_DOMAIN, cfg->domain, strlen(cfg->domain));
+		/*
+		 * RFC 3442: a client that takes 121 ignores the router
+		 * option, so the default route rides in 121 too. 121 and
+		 * 119 go only to a client that asked (option 55), as
+		 * dnsmasq does: they are the long ones.
+		 */
+		if (cfg->routes_len > 0 && cfg->routes != NULL &&
+		    cfg->routes_len <= sizeof(routes) &&
+		    requested(m, OPT_ROUTES)) {
+			memcpy(routes, cfg->routes, cfg->routes_len);
+			n = cfg->routes_len;
+			if (dhcp_encode_route(0, 0, cfg->gateway, routes,
+			        sizeof(routes), &n) == 0)
+				out_opt_soft(o, OPT_ROUTES, routes, n);
+		}
+		if (cfg->search_len > 0 && cfg->search != NULL &&
+		    requested(m, OPT_SEARCH))
+			out_opt_soft(
+			    o, OPT_SEARCH, cfg->search, cfg->search_len);
 	}
 	t = OPT_END;
 	out_put(o, &t, 1);
@@ -368,17 +531,21 @@ build_frame(const struct dhcp_config *cfg, const struct dhcp_msg *m,
  */
 static int
 reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, uint8_t *out, size_t cap,
-    struct dhcp_result *res)
+    enum dhcp_type type, uint32_t yiaddr, const char *msg, uint8_t *out,
+    size_t cap, struct dhcp_result *res)
 {
 	struct dhcp_out o;
+	size_t max;
 
 	res->reply_len = 0;
 	if (out == NULL || cap < PKT_UDP4_HLEN)
 		return -1;
 	o.p = out + PKT_UDP4_HLEN;
 	o.cap = cap - PKT_UDP4_HLEN;
-	if (build_payload(cfg, m, type, yiaddr, &o) == -1)
+	/* RFC 2132 9.10: option 57 may raise the 576 bytes, never lower. */
+	max = m->max_size > DHCP_MIN_MSG ? m->max_size : DHCP_MIN_MSG;
+	o.max = max - (PKT_UDP4_HLEN - PKT_ETH_HLEN);
+	if (build_payload(cfg, m, type, yiaddr, msg, &o) == -1)
 		return -1;
 	res->reply_len = build_frame(cfg, m, type, yiaddr, out, cap, o.len);
 	return res->reply_len == 0 ? -1 : 0;
@@ -397,18 +564,44 @@ reply_fits(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 	struct dhcp_result scratch;
 
 	memset(&scratch, 0, sizeof(scratch));
-	return reply(cfg, m, type, 1, out, cap, &scratch) == 0;
+	return reply(cfg, m, type, 1, NULL, out, cap, &scratch) == 0;
 }
 
-/* Sends a NAK: the client forgets its address and starts over. */
+/*
+ * Sends a NAK saying why (option 56): the client forgets its address and
+ * starts over. The lease database is not touched: what the VM holds there
+ * it still holds (settle() reports it), so a NAK never cuts off a VM whose
+ * client keeps using its address.
+ */
 static int
 nak(const struct dhcp_config *cfg, const struct dhcp_msg *m, uint8_t *out,
     size_t cap, struct dhcp_result *res, const char *why)
 {
 	log_debug("%s: %s", __func__, why);
-	res->unbound = true;
-	res->ip = 0;
-	(void)reply(cfg, m, DHCP_NAK, 0, out, cap, res);
+	(void)reply(cfg, m, DHCP_NAK, 0, why, out, cap, res);
+	return 0;
+}
+
+/*
+ * The one place the port's binding is decided: reads mac's row back and
+ * reports it in res, so that whatever this message did (or refused to
+ * do), the port holds exactly what the lease database says. 0, or -1 on a
+ * database error.
+ */
+static int
+settle(struct leasedb *db, const uint8_t *mac, int64_t now,
+    struct dhcp_result *res)
+{
+	struct lease l;
+	int r;
+
+	if ((r = leasedb_get(db, mac, &l)) == -1)
+		return -1;
+	res->bound =
+	    r == 0 && l.state == LEASE_BOUND && l.expires > now && l.ip != 0;
+	res->unbound = !res->bound;
+	res->ip = res->bound ? l.ip : 0;
+	res->expires = res->bound ? l.expires : 0;
 	return 0;
 }
 
@@ -418,25 +611,31 @@ ack(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
     const struct dhcp_msg *m, uint32_t ip, int64_t now, uint8_t *out,
     size_t cap, struct dhcp_result *res)
 {
+	const char *host;
 	int r;
 
 	/* A NAK is never larger than an ACK: one check covers both. */
 	if (!reply_fits(cfg, m, DHCP_ACK, out, cap))
 		return 0;
-	r = leasedb_ack_quota(db, mac, ip,
-	    m->hostname[0] != '\0' ? m->hostname : NULL, now, cfg->lease_time,
-	    cfg->lease_quota);
+	/* An FQDN-only client (systemd-networkd) names itself in 81. */
+	host = m->hostname[0] != '\0'    ? m->hostname
+	       : m->fqdn_host[0] != '\0' ? m->fqdn_host
+	                                 : NULL;
+	r = leasedb_ack_quota(
+	    db, mac, ip, host, now, cfg->lease_time, cfg->lease_quota);
 	if (r == -1)
 		return -1;
 	if (r == 2) {
 		res->over_quota = true;
-		return nak(cfg, m, out, cap, res, "owner over lease quota");
+		return nak(cfg, m, out, cap, res, "lease quota reached");
 	}
 	if (r == 1)
-		return nak(cfg, m, out, cap, res, "address refused");
-	res->bound = true;
-	res->ip = ip;
-	(void)reply(cfg, m, DHCP_ACK, ip, out, cap, res);
+		return nak(cfg, m, out, cap, res, "address not available");
+	if (leasedb_set_client(
+	        db, mac, m->client_id, m->client_id_len, m->fqdn_domain) == -1)
+		return -1;
+	res->acked = true;
+	(void)reply(cfg, m, DHCP_ACK, ip, NULL, out, cap, res);
 	return 0;
 }
 
@@ -464,48 +663,56 @@ discover(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
 		res->pool_full = true;
 		return 0;
 	}
-	(void)reply(cfg, m, DHCP_OFFER, ip, out, cap, res);
+	(void)reply(cfg, m, DHCP_OFFER, ip, NULL, out, cap, res);
 	return 0;
 }
 
-/* REQUEST in each client state of RFC 2131 4.3.2. */
+/*
+ * REQUEST in each client state of RFC 2131 4.3.2. The lease database
+ * decides addresses (DISCOVER, attach); a REQUEST only confirms the one
+ * the VM's row names, held or as the hint of its last lease. Anything
+ * else is NAKed as 4.3.2 says and dnsmasq does: INIT-REBOOT for B while
+ * bound to A, a renewal of an address the VM never held. A renewal that
+ * also carries option 50 or 54 naming its own address (dhcping; some
+ * clients after sleep) is still a renewal: dnsmasq ACKs it too.
+ */
 static int
 request(const struct dhcp_config *cfg, struct leasedb *db, const uint8_t *mac,
     const struct dhcp_msg *m, int64_t now, uint8_t *out, size_t cap,
     struct dhcp_result *res)
 {
 	struct lease l;
-	uint32_t net = cfg->gateway & cfg->netmask;
+	uint32_t net = cfg->gateway & cfg->netmask, want;
 	int r;
 
-	if (m->has_server_id) {
-		/* SELECTING */
-		if (m->server_id != cfg->gateway) {
-			/* Another server was chosen: give back our offer. */
-			if ((r = leasedb_get(db, mac, &l)) == -1)
-				return -1;
-			if (r == 0 && l.state == LEASE_OFFERED &&
-			    leasedb_release(db, mac, l.ip, now) == -1)
-				return -1;
-			return 0;
-		}
-		if (!m->has_requested_ip)
-			return nak(cfg, m, out, cap, res, "no requested ip");
-		return ack(
-		    cfg, db, mac, m, m->requested_ip, now, out, cap, res);
+	if ((r = leasedb_get(db, mac, &l)) == -1)
+		return -1;
+	if (r == 1)
+		memset(&l, 0, sizeof(l));
+	if (m->has_server_id && m->server_id != cfg->gateway) {
+		/* SELECTING another server: give back our offer. */
+		if (l.state == LEASE_OFFERED &&
+		    leasedb_release(db, mac, l.ip, now) == -1)
+			return -1;
+		return 0;
 	}
-	if (m->has_requested_ip && m->ciaddr == 0) {
-		/* INIT-REBOOT */
-		if ((m->requested_ip & cfg->netmask) != net)
-			return nak(cfg, m, out, cap, res, "wrong subnet");
-		return ack(
-		    cfg, db, mac, m, m->requested_ip, now, out, cap, res);
-	}
-	if (!m->has_requested_ip && m->ciaddr != 0) {
+	if (m->ciaddr != 0) {
 		/* RENEWING (unicast) or REBINDING (broadcast) */
-		return ack(cfg, db, mac, m, m->ciaddr, now, out, cap, res);
-	}
-	return nak(cfg, m, out, cap, res, "request in no client state");
+		if (m->has_requested_ip && m->requested_ip != m->ciaddr)
+			return nak(cfg, m, out, cap, res,
+			    "requested address differs from ciaddr");
+		want = m->ciaddr;
+	} else if (m->has_requested_ip) {
+		/* SELECTING (option 54) or INIT-REBOOT */
+		want = m->requested_ip;
+	} else
+		return nak(cfg, m, out, cap, res, "request in no client state");
+	if ((want & cfg->netmask) != net)
+		return nak(cfg, m, out, cap, res, "wrong subnet");
+	if (l.ip != want)
+		return nak(
+		    cfg, m, out, cap, res, "requested address not yours");
+	return ack(cfg, db, mac, m, want, now, out, cap, res);
 }
 
 /* Handles one DHCP client frame from a VM; see dhcp.h. */
@@ -527,6 +734,7 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 	    dhcp_parse(pi->udp_payload, pi->udp_payload_len, &m) == -1 ||
 	    m.giaddr != 0)
 		goto malformed;
+	res->bad_options = m.bad_options;
 	if (m.hlen != PKT_ETH_ALEN || memcmp(m.chaddr, vm_mac, PKT_ETH_ALEN)) {
 		res->dropped = true;
 		res->drop = FILTER_R_DHCP_CHADDR;
@@ -544,7 +752,9 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 	case DHCP_DISCOVER:
 		return discover(cfg, db, vm_mac, &m, now, out, cap, res);
 	case DHCP_REQUEST:
-		return request(cfg, db, vm_mac, &m, now, out, cap, res);
+		if (request(cfg, db, vm_mac, &m, now, out, cap, res) == -1)
+			return -1;
+		return settle(db, vm_mac, now, res);
 	case DHCP_DECLINE:
 		if (!m.has_requested_ip)
 			goto malformed;
@@ -552,23 +762,22 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 			return 0;
 		r = leasedb_decline_bounded(db, vm_mac, m.requested_ip, now,
 		    DHCP_QUARANTINE, cfg->max_declined);
+		if (r == -1)
+			return -1;
 		if (r == 0 || r == 2) {
-			res->unbound = true;
-			res->ip = m.requested_ip;
+			res->declined = true;
+			res->declined_ip = m.requested_ip;
 			res->decline_unquarantined = r == 2;
 		}
-		return r == -1 ? -1 : 0;
+		return settle(db, vm_mac, now, res);
 	case DHCP_RELEASE:
 		if (m.has_server_id && m.server_id != cfg->gateway)
 			return 0;
-		r = leasedb_release(db, vm_mac, m.ciaddr, now);
-		if (r == 0) {
-			res->unbound = true;
-			res->ip = m.ciaddr;
-		}
-		return r == -1 ? -1 : 0;
+		if (leasedb_release(db, vm_mac, m.ciaddr, now) == -1)
+			return -1;
+		return settle(db, vm_mac, now, res);
 	case DHCP_INFORM:
-		(void)reply(cfg, &m, DHCP_ACK, 0, out, cap, res);
+		(void)reply(cfg, &m, DHCP_ACK, 0, NULL, out, cap, res);
 		return 0;
 	default:
 		/* No type (plain BOOTP), or a server's type from a client. */
@@ -578,5 +787,81 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 malformed:
 	res->dropped = true;
 	res->drop = FILTER_R_DHCP_MALFORMED;
+	return 0;
+}
+
+/* Whether s is a domain name softnet serves; see dhcp.h. */
+bool
+dhcp_domain_valid(const char *s)
+{
+	size_t i, lab = 0, n;
+	char c;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > 254 ||
+	    (n == 254 && s[253] != '.'))
+		return false;
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (c == '.') {
+			if (lab == 0)
+				return false;
+			lab = 0;
+			continue;
+		}
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		        (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+		if (++lab > 63)
+			return false;
+	}
+	return true;
+}
+
+/* Appends s in DNS wire form; see dhcp.h. */
+int
+dhcp_encode_domain(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+	const char *p, *dot;
+	size_t lab, n;
+
+	if (!dhcp_domain_valid(s) || out == NULL || len == NULL || *len > cap)
+		return -1;
+	n = *len;
+	for (p = s; *p != '\0'; p = *dot == '.' ? dot + 1 : dot) {
+		dot = strchr(p, '.');
+		if (dot == NULL)
+			dot = p + strlen(p);
+		lab = (size_t)(dot - p);
+		if (1 + lab > cap - n)
+			return -1;
+		out[n++] = (uint8_t)lab;
+		memcpy(out + n, p, lab);
+		n += lab;
+	}
+	if (n >= cap)
+		return -1;
+	out[n++] = 0; /* the root label */
+	*len = n;
+	return 0;
+}
+
+/* Appends one RFC 3442 route; see dhcp.h. */
+int
+dhcp_encode_route(uint32_t dest, unsigned plen, uint32_t via, uint8_t *out,
+    size_t cap, size_t *len)
+{
+	size_t sig = (plen + 7) / 8, n, i;
+
+	if (plen > 32 || out == NULL || len == NULL || *len > cap ||
+	    1 + sig + 4 > cap - *len)
+		return -1;
+	n = *len;
+	out[n++] = (uint8_t)plen;
+	/* Only the significant octets of the destination (RFC 3442 3). */
+	for (i = 0; i < sig; i++)
+		out[n++] = (uint8_t)(dest >> (24 - 8 * i));
+	for (i = 0; i < 4; i++)
+		out[n++] = (uint8_t)(via >> (24 - 8 * i));
+	*len = n;
 	return 0;
 }

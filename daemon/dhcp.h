@@ -29,10 +29,13 @@ enum dhcp_type {
 	DHCP_INFORM = 8,
 };
 
-#define DHCP_HOSTNAME_LEN 64  /* sanitized option 12, NUL included */
-#define DHCP_OFFER_HOLD   60  /* seconds an OFFERed address is held */
-#define DHCP_QUARANTINE   600 /* seconds a DECLINEd address rests */
-#define DHCP_MAX_DNS      16  /* DNS servers a reply carries (option 6) */
+#define DHCP_HOSTNAME_LEN  64  /* sanitized option 12, NUL included */
+#define DHCP_OFFER_HOLD    60  /* seconds an OFFERed address is held */
+#define DHCP_QUARANTINE    600 /* seconds a DECLINEd address rests */
+#define DHCP_MAX_DNS       16  /* DNS servers a reply carries (option 6) */
+#define DHCP_CLIENT_ID_MAX 128 /* option 61 bytes kept; longer: not echoed */
+#define DHCP_DOMAIN_LEN    254 /* a domain name as text, NUL included */
+#define DHCP_OPT_MAX       255 /* one option's value */
 
 /* A client message, parsed and bounds-checked; addresses host order. */
 struct dhcp_msg {
@@ -48,6 +51,14 @@ struct dhcp_msg {
 	uint32_t server_id;
 	char hostname[DHCP_HOSTNAME_LEN]; /* option 12, sanitized, or "" */
 	uint16_t max_size;                /* option 57, 0 when absent */
+	/* Option 61 as sent (RFC 6842 echoes it), 0 when absent. */
+	uint8_t client_id_len;
+	uint8_t client_id[DHCP_CLIENT_ID_MAX];
+	/* Option 81 (RFC 4702): the name's first label and the rest. */
+	char fqdn_host[DHCP_HOSTNAME_LEN];
+	char fqdn_domain[DHCP_DOMAIN_LEN];
+	uint8_t prl[32];      /* option 55 as a bitmap of requested codes */
+	unsigned bad_options; /* options of a wrong length, ignored */
 };
 
 /*
@@ -64,7 +75,18 @@ struct dhcp_config {
 	uint32_t netmask;
 	const uint32_t *dns;
 	size_t ndns;
-	uint16_t mtu;                     /* option 26 */
+	uint16_t mtu; /* option 26 */
+	/*
+	 * Optional, "" / 0 when not configured: option 15 (text), option
+	 * 119 (RFC 3397, already encoded) and the configured routes of
+	 * option 121 (RFC 3442, already encoded; the default route via the
+	 * gateway is appended here, as RFC 3442 requires).
+	 */
+	const char *domain;
+	const uint8_t *search;
+	size_t search_len;
+	const uint8_t *routes;
+	size_t routes_len;
 	uint32_t lease_time;              /* seconds; T1 = 1/2, T2 = 7/8 */
 	uint8_t server_mac[PKT_ETH_ALEN]; /* source MAC of replies */
 	/*
@@ -87,9 +109,21 @@ struct dhcp_config {
 /* What handling one message did to the VM's address. */
 struct dhcp_result {
 	size_t reply_len; /* bytes of reply frame in out, 0: none */
-	bool bound;       /* the VM now holds `ip` (ACK) */
-	bool unbound;     /* the VM holds nothing now (RELEASE...) */
+	/*
+	 * The VM's binding in the lease database after this message, read
+	 * back from it (settle() in dhcp.c) whenever the message could have
+	 * changed it, so the port and the database never disagree: bound,
+	 * the VM holds `ip` until `expires`; unbound, it holds nothing;
+	 * neither, unchanged.
+	 */
+	bool bound;
+	bool unbound;
 	uint32_t ip;
+	int64_t expires;
+	bool acked;    /* an ACK with a lease went out */
+	bool declined; /* a DECLINE of `declined_ip` was taken */
+	uint32_t declined_ip;
+	unsigned bad_options;    /* malformed options ignored */
 	enum filter_reason drop; /* when dropped without reply */
 	bool dropped;
 	bool pool_full;  /* a DISCOVER found no free address */
@@ -118,5 +152,26 @@ unsigned dhcp_lease_quota(
 
 /* Copies a client string keeping [A-Za-z0-9._-], other bytes become '_'. */
 void dhcp_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t srclen);
+
+/*
+ * Whether s is a domain name softnet serves: dot-separated labels of 1..63
+ * letters, digits, '-' or '_', 253 characters at most (one trailing dot
+ * allowed).
+ */
+bool dhcp_domain_valid(const char *s);
+
+/*
+ * Appends domain name s in DNS wire form (RFC 1035 3.1, no compression) to
+ * out[*len..cap). 0, or -1 when s is not valid or does not fit.
+ */
+int dhcp_encode_domain(const char *s, uint8_t *out, size_t cap, size_t *len);
+
+/*
+ * Appends one classless route (RFC 3442 3: prefix length, the significant
+ * octets of the destination, the router) to out[*len..cap). 0, or -1 when
+ * it does not fit or plen > 32.
+ */
+int dhcp_encode_route(uint32_t dest, unsigned plen, uint32_t via, uint8_t *out,
+    size_t cap, size_t *len);
 
 #endif

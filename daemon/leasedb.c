@@ -7,7 +7,7 @@
  * changes more than one row runs inside BEGIN IMMEDIATE ... COMMIT and rolls
  * back on any error, so a failed call leaves the database as it was.
  *
- * Tables (schema version 1, PRAGMA user_version; see migrations[]):
+ * Tables (schema version 3, PRAGMA user_version; see migrations[]):
  *   leases      one row per MAC; ip UNIQUE (NULL when none). OFFERED and
  *               BOUND rows hold their address until expires; RELEASED and
  *               EXPIRED rows keep it only as a hint for the MAC's return.
@@ -29,6 +29,19 @@
  * A DISCOVER from a MAC that already holds an address held for at least
  * half the offer time more is answered from a read: no write transaction.
  *
+ * Reservations (issue 14; config dhcp.reservations and `attach --ip`
+ * pins, both kept in memory: the config is their home, so they survive
+ * restarts without a table): a reserved address may lie outside the pool
+ * and is handed only to the MAC or VM name it is reserved for; the lowest
+ * free walk skips every reserved address, so a full pool never spills
+ * onto one. A VM with a reservation is offered it whenever no live lease
+ * of another MAC holds it, and its REQUEST for any other address is
+ * refused while the reserved one is free, so it moves there. A lease
+ * another MAC held before the reservation existed is never extended: its
+ * renewal is refused, the guest moves to a pool address, and from then
+ * on (or from the lease's end, if it never renews) the address is the
+ * reservation's. The name matched is the one the row was attached with.
+ *
  * Invariants: an address is in use when another MAC's row holds it (OFFERED
  * or BOUND and unexpired) or it is quarantined; it is handed out only when
  * not in use, and any other row still naming it as a hint loses it first, so
@@ -46,6 +59,7 @@
 #include "addr.h"
 #include "leasedb.h"
 #include "log.h"
+#include "reserve.h"
 #include "xmalloc.h"
 
 #define LEASEDB_BUSY_MS 2000 /* wait this long for another writer */
@@ -83,11 +97,16 @@ enum stmt_id {
 	ST_PURGE_DEL,
 	ST_PAGE_ALL,
 	ST_PAGE_OWNER,
+	ST_SET_CLIENT,
+	ST_QUAR_LIST,
+	ST_QUAR_LIST_OWNER,
 	ST_COUNT
 };
 
-#define LEASE_COLS "mac, ip, state, name, owner, hostname, granted, expires"
-#define HELD       "state IN ('offered', 'bound')"
+#define LEASE_COLS                                                             \
+	"mac, ip, state, name, owner, hostname, granted, expires, client_id, " \
+	"domain"
+#define HELD "state IN ('offered', 'bound')"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -165,6 +184,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "ORDER BY mac LIMIT ?2",
     [ST_PAGE_OWNER] = "SELECT " LEASE_COLS " FROM leases WHERE owner = ?3 "
                       "AND mac > ?1 ORDER BY mac LIMIT ?2",
+    /* Written only when it changes: a renewal costs no extra write. */
+    [ST_SET_CLIENT] = "UPDATE leases SET client_id = ?2, domain = ?3 "
+                      "WHERE mac = ?1 AND (client_id IS NOT ?2 "
+                      "OR domain IS NOT ?3)",
+    [ST_QUAR_LIST] = "SELECT ip, until, mac FROM quarantine "
+                     "WHERE until > ?1 ORDER BY ip LIMIT ?2",
+    [ST_QUAR_LIST_OWNER] = "SELECT q.ip, q.until, q.mac FROM quarantine q "
+                           "WHERE q.until > ?1 AND EXISTS (SELECT 1 FROM "
+                           "leases l WHERE l.mac = q.mac AND l.owner = ?3) "
+                           "ORDER BY q.ip LIMIT ?2",
 };
 
 struct leasedb {
@@ -173,6 +202,10 @@ struct leasedb {
 	uint32_t pool_start;
 	uint32_t pool_end;
 	uint32_t gateway;
+	struct reserve_entry *res; /* config reservations (a copy) */
+	size_t nres;
+	struct reserve_entry *pins; /* attach --ip: by MAC, while attached */
+	size_t npins, cappins;
 };
 
 /* Stored text of each state; the index is the enum value. */
@@ -237,10 +270,26 @@ migrate_1_to_2(sqlite3 *h, char **errmsg)
 	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
 }
 
+/*
+ * Version 2 -> 3: what a DHCP client says of itself (issue 14): its client
+ * identifier (option 61, hex octets "01:52:54:..", RFC 6842 clients key
+ * on it) and the domain of its option 81 name.
+ */
+static int
+migrate_2_to_3(sqlite3 *h, char **errmsg)
+{
+	static const char sql[] =
+	    "ALTER TABLE leases ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE leases ADD COLUMN domain TEXT NOT NULL DEFAULT '';";
+
+	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
+}
+
 /* migrations[v] takes the schema from version v to v + 1. */
 static int (*const migrations[])(sqlite3 *, char **) = {
     migrate_0_to_1,
     migrate_1_to_2,
+    migrate_2_to_3,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -259,11 +308,17 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Logs a database error with sqlite's own message. */
+/*
+ * Logs a database error with sqlite's own message, rate-limited: a
+ * failing database fails every DHCP message of every VM, which a guest
+ * sends at will.
+ */
 static void
 dberr(struct leasedb *db, const char *what)
 {
-	log_warnx("leasedb: %s: %s", what, sqlite3_errmsg(db->h));
+	static struct log_rl rl;
+
+	log_warnx_rl(&rl, "leasedb: %s: %s", what, sqlite3_errmsg(db->h));
 }
 
 /* a + b, clamped instead of overflowing (times come from callers). */
@@ -283,6 +338,60 @@ addr_usable(const struct leasedb *db, uint32_t ip)
 {
 	return ip != 0 && ip >= db->pool_start && ip <= db->pool_end &&
 	       ip != db->gateway;
+}
+
+/* The pin of mac (attach --ip), or NULL. */
+static const struct reserve_entry *
+pin_of(const struct leasedb *db, const uint8_t mac[6])
+{
+	size_t i;
+
+	for (i = 0; i < db->npins; i++)
+		if (memcmp(db->pins[i].mac, mac, 6) == 0)
+			return &db->pins[i];
+	return NULL;
+}
+
+/* The address fixed for the VM with row l: its pin, else its reservation. */
+static uint32_t
+fixed_ip(const struct leasedb *db, const struct lease *l)
+{
+	const struct reserve_entry *e;
+
+	if ((e = pin_of(db, l->mac)) != NULL)
+		return e->ip;
+	e = reserve_for(db->res, db->nres, l->mac, l->name);
+	return e != NULL ? e->ip : 0;
+}
+
+/* Whether ip is pinned or reserved for any VM. */
+static bool
+ip_reserved(const struct leasedb *db, uint32_t ip)
+{
+	return reserve_by_ip(db->pins, db->npins, ip) != NULL ||
+	       reserve_by_ip(db->res, db->nres, ip) != NULL;
+}
+
+/*
+ * Whether ip may go to the VM with row l: its own fixed address, or a pool
+ * address (not the gateway) that is not pinned or reserved for another VM.
+ */
+static bool
+addr_for(const struct leasedb *db, const struct lease *l, uint32_t ip)
+{
+	const struct reserve_entry *e;
+
+	if (ip == 0)
+		return false;
+	if (ip == fixed_ip(db, l))
+		return true;
+	if (!addr_usable(db, ip))
+		return false;
+	if ((e = reserve_by_ip(db->pins, db->npins, ip)) != NULL &&
+	    memcmp(e->mac, l->mac, 6) != 0)
+		return false;
+	e = reserve_by_ip(db->res, db->nres, ip);
+	return e == NULL || reserve_matches(e, l->mac, l->name);
 }
 
 /* The stored text form of a MAC. */
@@ -516,6 +625,7 @@ event_log(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 static int
 row_decode(sqlite3_stmt *s, struct lease *out)
 {
+	static struct log_rl bad_row_rl; /* read on every DHCP message */
 	const unsigned char *t;
 	sqlite3_int64 ip;
 	size_t i;
@@ -542,10 +652,16 @@ row_decode(sqlite3_stmt *s, struct lease *out)
 	column_str(s, 5, out->hostname);
 	out->granted = sqlite3_column_int64(s, 6);
 	out->expires = sqlite3_column_int64(s, 7);
+	t = sqlite3_column_text(s, 8);
+	(void)snprintf(out->client_id, sizeof(out->client_id), "%s",
+	    t != NULL ? (const char *)t : "");
+	t = sqlite3_column_text(s, 9);
+	(void)snprintf(out->domain, sizeof(out->domain), "%s",
+	    t != NULL ? (const char *)t : "");
 	return 0;
 bad:
 	t = sqlite3_column_text(s, 0);
-	log_warnx("leasedb: malformed lease row (mac %.17s)",
+	log_warnx_rl(&bad_row_rl, "leasedb: malformed lease row (mac %.17s)",
 	    t != NULL ? (const char *)t : "?");
 	return -1;
 }
@@ -620,7 +736,9 @@ lowest_free(
 	    bind_i64(db, s, 4, now))
 		return -1;
 	cand = db->pool_start;
-	if (cand == db->gateway)
+	/* Reserved addresses are never dynamic, used or not. */
+	while (cand <= db->pool_end &&
+	       (cand == db->gateway || ip_reserved(db, (uint32_t)cand)))
 		cand++;
 	while ((r = step_row(db, s, "used addresses")) == 1) {
 		used = (uint64_t)sqlite3_column_int64(s, 0);
@@ -629,7 +747,8 @@ lowest_free(
 		if (used > cand)
 			break;
 		cand = used + 1;
-		if (cand == db->gateway)
+		while (cand <= db->pool_end &&
+		       (cand == db->gateway || ip_reserved(db, (uint32_t)cand)))
 			cand++;
 	}
 	sqlite3_reset(s);
@@ -826,6 +945,8 @@ leasedb_close(struct leasedb *db)
 		sqlite3_finalize(db->st[i]);
 	if (db->h != NULL && sqlite3_close(db->h) != SQLITE_OK)
 		log_warnx("leasedb: close: %s", sqlite3_errmsg(db->h));
+	free(db->res);
+	free(db->pins);
 	free(db);
 }
 
@@ -868,6 +989,7 @@ leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now)
 
 	if (db == NULL || mac == NULL)
 		return -1;
+	leasedb_unpin(db, mac);
 	if (tx_begin(db) == -1)
 		return -1;
 	if ((r = row_get(db, mac, &l)) == -1)
@@ -909,7 +1031,10 @@ offer_unchanged(struct leasedb *db, const uint8_t mac[6], int64_t now,
 	if ((r = row_get(db, mac, &cur)) != 0)
 		return r == 1 ? 0 : -1;
 	if ((cur.state != LEASE_OFFERED && cur.state != LEASE_BOUND) ||
-	    cur.expires - now <= hold / 2 || !addr_usable(db, cur.ip))
+	    cur.expires - now <= hold / 2 || !addr_for(db, &cur, cur.ip))
+		return 0;
+	/* A VM away from its reserved address takes the full path. */
+	if (fixed_ip(db, &cur) != 0 && fixed_ip(db, &cur) != cur.ip)
 		return 0;
 	if ((r = ip_busy(db, mac, cur.ip, now)) != 0)
 		return r == 1 ? 0 : -1;
@@ -925,7 +1050,8 @@ leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
 	struct lease cur;
 	sqlite3_stmt *s;
 	const char *why = NULL;
-	uint32_t pick = 0;
+	uint32_t pick = 0, fixed;
+	bool fixed_free = false;
 	int64_t until;
 	int r;
 
@@ -939,10 +1065,17 @@ leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
 		return -1;
 	if (row_ensure(db, mac, now) == -1 || row_get(db, mac, &cur) != 0)
 		goto fail;
+	/* A reserved address no other MAC holds now is this VM's. */
+	if ((fixed = fixed_ip(db, &cur)) != 0) {
+		if ((r = ip_busy(db, mac, fixed, now)) == -1)
+			goto fail;
+		fixed_free = r == 0;
+	}
 
 	/* The address mac holds now: keep it and stretch the hold. */
 	if ((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
-	    cur.expires > now && addr_usable(db, cur.ip)) {
+	    cur.expires > now && addr_for(db, &cur, cur.ip) &&
+	    (!fixed_free || cur.ip == fixed)) {
 		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
 			goto fail;
 		if (r == 0) {
@@ -960,12 +1093,18 @@ leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
 			return 0;
 		}
 	}
+	/* The admin granted a reserved address: no quota applies. */
+	if (fixed_free) {
+		pick = fixed;
+		why = "reserved";
+		goto take;
+	}
 	/* Past here mac takes a new address: one more for its owner. */
 	if ((r = over_quota(db, &cur, quota, now)) != 0) {
 		tx_rollback(db);
 		return r == 1 ? 2 : -1;
 	}
-	if (requested != 0 && addr_usable(db, requested)) {
+	if (requested != 0 && addr_for(db, &cur, requested)) {
 		if ((r = ip_busy(db, mac, requested, now)) == -1)
 			goto fail;
 		if (r == 0) {
@@ -973,7 +1112,7 @@ leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
 			why = "requested";
 		}
 	}
-	if (pick == 0 && cur.ip != 0 && addr_usable(db, cur.ip)) {
+	if (pick == 0 && cur.ip != 0 && addr_for(db, &cur, cur.ip)) {
 		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
 			goto fail;
 		if (r == 0) {
@@ -991,7 +1130,7 @@ leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
 		}
 		why = "lowest";
 	}
-
+take:
 	if (clear_hints(db, mac, pick, now) == -1)
 		goto fail;
 	s = stmt(db, ST_SET_OFFER);
@@ -1028,27 +1167,45 @@ leasedb_ack_quota(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 {
 	struct lease cur;
 	sqlite3_stmt *s;
+	uint32_t fixed;
+	bool found;
 	int r;
 
 	if (db == NULL || mac == NULL)
 		return -1;
-	if (!addr_usable(db, ip))
-		return 1;
 	if (tx_begin(db) == -1)
 		return -1;
-	if ((r = ip_busy(db, mac, ip, now)) == -1)
-		goto fail;
-	if (r == 1) {
-		tx_rollback(db);
-		return 1;
-	}
-	/*
-	 * An INIT-REBOOT REQUEST skips DISCOVER: the quota is checked here
-	 * too, except for a renewal of what mac already holds.
-	 */
 	if ((r = row_get(db, mac, &cur)) == -1)
 		goto fail;
-	if (r == 0 && quota != 0 &&
+	if ((found = r == 0) == false) {
+		memset(&cur, 0, sizeof(cur));
+		memcpy(cur.mac, mac, 6);
+		cur.owner = -1;
+	}
+	/*
+	 * Another VM's reserved address is refused, and so is any other
+	 * address while this VM's own reserved one is free: the NAK sends
+	 * it to DISCOVER, which offers the reserved address.
+	 */
+	if (!addr_for(db, &cur, ip))
+		goto refuse;
+	fixed = fixed_ip(db, &cur);
+	if (fixed != 0 && ip != fixed) {
+		if ((r = ip_busy(db, mac, fixed, now)) == -1)
+			goto fail;
+		if (r == 0)
+			goto refuse;
+	}
+	if ((r = ip_busy(db, mac, ip, now)) == -1)
+		goto fail;
+	if (r == 1)
+		goto refuse;
+	/*
+	 * An INIT-REBOOT REQUEST skips DISCOVER: the quota is checked here
+	 * too, except for a renewal of what mac already holds and for the
+	 * address the admin reserved for it.
+	 */
+	if (found && quota != 0 && ip != fixed &&
 	    !((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
 	        cur.ip == ip && cur.expires > now)) {
 		if ((r = over_quota(db, &cur, quota, now)) == -1)
@@ -1070,6 +1227,9 @@ leasedb_ack_quota(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
 	if (event_log(db, mac, ip, "ack", hostname, now) == -1)
 		goto fail;
 	return tx_commit(db);
+refuse:
+	tx_rollback(db);
+	return 1;
 fail:
 	tx_rollback(db);
 	return -1;
@@ -1241,6 +1401,78 @@ fail:
 	sqlite3_finalize(s);
 	tx_rollback(db);
 	return -1;
+}
+
+/*
+ * Records what mac's DHCP client says of itself: its client id (len raw
+ * bytes, stored as hex octets; 0: none) and its FQDN domain ("" none).
+ * Writes only when either changed. 0, or -1 on error.
+ */
+int
+leasedb_set_client(struct leasedb *db, const uint8_t mac[6], const uint8_t *id,
+    size_t len, const char *domain)
+{
+	static const char digits[] = "0123456789abcdef";
+	char hex[LEASEDB_CLIENTID_LEN];
+	sqlite3_stmt *s;
+	size_t i, n = 0;
+
+	if (db == NULL || mac == NULL)
+		return -1;
+	/* "xx" then ":xx" per octet; what does not fit is cut. */
+	for (i = 0; id != NULL && i < len && n + 3 < sizeof(hex); i++) {
+		if (i > 0)
+			hex[n++] = ':';
+		hex[n++] = digits[id[i] >> 4];
+		hex[n++] = digits[id[i] & 0xf];
+	}
+	hex[n] = '\0';
+	s = stmt(db, ST_SET_CLIENT);
+	if (bind_mac(db, s, 1, mac) ||
+	    sqlite3_bind_text(s, 2, hex, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 3, domain != NULL ? domain : "",
+	        (int)strnlen(
+	            domain != NULL ? domain : "", LEASEDB_DOMAINLEN - 1),
+	        SQLITE_TRANSIENT) != SQLITE_OK ||
+	    step_done(db, s, "client id"))
+		return -1;
+	return 0;
+}
+
+/*
+ * Reads up to max quarantined addresses whose quarantine has not ended,
+ * ordered by address: all of them, or only those declined by MACs of
+ * `owner`. Returns the count or -1.
+ */
+int
+leasedb_quarantine_list(struct leasedb *db, int64_t now, bool any_owner,
+    int64_t owner, struct leasedb_quarantine *rows, size_t max)
+{
+	sqlite3_stmt *s;
+	sqlite3_int64 ip;
+	size_t n = 0;
+	int r = 0;
+
+	if (db == NULL || rows == NULL || max > INT32_MAX)
+		return -1;
+	s = stmt(db, any_owner ? ST_QUAR_LIST : ST_QUAR_LIST_OWNER);
+	if (bind_i64(db, s, 1, now) || bind_i64(db, s, 2, (int64_t)max) ||
+	    (!any_owner && bind_i64(db, s, 3, owner)))
+		return -1;
+	while (n < max && (r = step_row(db, s, "quarantine list")) == 1) {
+		memset(&rows[n], 0, sizeof(rows[n]));
+		ip = sqlite3_column_int64(s, 0);
+		if (ip < 1 || ip > UINT32_MAX)
+			continue;
+		rows[n].ip = (uint32_t)ip;
+		rows[n].until = sqlite3_column_int64(s, 1);
+		/* A row from before schema 2 names no MAC: all zero. */
+		(void)mac_parse(sqlite3_column_text(s, 2),
+		    sqlite3_column_bytes(s, 2), rows[n].mac);
+		n++;
+	}
+	sqlite3_reset(s);
+	return r == -1 ? -1 : (int)n;
 }
 
 /* Looks up mac's row. */
@@ -1435,4 +1667,129 @@ leasedb_state_name(enum lease_state s)
 	if ((unsigned)s < NSTATES)
 		return state_names[s];
 	return "unknown";
+}
+
+/* Copies the configured reservations; see leasedb.h. */
+void
+leasedb_set_reservations(
+    struct leasedb *db, const struct reserve_entry *tab, size_t n)
+{
+	if (db == NULL)
+		return;
+	free(db->res);
+	db->res = NULL;
+	db->nres = 0;
+	if (tab == NULL || n == 0)
+		return;
+	db->res = xreallocarray(NULL, n, sizeof(*db->res));
+	memcpy(db->res, tab, n * sizeof(*db->res));
+	db->nres = n;
+}
+
+/* Pins ip to mac for as long as it stays attached; see leasedb.h. */
+void
+leasedb_pin(struct leasedb *db, const uint8_t mac[6], uint32_t ip)
+{
+	struct reserve_entry *e;
+
+	if (db == NULL || mac == NULL || ip == 0)
+		return;
+	leasedb_unpin(db, mac);
+	if (db->npins == db->cappins) {
+		db->cappins = db->cappins == 0 ? 8 : db->cappins * 2;
+		db->pins =
+		    xreallocarray(db->pins, db->cappins, sizeof(*db->pins));
+	}
+	e = &db->pins[db->npins++];
+	memset(e, 0, sizeof(*e));
+	e->by_mac = true;
+	memcpy(e->mac, mac, 6);
+	e->ip = ip;
+}
+
+/* Drops mac's pin, if any (order does not matter: swap with the last). */
+void
+leasedb_unpin(struct leasedb *db, const uint8_t mac[6])
+{
+	size_t i;
+
+	if (db == NULL || mac == NULL)
+		return;
+	for (i = 0; i < db->npins; i++) {
+		if (memcmp(db->pins[i].mac, mac, 6) == 0) {
+			db->pins[i] = db->pins[--db->npins];
+			return;
+		}
+	}
+}
+
+/* The pins in force (tests, `leases`). */
+const struct reserve_entry *
+leasedb_pins(struct leasedb *db, size_t *n)
+{
+	*n = db != NULL ? db->npins : 0;
+	return db != NULL ? db->pins : NULL;
+}
+
+/* The address fixed for a VM with this MAC and name, or 0. */
+uint32_t
+leasedb_fixed_ip(struct leasedb *db, const uint8_t mac[6], const char *name)
+{
+	struct lease l;
+
+	if (db == NULL || mac == NULL)
+		return 0;
+	memset(&l, 0, sizeof(l));
+	memcpy(l.mac, mac, 6);
+	if (name != NULL)
+		snprintf(l.name, sizeof(l.name), "%s", name);
+	return fixed_ip(db, &l);
+}
+
+/* addr_for for a VM that may have no row yet. */
+bool
+leasedb_may_hold(
+    struct leasedb *db, const uint8_t mac[6], const char *name, uint32_t ip)
+{
+	struct lease l;
+
+	if (db == NULL || mac == NULL)
+		return false;
+	memset(&l, 0, sizeof(l));
+	memcpy(l.mac, mac, 6);
+	if (name != NULL)
+		snprintf(l.name, sizeof(l.name), "%s", name);
+	return addr_for(db, &l, ip);
+}
+
+/*
+ * The row holding ip now (OFFERED/BOUND, unexpired). A one-off statement:
+ * it serves `attach --ip` and `leases`, never DHCP. 0 found, 1 none, -1.
+ */
+int
+leasedb_holder(struct leasedb *db, uint32_t ip, int64_t now, struct lease *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if (db == NULL || out == NULL)
+		return -1;
+	if (sqlite3_prepare_v2(db->h,
+	        "SELECT " LEASE_COLS " FROM leases WHERE ip = ?1 AND " HELD
+	        " AND expires > ?2",
+	        -1, &s, NULL) != SQLITE_OK) {
+		dberr(db, "prepare holder");
+		return -1;
+	}
+	if (bind_ip(db, s, 1, ip) || bind_i64(db, s, 2, now)) {
+		sqlite3_finalize(s);
+		return -1;
+	}
+	r = step_row(db, s, "holder");
+	if (r == 1)
+		r = row_decode(s, out) == 0 ? 0 : -1;
+	else if (r == 0)
+		r = 1;
+	sqlite3_finalize(s);
+	return r;
 }

@@ -13,8 +13,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LEASEDB_NAMELEN    64    /* VM name and hostname, NUL included */
-#define LEASEDB_MAX_EVENTS 10000 /* the event log keeps the newest rows */
+#define LEASEDB_NAMELEN      64    /* VM name and hostname, NUL included */
+#define LEASEDB_MAX_EVENTS   10000 /* the event log keeps the newest rows */
+#define LEASEDB_CLIENTID_LEN 385   /* 128 octets as "01:ab:..", NUL included */
+#define LEASEDB_DOMAINLEN    254   /* option 81 domain, NUL included */
 
 enum lease_state {
 	LEASE_NONE = 0, /* a known MAC without an address */
@@ -33,6 +35,15 @@ struct lease {
 	int64_t owner;   /* uid that attached the VM, -1 unknown */
 	int64_t granted; /* when the state was last set */
 	int64_t expires; /* OFFERED/BOUND: end; others 0 */
+	char client_id[LEASEDB_CLIENTID_LEN]; /* option 61 as hex, or "" */
+	char domain[LEASEDB_DOMAINLEN];       /* option 81 domain, or "" */
+};
+
+/* A DECLINEd address resting in quarantine. */
+struct leasedb_quarantine {
+	uint32_t ip;
+	int64_t until;  /* offered to nobody before this */
+	uint8_t mac[6]; /* the MAC that declined it (zero: unknown) */
 };
 
 struct leasedb;
@@ -40,7 +51,8 @@ struct leasedb;
 /*
  * Opens (creating or migrating) the database at path (":memory:" works for
  * tests). Addresses outside [pool_start, pool_end] and the gateway are never
- * handed out. Returns NULL with a message in err on failure.
+ * handed out, except a reserved address to its own VM (see below). Returns NULL
+ * with a message in err on failure.
  */
 struct leasedb *leasedb_open(const char *path, uint32_t pool_start,
     uint32_t pool_end, uint32_t gateway, char *err, size_t errlen);
@@ -116,6 +128,20 @@ int leasedb_expire(struct leasedb *db, int64_t now);
  */
 int leasedb_forget(struct leasedb *db, const uint8_t mac[6], int64_t now);
 
+/*
+ * Records mac's DHCP client id (len raw octets, stored as hex; 0: none)
+ * and FQDN domain ("" none); writes only on a change. 0 or -1.
+ */
+int leasedb_set_client(struct leasedb *db, const uint8_t mac[6],
+    const uint8_t *id, size_t len, const char *domain);
+
+/*
+ * Reads up to max addresses still in quarantine, by address: all, or only
+ * those declined by MACs whose owner is `owner`. The count, or -1.
+ */
+int leasedb_quarantine_list(struct leasedb *db, int64_t now, bool any_owner,
+    int64_t owner, struct leasedb_quarantine *rows, size_t max);
+
 /* Looks up mac. 0 found (*out filled), 1 unknown, -1 error. */
 int leasedb_get(struct leasedb *db, const uint8_t mac[6], struct lease *out);
 
@@ -138,6 +164,33 @@ int leasedb_purge(struct leasedb *db, int64_t before, unsigned max,
  */
 int leasedb_page(struct leasedb *db, const uint8_t *after, bool any_owner,
     int64_t owner, struct lease *rows, size_t max);
+
+/*
+ * Reservations (issue 14). The configured table is copied (config
+ * dhcp.reservations, validated there). A pin (`attach --ip`) fixes ip for
+ * mac until leasedb_unpin or leasedb_detach; the caller checks first that
+ * no one else holds or reserves ip. A VM's fixed address is its pin, else
+ * its MAC reservation, else the reservation of the name its row was
+ * attached with. Offers and ACKs hand a fixed address only to its VM (in
+ * or outside the pool), never give a reserved address out dynamically,
+ * and move a VM to its fixed address as soon as no live lease of another
+ * MAC holds it (leasedb.c's theory of operation).
+ */
+struct reserve_entry;
+void leasedb_set_reservations(
+    struct leasedb *db, const struct reserve_entry *tab, size_t n);
+void leasedb_pin(struct leasedb *db, const uint8_t mac[6], uint32_t ip);
+void leasedb_unpin(struct leasedb *db, const uint8_t mac[6]);
+const struct reserve_entry *leasedb_pins(struct leasedb *db, size_t *n);
+/* The address fixed for a VM with this MAC and name (NULL: none), or 0. */
+uint32_t leasedb_fixed_ip(
+    struct leasedb *db, const uint8_t mac[6], const char *name);
+/* Whether the VM with this MAC and name may hold ip now (pool, fixed). */
+bool leasedb_may_hold(
+    struct leasedb *db, const uint8_t mac[6], const char *name, uint32_t ip);
+/* The row holding ip now (OFFERED/BOUND, unexpired): 0, 1 none, -1 error. */
+int leasedb_holder(
+    struct leasedb *db, uint32_t ip, int64_t now, struct lease *out);
 
 /* Counts rows in the event log (tests and status). -1 on error. */
 int64_t leasedb_event_count(struct leasedb *db);

@@ -38,11 +38,12 @@
 static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: softnetd [-Bdn] [-f CONFIG] [-s SOCKET]\n"
+	    "usage: softnetd [-Bdn] [-f CONFIG] [-l FILE] [-s SOCKET]\n"
 	    "\n"
 	    "  -d         debug logging\n"
 	    "  -n         check the configuration and exit (0 ok, 1 not)\n"
 	    "  -f CONFIG  configuration file (JSON); defaults without one\n"
+	    "  -l FILE    log to FILE (appending), reopened when rotated\n"
 	    "  -s SOCKET  control socket path (overrides the file)\n"
 	    "  -B         no batching: one frame per read and per write, no\n"
 	    "             coalescing (the baseline make bench compares with)\n"
@@ -126,6 +127,15 @@ refuse_symlinks(const char *db, char *err, size_t errlen)
 	return 0;
 }
 
+/* Timer and SIGHUP callback: reopen the -l log file if it was rotated. */
+static void
+on_log_check(evutil_socket_t sig, short what, void *arg)
+{
+	(void)arg;
+	(void)what;
+	(void)log_check_file(sig == SIGHUP);
+}
+
 /* Signal callback: leave the loop. */
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -202,13 +212,13 @@ int
 main(int argc, char **argv)
 {
 	struct softnetd sd;
-	struct event *sigs[2];
-	const char *conf = NULL, *sock = NULL;
+	struct event *sigs[2], *logev[2] = {NULL, NULL};
+	const char *conf = NULL, *sock = NULL, *logfile = NULL;
 	char err[CONFIG_ERRLEN];
 	int ch, debug = 0, check = 0;
 
 	memset(&sd, 0, sizeof(sd));
-	while ((ch = getopt(argc, argv, "Bdnf:s:h")) != -1) {
+	while ((ch = getopt(argc, argv, "Bdnf:l:s:h")) != -1) {
 		switch (ch) {
 		case 'B':
 			sd.no_batch = true;
@@ -222,6 +232,9 @@ main(int argc, char **argv)
 		case 'f':
 			conf = optarg;
 			break;
+		case 'l':
+			logfile = optarg;
+			break;
 		case 's':
 			sock = optarg;
 			break;
@@ -234,6 +247,14 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage(2);
 	log_init(debug, "softnetd");
+	/*
+	 * The log file first, so that configuration errors land in it too;
+	 * opened as root (before any drop) like launchd's StandardErrorPath.
+	 */
+	if (logfile != NULL && log_open_file(logfile, err, sizeof(err)) == -1) {
+		fprintf(stderr, "softnetd: %s\n", err);
+		return 1;
+	}
 
 	if (conf == NULL)
 		config_defaults(&sd.cfg);
@@ -289,6 +310,8 @@ main(int argc, char **argv)
 	    sd.up.gateway, err, sizeof(err));
 	if (sd.db == NULL)
 		fatalx("%s", err);
+	leasedb_set_reservations(
+	    sd.db, sd.cfg.dhcp.reservations, sd.cfg.dhcp.nreservations);
 	softnetd_derive_network(&sd);
 	port_init(&sd);
 	switch_init(&sd);
@@ -306,6 +329,17 @@ main(int argc, char **argv)
 	    evsignal_add(sigs[0], NULL) == -1 ||
 	    evsignal_add(sigs[1], NULL) == -1)
 		fatalx("cannot watch signals");
+	if (logfile != NULL) {
+		struct timeval tv = {LOG_CHECK_INTERVAL, 0};
+
+		logev[0] =
+		    event_new(sd.base, -1, EV_PERSIST, on_log_check, NULL);
+		logev[1] = evsignal_new(sd.base, SIGHUP, on_log_check, NULL);
+		if (logev[0] == NULL || logev[1] == NULL ||
+		    event_add(logev[0], &tv) == -1 ||
+		    evsignal_add(logev[1], NULL) == -1)
+			fatalx("cannot watch the log file");
+	}
 
 	/* Last: what is open now is the budget's base. */
 	fdbudget_init(&sd);
@@ -323,6 +357,10 @@ main(int argc, char **argv)
 	leasedb_close(sd.db);
 	event_free(sigs[0]);
 	event_free(sigs[1]);
+	if (logev[0] != NULL)
+		event_free(logev[0]);
+	if (logev[1] != NULL)
+		event_free(logev[1]);
 	event_base_free(sd.base);
 	config_free(&sd.cfg);
 	log_info("stopped");

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -42,6 +43,8 @@
 #include "leasedb.h"
 #include "log.h"
 #include "port.h"
+#include "reserve.h"
+#include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
 #include "uplink.h"
@@ -253,10 +256,17 @@ static bool
 restore_lease(
     struct softnetd *sd, struct port *p, const struct lease *l, int64_t now)
 {
+	static struct log_rl rl;
 	char ips[ADDR_IPV4_STRLEN];
 
-	if (l->ip >= sd->up.pool_start && l->ip <= sd->up.pool_end &&
-	    l->ip != sd->up.gateway) {
+	/*
+	 * Today's pool, or this VM's reserved address outside it. A lease
+	 * of an address reserved since for another VM is restored too: it
+	 * runs until the guest next asks, when it is refused (leasedb.c).
+	 */
+	if (l->ip == leasedb_fixed_ip(sd->db, p->mac, p->name) ||
+	    (l->ip >= sd->up.pool_start && l->ip <= sd->up.pool_end &&
+	        l->ip != sd->up.gateway)) {
 		port_set_lease(sd, p, l->ip, l->expires);
 		return true;
 	}
@@ -265,7 +275,8 @@ restore_lease(
 	         "VM gets a new address",
 	    p->id, ips);
 	if (leasedb_release(sd->db, p->mac, l->ip, now) == -1)
-		log_warnx("vm %u: lease database error at release", p->id);
+		log_warnx_rl(
+		    &rl, "vm %u: lease database error at release", p->id);
 	return false;
 }
 
@@ -303,6 +314,95 @@ mac_taken(
 	if (leasedb_get(sd->db, a->mac, l) != 0)
 		return 0;
 	return !a->admin && l->owner >= 0 && l->owner != a->owner;
+}
+
+/*
+ * Whether a may pin a->ip (attach --ip; issue 14): a host of the subnet,
+ * not the gateway; root/admin_group may pin any such address, others only
+ * the one dhcp.reservations keeps for this MAC or name; never another
+ * VM's reserved or pinned address, nor one another MAC's live lease holds
+ * (the caller learns until when; the reservation wins once it ends).
+ * 0, or -1 with a code and message.
+ */
+static int
+ip_acceptable(struct softnetd *sd, const struct port_attach_args *a,
+    const char **code, char *msg, size_t msglen)
+{
+	const struct reserve_entry *e, *pin, *pins;
+	uint32_t mask = sd->up.netmask, net = sd->up.gateway & mask;
+	char ips[ADDR_IPV4_STRLEN], who[RESERVE_DESCLEN], when[32];
+	struct lease h;
+	struct port *other;
+	size_t npins;
+	time_t t;
+	int r;
+
+	addr_format_ipv4(a->ip, ips);
+	if ((a->ip & mask) != net || a->ip == net || a->ip == (net | ~mask) ||
+	    a->ip == sd->up.gateway) {
+		*code = SOFTNET_E_BAD_IP;
+		snprintf(msg, msglen,
+		    "%s is not a VM address of this network (a host of "
+		    "the gateway's subnet, not the gateway)",
+		    ips);
+		return -1;
+	}
+	e = reserve_by_ip(
+	    sd->cfg.dhcp.reservations, sd->cfg.dhcp.nreservations, a->ip);
+	if (e != NULL && !reserve_matches(e, a->mac, a->name)) {
+		*code = a->admin ? SOFTNET_E_IP_IN_USE : SOFTNET_E_PERMISSION;
+		reserve_describe(e, who, sizeof(who));
+		if (a->admin)
+			snprintf(msg, msglen,
+			    "%s is reserved for %s in dhcp.reservations", ips,
+			    who);
+		else
+			snprintf(msg, msglen,
+			    "%s is not reserved for this VM's MAC or name; "
+			    "--ip needs root or admin_group otherwise",
+			    ips);
+		return -1;
+	}
+	if (e == NULL && !a->admin) {
+		*code = SOFTNET_E_PERMISSION;
+		snprintf(msg, msglen,
+		    "%s is not reserved for this VM's MAC or name "
+		    "(dhcp.reservations); --ip needs root or admin_group "
+		    "otherwise",
+		    ips);
+		return -1;
+	}
+	if ((r = leasedb_holder(sd->db, a->ip, softnetd_now(), &h)) == -1) {
+		*code = SOFTNET_E_INTERNAL;
+		snprintf(msg, msglen, "lease database error");
+		return -1;
+	}
+	if (r == 0 && memcmp(h.mac, a->mac, 6) != 0) {
+		t = (time_t)h.expires;
+		if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+		        gmtime(&t)) == 0)
+			snprintf(
+			    when, sizeof(when), "%lld", (long long)h.expires);
+		*code = SOFTNET_E_IP_IN_USE;
+		snprintf(msg, msglen,
+		    "%s is in use until %s (another MAC's lease%s)", ips, when,
+		    e != NULL ? ", from before the reservation: it is not "
+		                "renewed, and the address is this VM's once it "
+		                "ends"
+		              : "");
+		return -1;
+	}
+	pins = leasedb_pins(sd->db, &npins);
+	pin = reserve_by_ip(pins, npins, a->ip);
+	other = port_by_ip(sd, a->ip);
+	if ((pin != NULL && memcmp(pin->mac, a->mac, 6) != 0) ||
+	    (other != NULL && memcmp(other->mac, a->mac, 6) != 0)) {
+		*code = SOFTNET_E_IP_IN_USE;
+		snprintf(
+		    msg, msglen, "%s is taken by another attached VM", ips);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -356,6 +456,7 @@ struct port *
 port_attach(struct softnetd *sd, const struct port_attach_args *a,
     const char **code, char *msg, size_t msglen)
 {
+	static struct log_rl rl_tune;
 	struct ports *ps = sd->ports;
 	struct port *p;
 	struct lease l;
@@ -401,6 +502,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		    "you already have a VM named \"%s\" attached", a->name);
 		return NULL;
 	}
+	if (a->ip != 0 && ip_acceptable(sd, a, code, msg, msglen) == -1)
+		return NULL;
 	if (a->kind == OSDEP_FD_DGRAM && dgram_acceptable(sd, a->fd, &ident,
 	                                     &has_ident, msg, msglen) == -1) {
 		*code = "bad_fd";
@@ -416,7 +519,7 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	}
 	/* Room for a batch of frames where the OS default is small (D2). */
 	if (a->kind == OSDEP_FD_DGRAM && osdep_dgram_tune(a->fd) == -1)
-		log_warn("vm attach: sizing the socket buffers");
+		log_warn_rl(&rl_tune, "vm attach: sizing the socket buffers");
 	/* A TAP with vnet headers gets offloads (not under -B): GSO
 	 * superframes pass. */
 	if (a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd) &&
@@ -462,6 +565,8 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 		free(p);
 		return NULL;
 	}
+	if (a->ip != 0)
+		leasedb_pin(sd->db, a->mac, a->ip);
 	p->ev =
 	    event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable, p);
 	/* Where a full datagram socket never turns writable, a timer. */
@@ -495,12 +600,14 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 void
 port_detach(struct softnetd *sd, struct port *p)
 {
+	static struct log_rl rl;
 	char macs[ADDR_MAC_STRLEN];
 
 	addr_format_mac(p->mac, macs);
 	unlink_port(sd, p);
 	if (leasedb_detach(sd->db, p->mac, softnetd_now()) == -1)
-		log_warnx("vm %u: lease database error at detach", p->id);
+		log_warnx_rl(
+		    &rl, "vm %u: lease database error at detach", p->id);
 	bootpd_dirty(sd);
 	log_info("detached vm %u%s%s mac %s", p->id, p->name[0] ? " " : "",
 	    p->name, macs);
@@ -609,6 +716,7 @@ void
 port_set_lease(
     struct softnetd *sd, struct port *p, uint32_t ip, int64_t expires)
 {
+	static struct log_rl rl;
 	struct ports *ps = sd->ports;
 	struct port *other;
 	size_t b;
@@ -622,8 +730,8 @@ port_set_lease(
 	ip_unlink(ps, p);
 	/* The database never binds one address twice; keep the index so. */
 	if (ip != 0 && (other = port_by_ip(sd, ip)) != NULL && other != p) {
-		log_warnx("vm %u: address already indexed for vm %u", p->id,
-		    other->id);
+		log_warnx_rl(&rl, "vm %u: address already indexed for vm %u",
+		    p->id, other->id);
 		ip_unlink(ps, other);
 		other->ip = 0;
 		other->lease_expires = 0;

@@ -28,6 +28,8 @@ struct port_stats {
 	uint64_t tx_frames, tx_bytes; /* read from the VM */
 	uint64_t rx_frames, rx_bytes; /* delivered to the VM */
 	uint64_t drops[FILTER_R__COUNT];
+	uint64_t dhcp_declines;    /* DECLINEs taken (issue 14) */
+	uint64_t dhcp_bad_options; /* DHCP options ignored, bad length */
 };
 
 struct port {
@@ -83,7 +85,8 @@ struct port_attach_args {
 	int64_t owner;
 	void *session;
 	const struct policy *policy;
-	bool admin; /* root or admin_group: may take over another's MAC */
+	bool admin;  /* root or admin_group: may take over another's MAC */
+	uint32_t ip; /* attach --ip: pin this address (0: none; issue 14) */
 };
 
 void port_init(struct softnetd *sd);

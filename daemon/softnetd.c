@@ -31,6 +31,11 @@ softnetd_derive_network(struct softnetd *sd)
 	sd->dhcp.ndns = sd->cfg.dhcp.ndns;
 	sd->dhcp.mtu = (uint16_t)sd->up.mtu;
 	sd->dhcp.lease_time = sd->cfg.dhcp.lease_time;
+	sd->dhcp.domain = sd->cfg.dhcp.domain;
+	sd->dhcp.search = sd->cfg.dhcp.search;
+	sd->dhcp.search_len = sd->cfg.dhcp.search_len;
+	sd->dhcp.routes = sd->cfg.dhcp.routes;
+	sd->dhcp.routes_len = sd->cfg.dhcp.routes_len;
 	/* The daemon's own MAC (on vmnet not vmnet_mac_address_key, which is
 	 * the MAC vmnet expects a VM to use: see uplink.h). */
 	memcpy(sd->dhcp.server_mac, sd->up.mac, sizeof(sd->dhcp.server_mac));

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "bootpd.h"
 #include "dhcp.h"
 #include "expose.h"
@@ -77,6 +78,7 @@ static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 static void
 flush_uplink(struct softnetd *sd)
 {
+	static struct log_rl rl;
 	struct sw *sw = sd->sw;
 	int i, n;
 
@@ -85,7 +87,8 @@ flush_uplink(struct softnetd *sd)
 	if (sd->uplink != NULL) {
 		n = uplink_write(sd->uplink, sw->out, sw->nout);
 		if (n < 0) {
-			log_warn("uplink write");
+			/* Per batch of frames: counted, logged rarely. */
+			log_warn_rl(&rl, "uplink write");
 			n = 0;
 		}
 		for (i = 0; i < n; i++) {
@@ -164,6 +167,7 @@ queue_uplink(struct softnetd *sd, uint8_t *frame, size_t len, size_t cap,
 static void
 block(struct softnetd *sd, struct port *q)
 {
+	static struct log_rl rl;
 	struct sw *sw = sd->sw;
 
 	if (sd->uplink == NULL || sw->no_block || q->uplink_blocked ||
@@ -180,14 +184,16 @@ block(struct softnetd *sd, struct port *q)
 	sw->nblocked++;
 	q->uplink_blocked = true;
 	sw->st.uplink_blocks++;
-	log_info("vm %u reads nothing: the uplink drops its frames until it "
-	         "does",
+	/* A VM that stops and starts reading at will repeats this. */
+	log_info_rl(&rl,
+	    "vm %u reads nothing: the uplink drops its frames until it does",
 	    q->id);
 }
 
 void
 switch_unblock(struct softnetd *sd, struct port *p)
 {
+	static struct log_rl rl_filter, rl_info;
 	struct sw *sw = sd->sw;
 	size_t i;
 
@@ -203,9 +209,10 @@ switch_unblock(struct softnetd *sd, struct port *p)
 		}
 	}
 	if (uplink_block(sd->uplink, sw->blocked, sw->nblocked) == -1)
-		log_warn("uplink %s: updating the hung-VM filter", sd->up.name);
+		log_warn_rl(&rl_filter,
+		    "uplink %s: updating the hung-VM filter", sd->up.name);
 	if (!p->dead)
-		log_info("vm %u reads again", p->id);
+		log_info_rl(&rl_info, "vm %u reads again", p->id);
 }
 
 size_t
@@ -307,6 +314,30 @@ switch_dhcp_rate_init(struct softnetd *sd, struct port *p)
 }
 
 /*
+ * Tells the operator about a DECLINE (RFC 2131 4.3.3: the server SHOULD
+ * notify): the guest found its address answering ARP, so another host
+ * uses it. Logged each time it takes an address out of service, which
+ * dhcp.max_declined bounds per VM and quarantine period; counted per VM.
+ */
+static void
+note_decline(struct port *p, const struct dhcp_result *res, int64_t now)
+{
+	char ips[ADDR_IPV4_STRLEN];
+
+	p->st.dhcp_declines++;
+	addr_format_ipv4(res->declined_ip, ips);
+	if (res->decline_unquarantined)
+		log_debug("vm %u declined %s; its quarantine share is full, "
+		          "released without quarantine",
+		    p->id, ips);
+	else
+		log_info("vm %u declined %s (in use by another host): "
+		         "quarantined for %d s, until %lld",
+		    p->id, ips, DHCP_QUARANTINE,
+		    (long long)(now + DHCP_QUARANTINE));
+}
+
+/*
  * Runs the DHCP server on a client message from p. Each message may cost a
  * database transaction (an fsync-free WAL append, still kilobytes of
  * writes), so a VM gets dhcp.rate messages a second (default 4, bursts of
@@ -319,6 +350,7 @@ switch_dhcp_rate_init(struct softnetd *sd, struct port *p)
 static void
 to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 {
+	static struct log_rl rl;
 	struct sw *sw = sd->sw;
 	struct rate_limit lim = {sd->cfg.dhcp.rate, 0, sd->cfg.dhcp.burst};
 	struct dhcp_config cfg = sd->dhcp;
@@ -333,7 +365,8 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	cfg.max_declined = sd->cfg.dhcp.max_declined;
 	if (dhcp_handle(&cfg, sd->db, p->mac, pi, now, sw->dhcp_buf,
 	        sizeof(sw->dhcp_buf), &res) == -1) {
-		log_warnx("vm %u: lease database error in DHCP", p->id);
+		/* Every DHCP message of every VM can meet a failing DB. */
+		log_warnx_rl(&rl, "vm %u: lease database error in DHCP", p->id);
 		return;
 	}
 	if (res.dropped)
@@ -355,15 +388,23 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	}
 	if (res.decline_unquarantined)
 		sw->st.dhcp_decline_unquarantined++;
+	/* Ignored options of a wrong length: the message was still served. */
+	p->st.dhcp_bad_options += res.bad_options;
+	if (res.declined)
+		note_decline(p, &res, now);
 	/*
 	 * On every ACK, renewals too: the host's ARP cache forgets an idle
 	 * VM after 20 minutes and `tart ip --resolver arp` reads that cache.
 	 */
-	if (res.bound)
+	if (res.acked && res.bound)
 		announce(sd, p, res.ip);
-	if (res.bound)
-		port_set_lease(sd, p, res.ip, now + sd->dhcp.lease_time);
-	else if (res.unbound)
+	/*
+	 * dhcp_handle read the binding back from the lease database; only
+	 * a change touches the port (and the bootpd mirror).
+	 */
+	if (res.bound && (p->ip != res.ip || p->lease_expires != res.expires))
+		port_set_lease(sd, p, res.ip, res.expires);
+	else if (res.unbound && p->ip != 0)
 		port_set_lease(sd, p, 0, 0);
 	if (res.reply_len > 0)
 		port_send(sd, p, sw->dhcp_buf, res.reply_len);

@@ -27,6 +27,10 @@
  * Operations. "leases" answers one page of rows ordered by MAC:
  * {"after": MAC, "limit": 1..500}, both optional; the reply's "next" is
  * the MAC to pass as "after" for the next page, null on the last one.
+ * Rows carry "client_id" (option 61 as hex octets) and "domain" (option
+ * 81's), each null when unknown. The first page (no "after") also has
+ * "quarantine": [{"ip", "mac", "until"}], the DECLINEd addresses the
+ * caller may see (softnetctl shows them as state "quarantined").
  */
 #define SOFTNET_OP_HELLO      "hello"
 #define SOFTNET_OP_ATTACH     "attach"
@@ -38,6 +42,14 @@
 #define SOFTNET_OP_LEASES     "leases"
 #define SOFTNET_OP_POLICY_GET "policy.get"
 #define SOFTNET_OP_POLICY_SET "policy.set"
+/*
+ * "attach" may carry "ip": "A.B.C.D", the one address the VM gets by DHCP
+ * while attached (root/admin_group, or any caller when A is reserved in
+ * dhcp.reservations for the attached MAC or name). "leases" rows of state
+ * "reserved" are reservations no VM of theirs holds now ("mac" or "name"
+ * null for the other kind; "in_use_until" when another MAC's lease still
+ * holds the address).
+ */
 /* Forgets a MAC's lease and owner: {"mac": M}; admin or owner only. */
 #define SOFTNET_OP_LEASE_RELEASE "lease.release"
 
@@ -61,6 +73,8 @@
 #define SOFTNET_E_CONFLICT      "conflict"    /* stale policy revision */
 #define SOFTNET_E_BUSY          "busy"        /* a limit was reached */
 #define SOFTNET_E_PORT_IN_USE   "port_in_use" /* --expose EXT taken */
+#define SOFTNET_E_BAD_IP        "bad_ip"    /* attach "ip": not a VM address */
+#define SOFTNET_E_IP_IN_USE     "ip_in_use" /* attach "ip": another VM's */
 #define SOFTNET_E_INTERNAL      "internal"
 
 #endif

@@ -51,6 +51,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	pkgs="$pkgs libcmocka-dev busybox udhcpc iproute2 iputils-ping iperf3"
 	pkgs="$pkgs tcpdump python3 python3-scapy sqlite3 procps util-linux systemd"
 	pkgs="$pkgs clang clang-format"
+	# test_dhcp_interop.py: real clients beside udhcpc (issue 14).
+	pkgs="$pkgs isc-dhcp-client dhcping"
 	# make test-vmnet: clang -fblocks and the blocks runtime (tests/fakes).
 	pkgs="$pkgs libblocksruntime-dev"
 fi

@@ -361,7 +361,7 @@ test_wrong_types(void **state)
 	        "uplink.mtu: expected an integer 576..9000"},
 	    {"{\"dhcp\": 600}", "dhcp: expected an object"},
 	    {"{\"dhcp\": {\"lease_time\": 600.5}}",
-	        "dhcp.lease_time: expected an integer 60..604800"},
+	        "dhcp.lease_time: expected an integer 120..604800"},
 	    {"{\"dhcp\": {\"dns\": \"1.1.1.1\"}}",
 	        "dhcp.dns: expected an array"},
 	    {"{\"dhcp\": {\"dns\": [1]}}",
@@ -402,17 +402,65 @@ test_ranges(void **state)
 	load_fail("{\"max_vms\": -1}", "max_vms: expected");
 	load_fail("{\"max_vms\": 4294967297}", "max_vms: expected");
 	load_fail("{\"max_vms\": 99999999999999999999999}", "line 1");
-	load_fail("{\"dhcp\": {\"lease_time\": 59}}",
-	    "dhcp.lease_time: expected an integer 60..604800");
+	/*
+	 * Issue 14 item 9: macOS waits at least 60 s between renew and
+	 * rebind retries, so a lease shorter than 120 s can run out
+	 * between two of them.
+	 */
+	load_fail("{\"dhcp\": {\"lease_time\": 119}}",
+	    "dhcp.lease_time: expected an integer 120..604800");
+	load_fail("{\"dhcp\": {\"lease_time\": 60}}", "dhcp.lease_time");
 	load_fail("{\"dhcp\": {\"lease_time\": 604801}}", "dhcp.lease_time");
 
 	load_ok("{\"max_vms\": 1, \"uplink\": {\"mtu\": 576}, "
-	        "\"dhcp\": {\"lease_time\": 60}}",
+	        "\"dhcp\": {\"lease_time\": 120}}",
 	    &cfg);
 	assert_int_equal(cfg.max_vms, 1);
 	assert_int_equal(cfg.uplink.mtu, 576);
-	assert_int_equal(cfg.dhcp.lease_time, 60);
+	assert_int_equal(cfg.dhcp.lease_time, 120);
 	config_free(&cfg);
+}
+
+/* dhcp.domain, dhcp.search and dhcp.routes (issue 14 item 8). */
+static void
+test_dhcp_names(void **state)
+{
+	static const uint8_t search[] = {3, 'l', 'a', 'b', 0, 1, 'x', 0};
+	static const uint8_t routes[] = {
+	    8, 10, 192, 168, 105, 254, 32, 172, 16, 0, 1, 192, 168, 105, 253};
+	struct config cfg;
+
+	(void)state;
+	load_ok("{\"dhcp\": {\"domain\": \"lab.example\", "
+	        "\"search\": [\"lab\", \"x.\"], \"routes\": ["
+	        "{\"to\": \"10.0.0.0/8\", \"via\": \"192.168.105.254\"},"
+	        "{\"to\": \"172.16.0.1\", \"via\": \"192.168.105.253\"}]}}",
+	    &cfg);
+	assert_string_equal(cfg.dhcp.domain, "lab.example");
+	assert_int_equal(cfg.dhcp.search_len, sizeof(search));
+	assert_memory_equal(cfg.dhcp.search, search, sizeof(search));
+	assert_int_equal(cfg.dhcp.routes_len, sizeof(routes));
+	assert_memory_equal(cfg.dhcp.routes, routes, sizeof(routes));
+	config_free(&cfg);
+	/* Unset: nothing served. */
+	load_ok("{}", &cfg);
+	assert_string_equal(cfg.dhcp.domain, "");
+	assert_int_equal(cfg.dhcp.search_len, 0);
+	assert_int_equal(cfg.dhcp.routes_len, 0);
+	config_free(&cfg);
+
+	load_fail("{\"dhcp\": {\"domain\": \"a b\"}}", "dhcp.domain");
+	load_fail("{\"dhcp\": {\"domain\": 3}}", "dhcp.domain");
+	load_fail("{\"dhcp\": {\"search\": \"lab\"}}", "dhcp.search");
+	load_fail("{\"dhcp\": {\"search\": [\"a..b\"]}}", "dhcp.search[0]");
+	load_fail("{\"dhcp\": {\"routes\": [{\"to\": \"10.0.0.0/8\"}]}}",
+	    "dhcp.routes[0]");
+	load_fail("{\"dhcp\": {\"routes\": [{\"to\": \"10.0.0.1/8\", "
+	          "\"via\": \"1.2.3.4\"}]}}",
+	    "dhcp.routes[0].to");
+	load_fail("{\"dhcp\": {\"routes\": [{\"to\": \"10.0.0.0/8\", "
+	          "\"via\": \"1.2.3.4\", \"metric\": 1}]}}",
+	    "metric");
 }
 
 static void
@@ -823,11 +871,105 @@ test_dhcp_tenancy_keys(void **state)
 	load_fail("{\"dhcp\": {\"max_declined\": -1}}", "dhcp.max_declined");
 }
 
+/*
+ * dhcp.reservations (issue 14): MAC and name entries, inside and outside
+ * the pool; each error names the entry, its key and the problem.
+ */
+static void
+test_reservations(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("{}", &cfg);
+	assert_int_equal(cfg.dhcp.nreservations, 0);
+	assert_null(cfg.dhcp.reservations);
+	config_free(&cfg);
+
+	load_ok("{\"dhcp\": {\"reservations\": ["
+	        "{\"mac\": \"02:00:00:00:00:0A\", \"ip\": \"192.168.105.20\"},"
+	        "{\"name\": \"builder-1\", \"ip\": \"192.168.105.21\"},"
+	        "{\"mac\": \"02:00:00:00:00:0b\", \"ip\": \"192.168.104.10\"}"
+	        "]}, \"uplink\": {\"netmask\": \"255.255.254.0\"}}",
+	    &cfg);
+	assert_int_equal(cfg.dhcp.nreservations, 3);
+	assert_true(cfg.dhcp.reservations[0].by_mac);
+	assert_int_equal(cfg.dhcp.reservations[0].mac[5], 0x0a);
+	assert_int_equal(cfg.dhcp.reservations[0].ip, IP(192, 168, 105, 20));
+	assert_false(cfg.dhcp.reservations[1].by_mac);
+	assert_string_equal(cfg.dhcp.reservations[1].name, "builder-1");
+	/* Outside the pool (.2-.254) but a host of the /23: allowed. */
+	assert_int_equal(cfg.dhcp.reservations[2].ip, IP(192, 168, 104, 10));
+	config_free(&cfg);
+	assert_null(cfg.dhcp.reservations);
+	config_free(&cfg); /* twice is safe */
+
+	load_fail("{\"dhcp\": {\"reservations\": {}}}",
+	    "dhcp.reservations: expected an array");
+	load_fail("{\"dhcp\": {\"reservations\": [1]}}",
+	    "dhcp.reservations[0]: expected an object");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": [{\"ip\": \"192.168.105.9\"}]}}",
+	    "dhcp.reservations[0]: give exactly one of \"mac\" and \"name\"");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": [{\"mac\": \"02:00:00:00:00:01\", "
+	    "\"name\": \"a\", \"ip\": \"192.168.105.9\"}]}}",
+	    "give exactly one of");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"mac\": "
+	          "\"02:00:00:00:00:01\"}]}}",
+	    "dhcp.reservations[0]: \"ip\" is missing");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": [{\"mac\": \"02:00:00:00:00:01\", "
+	    "\"ip\": \"192.168.105.9\", \"user\": \"x\"}]}}",
+	    "unknown key \"dhcp.reservations[0].user\"");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": [{\"mac\": \"03:00:00:00:00:01\", "
+	    "\"ip\": \"192.168.105.9\"}]}}",
+	    "dhcp.reservations[0].mac: expected a unicast MAC");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"123\", "
+	          "\"ip\": \"192.168.105.9\"}]}}",
+	    "dhcp.reservations[0].name: expected a VM name");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", "
+	          "\"ip\": \"192.168.105.300\"}]}}",
+	    "dhcp.reservations[0].ip: bad IPv4 address");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", \"ip\": "
+	          "\"10.0.0.5\"}]}}",
+	    "dhcp.reservations[0] (name \"a\"): 10.0.0.5 is not a host "
+	    "address of the subnet 192.168.105.0/24");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", "
+	          "\"ip\": \"192.168.105.255\"}]}}",
+	    "is not a host address");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", "
+	          "\"ip\": \"192.168.105.0\"}]}}",
+	    "is not a host address");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": [{\"mac\": \"02:00:00:00:00:01\", "
+	    "\"ip\": \"192.168.105.1\"}]}}",
+	    "dhcp.reservations[0] (MAC 02:00:00:00:00:01): 192.168.105.1 is "
+	    "the gateway");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", \"ip\": "
+	          "\"192.168.105.9\"},"
+	          "{\"name\": \"b\", \"ip\": \"192.168.105.9\"}]}}",
+	    "dhcp.reservations[1] (name \"b\"): 192.168.105.9 is already "
+	    "reserved by entry 0");
+	load_fail("{\"dhcp\": {\"reservations\": [{\"name\": \"a\", \"ip\": "
+	          "\"192.168.105.9\"},"
+	          "{\"name\": \"a\", \"ip\": \"192.168.105.10\"}]}}",
+	    "dhcp.reservations[1] (name \"a\"): the same name as entry 0");
+	load_fail(
+	    "{\"dhcp\": {\"reservations\": ["
+	    "{\"mac\": \"02:00:00:00:00:01\", \"ip\": \"192.168.105.9\"},"
+	    "{\"mac\": \"02:00:00:00:00:01\", \"ip\": \"192.168.105.10\"}]}}",
+	    "dhcp.reservations[1] (MAC 02:00:00:00:00:01): the same MAC as "
+	    "entry 0");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dhcp_tenancy_keys),
+	    cmocka_unit_test(test_reservations),
 	    cmocka_unit_test(test_bootpd_leases),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_empty_object_is_defaults),
@@ -850,6 +992,7 @@ main(void)
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_user),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_dhcp_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -341,11 +341,12 @@ rdst(const uint8_t *mac, uint32_t ip)
 static void
 assert_lease_options(void)
 {
-	static const uint8_t codes[] = {53, 54, 51, 58, 59, 1, 3, 6, 26};
+	static const uint8_t codes[] = {53, 54, 51, 58, 59, 1, 3, 6, 26, 28};
 	const uint8_t *v;
 	size_t len = 0;
 
 	ropt_codes(codes, sizeof(codes));
+	ropt32(28, NET(255)); /* issue 14 item 8: the broadcast address */
 	ropt32(54, GATEWAY);
 	ropt32(51, LEASE);
 	ropt32(58, LEASE / 2);
@@ -403,22 +404,40 @@ bind_vm(const uint8_t *vm)
 	return ip;
 }
 
-/* Asserts the NAK shape: broadcast, only 53 and 54, no addresses. */
+/*
+ * Asserts the NAK shape: broadcast, only 53, 54 and the reason (56), no
+ * addresses. What the VM holds afterwards is the database's (settle).
+ */
 static void
 assert_nak(void)
 {
-	static const uint8_t codes[] = {53, 54};
+	static const uint8_t codes[] = {53, 54, 56};
+	size_t len = 0;
 
 	assert_true(res.reply_len > 0);
 	rtype(DHCP_NAK);
 	ropt_codes(codes, sizeof(codes));
 	ropt32(54, GATEWAY);
+	assert_non_null(ropt(56, &len));
+	assert_true(len > 0);
 	rdst(bcast_mac, BCAST);
 	assert_int_equal(be32(rep.bootp + 12), 0); /* ciaddr */
 	assert_int_equal(be32(rep.bootp + 16), 0); /* yiaddr */
-	assert_true(res.unbound);
-	assert_false(res.bound);
+	assert_false(res.acked);
 	assert_false(res.dropped);
+}
+
+/* Asserts a NAK whose option 56 says exactly why. */
+static void
+assert_nak_why(const char *why)
+{
+	const uint8_t *v;
+	size_t len = 0;
+
+	assert_nak();
+	v = ropt(56, &len);
+	assert_int_equal(len, strlen(why));
+	assert_memory_equal(v, why, len);
 }
 
 /* Asserts the message was dropped without reply for reason. */
@@ -567,7 +586,7 @@ test_discover_requested(void **state)
 static void
 test_offer_no_dns(void **state)
 {
-	static const uint8_t codes[] = {53, 54, 51, 58, 59, 1, 3};
+	static const uint8_t codes[] = {53, 54, 51, 58, 59, 1, 3, 28};
 
 	(void)state;
 	cfg.ndns = 0;
@@ -634,6 +653,9 @@ static void
 test_init_reboot(void **state)
 {
 	(void)state;
+	/* mac_a held .20 before (a restart, a detach): its hint. */
+	assert_int_equal(leasedb_ack(db, mac_a, NET(20), NULL, now, LEASE), 0);
+	assert_int_equal(leasedb_release(db, mac_a, NET(20), now), 0);
 	/* A previously known address, no server id, ciaddr 0. */
 	start(&q, DHCP_REQUEST, mac_a, 0, 0);
 	opt_ip(&q, 50, NET(20));
@@ -717,12 +739,7 @@ test_renew_rebind(void **state)
 	send_bcast(mac_b);
 	assert_nak();
 
-	/* Option 50 with ciaddr set (not a state in RFC 2131) -> NAK. */
-	start(&q, DHCP_REQUEST, mac_a, 0, ip);
-	opt_ip(&q, 50, ip);
-	end(&q);
-	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
-	assert_nak();
+	/* Option 50 with ciaddr set: see test_renew_extra_options. */
 }
 
 /* RELEASE gives the address back; the next MAC's DISCOVER gets it. */
@@ -743,6 +760,8 @@ test_release(void **state)
 	assert_int_equal(send_as(mac_a, NET(3), GATEWAY), 0);
 	assert_int_equal(res.reply_len, 0);
 	assert_false(res.unbound);
+	assert_true(res.bound); /* still what the database says */
+	assert_int_equal(res.ip, ip);
 	assert_false(res.dropped);
 
 	start(&q, DHCP_RELEASE, mac_a, 0, ip);
@@ -753,7 +772,7 @@ test_release(void **state)
 	assert_true(res.unbound);
 	assert_false(res.bound);
 	assert_false(res.dropped);
-	assert_int_equal(res.ip, ip);
+	assert_int_equal(res.ip, 0);
 	assert_int_equal(state_of(mac_a, NULL), LEASE_RELEASED);
 	assert_int_equal(discover(mac_c), NET(2));
 }
@@ -793,7 +812,8 @@ test_decline(void **state)
 	assert_int_equal(res.reply_len, 0);
 	assert_true(res.unbound);
 	assert_false(res.dropped);
-	assert_int_equal(res.ip, ip);
+	assert_true(res.declined);
+	assert_int_equal(res.declined_ip, ip);
 	assert_int_equal(discover(mac_a), NET(3));
 	assert_int_equal(discover(mac_b), NET(4));
 
@@ -806,7 +826,7 @@ test_decline(void **state)
 static void
 test_inform(void **state)
 {
-	static const uint8_t codes[] = {53, 54, 1, 3, 6, 26};
+	static const uint8_t codes[] = {53, 54, 1, 3, 6, 26, 28};
 
 	(void)state;
 	start(&q, DHCP_INFORM, mac_a, 0, NET(77));
@@ -874,7 +894,8 @@ test_chaddr(void **state)
 static void
 test_hostname(void **state)
 {
-	static const uint8_t codes[] = {53, 54, 51, 58, 59, 1, 3, 6, 12, 26};
+	static const uint8_t codes[] = {
+	    53, 54, 51, 58, 59, 1, 3, 6, 26, 28, 12};
 	static const char evil[] = "evil;rm -rf /";
 	struct lease l;
 	uint8_t longname[255];
@@ -979,11 +1000,27 @@ assert_malformed(void)
 	assert_dropped(FILTER_R_DHCP_MALFORMED);
 }
 
+/*
+ * Asserts q parses (a bad option 53 is ignored like any other) but,
+ * having no valid message type, is dropped as malformed.
+ */
+static void
+assert_untyped(void)
+{
+	struct dhcp_msg m;
+
+	assert_int_equal(parse_q(&m), 0);
+	assert_int_equal(m.type, 0);
+	assert_int_equal(m.bad_options, 1);
+	send_bcast(mac_a);
+	assert_dropped(FILTER_R_DHCP_MALFORMED);
+}
+
 /* Every kind of malformed message is dropped with its reason. */
 static void
 test_malformed(void **state)
 {
-	static const uint8_t two[2] = {1, 1}, three[3], five[5];
+	static const uint8_t two[2] = {1, 1};
 	static const uint8_t server_types[] = {DHCP_OFFER, DHCP_ACK, DHCP_NAK};
 	struct dhcp_msg m;
 
@@ -1026,27 +1063,12 @@ test_malformed(void **state)
 	start(&q, 0, mac_a, 0, 0);
 	opt(&q, 53, two, 2);
 	end(&q);
-	assert_malformed();
+	assert_untyped();
 	start(&q, 0, mac_a, 0, 0);
 	opt(&q, 53, two, 0);
 	end(&q);
-	assert_malformed();
-	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
-	opt(&q, 50, three, 3);
-	end(&q);
-	assert_malformed();
-	start(&q, DHCP_REQUEST, mac_a, 0, 0);
-	opt(&q, 54, five, 5);
-	end(&q);
-	assert_malformed();
-	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
-	opt(&q, 57, two, 1);
-	end(&q);
-	assert_malformed();
-	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
-	opt(&q, 12, two, 0);
-	end(&q);
-	assert_malformed();
+	assert_untyped();
+	/* Other options of a wrong length: test_bad_option_ignored. */
 
 	/* op 2 (a BOOTREPLY from a client), hlen 16, htype 6. */
 	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
@@ -1066,11 +1088,11 @@ test_malformed(void **state)
 	start(&q, 0, mac_a, 0, 0);
 	opt(&q, 53, "\0", 1);
 	end(&q);
-	assert_malformed();
+	assert_untyped();
 	start(&q, 0, mac_a, 0, 0);
 	opt(&q, 53, "\x09", 1);
 	end(&q);
-	assert_malformed();
+	assert_untyped();
 
 	/* Parsable but refused by the server: giaddr set (a relay). */
 	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
@@ -1300,6 +1322,460 @@ test_small_cap(void **state)
 	assert_int_equal(handle_cap(need, NET(2), GATEWAY), need);
 }
 
+/*
+ * Issue 14 item 1: a renewal that also carries option 50 or 54 naming the
+ * client's own address is ACKed (dhcping; dnsmasq ACKs it), and a NAK
+ * never leaves the port and the database disagreeing.
+ */
+static void
+test_renew_extra_options(void **state)
+{
+	struct lease l;
+	uint32_t ip;
+
+	(void)state;
+	ip = bind_vm(mac_a);
+	now += LEASE / 2;
+	/* ciaddr + option 50 (dhcping -r). */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt_ip(&q, 50, ip);
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_int_equal(be32(rep.bootp + 16), ip);
+	assert_true(res.acked);
+	assert_true(res.bound);
+	assert_int_equal(res.ip, ip);
+	assert_int_equal(res.expires, now + LEASE);
+	/* ciaddr + option 54 only. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt_ip(&q, 54, GATEWAY);
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_true(res.bound);
+	/* Both. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt_ip(&q, 54, GATEWAY);
+	opt_ip(&q, 50, ip);
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+
+	/*
+	 * Option 50 naming another address than ciaddr: NAK, but the VM
+	 * still holds ip in the database, so the port keeps it too.
+	 */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt_ip(&q, 50, NET(99));
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	assert_nak_why("requested address differs from ciaddr");
+	assert_true(res.bound);
+	assert_false(res.unbound);
+	assert_int_equal(res.ip, ip);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_int_equal(l.ip, ip);
+	assert_int_equal(res.expires, l.expires);
+}
+
+/*
+ * Issue 14 item 2: a request for a free address the VM does not hold is
+ * NAKed (RFC 2131 4.3.2), and the VM keeps what it holds.
+ */
+static void
+test_request_other_address(void **state)
+{
+	struct lease l;
+	uint32_t ip;
+
+	(void)state;
+	ip = bind_vm(mac_a);
+	/* INIT-REBOOT for a free B while bound to A. */
+	start(&q, DHCP_REQUEST, mac_a, 0, 0);
+	opt_ip(&q, 50, NET(30));
+	end(&q);
+	send_bcast(mac_a);
+	assert_nak_why("requested address not yours");
+	assert_true(res.bound);
+	assert_int_equal(res.ip, ip);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_int_equal(l.ip, ip);
+	/* A renewal of an address the VM never held. */
+	start(&q, DHCP_REQUEST, mac_a, 0, NET(31));
+	end(&q);
+	assert_int_equal(send_as(mac_a, NET(31), GATEWAY), 0);
+	assert_nak_why("requested address not yours");
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_int_equal(l.ip, ip);
+	/* SELECTING an address other than the one offered. */
+	assert_int_equal(discover(mac_b), NET(3));
+	assert_int_equal(select_ip(mac_b, NET(40)), DHCP_NAK);
+	assert_nak_why("requested address not yours");
+	assert_true(res.unbound);
+	assert_int_equal(state_of(mac_b, &l), LEASE_OFFERED);
+	assert_int_equal(l.ip, NET(3));
+	/* The wrong subnet says so. */
+	start(&q, DHCP_REQUEST, mac_b, 0, 0);
+	opt_ip(&q, 50, IP4(10, 0, 2, 15));
+	end(&q);
+	send_bcast(mac_b);
+	assert_nak_why("wrong subnet");
+}
+
+/* Issue 14 item 3: option 61 echoed in every reply and recorded. */
+static void
+test_client_id(void **state)
+{
+	static const uint8_t id_mac[7] = {
+	    1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+	/* RFC 4361: 0xff, IAID, DUID-LL (type 3, htype 1, MAC). */
+	static const uint8_t id_duid[15] = {
+	    0xff, 0, 0, 0, 1, 0, 3, 0, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+	struct lease l;
+	const uint8_t *v;
+	size_t len = 0;
+	uint32_t ip;
+
+	(void)state;
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	opt(&q, 61, id_mac, sizeof(id_mac));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	v = ropt(61, &len);
+	assert_non_null(v);
+	assert_int_equal(len, sizeof(id_mac));
+	assert_memory_equal(v, id_mac, len);
+	ip = be32(rep.bootp + 16);
+
+	start(&q, DHCP_REQUEST, mac_a, 0, 0);
+	opt_ip(&q, 54, GATEWAY);
+	opt_ip(&q, 50, ip);
+	opt(&q, 61, id_duid, sizeof(id_duid));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_ACK);
+	v = ropt(61, &len);
+	assert_non_null(v);
+	assert_int_equal(len, sizeof(id_duid));
+	assert_memory_equal(v, id_duid, len);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_string_equal(
+	    l.client_id, "ff:00:00:00:01:00:03:00:01:02:11:22:33:44:55");
+
+	/* A NAK echoes it too (RFC 6842 3). */
+	start(&q, DHCP_REQUEST, mac_a, 0, 0);
+	opt_ip(&q, 50, NET(77));
+	opt(&q, 61, id_mac, sizeof(id_mac));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_NAK);
+	v = ropt(61, &len);
+	assert_non_null(v);
+	assert_memory_equal(v, id_mac, sizeof(id_mac));
+
+	/* A renewal with the MAC id replaces the recorded one. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt(&q, 61, id_mac, sizeof(id_mac));
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_string_equal(l.client_id, "01:02:11:22:33:44:55");
+
+	/* A one-byte id is not an id: ignored, counted, not echoed. */
+	start(&q, DHCP_DISCOVER, mac_b, 0, 0);
+	opt(&q, 61, id_mac, 1);
+	end(&q);
+	send_bcast(mac_b);
+	rtype(DHCP_OFFER);
+	assert_null(ropt(61, NULL));
+	assert_int_equal(res.bad_options, 1);
+}
+
+/* Issue 14 item 4: an FQDN-only client's host part becomes its hostname. */
+static void
+test_fqdn(void **state)
+{
+	/* Flags S|E, rcodes, "host.example.com." in DNS wire form. */
+	static const uint8_t wire[] = {0x05, 0, 0, 4, 'h', 'o', 's', 't', 7,
+	    'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0};
+	static const char ascii[] = "\x01\x00\x00vm1.lab.local.";
+	struct lease l;
+	uint32_t ip;
+
+	(void)state;
+	ip = discover(mac_a);
+	start(&q, DHCP_REQUEST, mac_a, 0, 0);
+	opt_ip(&q, 54, GATEWAY);
+	opt_ip(&q, 50, ip);
+	opt(&q, 81, wire, sizeof(wire));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_ACK);
+	assert_null(ropt(12, NULL)); /* it sent no option 12 */
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_string_equal(l.hostname, "host");
+	assert_string_equal(l.domain, "example.com");
+
+	/* The ASCII form (flag E clear), with a trailing dot. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt(&q, 81, ascii, (uint8_t)(sizeof(ascii) - 1));
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_string_equal(l.hostname, "vm1");
+	assert_string_equal(l.domain, "lab.local");
+
+	/* Option 12 wins over 81's host part. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt(&q, 12, "named", 5);
+	opt(&q, 81, wire, sizeof(wire));
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	assert_int_equal(state_of(mac_a, &l), LEASE_BOUND);
+	assert_string_equal(l.hostname, "named");
+
+	/* A label running past the option: ignored, counted. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt(&q, 81, wire, 7);
+	end(&q);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_int_equal(res.bad_options, 1);
+}
+
+/*
+ * Issue 14 item 7: an option of a wrong length costs that option, not the
+ * message; it is counted.
+ */
+static void
+test_bad_option_ignored(void **state)
+{
+	static const uint8_t two[2] = {1, 1}, three[3] = {192, 168, 105},
+	                     five[5];
+	struct dhcp_msg m;
+	uint32_t ip;
+
+	(void)state;
+	/* A zero-length hostname. */
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	opt(&q, 12, two, 0);
+	end(&q);
+	assert_int_equal(parse_q(&m), 0);
+	assert_int_equal(m.bad_options, 1);
+	assert_string_equal(m.hostname, "");
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	assert_int_equal(res.bad_options, 1);
+	ip = be32(rep.bootp + 16);
+	assert_int_equal(select_ip(mac_a, ip), DHCP_ACK);
+	assert_int_equal(res.bad_options, 0);
+
+	/* Option 50 of length 3 in a renewal, 54 of 5, 57 of 1. */
+	start(&q, DHCP_REQUEST, mac_a, 0, ip);
+	opt(&q, 50, three, 3);
+	opt(&q, 54, five, 5);
+	opt(&q, 57, two, 1);
+	end(&q);
+	assert_int_equal(parse_q(&m), 0);
+	assert_false(m.has_requested_ip);
+	assert_false(m.has_server_id);
+	assert_int_equal(m.max_size, 0);
+	assert_int_equal(send_as(mac_a, ip, GATEWAY), 0);
+	rtype(DHCP_ACK);
+	assert_int_equal(res.bad_options, 3);
+	assert_true(res.bound);
+}
+
+/* Builds the routes and search list the config would give. */
+static void
+served_config(uint8_t *routes, size_t *rlen, uint8_t *search, size_t *slen)
+{
+	*rlen = *slen = 0;
+	assert_int_equal(
+	    dhcp_encode_route(IP4(10, 0, 0, 0), 8, NET(254), routes, 250, rlen),
+	    0);
+	assert_int_equal(
+	    dhcp_encode_domain("lab.example", search, 255, slen), 0);
+	assert_int_equal(dhcp_encode_domain("example", search, 255, slen), 0);
+	cfg.domain = "lab.example";
+	cfg.routes = routes;
+	cfg.routes_len = *rlen;
+	cfg.search = search;
+	cfg.search_len = *slen;
+}
+
+/*
+ * Issue 14 item 8: what the macOS client asks for (its option 55: 1, 121,
+ * 3, 6, 15, 119, 252, 95, 44, 46) is served where configured.
+ */
+static void
+test_options_served(void **state)
+{
+	static const uint8_t mac_prl[] = {
+	    1, 121, 3, 6, 15, 119, 252, 95, 44, 46};
+	static const uint8_t want121[] = {
+	    8, 10, 192, 168, 105, 254, 0, 192, 168, 105, 1};
+	static const uint8_t want119[] = {3, 'l', 'a', 'b', 7, 'e', 'x', 'a',
+	    'm', 'p', 'l', 'e', 0, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+	uint8_t routes[250], search[255];
+	size_t rlen, slen, len = 0;
+	const uint8_t *v;
+
+	(void)state;
+	served_config(routes, &rlen, search, &slen);
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	opt(&q, 55, mac_prl, sizeof(mac_prl));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	ropt32(28, NET(255));
+	v = ropt(15, &len);
+	assert_non_null(v);
+	assert_int_equal(len, strlen("lab.example"));
+	assert_memory_equal(v, "lab.example", len);
+	/* RFC 3442: the configured route, then the router as 0/0. */
+	v = ropt(121, &len);
+	assert_non_null(v);
+	assert_int_equal(len, sizeof(want121));
+	assert_memory_equal(v, want121, len);
+	v = ropt(119, &len);
+	assert_non_null(v);
+	assert_int_equal(len, sizeof(want119));
+	assert_memory_equal(v, want119, len);
+
+	/* Not asked for: 121 and 119 stay out; 15 and 28 do not. */
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	assert_null(ropt(121, NULL));
+	assert_null(ropt(119, NULL));
+	assert_non_null(ropt(15, NULL));
+	assert_non_null(ropt(28, NULL));
+}
+
+/*
+ * The reply stays within the 576 bytes every client takes, however long
+ * the configured names: optional options that would not fit are left
+ * out, unless option 57 allows more.
+ */
+static void
+test_options_fit(void **state)
+{
+	static const uint8_t prl[] = {119, 121};
+	uint8_t routes[250], search[255], big[2] = {0x05, 0xdc};
+	char domain[254];
+	size_t rlen = 0, slen = 0, len;
+	uint32_t many[16];
+
+	(void)state;
+	for (size_t i = 0; i < 16; i++)
+		many[i] = IP4(10, 0, 0, (uint32_t)i + 1);
+	cfg.dns = many;
+	cfg.ndns = 16;
+	/* 62 routes of /32: 250 bytes. */
+	for (uint32_t i = 0; i < 27; i++)
+		assert_int_equal(dhcp_encode_route(IP4(10, 1, 0, i), 32,
+		                     NET(254), routes, sizeof(routes), &rlen),
+		    0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(dhcp_encode_domain("a-very-long-label-for-"
+		                                    "a-search-list.example",
+		                     search, sizeof(search), &slen),
+		    0);
+	memset(domain, 'd', sizeof(domain));
+	for (size_t i = 63; i < sizeof(domain); i += 64)
+		domain[i] = '.';
+	domain[100] = '\0';
+	assert_true(dhcp_domain_valid(domain));
+	cfg.domain = domain;
+	cfg.routes = routes;
+	cfg.routes_len = rlen;
+	cfg.search = search;
+	cfg.search_len = slen;
+
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	opt(&q, 55, prl, sizeof(prl));
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	assert_true(rep.len - PKT_ETH_HLEN <= 576);
+	assert_non_null(ropt(15, NULL)); /* the first optional one fits */
+	assert_null(ropt(121, NULL));
+	assert_null(ropt(119, NULL));
+
+	/* Option 57 of 1500: everything fits. */
+	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
+	opt(&q, 55, prl, sizeof(prl));
+	opt(&q, 57, big, 2);
+	end(&q);
+	send_bcast(mac_a);
+	rtype(DHCP_OFFER);
+	len = rep.len - PKT_ETH_HLEN;
+	assert_true(len > 576 && len <= 1500);
+	assert_non_null(ropt(15, NULL));
+	assert_non_null(ropt(121, NULL));
+	assert_non_null(ropt(119, NULL));
+}
+
+/* The encoders the configuration uses. */
+static void
+test_encode(void **state)
+{
+	uint8_t b[300];
+	size_t n;
+
+	(void)state;
+	n = 0;
+	assert_int_equal(dhcp_encode_domain("a.bc", b, sizeof(b), &n), 0);
+	assert_int_equal(n, 6);
+	assert_memory_equal(b,
+	    "\x01"
+	    "a"
+	    "\x02"
+	    "bc"
+	    "\x00",
+	    6);
+	n = 0;
+	assert_int_equal(dhcp_encode_domain("a.bc.", b, sizeof(b), &n), 0);
+	assert_int_equal(n, 6);
+	/* Exactly the room, and one byte short. */
+	n = 0;
+	assert_int_equal(dhcp_encode_domain("a.bc", b, 6, &n), 0);
+	n = 0;
+	assert_int_equal(dhcp_encode_domain("a.bc", b, 5, &n), -1);
+	assert_false(dhcp_domain_valid(""));
+	assert_false(dhcp_domain_valid("."));
+	assert_false(dhcp_domain_valid("a..b"));
+	assert_false(dhcp_domain_valid("a b"));
+	assert_false(dhcp_domain_valid("a\n"));
+	assert_false(dhcp_domain_valid("012345678901234567890123456789012345678"
+	                               "9012345678901234567890123"));
+	assert_true(dhcp_domain_valid(
+	    "012345678901234567890123456789012345678901234567890123456789012"));
+	n = 0;
+	assert_int_equal(
+	    dhcp_encode_route(IP4(10, 0, 0, 0), 8, IP4(1, 2, 3, 4), b, 9, &n),
+	    0);
+	assert_int_equal(n, 6);
+	assert_memory_equal(b, "\x08\x0a\x01\x02\x03\x04", 6);
+	assert_int_equal(dhcp_encode_route(IP4(10, 1, 2, 128), 25,
+	                     IP4(1, 2, 3, 4), b, sizeof(b), &n),
+	    0);
+	assert_int_equal(n, 6 + 9);
+	assert_memory_equal(b + 6, "\x19\x0a\x01\x02\x80\x01\x02\x03\x04", 9);
+	assert_int_equal(
+	    dhcp_encode_route(0, 0, IP4(1, 2, 3, 4), b, 20, &n), 0);
+	assert_int_equal(n, 20);
+	assert_int_equal(
+	    dhcp_encode_route(0, 0, IP4(1, 2, 3, 4), b, 20, &n), -1);
+	assert_int_equal(dhcp_encode_route(0, 33, 0, b, sizeof(b), &n), -1);
+}
+
 /* A deterministic xorshift generator. */
 static uint32_t
 rnd(uint64_t *s)
@@ -1478,6 +1954,9 @@ test_lease_quota(void **state)
 	assert_int_equal(leasedb_attach(db, mac_a, "", 1000, now), 0);
 	assert_int_equal(leasedb_attach(db, mac_b, "", 1000, now), 0);
 	assert_int_equal(leasedb_attach(db, mac_c, "", 1001, now), 0);
+	/* mac_b held .50 once: an INIT-REBOOT may ask for it back. */
+	assert_int_equal(leasedb_ack(db, mac_b, NET(50), NULL, now, LEASE), 0);
+	assert_int_equal(leasedb_release(db, mac_b, NET(50), now), 0);
 	cfg.lease_quota = 1;
 	assert_int_equal(bind_vm(mac_a), NET(2));
 	/* mac_b has the same owner: silence for its DISCOVER, counted. */
@@ -1497,9 +1976,9 @@ test_lease_quota(void **state)
 	/* Another owner, and the holder's renewal, are unaffected. */
 	assert_int_equal(bind_vm(mac_c), NET(3));
 	assert_int_equal(bind_vm(mac_a), NET(2));
-	/* No quota (root/admin VMs): mac_b is served. */
+	/* No quota (root/admin VMs): mac_b is served, its old address. */
 	cfg.lease_quota = 0;
-	assert_int_equal(bind_vm(mac_b), NET(4));
+	assert_int_equal(bind_vm(mac_b), NET(50));
 }
 
 /* dhcp_lease_quota: a quarter of the pool kept back, at least one. */
@@ -1581,6 +2060,18 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_not_dhcp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_renew_extra_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_request_other_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_client_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fqdn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_bad_option_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_options_served, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_options_fit, setup, teardown),
+	    cmocka_unit_test(test_encode),
 	    cmocka_unit_test_setup_teardown(test_fuzz, setup, teardown),
 	};
 

@@ -1476,6 +1476,130 @@ test_decline_bounded(void **state)
 	leasedb_close(db);
 }
 
+/* Issue 14 item 3/4: the client id and FQDN domain are recorded. */
+static void
+test_client_identity(void **state)
+{
+	static const uint8_t id[7] = {1, 2, 0xab, 0, 0, 0, 0xff};
+	struct leasedb *db;
+	struct lease l;
+	uint8_t m[6], big[200];
+	uint32_t ip;
+
+	(void)state;
+	db = mem_open();
+	mac_n(1, m);
+	assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &ip), 0);
+	assert_int_equal(leasedb_ack(db, m, ip, "vm1", T0, LEASE), 0);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_string_equal(l.client_id, "");
+	assert_string_equal(l.domain, "");
+	assert_int_equal(leasedb_set_client(db, m, id, sizeof(id), "lab.x"), 0);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_string_equal(l.client_id, "01:02:ab:00:00:00:ff");
+	assert_string_equal(l.domain, "lab.x");
+	assert_string_equal(l.hostname, "vm1");
+	/* Unchanged: no write, same values. */
+	assert_int_equal(leasedb_set_client(db, m, id, sizeof(id), "lab.x"), 0);
+	/* Cleared. */
+	assert_int_equal(leasedb_set_client(db, m, NULL, 0, NULL), 0);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_string_equal(l.client_id, "");
+	assert_string_equal(l.domain, "");
+	/* A long id is cut to what the row keeps, never overrun. */
+	memset(big, 0xee, sizeof(big));
+	assert_int_equal(leasedb_set_client(db, m, big, sizeof(big), ""), 0);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_int_equal(strlen(l.client_id), LEASEDB_CLIENTID_LEN - 2);
+	leasedb_close(db);
+}
+
+/* Issue 14 item 6: quarantined addresses are listed, per owner too. */
+static void
+test_quarantine_list(void **state)
+{
+	struct leasedb_quarantine q[4];
+	struct leasedb *db;
+	uint8_t m[6], o[6];
+	uint32_t ip, a, b;
+
+	(void)state;
+	db = mem_open();
+	mac_n(1, m);
+	mac_n(2, o);
+	assert_int_equal(leasedb_attach(db, m, "a", 1000, T0), 0);
+	assert_int_equal(leasedb_attach(db, o, "b", 1001, T0), 0);
+	assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &a), 0);
+	assert_int_equal(leasedb_ack(db, m, a, NULL, T0, LEASE), 0);
+	assert_int_equal(leasedb_offer(db, o, 0, T0, HOLD, &b), 0);
+	assert_int_equal(leasedb_ack(db, o, b, NULL, T0, LEASE), 0);
+	assert_int_equal(leasedb_quarantine_list(db, T0, true, 0, q, 4), 0);
+	assert_int_equal(leasedb_decline(db, m, a, T0, 600), 0);
+	assert_int_equal(leasedb_decline(db, o, b, T0 + 10, 600), 0);
+	assert_int_equal(
+	    leasedb_quarantine_list(db, T0 + 10, true, 0, q, 4), 2);
+	assert_int_equal(q[0].ip, a);
+	assert_int_equal(q[0].until, T0 + 600);
+	assert_memory_equal(q[0].mac, m, 6);
+	assert_int_equal(q[1].ip, b);
+	assert_int_equal(q[1].until, T0 + 610);
+	/* One owner sees its own; max bounds the read. */
+	assert_int_equal(
+	    leasedb_quarantine_list(db, T0 + 10, false, 1001, q, 4), 1);
+	assert_int_equal(q[0].ip, b);
+	assert_int_equal(
+	    leasedb_quarantine_list(db, T0 + 10, false, 7, q, 4), 0);
+	assert_int_equal(
+	    leasedb_quarantine_list(db, T0 + 10, true, 0, q, 1), 1);
+	/* An ended quarantine is not listed. */
+	assert_int_equal(
+	    leasedb_quarantine_list(db, T0 + 600, true, 0, q, 4), 1);
+	assert_int_equal(q[0].ip, b);
+	(void)ip;
+	leasedb_close(db);
+}
+
+/* A schema 2 file (before issue 14) migrates and keeps its leases. */
+static void
+test_migrate_2_to_3(void **state)
+{
+	static const uint8_t id[3] = {1, 2, 3};
+	struct tmpdb t;
+	struct leasedb *db;
+	struct lease l;
+	sqlite3 *h;
+	uint8_t m[6];
+	uint32_t ip;
+
+	(void)state;
+	tmp_make(&t);
+	db = file_open(&t);
+	mac_n(1, m);
+	assert_int_equal(leasedb_offer(db, m, 0, T0, HOLD, &ip), 0);
+	assert_int_equal(leasedb_ack(db, m, ip, "vm1", T0, LEASE), 0);
+	leasedb_close(db);
+	/* Back to what schema 2 had. */
+	assert_int_equal(sqlite3_open(t.path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+	                     "ALTER TABLE leases DROP COLUMN client_id;"
+	                     "ALTER TABLE leases DROP COLUMN domain;"
+	                     "PRAGMA user_version = 2",
+	                     NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	db = file_open(&t);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_int_equal(l.state, LEASE_BOUND);
+	assert_int_equal(l.ip, ip);
+	assert_string_equal(l.hostname, "vm1");
+	assert_string_equal(l.client_id, "");
+	assert_int_equal(leasedb_set_client(db, m, id, sizeof(id), "d"), 0);
+	assert_int_equal(leasedb_get(db, m, &l), 0);
+	assert_string_equal(l.client_id, "01:02:03");
+	leasedb_close(db);
+	tmp_remove(&t);
+}
+
 /* Item 12: a repeated DISCOVER for a held address writes nothing. */
 static void
 test_offer_unchanged_no_write(void **state)
@@ -1597,7 +1721,10 @@ test_page(void **state)
 	leasedb_close(db);
 }
 
-/* Item 13: a page at 100k rows is an index range: a few ms, not a scan. */
+/*
+ * Item 13: pages and purge sweeps stay bounded at 100k rows. How fast is
+ * make bench's to say (tenancy row); here only what they return.
+ */
 static void
 test_page_fast_at_100k(void **state)
 {
@@ -1627,7 +1754,6 @@ test_page_fast_at_100k(void **state)
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	print_message("two pages of 500 at 100k rows: %.2f ms\n", ms);
-	assert_true(ms < 20.0);
 	/* A purge sweep of 500 idle rows is bounded the same way. */
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	assert_int_equal(leasedb_purge(db, T0, 500, NULL, NULL), 500);
@@ -1635,7 +1761,6 @@ test_page_fast_at_100k(void **state)
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
 	     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	print_message("purge of 500 at 100k rows: %.2f ms\n", ms);
-	assert_true(ms < 50.0);
 	free(rows);
 	leasedb_close(db);
 }
@@ -1677,6 +1802,9 @@ main(void)
 	    cmocka_unit_test(test_purge),
 	    cmocka_unit_test(test_page),
 	    cmocka_unit_test(test_page_fast_at_100k),
+	    cmocka_unit_test(test_client_identity),
+	    cmocka_unit_test(test_quarantine_list),
+	    cmocka_unit_test(test_migrate_2_to_3),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,28 @@ def run(cmd, check=True, timeout=30, **kw):
                           capture_output=True, text=True, **kw)
 
 
+def no_leak_check_env():
+    """The environment with LeakSanitizer off, for a sanitized binary that
+    runs set-ID or under strace: LSan cannot stop the threads of a process
+    that is traced or not dumpable, and prints a fatal error at exit.
+    Everything else of ASan stays on."""
+    env = dict(os.environ)
+    opts = [o for o in env.get("ASAN_OPTIONS", "").split(":") if o]
+    env["ASAN_OPTIONS"] = ":".join(opts + ["detect_leaks=0"])
+    return env
+
+
+def capture(env, ns, iface, path, *bpf):
+    """Starts tcpdump on iface in ns writing path, and returns it once it
+    captures (the file has its pcap header), however loaded the machine."""
+    p = env.popen(["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode",
+                   "-w", path] + list(bpf), ns=ns)
+    wait_for(lambda: os.path.exists(path) and os.path.getsize(path) >= 24,
+             timeout=20, what="tcpdump on %s to start" % iface)
+    time.sleep(0.2)
+    return p
+
+
 def nsrun(ns, cmd, check=True, timeout=30, **kw):
     """Runs a command inside network namespace ns."""
     return run(["ip", "netns", "exec", ns] + cmd, check=check,

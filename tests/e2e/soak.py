@@ -14,8 +14,22 @@ blackholes (so the generator's own CPU is not charged to softnetd). These
 are measurements (meets/below the 0.8x target), reported like make bench;
 only a broken mechanism (the hung VM's frames not dropped) fails the run.
 
+Part 3, multi-tenant (issue #13): uid daemon (the victim, two TAP VMs)
+beside uid nobody (hostile). For TENANT_ROUNDS rounds the victim's TCP
+throughput to ext is measured alone (the control) and then while nobody
+floods DHCP DISCOVERs and DECLINEs (naming the victim's addresses) from its
+guest, tries to attach the victim's MAC, holds more control connections
+than its share, holds connections to its exposed port, and has ext send to
+its VM that never reads. Checked (a failure fails the run): the victim's
+VMs keep their addresses (renewing during the attack too), every attach of
+the victim's MAC is refused, root's status answers and softnetd lives.
+Measured: the victim's throughput under attack over the control's, median
+and min-max over the rounds.
+
 Everything runs in namespaces this script creates and removes.
 usage: soak.py [ROUNDS] [SECONDS]     (exit 1 if any check failed)
+environment: SOAK_PARTS (a comma-separated subset of crash,noisy,tenants;
+all by default), SOAK_TENANT_ROUNDS (3)
 """
 
 import json
@@ -23,19 +37,27 @@ import os
 import random
 import signal
 import sqlite3
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (BUILD, EXT_IP, SOFTNET, Client, Env,  # noqa: E402
-                     Guest, Topology, nsrun, socketpair_vm, wait_for)
+from harness import (BUILD, EXT_IP, GATEWAY, PYTHON, SOFTNET,  # noqa: E402
+                     SOFTNETCTL, Client, Env, Guest, Topology, echo_server,
+                     nsrun, run, socketpair_vm, wait_for)
+from test_tenants import ATTACH_TAP, as_user  # noqa: E402
 
 UDPFLOOD = os.path.join(BUILD, "tests", "tools", "udpflood")
 SINK_IP = "198.18.0.1"  # blackholed in the test's host namespace
 PACED_PPS = 20000  # 224 Mbit/s of 1400-byte datagrams
+TENANT_ROUNDS = int(os.environ.get("SOAK_TENANT_ROUNDS", "3"))
+DHCP_PPS = 2000  # the hostile guest's DISCOVERs + DECLINEs per second
+HOLD_CONNS = 400  # hostile control connections (its share is 320)
+EXPOSE_CONNS = 200  # hostile connections to its own exposed port
 
 
 def integrity(db):
@@ -246,14 +268,260 @@ def noisy_neighbours(env, secs):
     return ok
 
 
+# The hostile guest's DHCP flood: DISCOVERs and DECLINEs of the victim's
+# addresses, alternating, paced at pps for secs seconds on eth0 (frames
+# built once with scapy, sent on a raw socket). Prints how many were sent.
+DHCP_FLOOD = r"""
+import socket, sys, time
+from scapy.all import BOOTP, DHCP, IP, UDP, Ether, mac2str
+mac, gw, secs, pps = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+victims = sys.argv[5].split(",")
+def msg(i, opts):
+    return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") /
+                 IP(src="0.0.0.0", dst="255.255.255.255") /
+                 UDP(sport=68, dport=67) /
+                 BOOTP(chaddr=mac2str(mac), xid=0x5eed0000 + i) /
+                 DHCP(options=opts + ["end"]))
+frames = [msg(0, [("message-type", "discover")])]
+for i, v in enumerate(victims):
+    frames.append(msg(i + 1, [("message-type", "decline"),
+                              ("requested_addr", v), ("server_id", gw)]))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+n, start = 0, time.monotonic()
+while time.monotonic() - start < secs:
+    s.send(frames[n % len(frames)])
+    n += 1
+    ahead = n / pps - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+print(n, flush=True)
+"""
+
+# Opens N control connections (each says hello) and holds them until
+# stdin closes; prints how many the daemon accepted and how many it
+# refused ("busy").
+HOLD = r"""
+import json, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held, ok, busy = [], 0, 0
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        s.sendall(b'{"op":"hello","version":1}\n')
+        r = b""
+        while not r.endswith(b"\n"):
+            c = s.recv(4096)
+            if not c:
+                break
+            r += c
+        if json.loads(r)["ok"]:
+            ok += 1
+        else:
+            busy += 1
+    except (OSError, ValueError):
+        busy += 1
+    held.append(s)
+print(ok, busy, flush=True)
+sys.stdin.read()
+"""
+
+# Opens N TCP connections to ip:port and holds them until stdin closes;
+# prints how many connected.
+TCP_HOLD = r"""
+import socket, sys
+ip, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+held, ok = [], 0
+for _ in range(n):
+    s = socket.socket()
+    s.settimeout(1)
+    try:
+        s.connect((ip, port))
+        ok += 1
+    except OSError:
+        pass
+    held.append(s)
+print(ok, flush=True)
+sys.stdin.read()
+"""
+
+
+def attach_tap_as(t, g, user, *opts):
+    """Attaches g's TAP as user (test_tenants.ATTACH_TAP)."""
+    return nsrun(g.ns, [PYTHON, "-c", ATTACH_TAP, SOFTNETCTL, t.daemon.sock]
+                 + as_user(user) + ["--", "--name", g.name] + list(opts),
+                 check=False)
+
+
+def victim_ips(t):
+    """The victim uid's VMs and their addresses, as it sees them."""
+    return {v["name"]: v["ip"]
+            for v in t.daemon.ctl_json("list", user="daemon")}
+
+
+def multi_tenant(env, secs):
+    t = Topology(env, {"socket_group": "nogroup"})
+    ok, failures = True, []
+    victims = [t.guest("victim%d" % i, "02:00:00:00:d0:0%d" % i,
+                       attach=False) for i in range(2)]
+    for g in victims:
+        r = attach_tap_as(t, g, "daemon")
+        if r.returncode != 0:
+            print("  victim not attached:", r.stderr.strip())
+            return False
+        g.run(["ip", "link", "set", "eth0", "txqueuelen", "10000"])
+        g.dhcp()
+    before = victim_ips(t)
+    # nobody: a guest with a lease and an exposed echo port, and a
+    # socket-pair VM that stops reading once it has its lease.
+    hostile = t.guest("hostile", "02:00:00:00:d1:01", attach=False)
+    r = attach_tap_as(t, hostile, "nobody", "--expose", "18080:7")
+    if r.returncode != 0:
+        print("  hostile VM not attached:", r.stderr.strip())
+        return False
+    hostile.dhcp()
+    echo_server(env, hostile.ns, 7)
+    stuck = Guest(env, "hstuck", "02:00:00:00:d1:02")
+    fd, bridge = socketpair_vm(env, stuck)
+    r = run(as_user("nobody") + [SOFTNETCTL, "-s", t.daemon.sock, "attach",
+                                 "--fd", str(fd.fileno()), "--mac",
+                                 stuck.mac, "--name", "hstuck"],
+            check=False, pass_fds=[fd.fileno()])
+    fd.close()
+    if r.returncode != 0 or stuck.dhcp(check=False) is None:
+        print("  hostile stuck VM not attached/leased:", r.stderr.strip())
+        return False
+    stuck_ip = t.daemon.ctl_json("show", "hstuck")["ip"]
+    nsrun(t.host, ["ping", "-c", "1", "-W", "1", stuck_ip])
+    os.kill(bridge.pid, signal.SIGSTOP)  # never reads again
+    victim = victims[0]
+    rows, hostile_stats = [], []
+    for rnd in range(TENANT_ROUNDS):
+        control = iperf(env, t, victim, secs)
+        # The attack, everything at once, for the length of a run.
+        dhcp = env.popen([PYTHON, "-c", DHCP_FLOOD, hostile.mac, GATEWAY,
+                          str(secs + 2), str(DHCP_PPS),
+                          ",".join(before[g.name] for g in victims)],
+                         ns=hostile.ns, text=True)
+        tcp = env.popen(as_user("nobody") + [PYTHON, "-c", TCP_HOLD,
+                                             "127.0.0.1", "18080",
+                                             str(EXPOSE_CONNS)],
+                        ns=t.host, stdin=subprocess.PIPE, text=True)
+        flood = env.popen([UDPFLOOD, "-l", "1400", "-t", str(secs + 2),
+                           "-r", str(PACED_PPS), EXT_IP, stuck_ip, "9"],
+                          ns=t.ext)
+        # nobody tries to take the victim's MACs (before its connections
+        # fill its share, or it would be told busy instead).
+        macs_refused = 0
+        for g in victims:
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            r = run(as_user("nobody") + [SOFTNETCTL, "-s", t.daemon.sock,
+                                         "attach", "--fd", str(a.fileno()),
+                                         "--mac", g.mac],
+                    check=False, pass_fds=[a.fileno()])
+            a.close()
+            b.close()
+            if r.returncode != 0 and "mac_in_use" in r.stderr:
+                macs_refused += 1
+            else:
+                failures.append("round %d: nobody attaching %s: %s" %
+                                (rnd, g.mac, (r.stdout + r.stderr).strip()))
+        hold = env.popen(as_user("nobody") + [PYTHON, "-c", HOLD,
+                                              t.daemon.sock,
+                                              str(HOLD_CONNS)],
+                         stdin=subprocess.PIPE, text=True)
+        procs = [dhcp, hold, tcp, flood]
+        time.sleep(1)
+        got = [0.0]
+        th = threading.Thread(
+            target=lambda: got.__setitem__(0, iperf(env, t, victim, secs)))
+        th.start()
+        # Meanwhile: the victim's other VM renews, root asks for status.
+        renewed = victims[1].dhcp(check=False)
+        if renewed is None or renewed["ip"] != before[victims[1].name]:
+            failures.append("round %d: victim renewal got %s" %
+                            (rnd, renewed and renewed["ip"]))
+        st = run([SOFTNETCTL, "-s", t.daemon.sock, "--json", "status"],
+                 check=False, timeout=5)
+        if st.returncode != 0:
+            failures.append("round %d: root's status: %s" %
+                            (rnd, st.stderr.strip()))
+        th.join()
+        held, refused = hold.stdout.readline().split() or ["?", "?"]
+        tcp_ok = tcp.stdout.readline().strip()
+        for p in (hold, tcp):
+            p.stdin.close()
+        sent = dhcp.stdout.readline().strip()
+        for p in procs:
+            p.wait(timeout=secs + 30)
+        rows.append((control, got[0]))
+        hostile_stats.append((sent, held, refused, tcp_ok, macs_refused))
+        if t.daemon.proc.poll() is not None:
+            failures.append("round %d: softnetd exited" % rnd)
+            break
+    after = victim_ips(t)
+    if after != before:
+        failures.append("victim addresses %s before, %s after" %
+                        (before, after))
+    status = t.daemon.ctl_json("status")
+    lim, ten = status["limits"], status["tenancy"]
+    stuck_drops = t.daemon.ctl_json("stats", "hstuck")["stats"]["drops"]
+    os.kill(bridge.pid, signal.SIGCONT)
+    print("multi-tenant: uid daemon (victim: 2 TAP VMs) beside uid nobody "
+          "(hostile), %d rounds of %d s" % (len(rows), secs))
+    print("  %-6s %16s %16s %7s" % ("round", "control Gbit/s",
+                                    "attacked Gbit/s", "ratio"))
+    ratios = []
+    for i, (c, a) in enumerate(rows):
+        ratios.append(a / c if c else 0.0)
+        print("  %-6d %16.2f %16.2f %7.2f" % (i + 1, c, a, ratios[-1]))
+    if ratios:
+        med = statistics.median(ratios)
+        print("  victim TCP under attack: median %.2fx the control (min "
+              "%.2f, max %.2f; target >= 0.8x) %s" %
+              (med, min(ratios), max(ratios),
+               "meets" if med >= 0.8 else "below"))
+    for i, (sent, held, refused, tcp_ok, macs) in enumerate(hostile_stats):
+        print("  round %d hostile: %s DHCP DISCOVER/DECLINE sent, %s/%d "
+              "control connections held (%s refused), %s/%d exposed-port "
+              "connections, %d/%d attaches of the victim's MACs refused "
+              "(mac_in_use)" %
+              (i + 1, sent, held, HOLD_CONNS, refused, tcp_ok,
+               EXPOSE_CONNS, macs, len(victims)))
+    print("  daemon counted: DHCP rate-limited %s, DECLINEs not "
+          "quarantined %s, connections refused %s, proxied refused %s, "
+          "stuck VM queue_full %s, backlog share drops %s, log lines "
+          "suppressed %s" %
+          (ten["dhcp_rate_limited"], ten["decline_unquarantined"],
+           json.dumps({k: v for k, v in lim["refused"].items() if v},
+                      sort_keys=True),
+           json.dumps({k: v for k, v in lim["proxied"]["refused"].items()
+                       if v}, sort_keys=True),
+           stuck_drops.get("queue_full", "?"), ten["backlog_share_drops"],
+           lim["log_suppressed"]))
+    print("  victim leases: %s" % ("kept (%s)" % ", ".join(
+        "%s %s" % kv for kv in sorted(before.items()))
+        if after == before else "CHANGED"))
+    for f in failures[:20]:
+        print("  FAIL", f)
+    return ok and not failures
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("make soak needs root")
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     secs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     ok = True
-    for part in (lambda env: crash_rounds(env, rounds),
-                 lambda env: noisy_neighbours(env, secs)):
+    parts = [x.strip() for x in os.environ.get(
+        "SOAK_PARTS", "crash,noisy,tenants").split(",")]
+    for name, part in (("crash", lambda env: crash_rounds(env, rounds)),
+                       ("noisy", lambda env: noisy_neighbours(env, secs)),
+                       ("tenants", lambda env: multi_tenant(env, secs))):
+        if name not in parts:
+            continue
         env = Env()
         try:
             ok &= part(env)

@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from harness import (E2E, EXT_IP, GATEWAY, Topology, nsrun, read_lines,
+from harness import (E2E, EXT_IP, GATEWAY, Topology, capture, nsrun, read_lines,
                      udp_sink, wait_for)
 
 # Two VMs on bootpd's own network, as bootpd writes them (tabs, %x bytes).
@@ -171,9 +171,7 @@ class MirrorTest(E2E):
         g = self.t.guest("vm4", "02:00:00:00:0b:04")
         ip = g.dhcp()["ip"]
         cap = self.env.path("arp.pcap")
-        dump = self.env.popen(["tcpdump", "-i", "softnet0", "-n", "-U",
-                               "--immediate-mode", "-w", cap, "arp"], ns=self.t.host)
-        time.sleep(1)
+        dump = capture(self.env, self.t.host, "softnet0", cap, "arp")
         g.dhcp()  # a renewal: same address, announced again
         g.dhcp()
         time.sleep(0.5)
@@ -197,9 +195,7 @@ class MirrorTest(E2E):
         wait_for(self.resolves(g, ip), timeout=1, what="restored entry")
         self.assert_foreign_kept()
         cap = self.env.path("arp2.pcap")
-        dump = self.env.popen(["tcpdump", "-i", "softnet0", "-n", "-U",
-                               "--immediate-mode", "-w", cap, "arp"], ns=self.t.host)
-        time.sleep(1)
+        dump = capture(self.env, self.t.host, "softnet0", cap, "arp")
         g.attach(self.t.daemon)  # no DHCP: the lease is restored
         time.sleep(0.5)
         dump.terminate()
@@ -235,11 +231,8 @@ class ForeignDhcpTest(E2E):
         ext_sink = udp_sink(self.env, t.ext, 67)
         cap = self.env.path("uplink.pcap")
         # ICMP too: the capture must be seen to work, not just be empty.
-        dump = self.env.popen(["tcpdump", "-i", "softnet0", "-n", "-U",
-                               "--immediate-mode", "-w", cap,
-                               "udp port 67 or udp port 68 or icmp"],
-                              ns=t.host)
-        time.sleep(1)
+        dump = capture(self.env, t.host, "softnet0", cap,
+                       "udp port 67 or udp port 68 or icmp")
         gwmac = nsrun(t.host, ["cat", "/sys/class/net/softnet0/address"]
                       ).stdout.strip()
         # A lease planted for another MAC, from ports bootpd would take.

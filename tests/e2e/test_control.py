@@ -273,7 +273,13 @@ class ControlTest(E2E):
         self.assertTrue(huge.closed_by_peer())
 
         junk = self.client()
-        junk.send_raw(os.urandom(200000).replace(b"\n", b"x"))
+        # The daemon answers and closes after 64 KiB: the rest of the
+        # 200 KB may meet a closed socket (EPIPE), the answer is still
+        # there to read.
+        try:
+            junk.send_raw(os.urandom(200000).replace(b"\n", b"x"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
         self.assertEqual(junk.recv_line()["error"]["code"], "line_too_long")
         self.assertTrue(junk.closed_by_peer())
 

@@ -68,11 +68,14 @@ class InstallTest(E2E):
         self.assertTrue(pl["RunAtLoad"])
         self.assertTrue(pl["KeepAlive"])
         # The paths are the real ones under the root-only prefix.
+        # -l: softnetd writes the log itself, so that it can reopen it
+        # after newsyslog rotates it (test_logfile.py).
         self.assertEqual(pl["ProgramArguments"],
                          ["/opt/softnet/sbin/softnetd", "-f",
-                          "/opt/softnet/etc/softnetd.json"])
-        for p in pl["ProgramArguments"][::2] + ["/opt/softnet/bin/softnet",
-                                                "/opt/softnet/bin/softnetctl"]:
+                          "/opt/softnet/etc/softnetd.json",
+                          "-l", "/var/log/softnetd.log"])
+        for p in pl["ProgramArguments"][0:3:2] + [
+                "/opt/softnet/bin/softnet", "/opt/softnet/bin/softnetctl"]:
             self.assertTrue(os.path.exists(self.dest + p), p)
         ctl = pl["Sockets"]["Control"]
         with open(os.path.join(ROOT, "include", "softnet_proto.h")) as f:

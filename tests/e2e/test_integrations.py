@@ -201,6 +201,39 @@ class ServiceTest(E2E):
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
 
+    def activated_log(self, config):
+        """Starts softnetd on a socket systemd-socket-activate made (group
+        root) with config; returns its log once it took the socket."""
+        self.nact = getattr(self, "nact", 0) + 1
+        name = "act%d" % self.nact
+        host = self.env.netns(name)
+        d = Daemon(self.env, host, config, name=name)
+        log = self.env.path(name + ".log.l")
+        p = self.env.popen(["systemd-socket-activate", "-l", d.sock,
+                            SOFTNETD, "-f", d.conf, "-l", log], ns=host)
+        wait_for(d.answers, what="the activation socket")
+        self.assertEqual(d.ctl_json("list"), [])
+        with open(log) as f:
+            text = f.read()
+        self.assertIn("passed by the service manager", text)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
+        return text
+
+    def test_activated_socket_group_mismatch_is_reported(self):
+        # The service manager's group wins; the configuration's differs:
+        # one warning naming the socket and both groups.
+        text = self.activated_log({"socket_group": "nogroup"})
+        warn = [l for l in text.splitlines() if "socket_group" in l]
+        self.assertEqual(len(warn), 1, text)
+        self.assertIn("has group root (0)", warn[0])
+        self.assertIn("socket_group is nogroup", warn[0])
+        self.assertIn("SocketGroup=", warn[0])
+        # Agreeing, or not named in the file at all: nothing to say.
+        self.assertNotIn("socket_group",
+                         self.activated_log({"socket_group": "root"}))
+        self.assertNotIn("socket_group", self.activated_log({}))
+
     # The launchd plist and make install: test_install.py.
 
 

@@ -8,7 +8,7 @@ exactly the path a VM's frames take.
 import re
 import time
 
-from harness import (E2E, EXT_IP, GATEWAY, UPLINK_IF, Topology, echo_server,
+from harness import (E2E, EXT_IP, capture, GATEWAY, UPLINK_IF, Topology, echo_server,
                      nsrun, read_lines, udp_sink, wait_for)
 
 SUBNET = "192.168.105.0/24"
@@ -146,10 +146,8 @@ class AttackTest(E2E):
         self.v2.run(["ip", "addr", "add", "10.66.0.1/24", "dev", "eth0"])
         self.env.popen(["busybox", "udhcpd", "-f", conf], ns=self.v2.ns)
         cap = self.env.path("vm1-dhcp.pcap")
-        dump = self.env.popen(["tcpdump", "-i", "eth0", "-n", "-U", "-w",
-                               cap, "udp port 67 or udp port 68"],
-                              ns=self.v1.ns)
-        time.sleep(1)
+        dump = capture(self.env, self.v1.ns, "eth0", cap,
+                       "udp port 67 or udp port 68")
         # Unsolicited OFFER/ACKs straight from the attacker too.
         self.v2.scapy(
             "p = Ether(src=%r, dst='ff:ff:ff:ff:ff:ff')/IP(src='10.66.0.1',"
@@ -202,9 +200,7 @@ class AttackTest(E2E):
 
     def test_sniffing_sees_nothing_of_vm1(self):
         cap = self.env.path("vm2.pcap")
-        dump = self.env.popen(["tcpdump", "-i", "eth0", "-n", "-U", "-w",
-                               cap], ns=self.v2.ns)
-        time.sleep(1)
+        dump = capture(self.env, self.v2.ns, "eth0", cap)
         for _ in range(3):
             self.victim_still_works()
         self.v1.dhcp()

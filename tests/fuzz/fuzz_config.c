@@ -46,7 +46,7 @@ check_loaded(const struct config *cfg)
 		broken();
 	if (cfg->uplink.mtu < 576 || cfg->uplink.mtu > 9000)
 		broken();
-	if (cfg->dhcp.lease_time < 60 || cfg->dhcp.lease_time > 604800)
+	if (cfg->dhcp.lease_time < 120 || cfg->dhcp.lease_time > 604800)
 		broken();
 	if (cfg->dhcp.ndns > CONFIG_MAX_DNS)
 		broken();

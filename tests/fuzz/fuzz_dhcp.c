@@ -13,10 +13,10 @@
  *             bit 4: the VM detaches first (its lease is released);
  *             bits 5-7: seconds the clock moves first, x 50 (leases expire)
  *
- * Checks beyond the sanitizers: a parsed hostname is sanitized and
- * terminated; a reply fits cap, re-parses with pkt_parse as a well-formed
- * IPv4/UDP 67->68 frame with valid checksums, to the VM or broadcast, and
- * echoes xid and chaddr; a bound address is in the pool.
+ * Checks beyond the sanitizers: a parsed hostname (and option 81's
+ * parts) is sanitized and terminated; a reply fits cap, re-parses with
+ * pkt_parse as a well-formed IPv4/UDP 67->68 frame with valid checksums, to the
+ * VM or broadcast, and echoes xid and chaddr; a bound address is in the pool.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -43,6 +43,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static struct leasedb *db;
 static int64_t now = 1700000000;
 static const uint32_t dns[2] = {GATEWAY, 0x01010101};
+/* Issue 14: options 15, 119 and 121 in every reply that asks for them. */
+static const uint8_t search[] = {
+    3, 'l', 'a', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+static const uint8_t routes[] = {8, 10, 10, 0, 0, 254};
 static struct dhcp_config cfg = {
     .gateway = GATEWAY,
     .netmask = NETMASK,
@@ -51,6 +55,11 @@ static struct dhcp_config cfg = {
     .mtu = 1500,
     .lease_time = 600,
     .server_mac = {0x02, 0x53, 0x4e, 0x00, 0x00, 0x01},
+    .domain = "lab.example",
+    .search = search,
+    .search_len = sizeof(search),
+    .routes = routes,
+    .routes_len = sizeof(routes),
 };
 
 /* Stops the run: an invariant the server promises does not hold. */
@@ -100,6 +109,13 @@ check_msg(const struct dhcp_msg *m)
 {
 	size_t i, n = strnlen(m->hostname, sizeof(m->hostname));
 
+	/* Option 81's parts, and option 61, stay within their fields. */
+	if (strnlen(m->fqdn_host, sizeof(m->fqdn_host)) ==
+	        sizeof(m->fqdn_host) ||
+	    strnlen(m->fqdn_domain, sizeof(m->fqdn_domain)) ==
+	        sizeof(m->fqdn_domain) ||
+	    m->client_id_len > sizeof(m->client_id))
+		broken();
 	if (n == sizeof(m->hostname))
 		broken();
 	for (i = 0; i < n; i++) {
