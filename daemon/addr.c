@@ -147,3 +147,26 @@ addr_parse_cidr(const char *s, uint32_t *net, uint8_t *plen)
 	*plen = (uint8_t)len;
 	return 0;
 }
+
+bool
+addr_name_valid(const char *name)
+{
+	uint8_t mac[6];
+	size_t i, n, digits = 0;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, ADDR_NAMELEN);
+	if (n == 0 || n >= ADDR_NAMELEN)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			digits++;
+		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return digits != n && addr_parse_mac(name, mac) == -1;
+}

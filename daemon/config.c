@@ -63,12 +63,14 @@ static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
     "database", "max_vms", "user", "max_vms_per_user", "max_connections",
     "max_connections_per_user", "admin_reserved_connections", "client_timeout",
     "max_reply_bytes", "max_proxied_connections", "max_proxied_per_vm",
-    "vm_limits", "uplink", "dhcp", "default_policy", "bootpd_leases", NULL};
+    "expose_udp_idle", "vm_limits", "uplink", "dhcp", "default_policy",
+    "bootpd_leases", "dns", NULL};
 static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns",
     "max_leases_per_user", "rate", "burst", "max_declined", "lease_retention",
     "reservations", "domain", "search", "routes", NULL};
+static const char *const dnsfwd_keys[] = {"forward", "upstream", NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
 static const char *const limit_keys[] = {"tx_frames_per_sec",
@@ -383,7 +385,7 @@ load_reservation(struct loader *l, json_t *v, size_t i, struct reserve_entry *e)
 		if (!json_is_string(name) ||
 		    strlen(json_string_value(name)) !=
 		        json_string_length(name) ||
-		    !reserve_name_valid(json_string_value(name)))
+		    !addr_name_valid(json_string_value(name)))
 			return lerr(l,
 			    "%s.name: expected a VM name (1-63 of A-Z a-z 0-9 "
 			    ". "
@@ -497,6 +499,40 @@ load_dhcp_names(struct loader *l, json_t *dhcp, struct config *cfg)
 				               "(250 bytes encoded)");
 		}
 	}
+	return 0;
+}
+
+/* Reads the dns object (dnsfwd.c); *fwd_given keeps forward from defaulting. */
+static int
+load_dnsfwd(struct loader *l, json_t *dns, struct config *cfg, bool *fwd_given)
+{
+	char path[KEYPATH_LEN];
+	json_t *v, *up;
+	size_t i;
+
+	if (check_keys(l, dns, "dns", dnsfwd_keys) == -1)
+		return -1;
+	if ((v = json_object_get(dns, "forward")) != NULL) {
+		if (!json_is_boolean(v))
+			return lerr(l, "dns.forward: expected true or false");
+		cfg->dns.forward = json_is_true(v);
+		*fwd_given = true;
+	}
+	if ((up = json_object_get(dns, "upstream")) == NULL)
+		return 0;
+	if (!json_is_array(up) || json_array_size(up) == 0 ||
+	    json_array_size(up) > CONFIG_MAX_DNS)
+		return lerr(l,
+		    "dns.upstream: expected an array of 1..%d IPv4 address "
+		    "strings",
+		    CONFIG_MAX_DNS);
+	json_array_foreach(up, i, v)
+	{
+		snprintf(path, sizeof(path), "dns.upstream[%zu]", i);
+		if (parse_ipv4_value(l, v, path, &cfg->dns.upstream[i]) == -1)
+			return -1;
+	}
+	cfg->dns.nupstream = json_array_size(up);
 	return 0;
 }
 
@@ -732,7 +768,8 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	struct sockaddr_un sun;
 	json_t *up, *dhcp, *pol, *lim;
 	unsigned seen = 0;
-	bool mode_given = false, dns_given = false;
+	bool mode_given = false, dns_given = false, fwd_given = false;
+	json_t *dnsobj;
 
 	if (!json_is_object(root))
 		return lerr(l, "expected a JSON object at the top level");
@@ -762,13 +799,18 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	    get_uint(l, root, NULL, "max_proxied_connections", 1, 65535,
 	        &cfg->max_proxied_connections) == -1 ||
 	    get_uint(l, root, NULL, "max_proxied_per_vm", 1, 65535,
-	        &cfg->max_proxied_per_vm) == -1)
+	        &cfg->max_proxied_per_vm) == -1 ||
+	    get_uint(l, root, NULL, "expose_udp_idle", 1, 86400,
+	        &cfg->expose_udp_idle) == -1)
 		return -1;
 	if (get_object(l, root, "uplink", &up) == -1 ||
 	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
 		return -1;
 	if (get_object(l, root, "dhcp", &dhcp) == -1 ||
 	    (dhcp != NULL && load_dhcp(l, dhcp, cfg, &dns_given) == -1))
+		return -1;
+	if (get_object(l, root, "dns", &dnsobj) == -1 ||
+	    (dnsobj != NULL && load_dnsfwd(l, dnsobj, cfg, &fwd_given) == -1))
 		return -1;
 	if (get_object(l, root, "vm_limits", &lim) == -1 ||
 	    (lim != NULL && load_limits(l, lim, cfg) == -1))
@@ -803,6 +845,9 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	}
 	if (check_uplink(l, cfg) == -1 || check_reservations(l, cfg) == -1)
 		return -1;
+	/* The platform's choice is its uplink's (config_defaults). */
+	if (!fwd_given)
+		cfg->dns.forward = cfg->uplink.type == UPLINK_TAP;
 	if (!dns_given) {
 		/* Without addresses vmnet names the gateway; 0 means "it". */
 		cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
@@ -880,6 +925,7 @@ config_defaults(struct config *cfg)
 	cfg->max_reply_bytes = 64u << 20;
 	cfg->max_proxied_connections = 1024;
 	cfg->max_proxied_per_vm = 256;
+	cfg->expose_udp_idle = 60;
 	/* Generous: a noisy VM is capped, a busy one is not noticed. */
 	cfg->vm_limits.tx.frames_per_sec = 1000000;
 	cfg->vm_limits.tx.bytes_per_sec = 2500000000u; /* 20 Gbit/s */
@@ -896,6 +942,9 @@ config_defaults(struct config *cfg)
 	cfg->dhcp.lease_retention = 604800; /* 7 days */
 	cfg->dhcp.dns[0] = cfg->uplink.gateway;
 	cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
+	/* On where nothing answers on the gateway (a TAP: Linux), off where
+	 * mDNSResponder does (vmnet: macOS); see DESIGN.md. */
+	cfg->dns.forward = cfg->uplink.type == UPLINK_TAP;
 	policy_init(&cfg->default_policy);
 }
 

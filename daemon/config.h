@@ -53,6 +53,8 @@ struct config {
 	unsigned max_reply_bytes;
 	unsigned max_proxied_connections;
 	unsigned max_proxied_per_vm;
+	/* Seconds an --expose udp: client mapping lives unused (60). */
+	unsigned expose_udp_idle;
 	/* socket_group was in the file, not defaulted (control_init). */
 	bool socket_group_set;
 	struct {
@@ -110,6 +112,18 @@ struct config {
 		uint8_t routes[250];
 		size_t routes_len;
 	} dhcp;
+	/*
+	 * dns (issue 14, dnsfwd.c): forward, the forwarder on the gateway's
+	 * port 53, defaults to on where the uplink is a TAP (Linux: nothing
+	 * else answers on the gateway) and off on vmnet (mDNSResponder does).
+	 * upstream: where queries go; none (0) means the nameservers of
+	 * /etc/resolv.conf, read at start.
+	 */
+	struct {
+		bool forward;
+		uint32_t upstream[CONFIG_MAX_DNS];
+		size_t nupstream;
+	} dns;
 	struct policy default_policy;
 	struct {
 		struct rate_limit tx; /* frames the VM sends */

@@ -228,14 +228,16 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, filter_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
 	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
 	    (json_int_t)p->st.tx_bytes, "rx_frames",
 	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
 	    "dropped", (json_int_t)total, "drops", drops, "backlog",
 	    (json_int_t)port_backlog(p), "hung", p->uplink_blocked,
 	    "dhcp_declines", (json_int_t)p->st.dhcp_declines,
-	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options);
+	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options,
+	    "proxied_connections", (json_int_t)expose_count(p), "udp_mappings",
+	    (json_int_t)expose_udp_count(p));
 }
 
 /* A VM as a JSON object; detail adds policy and counters. */
@@ -492,7 +494,7 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	}
 	if (json_is_string(name)) {
 		a.name = json_string_value(name);
-		if (!port_name_valid(a.name)) {
+		if (!addr_name_valid(a.name)) {
 			err = reply_error(id, SOFTNET_E_BAD_NAME,
 			    "bad VM name \"%.64s\": 1-63 of A-Z a-z 0-9 . _ -, "
 			    "not all digits, not a MAC",

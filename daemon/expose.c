@@ -43,6 +43,27 @@
  *
  * expose_close (detach, daemon shutdown, failed attach) frees listeners and
  * pairs; the listening sockets are closed before it returns.
+ *
+ * UDP (`--expose udp:EXT:INT`, issue #14): the same listeners, addresses
+ * and permission rules, but a bound datagram socket instead of a listening
+ * one. UDP has no connection to splice, so each distinct client (address,
+ * port) gets a mapping: a socket of its own connected to the VM's lease,
+ * port INT. What the client sends goes out on its mapping's socket; what
+ * the VM answers on that socket (the kernel's connected-socket filter
+ * keeps only datagrams from the VM's INT port) goes back to that client
+ * from the listener's socket, so the client sees its replies come from
+ * the address and port it sent to, and two clients never see each other's
+ * replies. The mapping's local port is recorded like a TCP pair's, so
+ * expose_proxied lets exactly those datagrams through "--block @host".
+ * A mapping lives until expose_udp_idle seconds (60) pass without a
+ * datagram either way, or until the VM's lease moves (the next datagram
+ * from its client then opens a new mapping toward the new address).
+ * Mappings take one descriptor each and count against the same limits as
+ * TCP pairs (max_proxied_per_vm, max_proxied_connections, the descriptor
+ * budget); a datagram that would need a mapping past a limit is dropped
+ * and counted by reason, as a refused connection is. Datagrams are moved
+ * through one static buffer, up to EXPOSE_UDP_BURST per wakeup so one
+ * busy client cannot hold the loop.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -56,18 +77,21 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "expose.h"
 #include "fdbudget.h"
 #include "log.h"
+#include "pkt.h"
 #include "port.h"
 #include "softnetd.h"
 #include "xmalloc.h"
 
 #define EXPOSE_RETRY_SECS 1           /* accept paused after EMFILE etc. */
 #define EXPOSE_IO_CHUNK   (64 * 1024) /* most one read or write moves */
+#define EXPOSE_UDP_BURST  64          /* datagrams moved per wakeup */
 
 enum { SIDE_CLIENT, SIDE_VM };
 
@@ -90,11 +114,28 @@ TAILQ_HEAD(expose_conns, expose_conn);
 /* One published port. */
 struct expose_listener {
 	struct expose *ex;
-	struct evconnlistener *lev;
+	struct evconnlistener *lev; /* TCP */
 	struct event *retry; /* re-enables accepting after a resource error */
+	struct event *uev;   /* UDP: the bound socket is readable */
+	evutil_socket_t ufd; /* UDP: the bound socket */
+	bool udp;
 	uint16_t ext, in;
 	char addr[ADDR_IPV4_STRLEN]; /* where it listens, for messages */
 };
+
+/* One UDP client of an exposed port and its socket toward the VM. */
+struct expose_map {
+	TAILQ_ENTRY(expose_map) entry;
+	struct expose_listener *l;
+	struct sockaddr_in client; /* where replies go */
+	evutil_socket_t fd;        /* connected to vip:in */
+	struct event *ev, *idle;
+	struct timeval last; /* last datagram either way */
+	uint32_t vip;        /* the lease it was opened toward */
+	uint16_t lport, in;  /* our local port, the VM's port */
+};
+
+TAILQ_HEAD(expose_maps, expose_map);
 
 struct expose {
 	struct softnetd *sd;
@@ -103,13 +144,19 @@ struct expose {
 	size_t nls; /* listeners open, a prefix of ls */
 	struct expose_conns conns;
 	size_t nconns;
+	struct expose_maps maps;
+	size_t nmaps;
 };
 
-/* Pairs of every VM and refusals by reason (one daemon per process). */
+/* Pairs and mappings of every VM, refusals by reason (one daemon). */
 static struct {
-	size_t conns;
+	size_t conns, maps;
 	uint64_t no_lease, per_vm, total, fds;
+	uint64_t udp_dropped; /* datagrams lost to a full buffer or an error */
 } totals;
+
+/* One datagram in flight (the frame path does not allocate). */
+static uint8_t dgram[65536];
 
 /* Which side of c the bufferevent bev is. */
 static int
@@ -339,10 +386,10 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	if (ex->nconns >= expose_max_per_vm(ex->sd)) {
+	if (ex->nconns + ex->nmaps >= expose_max_per_vm(ex->sd)) {
 		totals.per_vm++;
 		why = "max_proxied_per_vm";
-	} else if (totals.conns >= expose_max_total(ex->sd)) {
+	} else if (totals.conns + totals.maps >= expose_max_total(ex->sd)) {
 		totals.total++;
 		why = "max_proxied_connections";
 	} else if (!fdbudget_room(ex->sd, 2, false)) {
@@ -384,6 +431,259 @@ on_accept_error(struct evconnlistener *lev, void *arg)
 	evtimer_add(l->retry, &tv);
 }
 
+/* Frees a UDP mapping, closing its socket. */
+static void
+map_free(struct expose_map *m)
+{
+	struct expose *ex = m->l->ex;
+
+	TAILQ_REMOVE(&ex->maps, m, entry);
+	ex->nmaps--;
+	totals.maps--;
+	ex->sd->fdb.expose--;
+	if (m->ev != NULL)
+		event_free(m->ev);
+	if (m->idle != NULL)
+		event_free(m->idle);
+	if (m->fd != -1)
+		close(m->fd);
+	free(m);
+}
+
+/* Arms m's idle timer for what is left of expose_udp_idle since m->last. */
+static void
+map_arm(struct expose_map *m)
+{
+	struct softnetd *sd = m->l->ex->sd;
+	struct timeval now, end, left;
+
+	end = m->last;
+	end.tv_sec += sd->cfg.expose_udp_idle;
+	event_base_gettimeofday_cached(sd->base, &now);
+	if (timercmp(&end, &now, <))
+		timerclear(&left);
+	else
+		timersub(&end, &now, &left);
+	evtimer_add(m->idle, &left);
+}
+
+/* Records traffic on m now (its idle clock restarts). */
+static void
+map_touch(struct expose_map *m)
+{
+	event_base_gettimeofday_cached(m->l->ex->sd->base, &m->last);
+}
+
+/* Idle timer: frees m if nothing moved for expose_udp_idle seconds. */
+static void
+on_map_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct expose_map *m = arg;
+	struct timeval now, end;
+
+	(void)fd, (void)what;
+	event_base_gettimeofday_cached(m->l->ex->sd->base, &now);
+	end = m->last;
+	end.tv_sec += m->l->ex->sd->cfg.expose_udp_idle;
+	if (timercmp(&now, &end, <)) {
+		map_arm(m); /* touched since armed: wait for the rest */
+		return;
+	}
+	log_debug("%s: vm %u: UDP port %u: mapping idle, closed", __func__,
+	    m->l->ex->p->id, m->l->ext);
+	map_free(m);
+}
+
+/* The VM answered on m's socket: relays each datagram to m's client. */
+static void
+on_map_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct expose_map *m = arg;
+	ssize_t n;
+	int i;
+
+	(void)what;
+	for (i = 0; i < EXPOSE_UDP_BURST; i++) {
+		n = recv(fd, dgram, sizeof(dgram), 0);
+		if (n == -1) {
+			/* ECONNREFUSED: an ICMP unreachable; not fatal. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				return;
+			continue;
+		}
+		map_touch(m);
+		if (sendto(m->l->ufd, dgram, (size_t)n, 0,
+		        (struct sockaddr *)&m->client, sizeof(m->client)) == -1)
+			totals.udp_dropped++;
+	}
+}
+
+/*
+ * Opens a mapping for client on l toward p->ip:in; NULL (and counted)
+ * past a limit or on a socket error.
+ */
+static struct expose_map *
+map_open(struct expose_listener *l, const struct sockaddr_in *client)
+{
+	static struct log_rl rl, fail_rl;
+	struct expose *ex = l->ex;
+	struct sockaddr_in sin, local;
+	struct expose_map *m;
+	socklen_t slen;
+	const char *why;
+
+	if (ex->nconns + ex->nmaps >= expose_max_per_vm(ex->sd)) {
+		totals.per_vm++;
+		why = "max_proxied_per_vm";
+	} else if (totals.conns + totals.maps >= expose_max_total(ex->sd)) {
+		totals.total++;
+		why = "max_proxied_connections";
+	} else if (!fdbudget_room(ex->sd, 1, false)) {
+		totals.fds++;
+		why = "descriptor limit";
+	} else
+		why = NULL;
+	if (why != NULL) {
+		log_warnx_rl(&rl,
+		    "vm %u: host UDP port %u: refused a new client (%s; "
+		    "%zu of this VM, %zu in all)",
+		    ex->p->id, l->ext, why, ex->nconns + ex->nmaps,
+		    totals.conns + totals.maps);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof(*m));
+	m->l = l;
+	m->client = *client;
+	m->vip = ex->p->ip;
+	m->in = l->in;
+	TAILQ_INSERT_TAIL(&ex->maps, m, entry);
+	ex->nmaps++;
+	totals.maps++;
+	ex->sd->fdb.expose++; /* counted from here: map_free returns it */
+	if ((m->fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+	    sock_setup(m->fd) == -1)
+		goto fail;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(l->in);
+	sin.sin_addr.s_addr = htonl(m->vip);
+	/* connect(2) picks the local port and filters what comes back. */
+	slen = sizeof(local);
+	if (connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(m->fd, (struct sockaddr *)&local, &slen) == -1)
+		goto fail;
+	m->lport = ntohs(local.sin_port);
+	m->ev = event_new(
+	    ex->sd->base, m->fd, EV_READ | EV_PERSIST, on_map_read, m);
+	m->idle = evtimer_new(ex->sd->base, on_map_idle, m);
+	if (m->ev == NULL || m->idle == NULL || event_add(m->ev, NULL) == -1)
+		goto fail;
+	map_touch(m);
+	map_arm(m);
+	return m;
+fail:
+	log_warn_rl(&fail_rl, "vm %u: host UDP port %u: cannot map a client",
+	    ex->p->id, l->ext);
+	map_free(m);
+	return NULL;
+}
+
+/* The mapping of client on l, or NULL. */
+static struct expose_map *
+map_find(struct expose *ex, const struct expose_listener *l,
+    const struct sockaddr_in *client)
+{
+	struct expose_map *m;
+
+	TAILQ_FOREACH(m, &ex->maps, entry)
+	{
+		if (m->l == l &&
+		    m->client.sin_addr.s_addr == client->sin_addr.s_addr &&
+		    m->client.sin_port == client->sin_port)
+			return m;
+	}
+	return NULL;
+}
+
+/* A client sent to host UDP port EXT: relays it through its mapping. */
+static void
+on_udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct expose_listener *l = arg;
+	struct expose *ex = l->ex;
+	struct sockaddr_in client;
+	struct expose_map *m;
+	socklen_t slen;
+	ssize_t n;
+	int i;
+
+	(void)what;
+	for (i = 0; i < EXPOSE_UDP_BURST; i++) {
+		slen = sizeof(client);
+		n = recvfrom(fd, dgram, sizeof(dgram), 0,
+		    (struct sockaddr *)&client, &slen);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				return;
+			continue; /* an ICMP error for a reply; keep going */
+		}
+		if (slen < sizeof(client) || client.sin_family != AF_INET)
+			continue;
+		if (ex->p->ip == 0 || ex->p->dead) {
+			totals.no_lease++;
+			continue;
+		}
+		m = map_find(ex, l, &client);
+		/* The lease moved: the old mapping points nowhere now. */
+		if (m != NULL && m->vip != ex->p->ip) {
+			map_free(m);
+			m = NULL;
+		}
+		if (m == NULL && (m = map_open(l, &client)) == NULL)
+			continue;
+		map_touch(m);
+		if (send(m->fd, dgram, (size_t)n, 0) == -1)
+			totals.udp_dropped++;
+	}
+}
+
+/* Binds a UDP socket on addr:l->ext and watches it; -1, errno kept. */
+static int
+udp_listener_open(struct expose *ex, struct expose_listener *l, uint32_t addr)
+{
+	struct sockaddr_in sin;
+	evutil_socket_t fd;
+	int saved;
+
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(l->ext);
+	sin.sin_addr.s_addr = htonl(addr);
+	/* No SO_REUSEADDR: for UDP it would let two VMs share the port. */
+	if (sock_setup(fd) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		goto fail;
+	l->uev =
+	    event_new(ex->sd->base, fd, EV_READ | EV_PERSIST, on_udp_read, l);
+	if (l->uev == NULL || event_add(l->uev, NULL) == -1)
+		goto fail;
+	l->ufd = fd;
+	ex->sd->fdb.expose++; /* expose_close gives it back */
+	return 0;
+fail:
+	saved = errno;
+	if (l->uev != NULL)
+		event_free(l->uev);
+	l->uev = NULL;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 /*
  * Binds and listens on addr:e->ext; -1 with err set and errno kept (the
  * caller skips the gateway when it is not a host address, EADDRNOTAVAIL).
@@ -399,7 +699,15 @@ listener_open(struct expose *ex, struct expose_listener *l,
 	l->ex = ex;
 	l->ext = e->ext;
 	l->in = e->in;
+	l->udp = e->udp;
+	l->ufd = -1;
 	addr_format_ipv4(addr, l->addr);
+	if (e->udp) {
+		fd = -1;
+		if (udp_listener_open(ex, l, addr) == -1)
+			goto fail;
+		return 0;
+	}
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		goto fail;
 	memset(&sin, 0, sizeof(sin));
@@ -432,12 +740,11 @@ fail:
 		close(fd);
 	errno = saved;
 	if (saved == EADDRINUSE)
-		snprintf(err, errlen, "host TCP port %s:%u is already in use",
-		    l->addr, e->ext);
+		snprintf(err, errlen, "host %s port %s:%u is already in use",
+		    e->udp ? "UDP" : "TCP", l->addr, e->ext);
 	else
-		snprintf(err, errlen,
-		    "cannot listen on host TCP port %s:%u: %s", l->addr, e->ext,
-		    strerror(saved));
+		snprintf(err, errlen, "cannot listen on host %s port %s:%u: %s",
+		    e->udp ? "UDP" : "TCP", l->addr, e->ext, strerror(saved));
 	return -1;
 }
 
@@ -455,6 +762,7 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 	ex->sd = sd;
 	ex->p = p;
 	TAILQ_INIT(&ex->conns);
+	TAILQ_INIT(&ex->maps);
 	p->expose = ex;
 	for (i = 0; i < p->policy.nexpose && i < POLICY_MAX_EXPOSE; i++) {
 		e = &p->policy.expose[i];
@@ -471,11 +779,10 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 			}
 			/* No gateway address on the host yet: loopback only. */
 			if (j == 1 && errno == EADDRNOTAVAIL) {
-				log_warnx(
-				    "vm %u: host TCP port %u: the gateway "
-				    "address is not the host's; "
-				    "listening on loopback only",
-				    p->id, e->ext);
+				log_warnx("vm %u: host %s port %u: the gateway "
+				          "address is not the host's; "
+				          "listening on loopback only",
+				    p->id, e->udp ? "UDP" : "TCP", e->ext);
 				continue;
 			}
 			expose_close(sd, p);
@@ -483,8 +790,9 @@ expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen)
 		}
 	}
 	for (i = 0; i < ex->nls; i++)
-		log_info("vm %u%s%s: host TCP port %s:%u exposed as vm port %u",
-		    p->id, p->name[0] ? " " : "", p->name, ex->ls[i].addr,
+		log_info("vm %u%s%s: host %s port %s:%u exposed as vm port %u",
+		    p->id, p->name[0] ? " " : "", p->name,
+		    ex->ls[i].udp ? "UDP" : "TCP", ex->ls[i].addr,
 		    ex->ls[i].ext, ex->ls[i].in);
 	return 0;
 }
@@ -498,9 +806,18 @@ expose_close(struct softnetd *sd, struct port *p)
 
 	if (ex == NULL)
 		return;
+	struct expose_map *m;
+
 	while ((c = TAILQ_FIRST(&ex->conns)) != NULL)
 		conn_free(c);
+	while ((m = TAILQ_FIRST(&ex->maps)) != NULL)
+		map_free(m);
 	for (i = 0; i < ex->nls; i++) {
+		if (ex->ls[i].udp) {
+			event_free(ex->ls[i].uev);
+			close(ex->ls[i].ufd);
+			continue;
+		}
 		evconnlistener_free(ex->ls[i].lev);
 		event_free(ex->ls[i].retry);
 	}
@@ -515,13 +832,31 @@ expose_count(const struct port *p)
 	return p->expose != NULL ? p->expose->nconns : 0;
 }
 
+size_t
+expose_udp_count(const struct port *p)
+{
+	return p->expose != NULL ? p->expose->nmaps : 0;
+}
+
 bool
-expose_proxied(const void *port, uint16_t vm_port, uint16_t host_port)
+expose_proxied(
+    const void *port, uint8_t proto, uint16_t vm_port, uint16_t host_port)
 {
 	const struct port *p = port;
 	const struct expose_conn *c;
+	const struct expose_map *m;
 
 	if (p->expose == NULL)
+		return false;
+	if (proto == PKT_IPPROTO_UDP) {
+		TAILQ_FOREACH(m, &p->expose->maps, entry)
+		{
+			if (m->lport == host_port && m->in == vm_port)
+				return true;
+		}
+		return false;
+	}
+	if (proto != PKT_IPPROTO_TCP)
 		return false;
 	TAILQ_FOREACH(c, &p->expose->conns, entry)
 	{
@@ -534,10 +869,13 @@ expose_proxied(const void *port, uint16_t vm_port, uint16_t host_port)
 json_t *
 expose_limits_json(struct softnetd *sd)
 {
-	return json_pack("{s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}", "connections",
-	    (json_int_t)totals.conns, "max", (json_int_t)expose_max_total(sd),
-	    "max_per_vm", (json_int_t)expose_max_per_vm(sd), "refused",
-	    "no_lease", (json_int_t)totals.no_lease, "max_proxied_per_vm",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}",
+	    "connections", (json_int_t)totals.conns, "udp_mappings",
+	    (json_int_t)totals.maps, "udp_dropped",
+	    (json_int_t)totals.udp_dropped, "max",
+	    (json_int_t)expose_max_total(sd), "max_per_vm",
+	    (json_int_t)expose_max_per_vm(sd), "refused", "no_lease",
+	    (json_int_t)totals.no_lease, "max_proxied_per_vm",
 	    (json_int_t)totals.per_vm, "max_proxied_connections",
 	    (json_int_t)totals.total, "descriptors", (json_int_t)totals.fds);
 }

@@ -1,6 +1,7 @@
 /*
- * Port exposure (--expose EXT:INT): the daemon listens on host TCP port EXT
- * and proxies each connection to the VM's current lease, port INT.
+ * Port exposure (--expose [udp:]EXT:INT): the daemon listens on host TCP
+ * port EXT and proxies each connection to the VM's current lease, port
+ * INT; with udp: it relays datagrams, one mapping per client.
  */
 #ifndef SOFTNET_EXPOSE_H
 #define SOFTNET_EXPOSE_H
@@ -31,13 +32,17 @@ int expose_open(struct softnetd *sd, struct port *p, char *err, size_t errlen);
 /* Closes p's listeners and every live proxied connection; p->expose NULL. */
 void expose_close(struct softnetd *sd, struct port *p);
 /*
- * Whether port (a struct port) has a live proxied connection from host
- * port host_port to its port vm_port (struct filter_vm's proxied).
+ * Whether port (a struct port) has a live proxied TCP connection, or UDP
+ * mapping (proto, PKT_IPPROTO_*), from host port host_port to its port
+ * vm_port (struct filter_vm's proxied).
  */
-bool expose_proxied(const void *port, uint16_t vm_port, uint16_t host_port);
-/* Proxied connections in all, the limits in force, refusals (status). */
+bool expose_proxied(
+    const void *port, uint8_t proto, uint16_t vm_port, uint16_t host_port);
+/* Proxied connections and UDP mappings in all, limits, refusals (status). */
 json_t *expose_limits_json(struct softnetd *sd);
-/* Live proxied connections of p (status and tests). */
+/* Live proxied TCP connections of p (status and tests). */
 size_t expose_count(const struct port *p);
+/* Live UDP client mappings of p (stats and tests). */
+size_t expose_udp_count(const struct port *p);
 
 #endif

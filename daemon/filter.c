@@ -142,8 +142,9 @@ filter_peer_allowed(
 }
 
 /*
- * Whether a TCP segment between the VM and the gateway belongs to one of
- * the daemon's --expose connections (the daemon connects from the gateway
+ * Whether a TCP segment (or UDP datagram) between the VM and the gateway
+ * belongs to one of the daemon's --expose connections (or UDP mappings:
+ * the daemon connects from the gateway
  * address, expose.c): those pass even under "--block @host", which is
  * about the VM reaching the host, not the host's proxy reaching the VM's
  * published port. Only the exact (VM port, proxy port) pairs of live
@@ -155,8 +156,10 @@ is_proxied(const struct filter_net *net, const struct filter_vm *vm,
     uint16_t host_port)
 {
 	return vm->proxied != NULL && peer == net->gateway &&
-	       pi->ip_proto == PKT_IPPROTO_TCP && pi->has_ports &&
-	       vm->proxied(vm->proxied_arg, vm_port, host_port);
+	       (pi->ip_proto == PKT_IPPROTO_TCP ||
+	           pi->ip_proto == PKT_IPPROTO_UDP) &&
+	       pi->has_ports &&
+	       vm->proxied(vm->proxied_arg, pi->ip_proto, vm_port, host_port);
 }
 
 /* Decides an ARP frame from the VM: its own identity, a permitted target. */

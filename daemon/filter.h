@@ -75,12 +75,14 @@ struct filter_vm {
 	uint32_t ip;                 /* leased address, 0 before a lease */
 	const struct policy *policy; /* the VM's allow/block rules */
 	/*
-	 * Whether TCP between the VM's port vm_port and the gateway's port
-	 * host_port is one of the daemon's own --expose connections (which
-	 * pass whatever the rules say of @host: they are the VM's service
-	 * answering a client, not the VM reaching the host). NULL: none.
+	 * Whether TCP or UDP (proto, PKT_IPPROTO_*) between the VM's port
+	 * vm_port and the gateway's port host_port is one of the daemon's own
+	 * --expose connections or UDP mappings (which pass whatever the rules
+	 * say of @host: they are the VM's service answering a client, not
+	 * the VM reaching the host). NULL: none.
 	 */
-	bool (*proxied)(const void *arg, uint16_t vm_port, uint16_t host_port);
+	bool (*proxied)(const void *arg, uint8_t proto, uint16_t vm_port,
+	    uint16_t host_port);
 	const void *proxied_arg;
 };
 

@@ -23,6 +23,7 @@
 #include "bootpd.h"
 #include "config.h"
 #include "control.h"
+#include "dnsfwd.h"
 #include "hostaddr.h"
 #include "leasedb.h"
 #include "log.h"
@@ -316,6 +317,8 @@ main(int argc, char **argv)
 	port_init(&sd);
 	switch_init(&sd);
 	hostaddr_init(&sd);
+	/* Port 53 on the gateway: the uplink is up, privileges not dropped. */
+	dnsfwd_init(&sd);
 	bootpd_init(&sd);
 	if (control_init(&sd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -349,6 +352,7 @@ main(int argc, char **argv)
 		fatalx("event loop failed");
 
 	control_shutdown(&sd);
+	dnsfwd_shutdown(&sd);
 	bootpd_shutdown(&sd); /* before the ports it reads go */
 	port_shutdown(&sd);
 	switch_shutdown(&sd);

@@ -123,21 +123,18 @@ policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 	struct policy_expose e = {0};
 	size_t n, i;
 
-	/* DESIGN.md's `[udp:]` prefix: parsed so that it fails clearly. */
+	/* DESIGN.md's `[udp:]` prefix: the same rules, a UDP relay. */
 	if (strncmp(entry, "udp:", 4) == 0) {
-		snprintf(err, errlen,
-		    "expose entry \"%.64s\": UDP exposure is not supported "
-		    "yet (TCP only)",
-		    entry);
-		return -1;
+		e.udp = true;
+		rest = entry + 4;
 	}
 	/* Three fields: the first is ADDR. */
-	if ((colon = strchr(entry, ':')) != NULL &&
+	if ((colon = strchr(rest, ':')) != NULL &&
 	    strchr(colon + 1, ':') != NULL) {
-		n = (size_t)(colon - entry);
+		n = (size_t)(colon - rest);
 		if (n >= sizeof(addr))
 			goto bad;
-		memcpy(addr, entry, n);
+		memcpy(addr, rest, n);
 		addr[n] = '\0';
 		if (addr_parse_ipv4(addr, &e.addr) == -1)
 			goto bad;
@@ -154,8 +151,9 @@ policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 		goto bad;
 	/* Listeners on overlapping addresses would collide at bind anyway. */
 	for (i = 0; i < p->nexpose; i++) {
-		if (p->expose[i].ext == e.ext) {
-			snprintf(err, errlen, "port %u exposed twice", e.ext);
+		if (p->expose[i].ext == e.ext && p->expose[i].udp == e.udp) {
+			snprintf(err, errlen, "%s port %u exposed twice",
+			    e.udp ? "UDP" : "TCP", e.ext);
 			return -1;
 		}
 	}
@@ -168,7 +166,7 @@ policy_add_expose(struct policy *p, const char *entry, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen,
-	    "bad expose entry \"%.64s\": want [ADDR:]EXT:INT, TCP ports "
+	    "bad expose entry \"%.64s\": want [udp:][ADDR:]EXT:INT, ports "
 	    "1-65535",
 	    entry);
 	return -1;
@@ -179,12 +177,14 @@ policy_format_expose(const struct policy_expose *e, char *buf, size_t len)
 {
 	char ip[ADDR_IPV4_STRLEN];
 
+	const char *proto = e->udp ? "udp:" : "";
+
 	if (!e->has_addr) {
-		snprintf(buf, len, "%u:%u", e->ext, e->in);
+		snprintf(buf, len, "%s%u:%u", proto, e->ext, e->in);
 		return;
 	}
 	addr_format_ipv4(e->addr, ip);
-	snprintf(buf, len, "%s:%u:%u", ip, e->ext, e->in);
+	snprintf(buf, len, "%s%s:%u:%u", proto, ip, e->ext, e->in);
 }
 
 /* Adapter so expose lists share the list splitter. */

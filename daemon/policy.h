@@ -29,10 +29,11 @@ struct policy_rule {
  * (control.c checks, Security model rule 5).
  */
 struct policy_expose {
-	uint16_t ext;  /* TCP port on the host */
-	uint16_t in;   /* TCP port on the VM */
+	uint16_t ext;  /* TCP (or UDP) port on the host */
+	uint16_t in;   /* TCP (or UDP) port on the VM */
 	uint32_t addr; /* host order; meaningful when has_addr */
 	bool has_addr; /* ADDR given */
+	bool udp;      /* "udp:" prefix: UDP, not TCP */
 };
 
 struct policy {

@@ -198,26 +198,6 @@ port_shutdown(struct softnetd *sd)
 	sd->ports = NULL;
 }
 
-bool
-port_name_valid(const char *name)
-{
-	uint8_t mac[6];
-	size_t i, n = strlen(name), digits = 0;
-
-	if (n == 0 || n >= PORT_NAMELEN)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (c >= '0' && c <= '9')
-			digits++;
-		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		             c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return digits != n && addr_parse_mac(name, mac) == -1;
-}
-
 /* Event callback: the VM's descriptor is readable. */
 static void
 port_readable(evutil_socket_t fd, short what, void *arg)

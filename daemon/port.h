@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "addr.h"
 #include "filter.h"
 #include "osdep.h"
 #include "policy.h"
@@ -21,7 +22,7 @@ struct event;
 struct expose;
 struct backlog;
 
-#define PORT_NAMELEN 64
+#define PORT_NAMELEN ADDR_NAMELEN
 
 /* Counters from the VM's point of view: tx = sent by the VM. */
 struct port_stats {
@@ -174,7 +175,5 @@ void port_vnet_anomaly(struct softnetd *sd, struct port *p);
 void port_fail(struct softnetd *sd, struct port *p, const char *why);
 /* "attached" before a lease, "leased" after. */
 const char *port_state(const struct port *p);
-/* Validates a VM name: 1-63 of [A-Za-z0-9._-], not a MAC, not all digits. */
-bool port_name_valid(const char *name);
 
 #endif

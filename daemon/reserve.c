@@ -64,30 +64,6 @@ reserve_for(const struct reserve_entry *tab, size_t n, const uint8_t mac[6],
 	return byname;
 }
 
-/* The attach rule for VM names; see reserve.h. */
-bool
-reserve_name_valid(const char *name)
-{
-	uint8_t mac[6];
-	size_t i, n, digits = 0;
-
-	if (name == NULL)
-		return false;
-	n = strnlen(name, RESERVE_NAMELEN);
-	if (n == 0 || n >= RESERVE_NAMELEN)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (c >= '0' && c <= '9')
-			digits++;
-		else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		             c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return digits != n && addr_parse_mac(name, mac) == -1;
-}
-
 /* Names the entry's key for a message. */
 void
 reserve_describe(const struct reserve_entry *e, char *buf, size_t len)

@@ -11,9 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RESERVE_NAMELEN 64   /* a VM name, NUL included (PORT_NAMELEN) */
-#define RESERVE_MAX     4096 /* entries in dhcp.reservations */
-#define RESERVE_DESCLEN 96   /* reserve_describe output */
+#include "addr.h"
+
+#define RESERVE_NAMELEN ADDR_NAMELEN /* a VM name, NUL included */
+#define RESERVE_MAX     4096         /* entries in dhcp.reservations */
+#define RESERVE_DESCLEN 96           /* reserve_describe output */
 
 struct reserve_entry {
 	uint32_t ip; /* host order */
@@ -34,12 +36,6 @@ const struct reserve_entry *reserve_for(const struct reserve_entry *tab,
 /* Whether e serves the VM with this MAC and name. */
 bool reserve_matches(
     const struct reserve_entry *e, const uint8_t mac[6], const char *name);
-/*
- * A VM name as attach takes it (port_name_valid's rule, kept here so the
- * config loader needs no port registry): 1-63 of [A-Za-z0-9._-], not all
- * digits, not a MAC.
- */
-bool reserve_name_valid(const char *name);
 /* "MAC 02:00:00:00:00:01" or "name \"web\"", for messages. */
 void reserve_describe(const struct reserve_entry *e, char *buf, size_t len);
 

@@ -53,6 +53,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	pkgs="$pkgs clang clang-format"
 	# test_dhcp_interop.py: real clients beside udhcpc (issue 14).
 	pkgs="$pkgs isc-dhcp-client dhcping"
+	# test_dns.py: dig in the guests (the forwarder, issue 14).
+	pkgs="$pkgs bind9-dnsutils"
 	# make test-vmnet: clang -fblocks and the blocks runtime (tests/fakes).
 	pkgs="$pkgs libblocksruntime-dev"
 fi

@@ -10,6 +10,13 @@
  * (the attach fails and leaves nothing), detach (listener and live
  * connections closed), no lease, the lease followed at accept time, a VM
  * port that refuses, and the per-VM connection limit.
+ *
+ * UDP (`udp:EXT:INT`): a plain datagram socket on the loopback is the VM's
+ * echo service, pumped beside the loop. Covered: echo with the reply from
+ * the exposed port, two clients each getting their own replies through
+ * their own mappings (and the filter hook naming exactly those), an idle
+ * mapping expiring, no lease, the per-VM limit, a taken UDP port beside a
+ * free TCP one, the lease moving, and detach.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +46,7 @@
 #include "expose.h"
 #include "leasedb.h"
 #include "policy.h"
+#include "pkt.h"
 #include "port.h"
 #include "softnet_proto.h"
 #include "softnetd.h"
@@ -808,6 +816,386 @@ test_limit(void **state)
 		cli_close(&cl[i]);
 }
 
+/* The stand-in VM's UDP echo service: a bound socket pumped by hand. */
+struct usrv {
+	int fd;
+	uint16_t port;
+	size_t got;       /* datagrams echoed */
+	uint16_t from[8]; /* distinct source ports seen */
+	size_t nfrom;
+};
+
+/* A non-blocking UDP socket bound to addr:port (0: the kernel picks). */
+static int
+udp_bound(uint32_t addr, uint16_t port, uint16_t *bound)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(addr);
+	sin.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	evutil_make_socket_nonblocking(fd);
+	if (bound != NULL)
+		*bound = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* Echoes what the VM's service has received, noting each sender's port. */
+static void
+usrv_step(struct usrv *u)
+{
+	struct sockaddr_in from;
+	socklen_t len = sizeof(from);
+	uint8_t buf[2048];
+	ssize_t n;
+	size_t i;
+
+	while ((n = recvfrom(u->fd, buf, sizeof(buf), 0,
+	            (struct sockaddr *)&from, &len)) >= 0) {
+		u->got++;
+		for (i = 0; i < u->nfrom; i++)
+			if (u->from[i] == ntohs(from.sin_port))
+				break;
+		if (i == u->nfrom && u->nfrom < 8)
+			u->from[u->nfrom++] = ntohs(from.sin_port);
+		sendto(u->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+		len = sizeof(from);
+	}
+}
+
+/*
+ * Runs the loop and the VM's services until client fd receives a
+ * datagram (into buf, NUL-terminated; its source port in *src) or
+ * timeout_ms pass; the length or -1.
+ */
+static ssize_t
+udp_wait(int fd, struct usrv **us, size_t nus, char *buf, size_t cap,
+    uint16_t *src, int timeout_ms)
+{
+	struct sockaddr_in from;
+	socklen_t len;
+	struct timespec t0, t;
+	ssize_t n;
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		event_base_loop(sd.base, EVLOOP_NONBLOCK);
+		for (i = 0; i < nus; i++)
+			usrv_step(us[i]);
+		len = sizeof(from);
+		n = recvfrom(
+		    fd, buf, cap - 1, 0, (struct sockaddr *)&from, &len);
+		if (n >= 0) {
+			buf[n] = '\0';
+			if (src != NULL)
+				*src = ntohs(from.sin_port);
+			return n;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 +
+		        (t.tv_nsec - t0.tv_nsec) / 1000000 >
+		    timeout_ms)
+			return -1;
+		usleep(200);
+	}
+}
+
+/* Sends msg from client fd to 127.0.0.1:ext and waits for its echo. */
+static bool
+udp_echo(int fd, uint16_t ext, struct usrv *u, const char *msg)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET};
+	struct usrv *us[] = {u};
+	char buf[256];
+	uint16_t src = 0;
+
+	to.sin_addr.s_addr = htonl(LOOP1);
+	to.sin_port = htons(ext);
+	assert_int_equal(
+	    sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&to, sizeof(to)),
+	    (ssize_t)strlen(msg));
+	if (udp_wait(fd, us, u != NULL ? 1 : 0, buf, sizeof(buf), &src, 2000) <
+	    0)
+		return false;
+	/* The reply comes from the port the client sent to. */
+	assert_int_equal(src, ext);
+	assert_string_equal(buf, msg);
+	return true;
+}
+
+/* Attaches exposing udp:ext:in and expects success. */
+static struct port *
+attach_udp(const char *mac, uint16_t ext, uint16_t in)
+{
+	char list[32], msg[256];
+	const char *code = NULL;
+	struct port *p;
+
+	snprintf(list, sizeof(list), "udp:%u:%u", ext, in);
+	if ((p = attach(mac, list, &code, msg, sizeof(msg))) == NULL)
+		fail_msg("attach %s: %s: %s", list, code, msg);
+	return p;
+}
+
+/* A started VM echo service on addr (port picked, or port). */
+static void
+usrv_start(struct usrv *u, uint32_t addr, uint16_t port)
+{
+	memset(u, 0, sizeof(*u));
+	u->fd = udp_bound(addr, port, &u->port);
+	assert_true(u->fd >= 0);
+}
+
+/* A free UDP port, as the kernel picks one. */
+static uint16_t
+free_udp_port(void)
+{
+	uint16_t port;
+	int fd = udp_bound(LOOP1, 0, &port);
+
+	close(fd);
+	return port;
+}
+
+/* Datagrams echo; replies come from EXT; the filter hook names the pair. */
+static void
+test_udp_echo(void **state)
+{
+	struct usrv u;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c = udp_bound(LOOP1, 0, NULL);
+
+	(void)state;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	assert_true(udp_echo(c, ext, &u, "one"));
+	assert_true(udp_echo(c, ext, &u, "two"));
+	assert_int_equal(expose_udp_count(p), 1);
+	assert_int_equal(expose_count(p), 0);
+	assert_int_equal(u.nfrom, 1);
+	/* Exactly (VM port, mapping's port), and only for UDP. */
+	assert_true(expose_proxied(p, PKT_IPPROTO_UDP, u.port, u.from[0]));
+	assert_false(expose_proxied(p, PKT_IPPROTO_TCP, u.port, u.from[0]));
+	assert_false(expose_proxied(p, PKT_IPPROTO_UDP, u.port + 1, u.from[0]));
+	assert_false(expose_proxied(p, PKT_IPPROTO_UDP, u.port, ext));
+	close(c);
+	close(u.fd);
+}
+
+/* Two clients: a mapping each, each gets its own replies. */
+static void
+test_udp_two_clients(void **state)
+{
+	struct usrv u, *us[] = {&u};
+	struct sockaddr_in to = {.sin_family = AF_INET};
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int a = udp_bound(LOOP1, 0, NULL), b = udp_bound(LOOP1, 0, NULL);
+	char buf[64];
+	int i;
+
+	(void)state;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	to.sin_addr.s_addr = htonl(LOOP1);
+	to.sin_port = htons(ext);
+	/* Interleaved: each reply must find its own client. */
+	for (i = 0; i < 3; i++) {
+		sendto(a, "from a", 6, 0, (struct sockaddr *)&to, sizeof(to));
+		sendto(b, "from b", 6, 0, (struct sockaddr *)&to, sizeof(to));
+		assert_int_equal(
+		    udp_wait(a, us, 1, buf, sizeof(buf), NULL, 2000), 6);
+		assert_string_equal(buf, "from a");
+		assert_int_equal(
+		    udp_wait(b, us, 1, buf, sizeof(buf), NULL, 2000), 6);
+		assert_string_equal(buf, "from b");
+	}
+	assert_int_equal(expose_udp_count(p), 2);
+	assert_int_equal(u.nfrom, 2);
+	assert_int_equal(u.got, 6);
+	/* Nothing extra arrived at either client. */
+	assert_int_equal(udp_wait(a, us, 1, buf, sizeof(buf), NULL, 100), -1);
+	assert_int_equal(udp_wait(b, us, 1, buf, sizeof(buf), NULL, 100), -1);
+	close(a);
+	close(b);
+	close(u.fd);
+}
+
+/* Condition: the port has no UDP mapping left. */
+static bool
+no_maps(void *arg)
+{
+	return expose_udp_count(arg) == 0;
+}
+
+/* An idle mapping expires; the client's next datagram opens a new one. */
+static void
+test_udp_idle(void **state)
+{
+	struct usrv u;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c = udp_bound(LOOP1, 0, NULL);
+	struct timespec t0, t;
+
+	(void)state;
+	sd.cfg.expose_udp_idle = 1;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	assert_true(udp_echo(c, ext, &u, "one"));
+	assert_int_equal(expose_udp_count(p), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_true(pump(NULL, 0, no_maps, p, 5000));
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	/* Not before its second of idleness (timer slack aside). */
+	assert_true((t.tv_sec - t0.tv_sec) * 1000 +
+	                (t.tv_nsec - t0.tv_nsec) / 1000000 >=
+	            800);
+	assert_int_equal(sd.fdb.expose, 1); /* the listener alone */
+	assert_true(udp_echo(c, ext, &u, "again"));
+	assert_int_equal(expose_udp_count(p), 1);
+	assert_int_equal(u.nfrom, 2); /* a new mapping, a new port */
+	close(c);
+	close(u.fd);
+}
+
+/* Without a lease datagrams are dropped and no mapping is made. */
+static void
+test_udp_no_lease(void **state)
+{
+	struct usrv u;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c = udp_bound(LOOP1, 0, NULL);
+
+	(void)state;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	assert_false(udp_echo(c, ext, &u, "x"));
+	assert_int_equal(u.got, 0);
+	assert_int_equal(expose_udp_count(p), 0);
+	close(c);
+	close(u.fd);
+}
+
+/* Past max_proxied_per_vm a new client gets nothing; the others work. */
+static void
+test_udp_limit(void **state)
+{
+	struct usrv u;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c[3];
+	int i;
+
+	(void)state;
+	sd.cfg.max_proxied_per_vm = 2;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	for (i = 0; i < 3; i++)
+		c[i] = udp_bound(LOOP1, 0, NULL);
+	assert_true(udp_echo(c[0], ext, &u, "zero"));
+	assert_true(udp_echo(c[1], ext, &u, "one"));
+	assert_false(udp_echo(c[2], ext, &u, "two"));
+	assert_int_equal(expose_udp_count(p), 2);
+	assert_int_equal(u.got, 2);
+	assert_true(udp_echo(c[0], ext, &u, "still"));
+	for (i = 0; i < 3; i++)
+		close(c[i]);
+	close(u.fd);
+}
+
+/* A taken UDP port fails the attach; TCP on the same number is separate. */
+static void
+test_udp_port_in_use(void **state)
+{
+	uint16_t taken;
+	int busy = udp_bound(LOOP1, 0, &taken);
+	char list[64], msg[256], want[80];
+	const char *code = NULL;
+
+	(void)state;
+	snprintf(list, sizeof(list), "udp:%u:53", taken);
+	assert_null(attach("02:00:00:00:00:01", list, &code, msg, sizeof(msg)));
+	assert_string_equal(code, SOFTNET_E_PORT_IN_USE);
+	snprintf(want, sizeof(want),
+	    "host UDP port 127.0.0.1:%u is already in use", taken);
+	assert_string_equal(msg, want);
+	assert_int_equal(port_count(&sd), 0);
+	close(busy);
+	/* TCP and UDP of one number, one VM; then a second VM's UDP fails. */
+	snprintf(list, sizeof(list), "%u:53,udp:%u:53", taken, taken);
+	assert_non_null(
+	    attach("02:00:00:00:00:02", list, &code, msg, sizeof(msg)));
+	snprintf(list, sizeof(list), "udp:%u:54", taken);
+	assert_null(attach("02:00:00:00:00:03", list, &code, msg, sizeof(msg)));
+	assert_string_equal(code, SOFTNET_E_PORT_IN_USE);
+	assert_int_equal(port_count(&sd), 1);
+}
+
+/* A new client after the lease moved reaches the new address. */
+static void
+test_udp_follows_lease(void **state)
+{
+	struct usrv a, b;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c = udp_bound(LOOP1, 0, NULL);
+
+	(void)state;
+	usrv_start(&a, LOOP1, 0);
+	usrv_start(&b, LOOP2, a.port);
+	p = attach_udp("02:00:00:00:00:01", ext, a.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	assert_true(udp_echo(c, ext, &a, "first"));
+	port_set_lease(&sd, p, LOOP2, NOW + 600);
+	/* The same client: its mapping is reopened toward the new lease. */
+	assert_true(udp_echo(c, ext, &b, "second"));
+	assert_int_equal(a.got, 1);
+	assert_int_equal(b.got, 1);
+	assert_int_equal(expose_udp_count(p), 1);
+	close(c);
+	close(a.fd);
+	close(b.fd);
+}
+
+/* Detach closes the UDP socket and every mapping. */
+static void
+test_udp_detach(void **state)
+{
+	struct usrv u;
+	uint16_t ext = free_udp_port();
+	struct port *p;
+	int c = udp_bound(LOOP1, 0, NULL), again;
+
+	(void)state;
+	usrv_start(&u, LOOP1, 0);
+	p = attach_udp("02:00:00:00:00:01", ext, u.port);
+	port_set_lease(&sd, p, LOOP1, NOW + 600);
+	assert_true(udp_echo(c, ext, &u, "one"));
+	assert_int_equal(sd.fdb.expose, 2);
+	port_detach(&sd, p);
+	assert_int_equal(sd.fdb.expose, 0);
+	again = udp_bound(LOOP1, ext, NULL);
+	assert_true(again >= 0);
+	close(again);
+	close(c);
+	close(u.fd);
+}
+
 int
 main(void)
 {
@@ -823,6 +1211,17 @@ main(void)
 	        test_follows_lease, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vm_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_echo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_udp_two_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_idle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_no_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_udp_port_in_use, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_udp_follows_lease, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_detach, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -377,7 +377,7 @@ test_expose_invalid(void **state)
 	}
 }
 
-/* [ADDR:]EXT:INT: the address is kept and printed back; udp: refused. */
+/* [udp:][ADDR:]EXT:INT: the address and protocol are kept and printed. */
 static void
 test_expose_addr(void **state)
 {
@@ -408,10 +408,33 @@ test_expose_addr(void **state)
 			fail_msg("accepted \"%s\"", bad[i]);
 		assert_non_null(strstr(err, "bad expose entry"));
 	}
-	assert_int_equal(
-	    policy_add_expose(&p, "udp:53:53", err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "not supported"));
 	assert_int_equal(p.nexpose, 3);
+	/* UDP beside TCP on the same host port; twice is still twice. */
+	assert_int_equal(
+	    policy_add_expose(&p, "udp:8082:53", err, sizeof(err)), 0);
+	assert_int_equal(
+	    policy_add_expose(&p, "udp:127.0.0.3:5353:53", err, sizeof(err)),
+	    0);
+	assert_true(p.expose[3].udp);
+	assert_false(p.expose[3].has_addr);
+	assert_int_equal(p.expose[4].addr, IP(127, 0, 0, 3));
+	assert_false(p.expose[2].udp);
+	policy_format_expose(&p.expose[3], buf, sizeof(buf));
+	assert_string_equal(buf, "udp:8082:53");
+	policy_format_expose(&p.expose[4], buf, sizeof(buf));
+	assert_string_equal(buf, "udp:127.0.0.3:5353:53");
+	assert_int_equal(
+	    policy_add_expose(&p, "udp:8082:54", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "UDP port 8082 exposed twice"));
+	assert_int_equal(
+	    policy_add_expose(&p, "8082:54", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "TCP port 8082 exposed twice"));
+	assert_int_equal(policy_add_expose(&p, "udp:", err, sizeof(err)), -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "udp:udp:1:1", err, sizeof(err)), -1);
+	assert_int_equal(
+	    policy_add_expose(&p, "tcp:1:1", err, sizeof(err)), -1);
+	assert_int_equal(p.nexpose, 5);
 }
 
 /* "@host" matches whatever the caller calls a host address. */

@@ -241,14 +241,14 @@ test_name_valid(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		if (!port_name_valid(good[i]))
+		if (!addr_name_valid(good[i]))
 			print_error("refused \"%s\"\n", good[i]);
-		assert_true(port_name_valid(good[i]));
+		assert_true(addr_name_valid(good[i]));
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (port_name_valid(bad[i]))
+		if (addr_name_valid(bad[i]))
 			print_error("accepted \"%s\"\n", bad[i]);
-		assert_false(port_name_valid(bad[i]));
+		assert_false(addr_name_valid(bad[i]));
 	}
 }
 

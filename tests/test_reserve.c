@@ -133,15 +133,15 @@ test_lookup(void **state)
 	reserve_describe(&tab[0], buf, sizeof(buf));
 	assert_string_equal(buf, "name \"web\"");
 
-	assert_true(reserve_name_valid("builder-1"));
-	assert_true(reserve_name_valid("a.b_c"));
-	assert_false(reserve_name_valid(""));
-	assert_false(reserve_name_valid("1234"));
-	assert_false(reserve_name_valid("02:00:00:00:00:01"));
-	assert_false(reserve_name_valid("a b"));
-	assert_false(reserve_name_valid("01234567890123456789012345678901234567"
-	                                "89012345678901234567890abc"));
-	assert_false(reserve_name_valid(NULL));
+	assert_true(addr_name_valid("builder-1"));
+	assert_true(addr_name_valid("a.b_c"));
+	assert_false(addr_name_valid(""));
+	assert_false(addr_name_valid("1234"));
+	assert_false(addr_name_valid("02:00:00:00:00:01"));
+	assert_false(addr_name_valid("a b"));
+	assert_false(addr_name_valid("01234567890123456789012345678901234567"
+	                             "89012345678901234567890abc"));
+	assert_false(addr_name_valid(NULL));
 }
 
 /*

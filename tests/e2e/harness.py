@@ -160,7 +160,10 @@ class Daemon:
         self.db = env.path(name + ".db")
         self.conf = env.path(name + ".json")
         self.log = env.path(name + ".log")
-        cfg = {"socket": self.sock, "database": self.db}
+        # No DNS forwarder unless a test asks: a daemon under test must
+        # never send queries to the machine's own resolvers.
+        cfg = {"socket": self.sock, "database": self.db,
+               "dns": {"forward": False}}
         cfg.update(config or {})
         # FAKE_VMNET_* / FAKE_XNU_* knobs (tests/fakes/README.md).
         self.fake_env = dict(fake_env or {})

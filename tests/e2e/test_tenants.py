@@ -246,7 +246,9 @@ class TenantTest(E2E):
         for spec, why in (("80:7", "below 1024"),
                           ("0.0.0.0:8080:7", "other than loopback"),
                           (EXT_LINK_HOST + ":8080:7", "other than loopback"),
-                          ("udp:8080:7", "not supported")):
+                          # UDP (issue #14): the same rules as TCP.
+                          ("udp:80:7", "below 1024"),
+                          ("udp:0.0.0.0:8080:7", "other than loopback")):
             r = attach_pair_as(t.daemon, ATTACKER, "--mac",
                                "02:00:00:00:d5:09", "--expose", spec)
             self.assertEqual(r["rc"], 1, (spec, r))
