@@ -366,6 +366,28 @@ expose_max_per_vm(struct softnetd *sd)
 	                                         : half;
 }
 
+/*
+ * Why one more proxied connection or UDP mapping of ex (taking fds
+ * descriptors) would go over a limit, counted; NULL when it may open.
+ */
+static const char *
+refusal(struct expose *ex, int fds)
+{
+	if (ex->nconns + ex->nmaps >= expose_max_per_vm(ex->sd)) {
+		totals.per_vm++;
+		return "max_proxied_per_vm";
+	}
+	if (totals.conns + totals.maps >= expose_max_total(ex->sd)) {
+		totals.total++;
+		return "max_proxied_connections";
+	}
+	if (!fdbudget_room(ex->sd, fds, false)) {
+		totals.fds++;
+		return "descriptor limit";
+	}
+	return NULL;
+}
+
 /* Listener callback: a client connected to host port EXT. */
 static void
 on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -386,16 +408,7 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	if (ex->nconns + ex->nmaps >= expose_max_per_vm(ex->sd)) {
-		totals.per_vm++;
-		why = "max_proxied_per_vm";
-	} else if (totals.conns + totals.maps >= expose_max_total(ex->sd)) {
-		totals.total++;
-		why = "max_proxied_connections";
-	} else if (!fdbudget_room(ex->sd, 2, false)) {
-		totals.fds++;
-		why = "descriptor limit";
-	} else {
+	if ((why = refusal(ex, 2)) == NULL) {
 		conn_open(l, fd);
 		return;
 	}
@@ -533,18 +546,7 @@ map_open(struct expose_listener *l, const struct sockaddr_in *client)
 	socklen_t slen;
 	const char *why;
 
-	if (ex->nconns + ex->nmaps >= expose_max_per_vm(ex->sd)) {
-		totals.per_vm++;
-		why = "max_proxied_per_vm";
-	} else if (totals.conns + totals.maps >= expose_max_total(ex->sd)) {
-		totals.total++;
-		why = "max_proxied_connections";
-	} else if (!fdbudget_room(ex->sd, 1, false)) {
-		totals.fds++;
-		why = "descriptor limit";
-	} else
-		why = NULL;
-	if (why != NULL) {
+	if ((why = refusal(ex, 1)) != NULL) {
 		log_warnx_rl(&rl,
 		    "vm %u: host UDP port %u: refused a new client (%s; "
 		    "%zu of this VM, %zu in all)",
