@@ -113,7 +113,7 @@ class InstallTest(E2E):
         with open(self.dest + PLIST, "ab") as f:
             f.write(b"<!-- edited -->\n")
         with open(conf, "w") as f:
-            f.write('{"dhcp": {"lease_time": 60}}\n')
+            f.write('{"dhcp": {"lease_time": 600}}\n')
         edited = self.tree()
         r = self.make("install", "INSTALL_OS=Darwin", "SOCKET_GROUP=root")
         self.assertIn("was edited", r.stderr)
