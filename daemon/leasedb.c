@@ -933,6 +933,22 @@ fail:
 	return NULL;
 }
 
+/* Names the database file and its WAL companions; see leasedb.h. */
+int
+leasedb_files(const char *path, char names[LEASEDB_NFILES][PATH_MAX])
+{
+	static const char *const suffix[LEASEDB_NFILES] = {"", "-wal", "-shm"};
+	size_t i;
+	int n;
+
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		n = snprintf(names[i], PATH_MAX, "%s%s", path, suffix[i]);
+		if (n < 0 || n >= PATH_MAX)
+			return -1;
+	}
+	return 0;
+}
+
 /* Finalizes every statement and closes the file (WAL is checkpointed). */
 void
 leasedb_close(struct leasedb *db)

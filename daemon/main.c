@@ -110,18 +110,20 @@ raise_fd_limit(const struct config *cfg)
 static int
 refuse_symlinks(const char *db, char *err, size_t errlen)
 {
-	static const char *const suffix[] = {"", "-wal", "-shm"};
-	char path[PATH_MAX];
+	char files[LEASEDB_NFILES][PATH_MAX];
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
-		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+	if (leasedb_files(db, files) == -1) {
+		snprintf(err, errlen, "%.256s: path too long", db);
+		return -1;
+	}
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		if (lstat(files[i], &st) == 0 && S_ISLNK(st.st_mode)) {
 			snprintf(err, errlen,
 			    "%.256s is a symbolic link; refusing "
 			    "to use it",
-			    path);
+			    files[i]);
 			return -1;
 		}
 	}
@@ -183,9 +185,8 @@ chown_db_file(const char *path, uid_t uid, gid_t gid)
 static int
 drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 {
-	static const char *const suffix[] = {"", "-wal", "-shm"};
 	struct passwd *pw = getpwnam(sd->cfg.user);
-	char path[PATH_MAX];
+	char files[LEASEDB_NFILES][PATH_MAX];
 	size_t i;
 
 	if (pw == NULL) {
@@ -193,12 +194,15 @@ drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 		    err, errlen, "user \"%s\" does not exist", sd->cfg.user);
 		return -1;
 	}
-	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+	if (leasedb_files(sd->cfg.database, files) == -1) {
 		snprintf(
-		    path, sizeof(path), "%s%s", sd->cfg.database, suffix[i]);
-		if (chown_db_file(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    err, errlen, "%.256s: path too long", sd->cfg.database);
+		return -1;
+	}
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		if (chown_db_file(files[i], pw->pw_uid, pw->pw_gid) == -1 &&
 		    errno != ENOENT) {
-			snprintf(err, errlen, "chown %.256s: %s", path,
+			snprintf(err, errlen, "chown %.256s: %s", files[i],
 			    strerror(errno));
 			return -1;
 		}
