@@ -557,6 +557,20 @@ tx_rollback(struct leasedb *db)
 		(void)step_done(db, stmt(db, ST_ROLLBACK), "rollback");
 }
 
+/*
+ * Ends the open transaction after a run of steps: failed (any step
+ * returned nonzero) rolls it back, else it commits. 0, or -1 when it
+ * failed or the commit did.
+ */
+static int
+tx_end(struct leasedb *db, bool failed)
+{
+	if (!failed)
+		return tx_commit(db);
+	tx_rollback(db);
+	return -1;
+}
+
 /* Appends one event and trims the log to its newest LEASEDB_MAX_EVENTS. */
 static int
 event_add(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
@@ -1030,16 +1044,11 @@ leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
 	if (tx_begin(db) == -1)
 		return -1;
 	s = stmt(db, ST_ATTACH);
-	if (bind_mac(db, s, 1, mac) || bind_name(db, s, 2, name) ||
-	    bind_i64(db, s, 3, owner) || bind_i64(db, s, 4, now) ||
-	    step_done(db, s, "attach"))
-		goto fail;
-	if (event_log(db, mac, 0, "attach", name, now) == -1)
-		goto fail;
-	return tx_commit(db);
-fail:
-	tx_rollback(db);
-	return -1;
+	return tx_end(
+	    db, bind_mac(db, s, 1, mac) || bind_name(db, s, 2, name) ||
+	            bind_i64(db, s, 3, owner) || bind_i64(db, s, 4, now) ||
+	            step_done(db, s, "attach") ||
+	            event_log(db, mac, 0, "attach", name, now));
 }
 
 /*
@@ -1058,20 +1067,13 @@ leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now)
 	leasedb_unpin(db, mac);
 	if (tx_begin(db) == -1)
 		return -1;
-	if ((r = row_get(db, mac, &l)) == -1)
-		goto fail;
-	if (r == 1)
+	if ((r = row_get(db, mac, &l)) == 1)
 		l.ip = 0;
 	s = stmt(db, ST_DETACH);
-	if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, now) ||
-	    step_done(db, s, "detach"))
-		goto fail;
-	if (event_log(db, mac, l.ip, "detach", "", now) == -1)
-		goto fail;
-	return tx_commit(db);
-fail:
-	tx_rollback(db);
-	return -1;
+	return tx_end(db, r == -1 || bind_mac(db, s, 1, mac) ||
+	                      bind_i64(db, s, 2, now) ||
+	                      step_done(db, s, "detach") ||
+	                      event_log(db, mac, l.ip, "detach", "", now));
 }
 
 /* leasedb_offer_quota without a quota. */
