@@ -218,12 +218,8 @@ static const char *const state_names[] = {
 };
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
 
-/*
- * migrations[v] takes the schema from version v to v + 1; migrate() runs
- * each inside the transaction that reads and sets user_version.
- */
-static const char *const migrations[] = {
-    /* Version 0 -> 1: the initial schema. */
+/* Version 0 -> 1: the initial schema. */
+static const char migrate_0_to_1[] =
     "CREATE TABLE leases ("
     " mac TEXT PRIMARY KEY NOT NULL CHECK (length(mac) = 17),"
     " ip INTEGER UNIQUE CHECK (ip BETWEEN 1 AND 4294967295),"
@@ -247,25 +243,38 @@ static const char *const migrations[] = {
     " detail TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE quarantine ("
     " ip INTEGER PRIMARY KEY CHECK (ip BETWEEN 1 AND 4294967295),"
-    " until INTEGER NOT NULL);",
-    /*
-     * Version 1 -> 2: tenancy limits. Quarantined addresses name the MAC
-     * that declined them (the per-VM bound counts them); an (owner, mac)
-     * index makes the per-uid quota count and a user's `leases` pages
-     * index ranges; a (state, granted) index lets the retention sweep
-     * find idle rows without scanning the table.
-     */
+    " until INTEGER NOT NULL);";
+
+/*
+ * Version 1 -> 2: tenancy limits. Quarantined addresses name the MAC that
+ * declined them (the per-VM bound counts them); an (owner, mac) index makes
+ * the per-uid quota count and a user's `leases` pages index ranges; a
+ * (state, granted) index lets the retention sweep find idle rows without
+ * scanning the table.
+ */
+static const char migrate_1_to_2[] =
     "ALTER TABLE quarantine ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX quarantine_mac ON quarantine (mac, until);"
     "CREATE INDEX leases_owner ON leases (owner, mac);"
-    "CREATE INDEX leases_idle ON leases (state, granted);",
-    /*
-     * Version 2 -> 3: what a DHCP client says of itself (issue 14): its
-     * client identifier (option 61, hex octets "01:52:54:..", RFC 6842
-     * clients key on it) and the domain of its option 81 name.
-     */
+    "CREATE INDEX leases_idle ON leases (state, granted);";
+
+/*
+ * Version 2 -> 3: what a DHCP client says of itself (issue 14): its client
+ * identifier (option 61, hex octets "01:52:54:..", RFC 6842 clients key
+ * on it) and the domain of its option 81 name.
+ */
+static const char migrate_2_to_3[] =
     "ALTER TABLE leases ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE leases ADD COLUMN domain TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE leases ADD COLUMN domain TEXT NOT NULL DEFAULT '';";
+
+/*
+ * migrations[v] takes the schema from version v to v + 1; migrate() runs
+ * each inside the transaction that reads and sets user_version.
+ */
+static const char *const migrations[] = {
+    migrate_0_to_1,
+    migrate_1_to_2,
+    migrate_2_to_3,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
