@@ -761,18 +761,18 @@ check_reservations(struct loader *l, const struct config *cfg)
 	return 0;
 }
 
-/* Loads the parsed tree over the defaults in cfg; on error leaves err set. */
-static int
-load_json(struct loader *l, json_t *root, struct config *cfg)
-{
-	struct sockaddr_un sun;
-	json_t *up, *dhcp, *pol, *lim;
-	unsigned seen = 0;
-	bool mode_given = false, dns_given = false, fwd_given = false;
-	json_t *dnsobj;
+/* What the file gave that later defaults and checks depend on. */
+struct given {
+	unsigned seen; /* SEEN_* of the uplink addresses */
+	bool mode;     /* uplink.mode */
+	bool dns;      /* dhcp.dns */
+	bool fwd;      /* dns.forward */
+};
 
-	if (!json_is_object(root))
-		return lerr(l, "expected a JSON object at the top level");
+/* The top level's own keys (every nested object is load_sections'). */
+static int
+load_top(struct loader *l, json_t *root, struct config *cfg)
+{
 	/* Named, not defaulted: control_init compares it with an activated
 	 * socket's group only then. */
 	cfg->socket_group_set = json_object_get(root, "socket_group") != NULL;
@@ -803,14 +803,24 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	    get_uint(l, root, NULL, "expose_udp_idle", 1, 86400,
 	        &cfg->expose_udp_idle) == -1)
 		return -1;
+	return 0;
+}
+
+/* The nested objects, each optional; notes in g what they gave. */
+static int
+load_sections(
+    struct loader *l, json_t *root, struct config *cfg, struct given *g)
+{
+	json_t *up, *dhcp, *pol, *lim, *dnsobj;
+
 	if (get_object(l, root, "uplink", &up) == -1 ||
-	    (up != NULL && load_uplink(l, up, cfg, &seen, &mode_given) == -1))
+	    (up != NULL && load_uplink(l, up, cfg, &g->seen, &g->mode) == -1))
 		return -1;
 	if (get_object(l, root, "dhcp", &dhcp) == -1 ||
-	    (dhcp != NULL && load_dhcp(l, dhcp, cfg, &dns_given) == -1))
+	    (dhcp != NULL && load_dhcp(l, dhcp, cfg, &g->dns) == -1))
 		return -1;
 	if (get_object(l, root, "dns", &dnsobj) == -1 ||
-	    (dnsobj != NULL && load_dnsfwd(l, dnsobj, cfg, &fwd_given) == -1))
+	    (dnsobj != NULL && load_dnsfwd(l, dnsobj, cfg, &g->fwd) == -1))
 		return -1;
 	if (get_object(l, root, "vm_limits", &lim) == -1 ||
 	    (lim != NULL && load_limits(l, lim, cfg) == -1))
@@ -818,41 +828,69 @@ load_json(struct loader *l, json_t *root, struct config *cfg)
 	if (get_object(l, root, "default_policy", &pol) == -1 ||
 	    (pol != NULL && load_policy(l, pol, cfg) == -1))
 		return -1;
+	return 0;
+}
 
-	if (check_path(l, "socket", cfg->socket, sizeof(sun.sun_path)) == -1 ||
-	    check_path(l, "database", cfg->database, 0) == -1 ||
-	    get_opt_path(l, root, "bootpd_leases", &cfg->bootpd_leases) == -1)
-		return -1;
+/*
+ * The uplink's subnet: a TAP's is always the config's (defaults or the
+ * file's); a vmnet uplink takes all four addresses or none of them.
+ */
+static int
+settle_uplink_addrs(struct loader *l, struct config *cfg, const struct given *g)
+{
 	if (cfg->uplink.type == UPLINK_TAP) {
-		if (mode_given)
+		if (g->mode)
 			return lerr(l, "uplink.mode: only valid with type "
 			               "\"vmnet\"");
-		cfg->uplink.have_addrs = true;
-	} else if (seen == 0) {
-		/* The platform's pinned subnet (config_defaults), never the
-		 * one vmnet would pick and share with bootpd's VMs. */
-		cfg->uplink.have_addrs = true;
-	} else if (seen != SEEN_ALL) {
+	} else if (g->seen != 0 && g->seen != SEEN_ALL) {
 		return lerr(l,
 		    "uplink: with type \"vmnet\" give all or none of gateway, "
 		    "netmask, pool_start, pool_end (missing%s%s%s%s)",
-		    (seen & SEEN_GATEWAY) ? "" : " gateway",
-		    (seen & SEEN_NETMASK) ? "" : " netmask",
-		    (seen & SEEN_START) ? "" : " pool_start",
-		    (seen & SEEN_END) ? "" : " pool_end");
-	} else {
-		cfg->uplink.have_addrs = true;
+		    (g->seen & SEEN_GATEWAY) ? "" : " gateway",
+		    (g->seen & SEEN_NETMASK) ? "" : " netmask",
+		    (g->seen & SEEN_START) ? "" : " pool_start",
+		    (g->seen & SEEN_END) ? "" : " pool_end");
 	}
-	if (check_uplink(l, cfg) == -1 || check_reservations(l, cfg) == -1)
-		return -1;
+	/* With none given, the platform's pinned subnet (config_defaults),
+	 * never the one vmnet would pick and share with bootpd's VMs. */
+	cfg->uplink.have_addrs = true;
+	return 0;
+}
+
+/* Defaults that follow from other keys, for what the file left out. */
+static void
+derive_defaults(struct config *cfg, const struct given *g)
+{
 	/* The platform's choice is its uplink's (config_defaults). */
-	if (!fwd_given)
+	if (!g->fwd)
 		cfg->dns.forward = cfg->uplink.type == UPLINK_TAP;
-	if (!dns_given) {
+	if (!g->dns) {
 		/* Without addresses vmnet names the gateway; 0 means "it". */
 		cfg->dhcp.ndns = cfg->uplink.have_addrs ? 1 : 0;
 		cfg->dhcp.dns[0] = cfg->uplink.gateway;
 	}
+}
+
+/* Loads the parsed tree over the defaults in cfg; on error leaves err set. */
+static int
+load_json(struct loader *l, json_t *root, struct config *cfg)
+{
+	struct sockaddr_un sun;
+	struct given g = {0, false, false, false};
+
+	if (!json_is_object(root))
+		return lerr(l, "expected a JSON object at the top level");
+	if (load_top(l, root, cfg) == -1 ||
+	    load_sections(l, root, cfg, &g) == -1)
+		return -1;
+	if (check_path(l, "socket", cfg->socket, sizeof(sun.sun_path)) == -1 ||
+	    check_path(l, "database", cfg->database, 0) == -1 ||
+	    get_opt_path(l, root, "bootpd_leases", &cfg->bootpd_leases) == -1)
+		return -1;
+	if (settle_uplink_addrs(l, cfg, &g) == -1 ||
+	    check_uplink(l, cfg) == -1 || check_reservations(l, cfg) == -1)
+		return -1;
+	derive_defaults(cfg, &g);
 	return 0;
 }
 

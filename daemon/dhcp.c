@@ -376,29 +376,14 @@ out_opt32(struct dhcp_out *o, uint8_t code, uint32_t v)
 	out_opt(o, code, &be, sizeof(be));
 }
 
-/*
- * Writes the BOOTREPLY of the given type for m into o: header, cookie,
- * options, end, padding to the BOOTP minimum. o->max is what the client
- * takes (576 bytes of IP unless option 57 says more). The
- * options every reply needs come first and fit that bound in the worst
- * case (16 DNS servers, a 128-byte client id: 485 of 548 bytes); the
- * optional ones after them (hostname echo, domain, routes, search list)
- * are left out when they would not fit. msg: a NAK's reason (option 56).
- * 0, or -1 when it does not fit.
- */
-static int
-build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
-    enum dhcp_type type, uint32_t yiaddr, const char *msg, struct dhcp_out *o)
+/* The fixed BOOTREPLY header for m and the magic cookie. */
+static void
+put_header(struct dhcp_out *o, const struct dhcp_msg *m, enum dhcp_type type,
+    uint32_t yiaddr)
 {
 	struct dhcp_hdr h;
-	uint32_t dns[DHCP_MAX_DNS], cookie = htonl(DHCP_MAGIC);
-	uint8_t routes[DHCP_OPT_MAX];
-	uint16_t mtu;
-	uint8_t t = (uint8_t)type;
-	size_t i, n;
+	uint32_t cookie = htonl(DHCP_MAGIC);
 
-	o->len = 0;
-	o->full = false;
 	memset(&h, 0, sizeof(h));
 	h.op = DHCP_BOOTREPLY;
 	h.htype = DHCP_HTYPE_ETHER;
@@ -413,6 +398,14 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 	memcpy(h.chaddr, m->chaddr, PKT_ETH_ALEN);
 	out_put(o, &h, sizeof(h));
 	out_put(o, &cookie, sizeof(cookie));
+}
+
+/* What every reply says, NAKs too: its type, the server, the client. */
+static void
+put_identity(struct dhcp_out *o, const struct dhcp_config *cfg,
+    const struct dhcp_msg *m, enum dhcp_type type, const char *msg)
+{
+	uint8_t t = (uint8_t)type;
 
 	out_opt(o, OPT_MSG_TYPE, &t, 1);
 	out_opt32(o, OPT_SERVER_ID, cfg->gateway);
@@ -421,62 +414,83 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 		out_opt(o, OPT_CLIENT_ID, m->client_id, m->client_id_len);
 	if (type == DHCP_NAK && msg != NULL)
 		out_opt(o, OPT_MESSAGE, msg, strlen(msg));
-	if (type != DHCP_NAK) {
-		/* An INFORM ACK carries no lease (RFC 2131 3.4). */
-		if (yiaddr != 0) {
-			out_opt32(o, OPT_LEASE_TIME, cfg->lease_time);
-			out_opt32(o, OPT_T1, cfg->lease_time / 2);
-			out_opt32(o, OPT_T2,
-			    (uint32_t)((uint64_t)cfg->lease_time * 7 / 8));
-		}
-		out_opt32(o, OPT_SUBNET_MASK, cfg->netmask);
-		out_opt32(o, OPT_ROUTER, cfg->gateway);
-		n = cfg->ndns < DHCP_MAX_DNS ? cfg->ndns : DHCP_MAX_DNS;
-		if (n > 0 && cfg->dns != NULL) {
-			for (i = 0; i < n; i++)
-				dns[i] = htonl(cfg->dns[i]);
-			out_opt(o, OPT_DNS, dns, n * sizeof(dns[0]));
-		}
-		if (cfg->mtu >= DHCP_MIN_MTU) {
-			mtu = htons(cfg->mtu);
-			out_opt(o, OPT_MTU, &mtu, sizeof(mtu));
-		}
-		/*
-		 * Every real client asks for 28, and the macOS client
-		 * keeps collecting offers for a few seconds while one
-		 * lacks an option it asked for (issue 14, measured with a
-		 * model of Apple's bootp IPConfiguration client; not
-		 * checked against its source here).
-		 */
-		out_opt32(o, OPT_BROADCAST, cfg->gateway | ~cfg->netmask);
-		if (m->hostname[0] != '\0')
-			out_opt_soft(
-			    o, OPT_HOSTNAME, m->hostname, strlen(m->hostname));
-		if (cfg->domain != NULL && cfg->domain[0] != '\0')
-			out_opt_soft(
-			    o, OPT_DOMAIN, cfg->domain, strlen(cfg->domain));
-		/*
-		 * RFC 3442: a client that takes 121 ignores the router
-		 * option, so the default route rides in 121 too. 121 and
-		 * 119 go only to a client that asked (option 55), as
-		 * dnsmasq does: they are the long ones.
-		 */
-		if (cfg->routes_len > 0 && cfg->routes != NULL &&
-		    cfg->routes_len <= sizeof(routes) &&
-		    requested(m, OPT_ROUTES)) {
-			memcpy(routes, cfg->routes, cfg->routes_len);
-			n = cfg->routes_len;
-			if (dhcp_encode_route(0, 0, cfg->gateway, routes,
-			        sizeof(routes), &n) == 0)
-				out_opt_soft(o, OPT_ROUTES, routes, n);
-		}
-		if (cfg->search_len > 0 && cfg->search != NULL &&
-		    requested(m, OPT_SEARCH))
-			out_opt_soft(
-			    o, OPT_SEARCH, cfg->search, cfg->search_len);
+}
+
+/* The lease and the network: what a client needs to configure itself. */
+static void
+put_network(struct dhcp_out *o, const struct dhcp_config *cfg, uint32_t yiaddr)
+{
+	uint32_t dns[DHCP_MAX_DNS];
+	uint16_t mtu;
+	size_t i, n;
+
+	/* An INFORM ACK carries no lease (RFC 2131 3.4). */
+	if (yiaddr != 0) {
+		out_opt32(o, OPT_LEASE_TIME, cfg->lease_time);
+		out_opt32(o, OPT_T1, cfg->lease_time / 2);
+		out_opt32(
+		    o, OPT_T2, (uint32_t)((uint64_t)cfg->lease_time * 7 / 8));
 	}
-	t = OPT_END;
-	out_put(o, &t, 1);
+	out_opt32(o, OPT_SUBNET_MASK, cfg->netmask);
+	out_opt32(o, OPT_ROUTER, cfg->gateway);
+	n = cfg->ndns < DHCP_MAX_DNS ? cfg->ndns : DHCP_MAX_DNS;
+	if (n > 0 && cfg->dns != NULL) {
+		for (i = 0; i < n; i++)
+			dns[i] = htonl(cfg->dns[i]);
+		out_opt(o, OPT_DNS, dns, n * sizeof(dns[0]));
+	}
+	if (cfg->mtu >= DHCP_MIN_MTU) {
+		mtu = htons(cfg->mtu);
+		out_opt(o, OPT_MTU, &mtu, sizeof(mtu));
+	}
+	/*
+	 * Every real client asks for 28, and the macOS client keeps
+	 * collecting offers for a few seconds while one lacks an option it
+	 * asked for (issue 14, measured with a model of Apple's bootp
+	 * IPConfiguration client; not checked against its source here).
+	 */
+	out_opt32(o, OPT_BROADCAST, cfg->gateway | ~cfg->netmask);
+}
+
+/* The optional options, each left out when it would not fit. */
+static void
+put_extras(
+    struct dhcp_out *o, const struct dhcp_config *cfg, const struct dhcp_msg *m)
+{
+	uint8_t routes[DHCP_OPT_MAX];
+	size_t n;
+
+	if (m->hostname[0] != '\0')
+		out_opt_soft(o, OPT_HOSTNAME, m->hostname, strlen(m->hostname));
+	if (cfg->domain != NULL && cfg->domain[0] != '\0')
+		out_opt_soft(o, OPT_DOMAIN, cfg->domain, strlen(cfg->domain));
+	/*
+	 * RFC 3442: a client that takes 121 ignores the router option, so
+	 * the default route rides in 121 too. 121 and 119 go only to a
+	 * client that asked (option 55), as dnsmasq does: they are the long
+	 * ones.
+	 */
+	if (cfg->routes_len > 0 && cfg->routes != NULL &&
+	    cfg->routes_len <= sizeof(routes) && requested(m, OPT_ROUTES)) {
+		memcpy(routes, cfg->routes, cfg->routes_len);
+		n = cfg->routes_len;
+		if (dhcp_encode_route(
+		        0, 0, cfg->gateway, routes, sizeof(routes), &n) == 0)
+			out_opt_soft(o, OPT_ROUTES, routes, n);
+	}
+	if (cfg->search_len > 0 && cfg->search != NULL &&
+	    requested(m, OPT_SEARCH))
+		out_opt_soft(o, OPT_SEARCH, cfg->search, cfg->search_len);
+}
+
+/* The end option, then zeros up to the BOOTP minimum length. */
+static void
+put_end(struct dhcp_out *o)
+{
+	uint8_t end = OPT_END;
+	size_t n;
+
+	out_put(o, &end, 1);
 	if (!o->full && o->len < DHCP_MIN_LEN) {
 		n = DHCP_MIN_LEN - o->len;
 		if (n > o->cap - o->len)
@@ -486,6 +500,31 @@ build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 			o->len += n;
 		}
 	}
+}
+
+/*
+ * Writes the BOOTREPLY of the given type for m into o: header, cookie,
+ * options, end, padding to the BOOTP minimum. o->max is what the client
+ * takes (576 bytes of IP unless option 57 says more). The
+ * options every reply needs come first and fit that bound in the worst
+ * case (16 DNS servers, a 128-byte client id: 485 of 548 bytes); the
+ * optional ones after them (hostname echo, domain, routes, search list)
+ * are left out when they would not fit. msg: a NAK's reason (option 56).
+ * 0, or -1 when it does not fit.
+ */
+static int
+build_payload(const struct dhcp_config *cfg, const struct dhcp_msg *m,
+    enum dhcp_type type, uint32_t yiaddr, const char *msg, struct dhcp_out *o)
+{
+	o->len = 0;
+	o->full = false;
+	put_header(o, m, type, yiaddr);
+	put_identity(o, cfg, m, type, msg);
+	if (type != DHCP_NAK) {
+		put_network(o, cfg, yiaddr);
+		put_extras(o, cfg, m);
+	}
+	put_end(o);
 	return o->full ? -1 : 0;
 }
 

@@ -54,6 +54,7 @@
 #define DNS_PORT    53
 #define DNS_HDR_LEN 12
 #define DNS_UDP_MAX 65535
+#define DNS_BURST   64 /* datagrams read per wakeup, then the loop turns */
 
 void
 dnsfwd_table_init(struct dnsfwd_table *t, size_t cap, size_t per_client)
@@ -239,21 +240,43 @@ drop_sum(const struct dnsfwd *f)
 	       f->drop_malformed + f->drop_stray + f->expired + f->tcp_refused;
 }
 
-/* Sends one answer from the listener to the VM that asked. */
-static void
-answer_vm(struct dnsfwd *f, const struct dnsfwd_entry *e, size_t len)
+/*
+ * Reads one datagram into f->buf: its length, or -1 when nothing is
+ * left (EAGAIN, or a refused port's ICMP error on the upstream socket).
+ */
+static ssize_t
+recv_one(struct dnsfwd *f, evutil_socket_t fd, struct sockaddr_in *from)
+{
+	socklen_t fl = sizeof(*from);
+
+	return recvfrom(
+	    fd, f->buf, sizeof(f->buf), 0, (struct sockaddr *)from, &fl);
+}
+
+/* Sends len bytes of f->buf from fd to ip:port; -1 with errno. */
+static int
+send_one(struct dnsfwd *f, int fd, uint32_t ip, uint16_t port, size_t len)
 {
 	struct sockaddr_in to;
 
 	memset(&to, 0, sizeof(to));
 	to.sin_family = AF_INET;
-	to.sin_addr.s_addr = htonl(e->client_ip);
-	to.sin_port = htons(e->client_port);
+	to.sin_addr.s_addr = htonl(ip);
+	to.sin_port = htons(port);
+	if (sendto(fd, f->buf, len, 0, (struct sockaddr *)&to, sizeof(to)) ==
+	    -1)
+		return -1;
+	return 0;
+}
+
+/* Sends one answer from the listener to the VM that asked. */
+static void
+answer_vm(struct dnsfwd *f, const struct dnsfwd_entry *e, size_t len)
+{
 	f->buf[0] = (uint8_t)(e->client_id >> 8);
 	f->buf[1] = (uint8_t)e->client_id;
 	/* A full VM socket loses this answer; the client retries. */
-	if (sendto(f->udp_fd, f->buf, len, 0, (struct sockaddr *)&to,
-	        sizeof(to)) == -1)
+	if (send_one(f, f->udp_fd, e->client_ip, e->client_port, len) == -1)
 		log_debug("%s: sendto: %s", __func__, strerror(errno));
 	else
 		f->relayed++;
@@ -266,17 +289,11 @@ on_upstream(evutil_socket_t fd, short what, void *arg)
 	struct dnsfwd *f = arg;
 	struct sockaddr_in from;
 	struct dnsfwd_entry e;
-	socklen_t fl;
 	ssize_t n;
 	int i;
 
 	(void)what;
-	for (i = 0; i < 64; i++) {
-		fl = sizeof(from);
-		n = recvfrom(fd, f->buf, sizeof(f->buf), 0,
-		    (struct sockaddr *)&from, &fl);
-		if (n == -1)
-			return; /* EAGAIN, or a refused port (ICMP) */
+	for (i = 0; i < DNS_BURST && (n = recv_one(f, fd, &from)) != -1; i++) {
 		if (n < DNS_HDR_LEN || from.sin_family != AF_INET ||
 		    ntohs(from.sin_port) != DNS_PORT || !(f->buf[2] & 0x80)) {
 			f->drop_malformed++;
@@ -297,20 +314,14 @@ static void
 on_query(evutil_socket_t fd, short what, void *arg)
 {
 	struct dnsfwd *f = arg;
-	struct sockaddr_in from, to;
-	socklen_t fl;
+	struct sockaddr_in from;
 	uint32_t ip, up;
 	uint16_t id;
 	ssize_t n;
 	int i;
 
 	(void)what;
-	for (i = 0; i < 64; i++) {
-		fl = sizeof(from);
-		n = recvfrom(fd, f->buf, sizeof(f->buf), 0,
-		    (struct sockaddr *)&from, &fl);
-		if (n == -1)
-			return;
+	for (i = 0; i < DNS_BURST && (n = recv_one(f, fd, &from)) != -1; i++) {
 		ip = ntohl(from.sin_addr.s_addr);
 		if (from.sin_family != AF_INET ||
 		    port_by_ip(f->sd, ip) == NULL) {
@@ -338,12 +349,7 @@ on_query(evutil_socket_t fd, short what, void *arg)
 		}
 		f->buf[0] = (uint8_t)(id >> 8);
 		f->buf[1] = (uint8_t)id;
-		memset(&to, 0, sizeof(to));
-		to.sin_family = AF_INET;
-		to.sin_addr.s_addr = htonl(up);
-		to.sin_port = htons(DNS_PORT);
-		if (sendto(f->up_fd, f->buf, (size_t)n, 0,
-		        (struct sockaddr *)&to, sizeof(to)) == -1)
+		if (send_one(f, f->up_fd, up, DNS_PORT, (size_t)n) == -1)
 			log_debug("%s: sendto upstream: %s", __func__,
 			    strerror(errno));
 	}

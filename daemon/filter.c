@@ -162,6 +162,58 @@ is_proxied(const struct filter_net *net, const struct filter_vm *vm,
 	       vm->proxied(vm->proxied_arg, pi->ip_proto, vm_port, host_port);
 }
 
+/*
+ * The last word on an IPv4 packet between the VM and peer, either way:
+ * the VM's rules (or the default), then the two exceptions that hold
+ * whatever the rules say: an --expose connection's segments between the
+ * VM's port and the proxy's (the VM's replies, the proxy's requests),
+ * and DNS with a server the daemon hands out (port 53 on the peer's
+ * side; later fragments have no ports, so no exception for them).
+ */
+static enum filter_verdict
+peer_verdict(const struct filter_net *net, const struct filter_vm *vm,
+    const struct pkt_info *pi, uint32_t peer, uint16_t vm_port,
+    uint16_t peer_port, enum filter_reason *why)
+{
+	if (filter_peer_allowed(net, vm, peer))
+		return FILTER_PASS;
+	if (is_proxied(net, vm, pi, peer, vm_port, peer_port))
+		return FILTER_PASS;
+	if (pi->has_ports && peer_port == PKT_PORT_DNS &&
+	    is_dns_server(net, peer))
+		return FILTER_PASS;
+	return drop(why, FILTER_R_POLICY);
+}
+
+/* One direction's deciders for the frame types a VM may exchange. */
+typedef enum filter_verdict (*decide_fn)(const struct filter_net *,
+    const struct filter_vm *, const struct pkt_info *, enum filter_reason *);
+
+/*
+ * What both directions refuse before looking inside (a runt, a VLAN tag,
+ * IPv6, any other type), then the direction's ARP or IPv4 decider.
+ */
+static enum filter_verdict
+by_type(const struct filter_net *net, const struct filter_vm *vm,
+    const struct pkt_info *pi, enum filter_reason *why, decide_fn arp,
+    decide_fn ipv4)
+{
+	if (pi->eth == NULL)
+		return drop(why, FILTER_R_RUNT);
+	if (pi->tagged)
+		return drop(why, FILTER_R_VLAN);
+	switch (pi->ethertype) {
+	case PKT_ETHERTYPE_IPV6:
+		return drop(why, FILTER_R_IPV6);
+	case PKT_ETHERTYPE_ARP:
+		return arp(net, vm, pi, why);
+	case PKT_ETHERTYPE_IPV4:
+		return ipv4(net, vm, pi, why);
+	default:
+		return drop(why, FILTER_R_ETHERTYPE);
+	}
+}
+
 /* Decides an ARP frame from the VM: its own identity, a permitted target. */
 static enum filter_verdict
 arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
@@ -244,38 +296,17 @@ ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 		return drop(why, FILTER_R_NO_LEASE);
 	if (pi->ip_src != vm->ip)
 		return drop(why, FILTER_R_IP_SPOOF);
-	if (filter_peer_allowed(net, vm, pi->ip_dst))
-		return FILTER_PASS;
-	/* The VM's side of an --expose connection: its reply to the proxy. */
-	if (is_proxied(net, vm, pi, pi->ip_dst, pi->sport, pi->dport))
-		return FILTER_PASS;
-	/* Later fragments have no ports, so no DNS exception for them. */
-	if (pi->has_ports && pi->dport == PKT_PORT_DNS &&
-	    is_dns_server(net, pi->ip_dst))
-		return FILTER_PASS;
-	return drop(why, FILTER_R_POLICY);
+	return peer_verdict(net, vm, pi, pi->ip_dst, pi->sport, pi->dport, why);
 }
 
 enum filter_verdict
 filter_from_vm(const struct filter_net *net, const struct filter_vm *vm,
     const struct pkt_info *pi, enum filter_reason *why)
 {
-	if (pi->eth == NULL)
-		return drop(why, FILTER_R_RUNT);
-	if (memcmp(pi->eth->src, vm->mac, PKT_ETH_ALEN) != 0)
+	/* Checked before the type; a runt is by_type's to count. */
+	if (pi->eth != NULL && memcmp(pi->eth->src, vm->mac, PKT_ETH_ALEN) != 0)
 		return drop(why, FILTER_R_SRC_MAC);
-	if (pi->tagged)
-		return drop(why, FILTER_R_VLAN);
-	switch (pi->ethertype) {
-	case PKT_ETHERTYPE_IPV6:
-		return drop(why, FILTER_R_IPV6);
-	case PKT_ETHERTYPE_ARP:
-		return arp_from_vm(net, vm, pi, why);
-	case PKT_ETHERTYPE_IPV4:
-		return ipv4_from_vm(net, vm, pi, why);
-	default:
-		return drop(why, FILTER_R_ETHERTYPE);
-	}
+	return by_type(net, vm, pi, why, arp_from_vm, ipv4_from_vm);
 }
 
 /* Decides an ARP frame for the VM: it must ask for the VM's lease. */
@@ -318,34 +349,14 @@ ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
 	/* The daemon's own replies bypass the filter; any other is rogue. */
 	if (is_udp_ports(pi, PKT_PORT_DHCP_SERVER, PKT_PORT_DHCP_CLIENT))
 		return drop(why, FILTER_R_ROGUE_DHCP);
-	if (filter_peer_allowed(net, vm, pi->ip_src))
-		return FILTER_PASS;
-	if (is_proxied(net, vm, pi, pi->ip_src, pi->dport, pi->sport))
-		return FILTER_PASS;
-	if (pi->has_ports && pi->sport == PKT_PORT_DNS &&
-	    is_dns_server(net, pi->ip_src))
-		return FILTER_PASS;
-	return drop(why, FILTER_R_POLICY);
+	return peer_verdict(net, vm, pi, pi->ip_src, pi->dport, pi->sport, why);
 }
 
 enum filter_verdict
 filter_to_vm(const struct filter_net *net, const struct filter_vm *vm,
     const struct pkt_info *pi, enum filter_reason *why)
 {
-	if (pi->eth == NULL)
-		return drop(why, FILTER_R_RUNT);
-	if (pi->tagged)
-		return drop(why, FILTER_R_VLAN);
-	switch (pi->ethertype) {
-	case PKT_ETHERTYPE_IPV6:
-		return drop(why, FILTER_R_IPV6);
-	case PKT_ETHERTYPE_ARP:
-		return arp_to_vm(net, vm, pi, why);
-	case PKT_ETHERTYPE_IPV4:
-		return ipv4_to_vm(net, vm, pi, why);
-	default:
-		return drop(why, FILTER_R_ETHERTYPE);
-	}
+	return by_type(net, vm, pi, why, arp_to_vm, ipv4_to_vm);
 }
 
 const char *

@@ -219,37 +219,31 @@ static const char *const state_names[] = {
 #define NSTATES (sizeof(state_names) / sizeof(state_names[0]))
 
 /* Version 0 -> 1: the initial schema. */
-static int
-migrate_0_to_1(sqlite3 *h, char **errmsg)
-{
-	static const char sql[] =
-	    "CREATE TABLE leases ("
-	    " mac TEXT PRIMARY KEY NOT NULL CHECK (length(mac) = 17),"
-	    " ip INTEGER UNIQUE CHECK (ip BETWEEN 1 AND 4294967295),"
-	    " state TEXT NOT NULL CHECK (state IN"
-	    "  ('none', 'offered', 'bound', 'released', 'expired')),"
-	    " name TEXT NOT NULL DEFAULT '',"
-	    " owner INTEGER NOT NULL DEFAULT -1,"
-	    " hostname TEXT NOT NULL DEFAULT '',"
-	    " granted INTEGER NOT NULL DEFAULT 0,"
-	    " expires INTEGER NOT NULL DEFAULT 0,"
-	    " CHECK (state <> 'none' OR ip IS NULL),"
-	    " CHECK (state NOT IN ('offered', 'bound') OR ip IS NOT NULL));"
-	    "CREATE INDEX leases_expiry ON leases (state, expires);"
-	    "CREATE TABLE events ("
-	    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	    " time INTEGER NOT NULL,"
-	    " mac TEXT NOT NULL,"
-	    " ip INTEGER,"
-	    " kind TEXT NOT NULL CHECK (kind IN ('attach', 'detach', 'offer',"
-	    "  'ack', 'release', 'decline', 'expire')),"
-	    " detail TEXT NOT NULL DEFAULT '');"
-	    "CREATE TABLE quarantine ("
-	    " ip INTEGER PRIMARY KEY CHECK (ip BETWEEN 1 AND 4294967295),"
-	    " until INTEGER NOT NULL);";
-
-	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
-}
+static const char migrate_0_to_1[] =
+    "CREATE TABLE leases ("
+    " mac TEXT PRIMARY KEY NOT NULL CHECK (length(mac) = 17),"
+    " ip INTEGER UNIQUE CHECK (ip BETWEEN 1 AND 4294967295),"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('none', 'offered', 'bound', 'released', 'expired')),"
+    " name TEXT NOT NULL DEFAULT '',"
+    " owner INTEGER NOT NULL DEFAULT -1,"
+    " hostname TEXT NOT NULL DEFAULT '',"
+    " granted INTEGER NOT NULL DEFAULT 0,"
+    " expires INTEGER NOT NULL DEFAULT 0,"
+    " CHECK (state <> 'none' OR ip IS NULL),"
+    " CHECK (state NOT IN ('offered', 'bound') OR ip IS NOT NULL));"
+    "CREATE INDEX leases_expiry ON leases (state, expires);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time INTEGER NOT NULL,"
+    " mac TEXT NOT NULL,"
+    " ip INTEGER,"
+    " kind TEXT NOT NULL CHECK (kind IN ('attach', 'detach', 'offer',"
+    "  'ack', 'release', 'decline', 'expire')),"
+    " detail TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE quarantine ("
+    " ip INTEGER PRIMARY KEY CHECK (ip BETWEEN 1 AND 4294967295),"
+    " until INTEGER NOT NULL);";
 
 /*
  * Version 1 -> 2: tenancy limits. Quarantined addresses name the MAC that
@@ -258,35 +252,26 @@ migrate_0_to_1(sqlite3 *h, char **errmsg)
  * (state, granted) index lets the retention sweep find idle rows without
  * scanning the table.
  */
-static int
-migrate_1_to_2(sqlite3 *h, char **errmsg)
-{
-	static const char sql[] =
-	    "ALTER TABLE quarantine ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
-	    "CREATE INDEX quarantine_mac ON quarantine (mac, until);"
-	    "CREATE INDEX leases_owner ON leases (owner, mac);"
-	    "CREATE INDEX leases_idle ON leases (state, granted);";
-
-	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
-}
+static const char migrate_1_to_2[] =
+    "ALTER TABLE quarantine ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX quarantine_mac ON quarantine (mac, until);"
+    "CREATE INDEX leases_owner ON leases (owner, mac);"
+    "CREATE INDEX leases_idle ON leases (state, granted);";
 
 /*
  * Version 2 -> 3: what a DHCP client says of itself (issue 14): its client
  * identifier (option 61, hex octets "01:52:54:..", RFC 6842 clients key
  * on it) and the domain of its option 81 name.
  */
-static int
-migrate_2_to_3(sqlite3 *h, char **errmsg)
-{
-	static const char sql[] =
-	    "ALTER TABLE leases ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
-	    "ALTER TABLE leases ADD COLUMN domain TEXT NOT NULL DEFAULT '';";
+static const char migrate_2_to_3[] =
+    "ALTER TABLE leases ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE leases ADD COLUMN domain TEXT NOT NULL DEFAULT '';";
 
-	return sqlite3_exec(h, sql, NULL, NULL, errmsg) == SQLITE_OK ? 0 : -1;
-}
-
-/* migrations[v] takes the schema from version v to v + 1. */
-static int (*const migrations[])(sqlite3 *, char **) = {
+/*
+ * migrations[v] takes the schema from version v to v + 1; migrate() runs
+ * each inside the transaction that reads and sets user_version.
+ */
+static const char *const migrations[] = {
     migrate_0_to_1,
     migrate_1_to_2,
     migrate_2_to_3,
@@ -581,6 +566,20 @@ tx_rollback(struct leasedb *db)
 		(void)step_done(db, stmt(db, ST_ROLLBACK), "rollback");
 }
 
+/*
+ * Ends the open transaction after a run of steps: failed (any step
+ * returned nonzero) rolls it back, else it commits. 0, or -1 when it
+ * failed or the commit did.
+ */
+static int
+tx_end(struct leasedb *db, bool failed)
+{
+	if (!failed)
+		return tx_commit(db);
+	tx_rollback(db);
+	return -1;
+}
+
 /* Appends one event and trims the log to its newest LEASEDB_MAX_EVENTS. */
 static int
 event_add(struct leasedb *db, const uint8_t mac[6], uint32_t ip,
@@ -818,17 +817,169 @@ over_quota(
 	return n >= (int64_t)quota ? 1 : 0;
 }
 
+/* Puts sqlite's own message for the last call into err; returns -1. */
+static int
+open_err(struct leasedb *db, const char *path, char *err, size_t errlen)
+{
+	seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
+	return -1;
+}
+
+/* Opens (or creates) the file; writers wait LEASEDB_BUSY_MS for a lock. */
+static int
+open_file(struct leasedb *db, const char *path, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(
+	    path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		seterr(err, errlen, "%s: %s", path,
+		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		return -1;
+	}
+	if (sqlite3_busy_timeout(db->h, LEASEDB_BUSY_MS) != SQLITE_OK)
+		return open_err(db, path, err, errlen);
+	return 0;
+}
+
+/* Switches to WAL with synchronous=NORMAL (the top of the file: why). */
+static int
+set_journal(struct leasedb *db, const char *path, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	const char *mode;
+	int rc = -1;
+
+	/* journal_mode answers with the mode in force. */
+	if (sqlite3_prepare_v2(
+	        db->h, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		open_err(db, path, err, errlen);
+		goto out;
+	}
+	mode = (const char *)sqlite3_column_text(s, 0);
+	if (mode == NULL ||
+	    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
+		seterr(err, errlen, "%s: cannot use WAL journal mode (got %s)",
+		    path, mode != NULL ? mode : "nothing");
+		goto out;
+	}
+	if (sqlite3_exec(db->h,
+	        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
+	        NULL, NULL) != SQLITE_OK) {
+		open_err(db, path, err, errlen);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Reads PRAGMA user_version into *version. */
+static int
+schema_version(struct leasedb *db, const char *path, int *version, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &s, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		open_err(db, path, err, errlen);
+	else {
+		*version = sqlite3_column_int(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Runs migrations[version..] and records each new version. */
+static int
+migrate(
+    struct leasedb *db, const char *path, int version, char *err, size_t errlen)
+{
+	char *emsg = NULL;
+	char sql[64];
+
+	for (; version < SCHEMA_VERSION; version++) {
+		if (sqlite3_exec(db->h, migrations[version], NULL, NULL,
+		        &emsg) != SQLITE_OK) {
+			seterr(err, errlen, "%s: migration %d -> %d: %s", path,
+			    version, version + 1,
+			    emsg != NULL ? emsg : sqlite3_errmsg(db->h));
+			sqlite3_free(emsg);
+			return -1;
+		}
+		(void)snprintf(
+		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return open_err(db, path, err, errlen);
+	}
+	return 0;
+}
+
+/*
+ * Brings the schema to SCHEMA_VERSION, refusing a newer one. Read and
+ * migrated under the write lock: two openers cannot race. The caller
+ * rolls back what a failure leaves open.
+ */
+static int
+upgrade_schema(struct leasedb *db, const char *path, char *err, size_t errlen)
+{
+	int version;
+
+	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return open_err(db, path, err, errlen);
+	if (schema_version(db, path, &version, err, errlen) == -1)
+		return -1;
+	if (version > SCHEMA_VERSION) {
+		seterr(err, errlen,
+		    "%s: schema version %d is newer than this softnetd "
+		    "understands (%d); refusing to open it",
+		    path, version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version < 0) {
+		seterr(err, errlen, "%s: invalid schema version %d", path,
+		    version);
+		return -1;
+	}
+	if (migrate(db, path, version, err, errlen) == -1)
+		return -1;
+	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return open_err(db, path, err, errlen);
+	return 0;
+}
+
+/* Prepares every statement once, for the life of the connection. */
+static int
+prepare_all(struct leasedb *db, const char *path, char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
+		        SQLITE_PREPARE_PERSISTENT, &db->st[i],
+		        NULL) != SQLITE_OK) {
+			seterr(err, errlen, "%s: preparing \"%s\": %s", path,
+			    stmt_sql[i], sqlite3_errmsg(db->h));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Opens (creating or migrating) the database; see leasedb.h. */
 struct leasedb *
 leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
     uint32_t gateway, char *err, size_t errlen)
 {
-	struct leasedb *db = NULL;
-	sqlite3_stmt *s = NULL;
-	char *emsg = NULL;
-	char sql[64];
-	const char *mode;
-	int i, rc, version;
+	struct leasedb *db;
 
 	seterr(err, errlen, "unknown error");
 	if (path == NULL) {
@@ -843,94 +994,32 @@ leasedb_open(const char *path, uint32_t pool_start, uint32_t pool_end,
 	db->pool_start = pool_start;
 	db->pool_end = pool_end;
 	db->gateway = gateway;
-
-	rc = sqlite3_open_v2(
-	    path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", path,
-		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
-		goto fail;
-	}
-	if (sqlite3_busy_timeout(db->h, LEASEDB_BUSY_MS) != SQLITE_OK)
-		goto dbfail;
-
-	/* journal_mode answers with the mode in force. */
-	if (sqlite3_prepare_v2(
-	        db->h, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW)
-		goto dbfail;
-	mode = (const char *)sqlite3_column_text(s, 0);
-	if (mode == NULL ||
-	    (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)) {
-		seterr(err, errlen, "%s: cannot use WAL journal mode (got %s)",
-		    path, mode != NULL ? mode : "nothing");
-		goto fail;
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (sqlite3_exec(db->h,
-	        "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
-	        NULL, NULL) != SQLITE_OK)
-		goto dbfail;
-
-	/* Read and migrate under the write lock: two openers cannot race. */
-	if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		goto dbfail;
-	if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &s, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW)
-		goto dbfail;
-	version = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
-	s = NULL;
-	if (version > SCHEMA_VERSION) {
-		seterr(err, errlen,
-		    "%s: schema version %d is newer than this softnetd "
-		    "understands (%d); refusing to open it",
-		    path, version, SCHEMA_VERSION);
-		goto fail;
-	}
-	if (version < 0) {
-		seterr(err, errlen, "%s: invalid schema version %d", path,
-		    version);
-		goto fail;
-	}
-	for (; version < SCHEMA_VERSION; version++) {
-		if (migrations[version](db->h, &emsg) == -1) {
-			seterr(err, errlen, "%s: migration %d -> %d: %s", path,
-			    version, version + 1,
-			    emsg != NULL ? emsg : sqlite3_errmsg(db->h));
-			goto fail;
-		}
-		(void)snprintf(
-		    sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
-			goto dbfail;
-	}
-	if (sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto dbfail;
-
-	for (i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
-		        SQLITE_PREPARE_PERSISTENT, &db->st[i],
-		        NULL) != SQLITE_OK) {
-			seterr(err, errlen, "%s: preparing \"%s\": %s", path,
-			    stmt_sql[i], sqlite3_errmsg(db->h));
-			goto fail;
-		}
+	if (open_file(db, path, err, errlen) == -1 ||
+	    set_journal(db, path, err, errlen) == -1 ||
+	    upgrade_schema(db, path, err, errlen) == -1 ||
+	    prepare_all(db, path, err, errlen) == -1) {
+		if (db->h != NULL && !sqlite3_get_autocommit(db->h))
+			(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+		leasedb_close(db);
+		return NULL;
 	}
 	return db;
+}
 
-dbfail:
-	seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
-fail:
-	sqlite3_free(emsg);
-	sqlite3_finalize(s);
-	if (db->h != NULL && !sqlite3_get_autocommit(db->h))
-		(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-	leasedb_close(db);
-	return NULL;
+/* Names the database file and its WAL companions; see leasedb.h. */
+int
+leasedb_files(const char *path, char names[LEASEDB_NFILES][PATH_MAX])
+{
+	static const char *const suffix[LEASEDB_NFILES] = {"", "-wal", "-shm"};
+	size_t i;
+	int n;
+
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		n = snprintf(names[i], PATH_MAX, "%s%s", path, suffix[i]);
+		if (n < 0 || n >= PATH_MAX)
+			return -1;
+	}
+	return 0;
 }
 
 /* Finalizes every statement and closes the file (WAL is checkpointed). */
@@ -964,16 +1053,11 @@ leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,
 	if (tx_begin(db) == -1)
 		return -1;
 	s = stmt(db, ST_ATTACH);
-	if (bind_mac(db, s, 1, mac) || bind_name(db, s, 2, name) ||
-	    bind_i64(db, s, 3, owner) || bind_i64(db, s, 4, now) ||
-	    step_done(db, s, "attach"))
-		goto fail;
-	if (event_log(db, mac, 0, "attach", name, now) == -1)
-		goto fail;
-	return tx_commit(db);
-fail:
-	tx_rollback(db);
-	return -1;
+	return tx_end(
+	    db, bind_mac(db, s, 1, mac) || bind_name(db, s, 2, name) ||
+	            bind_i64(db, s, 3, owner) || bind_i64(db, s, 4, now) ||
+	            step_done(db, s, "attach") ||
+	            event_log(db, mac, 0, "attach", name, now));
 }
 
 /*
@@ -992,20 +1076,13 @@ leasedb_detach(struct leasedb *db, const uint8_t mac[6], int64_t now)
 	leasedb_unpin(db, mac);
 	if (tx_begin(db) == -1)
 		return -1;
-	if ((r = row_get(db, mac, &l)) == -1)
-		goto fail;
-	if (r == 1)
+	if ((r = row_get(db, mac, &l)) == 1)
 		l.ip = 0;
 	s = stmt(db, ST_DETACH);
-	if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, now) ||
-	    step_done(db, s, "detach"))
-		goto fail;
-	if (event_log(db, mac, l.ip, "detach", "", now) == -1)
-		goto fail;
-	return tx_commit(db);
-fail:
-	tx_rollback(db);
-	return -1;
+	return tx_end(db, r == -1 || bind_mac(db, s, 1, mac) ||
+	                      bind_i64(db, s, 2, now) ||
+	                      step_done(db, s, "detach") ||
+	                      event_log(db, mac, l.ip, "detach", "", now));
 }
 
 /* leasedb_offer_quota without a quota. */
@@ -1042,111 +1119,133 @@ offer_unchanged(struct leasedb *db, const uint8_t mac[6], int64_t now,
 	return 1;
 }
 
+/* The address an offer settles on, and why (the event log's detail). */
+struct offer_pick {
+	uint32_t ip;
+	const char *why;
+	bool keep; /* the address mac holds now: only the hold is stretched */
+};
+
+/* Records the choice; returns 0 (chosen) for offer_choose's tail calls. */
+static int
+offer_set(struct offer_pick *o, uint32_t ip, const char *why, bool keep)
+{
+	o->ip = ip;
+	o->why = why;
+	o->keep = keep;
+	return 0;
+}
+
+/*
+ * Whether ip may go to the MAC of row l now: a usable address no one
+ * else holds. 1 yes, 0 no (0.0.0.0: none asked), -1 error.
+ */
+static int
+offer_candidate(
+    struct leasedb *db, const struct lease *l, uint32_t ip, int64_t now)
+{
+	int r;
+
+	if (ip == 0 || !addr_for(db, l, ip))
+		return 0;
+	if ((r = ip_busy(db, l->mac, ip, now)) == -1)
+		return -1;
+	return r == 0;
+}
+
+/*
+ * Chooses the address to offer mac, in leasedb.h's order: the one it
+ * holds now, its reserved one, the one it asked for, its previous one,
+ * the lowest free. Inside the open transaction (it may add mac's row).
+ * 0 chosen into *o, 1 pool full, 2 the owner is over quota, -1 error.
+ */
+static int
+offer_choose(struct leasedb *db, const uint8_t mac[6], uint32_t requested,
+    int64_t now, unsigned quota, struct offer_pick *o)
+{
+	struct lease cur;
+	uint32_t fixed;
+	bool fixed_free = false;
+	int r;
+
+	if (row_ensure(db, mac, now) == -1 || row_get(db, mac, &cur) != 0)
+		return -1;
+	/* A reserved address no other MAC holds now is this VM's. */
+	if ((fixed = fixed_ip(db, &cur)) != 0) {
+		if ((r = ip_busy(db, mac, fixed, now)) == -1)
+			return -1;
+		fixed_free = r == 0;
+	}
+	/* The address mac holds now: keep it and stretch the hold. */
+	if ((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
+	    cur.expires > now && (!fixed_free || cur.ip == fixed) &&
+	    (r = offer_candidate(db, &cur, cur.ip, now)) != 0)
+		return r == 1 ? offer_set(o, cur.ip, "current", true) : -1;
+	/* The admin granted a reserved address: no quota applies. */
+	if (fixed_free)
+		return offer_set(o, fixed, "reserved", false);
+	/* Past here mac takes a new address: one more for its owner. */
+	if ((r = over_quota(db, &cur, quota, now)) != 0)
+		return r == 1 ? 2 : -1;
+	if ((r = offer_candidate(db, &cur, requested, now)) != 0)
+		return r == 1 ? offer_set(o, requested, "requested", false)
+		              : -1;
+	if ((r = offer_candidate(db, &cur, cur.ip, now)) != 0)
+		return r == 1 ? offer_set(o, cur.ip, "previous", false) : -1;
+	if ((r = lowest_free(db, mac, now, &o->ip)) != 0)
+		return r == 1 ? 1 : -1;
+	return offer_set(o, o->ip, "lowest", false);
+}
+
+/* Holds the chosen address for mac until `until` and logs the offer. */
+static int
+offer_hold(struct leasedb *db, const uint8_t mac[6], const struct offer_pick *o,
+    int64_t now, int64_t until)
+{
+	sqlite3_stmt *s;
+
+	if (o->keep) {
+		s = stmt(db, ST_HOLD);
+		if (bind_mac(db, s, 1, mac) || bind_i64(db, s, 2, until) ||
+		    step_done(db, s, "offer hold"))
+			return -1;
+	} else {
+		if (clear_hints(db, mac, o->ip, now) == -1)
+			return -1;
+		s = stmt(db, ST_SET_OFFER);
+		if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, o->ip) ||
+		    bind_i64(db, s, 3, now) || bind_i64(db, s, 4, until) ||
+		    step_done(db, s, "offer"))
+			return -1;
+	}
+	return event_log(db, mac, o->ip, "offer", o->why, now);
+}
+
 /* Picks and holds an address for mac; the order is in leasedb.h. */
 int
 leasedb_offer_quota(struct leasedb *db, const uint8_t mac[6],
     uint32_t requested, int64_t now, int64_t hold, unsigned quota, uint32_t *ip)
 {
-	struct lease cur;
-	sqlite3_stmt *s;
-	const char *why = NULL;
-	uint32_t pick = 0, fixed;
-	bool fixed_free = false;
-	int64_t until;
+	struct offer_pick o;
 	int r;
 
 	if (db == NULL || mac == NULL || ip == NULL)
 		return -1;
-	until = add_sat(now, hold);
 	/* A DISCOVER flood for an unchanged offer costs reads only. */
 	if ((r = offer_unchanged(db, mac, now, hold, ip)) != 0)
 		return r == 1 ? 0 : -1;
 	if (tx_begin(db) == -1)
 		return -1;
-	if (row_ensure(db, mac, now) == -1 || row_get(db, mac, &cur) != 0)
-		goto fail;
-	/* A reserved address no other MAC holds now is this VM's. */
-	if ((fixed = fixed_ip(db, &cur)) != 0) {
-		if ((r = ip_busy(db, mac, fixed, now)) == -1)
-			goto fail;
-		fixed_free = r == 0;
-	}
-
-	/* The address mac holds now: keep it and stretch the hold. */
-	if ((cur.state == LEASE_OFFERED || cur.state == LEASE_BOUND) &&
-	    cur.expires > now && addr_for(db, &cur, cur.ip) &&
-	    (!fixed_free || cur.ip == fixed)) {
-		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
-			goto fail;
-		if (r == 0) {
-			s = stmt(db, ST_HOLD);
-			if (bind_mac(db, s, 1, mac) ||
-			    bind_i64(db, s, 2, until) ||
-			    step_done(db, s, "offer hold"))
-				goto fail;
-			if (event_log(
-			        db, mac, cur.ip, "offer", "current", now) == -1)
-				goto fail;
-			if (tx_commit(db) == -1)
-				return -1;
-			*ip = cur.ip;
-			return 0;
-		}
-	}
-	/* The admin granted a reserved address: no quota applies. */
-	if (fixed_free) {
-		pick = fixed;
-		why = "reserved";
-		goto take;
-	}
-	/* Past here mac takes a new address: one more for its owner. */
-	if ((r = over_quota(db, &cur, quota, now)) != 0) {
+	if ((r = offer_choose(db, mac, requested, now, quota, &o)) != 0 ||
+	    offer_hold(db, mac, &o, now, add_sat(now, hold)) == -1) {
+		/* A full pool or quota leaves no trace, not even a new row. */
 		tx_rollback(db);
-		return r == 1 ? 2 : -1;
+		return r > 0 ? r : -1;
 	}
-	if (requested != 0 && addr_for(db, &cur, requested)) {
-		if ((r = ip_busy(db, mac, requested, now)) == -1)
-			goto fail;
-		if (r == 0) {
-			pick = requested;
-			why = "requested";
-		}
-	}
-	if (pick == 0 && cur.ip != 0 && addr_for(db, &cur, cur.ip)) {
-		if ((r = ip_busy(db, mac, cur.ip, now)) == -1)
-			goto fail;
-		if (r == 0) {
-			pick = cur.ip;
-			why = "previous";
-		}
-	}
-	if (pick == 0) {
-		if ((r = lowest_free(db, mac, now, &pick)) == -1)
-			goto fail;
-		if (r == 1) {
-			/* Pool full: leave no trace, not even a new row. */
-			tx_rollback(db);
-			return 1;
-		}
-		why = "lowest";
-	}
-take:
-	if (clear_hints(db, mac, pick, now) == -1)
-		goto fail;
-	s = stmt(db, ST_SET_OFFER);
-	if (bind_mac(db, s, 1, mac) || bind_ip(db, s, 2, pick) ||
-	    bind_i64(db, s, 3, now) || bind_i64(db, s, 4, until) ||
-	    step_done(db, s, "offer"))
-		goto fail;
-	if (event_log(db, mac, pick, "offer", why, now) == -1)
-		goto fail;
 	if (tx_commit(db) == -1)
 		return -1;
-	*ip = pick;
+	*ip = o.ip;
 	return 0;
-fail:
-	tx_rollback(db);
-	return -1;
 }
 
 /*

@@ -8,6 +8,7 @@
 #ifndef SOFTNET_LEASEDB_H
 #define SOFTNET_LEASEDB_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,16 @@ struct leasedb;
 struct leasedb *leasedb_open(const char *path, uint32_t pool_start,
     uint32_t pool_end, uint32_t gateway, char *err, size_t errlen);
 void leasedb_close(struct leasedb *db);
+
+/*
+ * The files a database at path is made of, written into names: path
+ * itself, then sqlite's WAL companions path-wal and path-shm. Whoever
+ * guards or hands over the database (main.c: no symbolic links, owned
+ * by the daemon's user) goes through these. 0, or -1 when a name would
+ * not fit in PATH_MAX (nothing sensible to check then).
+ */
+#define LEASEDB_NFILES 3
+int leasedb_files(const char *path, char names[LEASEDB_NFILES][PATH_MAX]);
 
 /* Records that mac was attached by owner under name (event "attach"). */
 int leasedb_attach(struct leasedb *db, const uint8_t mac[6], const char *name,

@@ -110,18 +110,20 @@ raise_fd_limit(const struct config *cfg)
 static int
 refuse_symlinks(const char *db, char *err, size_t errlen)
 {
-	static const char *const suffix[] = {"", "-wal", "-shm"};
-	char path[PATH_MAX];
+	char files[LEASEDB_NFILES][PATH_MAX];
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
-		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+	if (leasedb_files(db, files) == -1) {
+		snprintf(err, errlen, "%.256s: path too long", db);
+		return -1;
+	}
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		if (lstat(files[i], &st) == 0 && S_ISLNK(st.st_mode)) {
 			snprintf(err, errlen,
 			    "%.256s is a symbolic link; refusing "
 			    "to use it",
-			    path);
+			    files[i]);
 			return -1;
 		}
 	}
@@ -183,9 +185,8 @@ chown_db_file(const char *path, uid_t uid, gid_t gid)
 static int
 drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 {
-	static const char *const suffix[] = {"", "-wal", "-shm"};
 	struct passwd *pw = getpwnam(sd->cfg.user);
-	char path[PATH_MAX];
+	char files[LEASEDB_NFILES][PATH_MAX];
 	size_t i;
 
 	if (pw == NULL) {
@@ -193,12 +194,15 @@ drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 		    err, errlen, "user \"%s\" does not exist", sd->cfg.user);
 		return -1;
 	}
-	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+	if (leasedb_files(sd->cfg.database, files) == -1) {
 		snprintf(
-		    path, sizeof(path), "%s%s", sd->cfg.database, suffix[i]);
-		if (chown_db_file(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    err, errlen, "%.256s: path too long", sd->cfg.database);
+		return -1;
+	}
+	for (i = 0; i < LEASEDB_NFILES; i++) {
+		if (chown_db_file(files[i], pw->pw_uid, pw->pw_gid) == -1 &&
 		    errno != ENOENT) {
-			snprintf(err, errlen, "chown %.256s: %s", path,
+			snprintf(err, errlen, "chown %.256s: %s", files[i],
 			    strerror(errno));
 			return -1;
 		}
@@ -209,35 +213,47 @@ drop_privileges(struct softnetd *sd, char *err, size_t errlen)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	struct softnetd sd;
-	struct event *sigs[2], *logev[2] = {NULL, NULL};
-	const char *conf = NULL, *sock = NULL, *logfile = NULL;
-	char err[CONFIG_ERRLEN];
-	int ch, debug = 0, check = 0;
+/* What the command line asks for (see usage). */
+struct options {
+	const char *conf;    /* -f */
+	const char *sock;    /* -s */
+	const char *logfile; /* -l */
+	int debug;           /* -d */
+	int check;           /* -n */
+};
 
-	memset(&sd, 0, sizeof(sd));
+/* The events main owns: the stop signals, and the log file's watch. */
+struct watch {
+	struct event *sigs[2];
+	struct event *logev[2];
+};
+
+/* Reads the command line into o (and -B into sd); exits on a usage error. */
+static void
+parse_options(int argc, char **argv, struct softnetd *sd, struct options *o)
+{
+	int ch;
+
+	memset(o, 0, sizeof(*o));
 	while ((ch = getopt(argc, argv, "Bdnf:l:s:h")) != -1) {
 		switch (ch) {
 		case 'B':
-			sd.no_batch = true;
+			sd->no_batch = true;
 			break;
 		case 'd':
-			debug = 1;
+			o->debug = 1;
 			break;
 		case 'n':
-			check = 1;
+			o->check = 1;
 			break;
 		case 'f':
-			conf = optarg;
+			o->conf = optarg;
 			break;
 		case 'l':
-			logfile = optarg;
+			o->logfile = optarg;
 			break;
 		case 's':
-			sock = optarg;
+			o->sock = optarg;
 			break;
 		case 'h':
 			usage(0);
@@ -247,103 +263,184 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(2);
-	log_init(debug, "softnetd");
-	/*
-	 * The log file first, so that configuration errors land in it too;
-	 * opened as root (before any drop) like launchd's StandardErrorPath.
-	 */
-	if (logfile != NULL && log_open_file(logfile, err, sizeof(err)) == -1) {
-		fprintf(stderr, "softnetd: %s\n", err);
-		return 1;
-	}
+}
 
-	if (conf == NULL)
-		config_defaults(&sd.cfg);
-	else if (config_load(conf, &sd.cfg, err, sizeof(err)) == -1) {
+/*
+ * Loads the configuration (or the defaults) with the command line's
+ * overrides and checks what must hold before anything privileged. 0, or
+ * -1 with the reason on stderr and nothing left allocated.
+ */
+static int
+load_config(struct softnetd *sd, const struct options *o, const char *argv0)
+{
+	char err[CONFIG_ERRLEN];
+
+	if (o->conf == NULL)
+		config_defaults(&sd->cfg);
+	else if (config_load(o->conf, &sd->cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "softnetd: %s\n", err);
-		return 1;
+		return -1;
 	}
-	sd.cfg.uplink.no_offload = sd.no_batch;
-	if (sock != NULL) {
-		if (sock[0] != '/') {
+	sd->cfg.uplink.no_offload = sd->no_batch;
+	if (o->sock != NULL) {
+		if (o->sock[0] != '/') {
 			fprintf(stderr,
-			    "softnetd: -s %s: not an absolute path\n", sock);
-			return 1;
+			    "softnetd: -s %s: not an absolute path\n", o->sock);
+			return -1;
 		}
-		free(sd.cfg.socket);
-		sd.cfg.socket = xstrdup(sock);
+		free(sd->cfg.socket);
+		sd->cfg.socket = xstrdup(o->sock);
 	}
-	if (sd.cfg.user != NULL && getpwnam(sd.cfg.user) == NULL) {
+	if (sd->cfg.user != NULL && getpwnam(sd->cfg.user) == NULL) {
 		fprintf(stderr, "softnetd: user \"%s\" does not exist\n",
-		    sd.cfg.user);
-		config_free(&sd.cfg);
-		return 1;
+		    sd->cfg.user);
+		config_free(&sd->cfg);
+		return -1;
 	}
 	/* Before anything privileged: no file root runs or reads may be
 	 * writable by another user (pathcheck.c, issue #11). */
 	if (pathcheck_startup(
-	        argv[0], conf, sd.cfg.database, err, sizeof(err)) == -1) {
+	        argv0, o->conf, sd->cfg.database, err, sizeof(err)) == -1) {
 		fprintf(stderr, "softnetd: %s; refusing to start\n", err);
-		config_free(&sd.cfg);
+		config_free(&sd->cfg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the lease database, refusing symbolic links where its files go. */
+static void
+open_db(struct softnetd *sd)
+{
+	char err[CONFIG_ERRLEN];
+
+	if (make_parent(sd->cfg.database) == -1)
+		fatal("creating the directory of %s", sd->cfg.database);
+	if (refuse_symlinks(sd->cfg.database, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	sd->db = leasedb_open(sd->cfg.database, sd->up.pool_start,
+	    sd->up.pool_end, sd->up.gateway, err, sizeof(err));
+	if (sd->db == NULL)
+		fatalx("%s", err);
+	leasedb_set_reservations(
+	    sd->db, sd->cfg.dhcp.reservations, sd->cfg.dhcp.nreservations);
+}
+
+/*
+ * Brings the daemon up in the order the top of this file gives, then
+ * drops privileges; any failure here is fatal.
+ */
+static void
+start(struct softnetd *sd)
+{
+	struct uplink_settings us;
+	char err[CONFIG_ERRLEN];
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(&sd->cfg);
+	if ((sd->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	sd->started = time(NULL);
+
+	/* The uplink first: on vmnet it decides the subnet and the pool. */
+	softnetd_uplink_settings(&sd->cfg, &us);
+	if ((sd->uplink = uplink_open(&us, &sd->up, err, sizeof(err))) == NULL)
+		fatalx("uplink: %s", err);
+	open_db(sd);
+	softnetd_derive_network(sd);
+	port_init(sd);
+	switch_init(sd);
+	hostaddr_init(sd);
+	/* Port 53 on the gateway: the uplink is up, privileges not dropped. */
+	dnsfwd_init(sd);
+	bootpd_init(sd);
+	if (control_init(sd, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+
+	if (sd->cfg.user != NULL && drop_privileges(sd, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+}
+
+/* Watches SIGTERM/SIGINT, and with -l the log file's rotation. */
+static void
+watch_events(struct softnetd *sd, struct watch *w, bool logfile)
+{
+	struct timeval tv = {LOG_CHECK_INTERVAL, 0};
+
+	memset(w, 0, sizeof(*w));
+	w->sigs[0] = evsignal_new(sd->base, SIGTERM, on_signal, sd);
+	w->sigs[1] = evsignal_new(sd->base, SIGINT, on_signal, sd);
+	if (w->sigs[0] == NULL || w->sigs[1] == NULL ||
+	    evsignal_add(w->sigs[0], NULL) == -1 ||
+	    evsignal_add(w->sigs[1], NULL) == -1)
+		fatalx("cannot watch signals");
+	if (!logfile)
+		return;
+	w->logev[0] = event_new(sd->base, -1, EV_PERSIST, on_log_check, NULL);
+	w->logev[1] = evsignal_new(sd->base, SIGHUP, on_log_check, NULL);
+	if (w->logev[0] == NULL || w->logev[1] == NULL ||
+	    event_add(w->logev[0], &tv) == -1 ||
+	    evsignal_add(w->logev[1], NULL) == -1)
+		fatalx("cannot watch the log file");
+}
+
+/*
+ * Takes the daemon down: VM descriptors closed, leases kept (the top of
+ * this file says why), everything freed.
+ */
+static void
+stop(struct softnetd *sd, struct watch *w)
+{
+	size_t i;
+
+	control_shutdown(sd);
+	dnsfwd_shutdown(sd);
+	bootpd_shutdown(sd); /* before the ports it reads go */
+	port_shutdown(sd);
+	switch_shutdown(sd);
+	hostaddr_shutdown(sd);
+	uplink_close(sd->uplink);
+	leasedb_close(sd->db);
+	for (i = 0; i < 2; i++) {
+		event_free(w->sigs[i]);
+		if (w->logev[i] != NULL)
+			event_free(w->logev[i]);
+	}
+	event_base_free(sd->base);
+	config_free(&sd->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct softnetd sd;
+	struct options o;
+	struct watch w;
+	char err[CONFIG_ERRLEN];
+
+	memset(&sd, 0, sizeof(sd));
+	parse_options(argc, argv, &sd, &o);
+	log_init(o.debug, "softnetd");
+	/*
+	 * The log file first, so that configuration errors land in it too;
+	 * opened as root (before any drop) like launchd's StandardErrorPath.
+	 */
+	if (o.logfile != NULL &&
+	    log_open_file(o.logfile, err, sizeof(err)) == -1) {
+		fprintf(stderr, "softnetd: %s\n", err);
 		return 1;
 	}
-	if (check) {
-		printf("%s: configuration OK\n", conf ? conf : "(defaults)");
+	if (load_config(&sd, &o, argv[0]) == -1)
+		return 1;
+	if (o.check) {
+		printf(
+		    "%s: configuration OK\n", o.conf ? o.conf : "(defaults)");
 		config_free(&sd.cfg);
 		return 0;
 	}
 
-	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit(&sd.cfg);
-	if ((sd.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	sd.started = time(NULL);
-
-	/* The uplink first: on vmnet it decides the subnet and the pool. */
-	if ((sd.uplink = uplink_open(&sd.cfg, &sd.up, err, sizeof(err))) ==
-	    NULL)
-		fatalx("uplink: %s", err);
-	if (make_parent(sd.cfg.database) == -1)
-		fatal("creating the directory of %s", sd.cfg.database);
-	if (refuse_symlinks(sd.cfg.database, err, sizeof(err)) == -1)
-		fatalx("%s", err);
-	sd.db = leasedb_open(sd.cfg.database, sd.up.pool_start, sd.up.pool_end,
-	    sd.up.gateway, err, sizeof(err));
-	if (sd.db == NULL)
-		fatalx("%s", err);
-	leasedb_set_reservations(
-	    sd.db, sd.cfg.dhcp.reservations, sd.cfg.dhcp.nreservations);
-	softnetd_derive_network(&sd);
-	port_init(&sd);
-	switch_init(&sd);
-	hostaddr_init(&sd);
-	/* Port 53 on the gateway: the uplink is up, privileges not dropped. */
-	dnsfwd_init(&sd);
-	bootpd_init(&sd);
-	if (control_init(&sd, err, sizeof(err)) == -1)
-		fatalx("%s", err);
-
-	if (sd.cfg.user != NULL && drop_privileges(&sd, err, sizeof(err)) == -1)
-		fatalx("%s", err);
-
-	sigs[0] = evsignal_new(sd.base, SIGTERM, on_signal, &sd);
-	sigs[1] = evsignal_new(sd.base, SIGINT, on_signal, &sd);
-	if (sigs[0] == NULL || sigs[1] == NULL ||
-	    evsignal_add(sigs[0], NULL) == -1 ||
-	    evsignal_add(sigs[1], NULL) == -1)
-		fatalx("cannot watch signals");
-	if (logfile != NULL) {
-		struct timeval tv = {LOG_CHECK_INTERVAL, 0};
-
-		logev[0] =
-		    event_new(sd.base, -1, EV_PERSIST, on_log_check, NULL);
-		logev[1] = evsignal_new(sd.base, SIGHUP, on_log_check, NULL);
-		if (logev[0] == NULL || logev[1] == NULL ||
-		    event_add(logev[0], &tv) == -1 ||
-		    evsignal_add(logev[1], NULL) == -1)
-			fatalx("cannot watch the log file");
-	}
-
+	start(&sd);
+	watch_events(&sd, &w, o.logfile != NULL);
 	/* Last: what is open now is the budget's base. */
 	fdbudget_init(&sd);
 	log_info("softnetd %s listening on %s, uplink %s", SOFTNET_VERSION,
@@ -351,22 +448,7 @@ main(int argc, char **argv)
 	if (event_base_dispatch(sd.base) == -1)
 		fatalx("event loop failed");
 
-	control_shutdown(&sd);
-	dnsfwd_shutdown(&sd);
-	bootpd_shutdown(&sd); /* before the ports it reads go */
-	port_shutdown(&sd);
-	switch_shutdown(&sd);
-	hostaddr_shutdown(&sd);
-	uplink_close(sd.uplink);
-	leasedb_close(sd.db);
-	event_free(sigs[0]);
-	event_free(sigs[1]);
-	if (logev[0] != NULL)
-		event_free(logev[0]);
-	if (logev[1] != NULL)
-		event_free(logev[1]);
-	event_base_free(sd.base);
-	config_free(&sd.cfg);
+	stop(&sd, &w);
 	log_info("stopped");
 	return sd.exit_status;
 }

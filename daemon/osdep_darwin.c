@@ -28,8 +28,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "osdep.h"
-#include "uplink.h"
 
 /* As in XNU's bsd/sys/socket_private.h. */
 struct msghdr_x {

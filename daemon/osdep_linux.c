@@ -24,9 +24,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "osdep.h"
 #include "pkt.h"
-#include "uplink.h"
 
 /* UDP segmentation offload (Linux 6.2); older headers lack the flags. */
 #ifndef TUN_F_USO4

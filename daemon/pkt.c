@@ -247,3 +247,32 @@ pkt_build_udp4(
 	    &csum, sizeof(csum));
 	return PKT_UDP4_HLEN + payload_len;
 }
+
+/* Builds an ARP frame field by field: no struct overlay on buf. */
+size_t
+pkt_build_arp(uint8_t *buf, size_t cap, const struct pkt_arp_fields *f)
+{
+	struct pkt_eth eth;
+	struct pkt_arp arp;
+	uint32_t spa = htonl(f->spa), tpa = htonl(f->tpa);
+
+	if (cap < PKT_ARP_FRAME_LEN)
+		return 0;
+	memcpy(eth.dst, f->dst_mac, PKT_ETH_ALEN);
+	memcpy(eth.src, f->sha, PKT_ETH_ALEN);
+	eth.type = htons(PKT_ETHERTYPE_ARP);
+
+	arp.htype = htons(1); /* Ethernet */
+	arp.ptype = htons(PKT_ETHERTYPE_IPV4);
+	arp.hlen = PKT_ETH_ALEN;
+	arp.plen = 4;
+	arp.op = htons(f->op);
+	memcpy(arp.sha, f->sha, PKT_ETH_ALEN);
+	memcpy(arp.spa, &spa, sizeof(spa));
+	memcpy(arp.tha, f->tha, PKT_ETH_ALEN);
+	memcpy(arp.tpa, &tpa, sizeof(tpa));
+
+	memcpy(buf, &eth, sizeof(eth));
+	memcpy(buf + sizeof(eth), &arp, sizeof(arp));
+	return PKT_ARP_FRAME_LEN;
+}

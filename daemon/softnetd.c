@@ -1,8 +1,9 @@
 /*
  * Theory of operation: the few things about the daemon's shared state that
- * are derived rather than configured: the filter's and the DHCP server's
- * view of the network, computed once the uplink says what it is; and the
- * one way a subsystem ends the daemon with a failure status.
+ * are derived rather than configured: what the uplink is asked for (the
+ * backends get only that, never the config); the filter's and the DHCP
+ * server's view of the network, computed once the uplink says what it
+ * is; and the one way a subsystem ends the daemon with a failure status.
  */
 #include <string.h>
 
@@ -11,6 +12,21 @@
 #include "dhcp.h"
 #include "log.h"
 #include "softnetd.h"
+
+/* Picks out of the config what uplink_open needs. */
+void
+softnetd_uplink_settings(const struct config *cfg, struct uplink_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = cfg->uplink.name;
+	s->host_mode = cfg->uplink.mode == UPLINK_MODE_HOST;
+	s->offload = !cfg->uplink.no_offload;
+	s->gateway = cfg->uplink.gateway;
+	s->netmask = cfg->uplink.netmask;
+	s->pool_start = cfg->uplink.pool_start;
+	s->pool_end = cfg->uplink.pool_end;
+	s->mtu = cfg->uplink.mtu;
+}
 
 /* Derives the filter's and the DHCP server's view of the network. */
 void

@@ -43,6 +43,13 @@ struct softnetd {
 	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
 };
 
+/*
+ * What the uplink is asked for, from cfg's "uplink" object (and -B, in
+ * no_offload): the backends see no more of the config than this.
+ */
+void softnetd_uplink_settings(
+    const struct config *cfg, struct uplink_settings *s);
+
 /* Fills sd->net and sd->dhcp from sd->up and sd->cfg (after the uplink). */
 void softnetd_derive_network(struct softnetd *sd);
 

@@ -276,24 +276,13 @@ static void
 announce(struct softnetd *sd, struct port *p, uint32_t ip)
 {
 	static const struct pkt_vnet plain;
-	struct pkt_eth *eth = (struct pkt_eth *)(void *)sd->sw->arp_buf;
-	struct pkt_arp *arp = (struct pkt_arp *)(void *)(eth + 1);
-	uint8_t a[4] = {ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff};
+	struct pkt_arp_fields f = {.op = PKT_ARP_REQUEST, .spa = ip, .tpa = ip};
+	size_t len;
 
-	memcpy(eth->dst, bcast, PKT_ETH_ALEN);
-	memcpy(eth->src, p->mac, PKT_ETH_ALEN);
-	eth->type = htons(PKT_ETHERTYPE_ARP);
-	arp->htype = htons(1);
-	arp->ptype = htons(PKT_ETHERTYPE_IPV4);
-	arp->hlen = PKT_ETH_ALEN;
-	arp->plen = 4;
-	arp->op = htons(PKT_ARP_REQUEST);
-	memcpy(arp->sha, p->mac, PKT_ETH_ALEN);
-	memcpy(arp->spa, a, 4);
-	memset(arp->tha, 0, PKT_ETH_ALEN);
-	memcpy(arp->tpa, a, 4);
-	queue_uplink(sd, sd->sw->arp_buf, sizeof(*eth) + sizeof(*arp),
-	    sizeof(*eth) + sizeof(*arp), &plain);
+	memcpy(f.dst_mac, bcast, PKT_ETH_ALEN);
+	memcpy(f.sha, p->mac, PKT_ETH_ALEN);
+	len = pkt_build_arp(sd->sw->arp_buf, sizeof(sd->sw->arp_buf), &f);
+	queue_uplink(sd, sd->sw->arp_buf, len, len, &plain);
 	flush_uplink(sd); /* arp_buf is reused by the next announcement */
 }
 

@@ -25,7 +25,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "osdep.h"
 #include "pkt.h"
 #include "uplink.h"
@@ -53,10 +52,10 @@ set_addr(int s, const char *name, unsigned long req, uint32_t addr)
 
 /* Gives the device its address, MTU, queue length and MAC, and brings it up. */
 static int
-configure(
-    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
+configure(const struct uplink_settings *set, struct uplink_params *p, char *err,
+    size_t errlen)
 {
-	const char *name = cfg->uplink.name;
+	const char *name = set->name;
 	struct ifreq ifr;
 	int s;
 
@@ -64,18 +63,18 @@ configure(
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (set_addr(s, name, SIOCSIFADDR, cfg->uplink.gateway) == -1 ||
-	    set_addr(s, name, SIOCSIFNETMASK, cfg->uplink.netmask) == -1) {
+	if (set_addr(s, name, SIOCSIFADDR, set->gateway) == -1 ||
+	    set_addr(s, name, SIOCSIFNETMASK, set->netmask) == -1) {
 		snprintf(err, errlen, "%s: setting address: %s", name,
 		    strerror(errno));
 		goto fail;
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	ifr.ifr_mtu = (int)cfg->uplink.mtu;
+	ifr.ifr_mtu = (int)set->mtu;
 	if (ioctl(s, SIOCSIFMTU, &ifr) == -1) {
-		snprintf(err, errlen, "%s: setting MTU %u: %s", name,
-		    cfg->uplink.mtu, strerror(errno));
+		snprintf(err, errlen, "%s: setting MTU %u: %s", name, set->mtu,
+		    strerror(errno));
 		goto fail;
 	}
 	ifr.ifr_qlen = 10000;
@@ -90,10 +89,8 @@ configure(
 	 */
 	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
 	memcpy(ifr.ifr_hwaddr.sa_data,
-	    (const uint8_t[6]){0x02, 0x53, 0x4e,
-	        (uint8_t)(cfg->uplink.gateway >> 16),
-	        (uint8_t)(cfg->uplink.gateway >> 8),
-	        (uint8_t)cfg->uplink.gateway},
+	    (const uint8_t[6]){0x02, 0x53, 0x4e, (uint8_t)(set->gateway >> 16),
+	        (uint8_t)(set->gateway >> 8), (uint8_t)set->gateway},
 	    6);
 	if (ioctl(s, SIOCSIFHWADDR, &ifr) == -1) {
 		snprintf(
@@ -121,38 +118,38 @@ fail:
 }
 
 struct uplink *
-uplink_open(
-    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
+uplink_open(const struct uplink_settings *set, struct uplink_params *p,
+    char *err, size_t errlen)
 {
 	struct uplink *u;
 	int fd;
 
 	memset(p, 0, sizeof(*p));
-	if ((fd = osdep_tap_open_vnet(cfg->uplink.name)) == -1) {
-		snprintf(err, errlen, "creating TAP %s: %s", cfg->uplink.name,
+	if ((fd = osdep_tap_open_vnet(set->name)) == -1) {
+		snprintf(err, errlen, "creating TAP %s: %s", set->name,
 		    strerror(errno));
 		return NULL;
 	}
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1 ||
-	    osdep_tap_offload(fd, !cfg->uplink.no_offload) == -1) {
-		snprintf(err, errlen, "%s: O_NONBLOCK/offloads: %s",
-		    cfg->uplink.name, strerror(errno));
+	    osdep_tap_offload(fd, set->offload) == -1) {
+		snprintf(err, errlen, "%s: O_NONBLOCK/offloads: %s", set->name,
+		    strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	if (configure(cfg, p, err, errlen) == -1) {
+	if (configure(set, p, err, errlen) == -1) {
 		close(fd);
 		return NULL;
 	}
-	p->gateway = cfg->uplink.gateway;
-	p->netmask = cfg->uplink.netmask;
-	p->pool_start = cfg->uplink.pool_start;
-	p->pool_end = cfg->uplink.pool_end;
-	p->mtu = cfg->uplink.mtu;
-	p->vnet = !cfg->uplink.no_offload;
+	p->gateway = set->gateway;
+	p->netmask = set->netmask;
+	p->pool_start = set->pool_start;
+	p->pool_end = set->pool_end;
+	p->mtu = set->mtu;
+	p->vnet = set->offload;
 	p->max_frame = p->vnet ? PKT_MAX_FRAME /* GSO superframes */
 	                       : PKT_ETH_HLEN + p->mtu;
-	snprintf(p->name, sizeof(p->name), "%s", cfg->uplink.name);
+	snprintf(p->name, sizeof(p->name), "%s", set->name);
 	u = xcalloc(1, sizeof(*u));
 	u->fd = fd;
 	return u;

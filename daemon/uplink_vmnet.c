@@ -66,7 +66,6 @@
 #include <xpc/xpc.h>
 
 #include "addr.h"
-#include "config.h"
 #include "log.h"
 #include "pkt.h"
 #include "uplink.h"
@@ -206,27 +205,25 @@ take_params(xpc_object_t param)
  * it does not apply or fails; the caller then starts the classic way.
  */
 static vmnet_network_ref
-make_network(const struct config *cfg)
+make_network(const struct uplink_settings *set)
 {
 	vmnet_network_configuration_ref conf;
 	vmnet_network_ref net = NULL;
 	vmnet_return_t st = VMNET_FAILURE;
 	struct in_addr sub, mask;
-	uint32_t m = cfg->uplink.netmask;
+	uint32_t m = set->netmask;
 
-	if (cfg->uplink.gateway != (cfg->uplink.gateway & m) + 1)
+	if (set->gateway != (set->gateway & m) + 1)
 		return NULL;
 	if (__builtin_available(macOS 26.0, *)) {
 		conf = vmnet_network_configuration_create(
-		    cfg->uplink.mode == UPLINK_MODE_HOST ? VMNET_HOST_MODE
-		                                         : VMNET_SHARED_MODE,
-		    &st);
+		    set->host_mode ? VMNET_HOST_MODE : VMNET_SHARED_MODE, &st);
 		if (conf == NULL) {
 			log_warnx("vmnet_network_configuration_create: %s",
 			    status_name(st));
 			return NULL;
 		}
-		sub.s_addr = htonl(cfg->uplink.gateway & m);
+		sub.s_addr = htonl(set->gateway & m);
 		mask.s_addr = htonl(m);
 		if ((st = vmnet_network_configuration_set_ipv4_subnet(
 		         conf, &sub, &mask)) != VMNET_SUCCESS)
@@ -340,7 +337,7 @@ start_error(vmnet_return_t st, char *err, size_t errlen)
 
 /* Fills the start description: mode, the pinned subnet, isolation. */
 static xpc_object_t
-make_desc(const struct config *cfg, bool with_network)
+make_desc(const struct uplink_settings *set, bool with_network)
 {
 	char start_a[ADDR_IPV4_STRLEN], end_a[ADDR_IPV4_STRLEN];
 	char mask_a[ADDR_IPV4_STRLEN];
@@ -358,12 +355,11 @@ make_desc(const struct config *cfg, bool with_network)
 	if (with_network)
 		return desc; /* mode and subnet come with the network */
 	xpc_dictionary_set_uint64(desc, vmnet_operation_mode_key,
-	    cfg->uplink.mode == UPLINK_MODE_HOST ? VMNET_HOST_MODE
-	                                         : VMNET_SHARED_MODE);
+	    set->host_mode ? VMNET_HOST_MODE : VMNET_SHARED_MODE);
 	/* vmnet's start address is the gateway (the host) itself. */
-	addr_format_ipv4(cfg->uplink.gateway, start_a);
-	addr_format_ipv4(cfg->uplink.pool_end, end_a);
-	addr_format_ipv4(cfg->uplink.netmask, mask_a);
+	addr_format_ipv4(set->gateway, start_a);
+	addr_format_ipv4(set->pool_end, end_a);
+	addr_format_ipv4(set->netmask, mask_a);
 	xpc_dictionary_set_string(desc, vmnet_start_address_key, start_a);
 	xpc_dictionary_set_string(desc, vmnet_end_address_key, end_a);
 	xpc_dictionary_set_string(desc, vmnet_subnet_mask_key, mask_a);
@@ -372,8 +368,8 @@ make_desc(const struct config *cfg, bool with_network)
 
 /* Starts the interface with retries; 0, or -1 with a message in err. */
 static int
-start_iface(
-    struct uplink *u, const struct config *cfg, char *err, size_t errlen)
+start_iface(struct uplink *u, const struct uplink_settings *set, char *err,
+    size_t errlen)
 {
 	void *network = NULL;
 	vmnet_return_t st = VMNET_FAILURE;
@@ -383,9 +379,9 @@ start_iface(
 	int i;
 
 #ifdef VMNET_NETWORK_API
-	network = make_network(cfg);
+	network = make_network(set);
 #endif
-	desc = make_desc(cfg, network != NULL);
+	desc = make_desc(set, network != NULL);
 	for (i = 0; i < VMNET_START_TRIES; i++) {
 		if ((u->iface = start_once(
 		         desc, network, u->queue, &st, &hung)) != NULL ||
@@ -431,8 +427,8 @@ on_event(interface_event_t ev, xpc_object_t info)
 }
 
 struct uplink *
-uplink_open(
-    const struct config *cfg, struct uplink_params *p, char *err, size_t errlen)
+uplink_open(const struct uplink_settings *set, struct uplink_params *p,
+    char *err, size_t errlen)
 {
 	struct uplink *u = xcalloc(1, sizeof(*u));
 
@@ -447,17 +443,17 @@ uplink_open(
 	}
 	u->queue =
 	    dispatch_queue_create("org.softnet.vmnet", DISPATCH_QUEUE_SERIAL);
-	if (start_iface(u, cfg, err, errlen) == -1)
+	if (start_iface(u, set, err, errlen) == -1)
 		goto fail;
 
 	*p = start.got;
 	/* The subnet is ours (always given); vmnet echoes it back. */
-	p->gateway = cfg->uplink.gateway;
-	p->netmask = cfg->uplink.netmask;
-	p->pool_start = cfg->uplink.pool_start;
-	p->pool_end = cfg->uplink.pool_end;
+	p->gateway = set->gateway;
+	p->netmask = set->netmask;
+	p->pool_start = set->pool_start;
+	p->pool_end = set->pool_end;
 	if (p->mtu == 0)
-		p->mtu = cfg->uplink.mtu;
+		p->mtu = set->mtu;
 	if (p->max_frame < PKT_ETH_HLEN || p->max_frame > PKT_MAX_FRAME)
 		p->max_frame = PKT_ETH_HLEN + p->mtu;
 	u->max_pkt = p->max_frame;
@@ -479,7 +475,7 @@ uplink_open(
 	p->mac[0] = (uint8_t)((p->mac[0] | 0x02) & ~0x01);
 	p->mac[5] ^= 0x01;
 	snprintf(p->name, sizeof(p->name), "vmnet-%s",
-	    cfg->uplink.mode == UPLINK_MODE_HOST ? "host" : "shared");
+	    set->host_mode ? "host" : "shared");
 
 	atomic_store(&waker.posted, false);
 	atomic_store(&waker.fd, u->pipe[1]);

@@ -257,4 +257,23 @@ struct pkt_udp4_addr {
 size_t pkt_build_udp4(uint8_t *buf, size_t cap, const struct pkt_udp4_addr *a,
     size_t payload_len);
 
+/* An Ethernet/IPv4 ARP frame: no padding to the 60-byte minimum. */
+#define PKT_ARP_FRAME_LEN (PKT_ETH_HLEN + sizeof(struct pkt_arp))
+
+/* What a built ARP frame says (IP host order). */
+struct pkt_arp_fields {
+	uint16_t op;                   /* PKT_ARP_REQUEST or PKT_ARP_REPLY */
+	uint8_t dst_mac[PKT_ETH_ALEN]; /* Ethernet destination */
+	uint8_t sha[PKT_ETH_ALEN]; /* sender MAC, also the Ethernet source */
+	uint32_t spa;              /* sender IPv4 */
+	uint8_t tha[PKT_ETH_ALEN]; /* target MAC (zero in a request) */
+	uint32_t tpa;              /* target IPv4 */
+};
+
+/*
+ * Writes an Ethernet/IPv4 ARP frame into buf. Returns its length
+ * (PKT_ARP_FRAME_LEN), or 0 when cap cannot hold it.
+ */
+size_t pkt_build_arp(uint8_t *buf, size_t cap, const struct pkt_arp_fields *f);
+
 #endif

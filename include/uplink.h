@@ -11,19 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pkt.h"
-
-struct config;
+#include "frame.h"
 
 /*
- * One frame buffer: data[0..len) of cap bytes, and the virtio-net header
- * that came with it (all zero: a plain frame, nothing pending).
+ * What the daemon asks of the uplink: main.c fills it from the config's
+ * "uplink" object, so the backends never see the rest of the config.
+ * Addresses host order.
  */
-struct frame {
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-	struct pkt_vnet vnet;
+struct uplink_settings {
+	const char *name; /* TAP device name (<= 15 bytes; TAP only) */
+	bool host_mode;   /* vmnet: host mode (no NAT) instead of shared */
+	bool offload;     /* TAP: take and give GSO superframes (not -B) */
+	uint32_t gateway; /* the host's address on the VM network */
+	uint32_t netmask;
+	uint32_t pool_start; /* first and last address for VMs */
+	uint32_t pool_end;
+	unsigned mtu; /* IP MTU, 576..9000 */
 };
 
 /* What the uplink turned out to be once open. Addresses host order. */
@@ -51,9 +54,12 @@ struct uplink_params {
 
 struct uplink;
 
-/* Opens and configures the uplink; NULL with a message in err. */
-struct uplink *uplink_open(const struct config *cfg, struct uplink_params *p,
-    char *err, size_t errlen);
+/*
+ * Opens and configures the uplink as s asks; fills p with what it turned
+ * out to be. NULL with a message in err.
+ */
+struct uplink *uplink_open(const struct uplink_settings *s,
+    struct uplink_params *p, char *err, size_t errlen);
 /* The descriptor to poll for readability. */
 int uplink_fd(const struct uplink *u);
 /*

@@ -15,6 +15,8 @@
 
 #include "addr.h"
 #include "config.h"
+#include "softnetd.h"
+#include "uplink.h"
 
 #define IP(a, b, c, d)                                                         \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
@@ -964,6 +966,44 @@ test_reservations(void **state)
 	    "entry 0");
 }
 
+/*
+ * What the uplink is handed: the config's uplink object field by field,
+ * mode and -B (no_offload) turned into the backend's own flags.
+ */
+static void
+test_uplink_settings(void **state)
+{
+	struct config cfg;
+	struct uplink_settings s;
+
+	(void)state;
+	load_ok("{\"uplink\": {\"type\": \"tap\", \"name\": \"sn7\", "
+	        "\"gateway\": \"10.9.0.1\", \"netmask\": \"255.255.0.0\", "
+	        "\"pool_start\": \"10.9.0.10\", \"pool_end\": \"10.9.1.20\", "
+	        "\"mtu\": 1400}}",
+	    &cfg);
+	softnetd_uplink_settings(&cfg, &s);
+	assert_string_equal(s.name, "sn7");
+	assert_false(s.host_mode);
+	assert_true(s.offload);
+	assert_int_equal(s.gateway, 0x0a090001);
+	assert_int_equal(s.netmask, 0xffff0000);
+	assert_int_equal(s.pool_start, 0x0a09000a);
+	assert_int_equal(s.pool_end, 0x0a090114);
+	assert_int_equal(s.mtu, 1400);
+	cfg.uplink.no_offload = true; /* main.c: -B */
+	softnetd_uplink_settings(&cfg, &s);
+	assert_false(s.offload);
+	config_free(&cfg);
+
+	load_ok(
+	    "{\"uplink\": {\"type\": \"vmnet\", \"mode\": \"host\"}}", &cfg);
+	softnetd_uplink_settings(&cfg, &s);
+	assert_true(s.host_mode);
+	assert_int_equal(s.gateway, cfg.uplink.gateway);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -987,6 +1027,7 @@ main(void)
 	    cmocka_unit_test(test_uplink_name),
 	    cmocka_unit_test(test_paths),
 	    cmocka_unit_test(test_vmnet),
+	    cmocka_unit_test(test_uplink_settings),
 	    cmocka_unit_test(test_default_policy_limits),
 	    cmocka_unit_test(test_error_buffer),
 	    cmocka_unit_test(test_garbage),

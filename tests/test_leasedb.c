@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1765,6 +1767,52 @@ test_page_fast_at_100k(void **state)
 	leasedb_close(db);
 }
 
+/*
+ * leasedb_files names exactly the files an open database lives in: each
+ * exists while it is open and written to, and its directory holds no
+ * other (main.c guards and hands over these and no more). A path whose
+ * companions would not fit is refused.
+ */
+static void
+test_files(void **state)
+{
+	char files[LEASEDB_NFILES][PATH_MAX], *longpath;
+	struct tmpdb t;
+	struct leasedb *db;
+	struct dirent *de;
+	struct stat st;
+	uint8_t mac[6];
+	DIR *d;
+	size_t i, n = 0;
+
+	(void)state;
+	tmp_make(&t);
+	db = file_open(&t);
+	mac_n(1, mac);
+	assert_int_equal(leasedb_attach(db, mac, "vm1", 0, T0), 0);
+	assert_int_equal(leasedb_files(t.path, files), 0);
+	assert_string_equal(files[0], t.path);
+	for (i = 0; i < LEASEDB_NFILES; i++)
+		assert_int_equal(stat(files[i], &st), 0);
+	assert_non_null(d = opendir(t.dir));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	assert_int_equal(n, LEASEDB_NFILES);
+	leasedb_close(db);
+	tmp_remove(&t);
+
+	longpath = malloc(PATH_MAX);
+	assert_non_null(longpath);
+	memset(longpath, 'a', PATH_MAX - 4);
+	longpath[0] = '/';
+	longpath[PATH_MAX - 4] = '\0'; /* fits; its "-wal" does not */
+	assert_int_equal(leasedb_files(longpath, files), -1);
+	free(longpath);
+}
+
 int
 main(void)
 {
@@ -1805,6 +1853,7 @@ main(void)
 	    cmocka_unit_test(test_client_identity),
 	    cmocka_unit_test(test_quarantine_list),
 	    cmocka_unit_test(test_migrate_2_to_3),
+	    cmocka_unit_test(test_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

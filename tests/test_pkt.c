@@ -1,8 +1,9 @@
 /*
  * pkt_parse layer by layer on frames built byte by byte here (truncated at
  * every layer, padded, tagged, fragmented), the checksum helpers against
- * RFC 1071 / known headers, and pkt_build_udp4 checked by re-parsing its
- * output and verifying both checksums.
+ * RFC 1071 / known headers, pkt_build_udp4 checked by re-parsing its
+ * output and verifying both checksums, and pkt_build_arp against frames
+ * written out byte by byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -828,6 +829,76 @@ test_build_udp4(void **state)
 	verify_udp4(big, len, &a, 2);
 }
 
+/*
+ * pkt_build_arp against frames written out byte by byte: a gratuitous
+ * request as switch.c announces a lease, and a reply with every field
+ * distinct (a swapped field or byte order shows); too small a buffer
+ * gets nothing written.
+ */
+static void
+test_build_arp(void **state)
+{
+	static const uint8_t request[] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* Ethernet destination */
+	    0x02, 0x11, 0x22, 0x33, 0x44, 0x55, /* Ethernet source */
+	    0x08, 0x06,                         /* ARP */
+	    0x00, 0x01,                         /* htype Ethernet */
+	    0x08, 0x00,                         /* ptype IPv4 */
+	    0x06, 0x04,                         /* hlen, plen */
+	    0x00, 0x01,                         /* request */
+	    0x02, 0x11, 0x22, 0x33, 0x44, 0x55, /* sha */
+	    0xc0, 0xa8, 0x69, 0x0a,             /* spa 192.168.105.10 */
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* tha */
+	    0xc0, 0xa8, 0x69, 0x0a,             /* tpa 192.168.105.10 */
+	};
+	static const uint8_t reply[] = {
+	    0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, /* Ethernet destination */
+	    0x02, 0x11, 0x22, 0x33, 0x44, 0x55, /* Ethernet source */
+	    0x08, 0x06,                         /* ARP */
+	    0x00, 0x01,                         /* htype Ethernet */
+	    0x08, 0x00,                         /* ptype IPv4 */
+	    0x06, 0x04,                         /* hlen, plen */
+	    0x00, 0x02,                         /* reply */
+	    0x02, 0x11, 0x22, 0x33, 0x44, 0x55, /* sha */
+	    0x0a, 0x01, 0x02, 0x03,             /* spa 10.1.2.3 */
+	    0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* tha */
+	    0xac, 0x10, 0x20, 0x30,             /* tpa 172.16.32.48 */
+	};
+	struct pkt_arp_fields f = {.op = PKT_ARP_REQUEST,
+	    .spa = IP4(192, 168, 105, 10),
+	    .tpa = IP4(192, 168, 105, 10)};
+	uint8_t buf[64];
+
+	(void)state;
+	assert_int_equal(PKT_ARP_FRAME_LEN, sizeof(request));
+	memset(f.dst_mac, 0xff, 6);
+	memcpy(f.sha, mac_a, 6);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pkt_build_arp(buf, sizeof(buf), &f), sizeof(request));
+	assert_memory_equal(buf, request, sizeof(request));
+	assert_int_equal(buf[sizeof(request)], 0x5a); /* nothing past it */
+
+	f.op = PKT_ARP_REPLY;
+	memcpy(f.dst_mac, mac_b, 6);
+	f.spa = IP4(10, 1, 2, 3);
+	memcpy(f.tha, (const uint8_t[6]){6, 5, 4, 3, 2, 1}, 6);
+	f.tpa = IP4(172, 16, 32, 48);
+	assert_int_equal(pkt_build_arp(buf, sizeof(reply), &f), sizeof(reply));
+	assert_memory_equal(buf, reply, sizeof(reply));
+
+	/* Parsed back, it is the well-formed ARP the filter expects. */
+	assert_int_equal(pkt_parse(buf, sizeof(reply), &pi), 0);
+	assert_int_equal(pi.ethertype, PKT_ETHERTYPE_ARP);
+	assert_non_null(pi.arp);
+	assert_int_equal(pkt_arp_spa(pi.arp), IP4(10, 1, 2, 3));
+	assert_int_equal(pkt_arp_tpa(pi.arp), IP4(172, 16, 32, 48));
+
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pkt_build_arp(buf, sizeof(reply) - 1, &f), 0);
+	assert_int_equal(pkt_build_arp(buf, 0, &f), 0);
+	assert_int_equal(buf[0], 0x5a);
+}
+
 int
 main(void)
 {
@@ -848,6 +919,7 @@ main(void)
 	    cmocka_unit_test(test_csum),
 	    cmocka_unit_test(test_csum_matches_reference),
 	    cmocka_unit_test(test_build_udp4),
+	    cmocka_unit_test(test_build_arp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "osdep.h"
 #include "pkt.h"
 #include "uplink.h"
@@ -42,20 +41,16 @@ setup_netns(void **state)
 	return 0;
 }
 
-/* The test config: a TAP named sntest0 on 10.77.0.1/24. */
-static void
-test_config(struct config *cfg)
-{
-	config_defaults(cfg);
-	free(cfg->uplink.name);
-	cfg->uplink.name = strdup("sntest0");
-	cfg->uplink.type = UPLINK_TAP;
-	cfg->uplink.gateway = 0x0a4d0001;
-	cfg->uplink.netmask = 0xffffff00;
-	cfg->uplink.pool_start = 0x0a4d0002;
-	cfg->uplink.pool_end = 0x0a4d00fe;
-	cfg->uplink.mtu = 1400;
-}
+/* The test uplink: a TAP named sntest0 on 10.77.0.1/24, offloads on. */
+static const struct uplink_settings test_set = {
+    .name = "sntest0",
+    .offload = true,
+    .gateway = 0x0a4d0001,
+    .netmask = 0xffffff00,
+    .pool_start = 0x0a4d0002,
+    .pool_end = 0x0a4d00fe,
+    .mtu = 1400,
+};
 
 /* Reads an interface's flags/MTU/address through ioctl. */
 static void
@@ -113,7 +108,6 @@ test_tap_uplink(void **state)
 	uint8_t out[64], in[2048];
 	struct frame fo = {out, 0, sizeof(out)}, fi = {in, 0, sizeof(in)};
 	struct uplink_params p;
-	struct config cfg;
 	struct uplink *u;
 	struct pollfd pfd;
 	struct pkt_info pi;
@@ -124,8 +118,7 @@ test_tap_uplink(void **state)
 	(void)state;
 	if (!in_netns)
 		skip();
-	test_config(&cfg);
-	u = uplink_open(&cfg, &p, err, sizeof(err));
+	u = uplink_open(&test_set, &p, err, sizeof(err));
 	assert_non_null(u);
 	assert_memory_equal(p.mac, want_mac, 6);
 	assert_int_equal(p.gateway, 0x0a4d0001);
@@ -162,7 +155,6 @@ test_tap_uplink(void **state)
 	uplink_close(u);
 	/* Non-persistent: the device is gone with the fd. */
 	assert_int_equal(if_nametoindex("sntest0"), 0);
-	config_free(&cfg);
 }
 
 /*
@@ -218,7 +210,6 @@ test_tap_block(void **state)
 	                     c[6] = {0x02, 0, 0, 0xaa, 0, 0x01};
 	uint8_t both[2][6], marks[8];
 	struct uplink_params p;
-	struct config cfg;
 	struct uplink *u;
 	char err[256];
 	int ps, ifindex, status;
@@ -227,8 +218,7 @@ test_tap_block(void **state)
 	(void)state;
 	if (!in_netns)
 		skip();
-	test_config(&cfg);
-	u = uplink_open(&cfg, &p, err, sizeof(err));
+	u = uplink_open(&test_set, &p, err, sizeof(err));
 	assert_non_null(u);
 	ifindex = (int)if_nametoindex("sntest0");
 	ps = socket(AF_PACKET, SOCK_RAW, 0);
@@ -277,7 +267,6 @@ test_tap_block(void **state)
 	assert_int_equal(errno, EINVAL);
 	close(ps);
 	uplink_close(u);
-	config_free(&cfg);
 }
 
 /* A second daemon's uplink on a busy name fails with a message. */
@@ -285,18 +274,15 @@ static void
 test_tap_bad_name(void **state)
 {
 	struct uplink_params p;
-	struct config cfg;
+	struct uplink_settings set = test_set;
 	char err[256] = "";
 
 	(void)state;
 	if (!in_netns)
 		skip();
-	test_config(&cfg);
-	free(cfg.uplink.name);
-	cfg.uplink.name = strdup("lo");
-	assert_null(uplink_open(&cfg, &p, err, sizeof(err)));
+	set.name = "lo";
+	assert_null(uplink_open(&set, &p, err, sizeof(err)));
 	assert_non_null(strstr(err, "lo"));
-	config_free(&cfg);
 }
 
 /* Descriptors are told apart: dgram socket, TAP (with its MAC), others. */

@@ -183,6 +183,7 @@ int
 main(int argc, char **argv)
 {
 	struct softnetd sd;
+	struct uplink_settings us;
 	struct writer w;
 	struct port_attach_args a;
 	struct pkt_udp4_addr addr;
@@ -222,7 +223,8 @@ main(int argc, char **argv)
 	if ((sd.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	if (tap) {
-		sd.uplink = uplink_open(&sd.cfg, &sd.up, err, sizeof(err));
+		softnetd_uplink_settings(&sd.cfg, &us);
+		sd.uplink = uplink_open(&us, &sd.up, err, sizeof(err));
 		if (sd.uplink == NULL)
 			fatalx("uplink: %s", err);
 	} else {
