@@ -57,6 +57,7 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "clock.h"
 #include "leasedb.h"
 #include "log.h"
 #include "osdep.h"
@@ -370,7 +371,7 @@ snapshot(struct softnetd *sd, struct snapshot *s)
 	struct port *p;
 
 	memset(s, 0, sizeof(*s));
-	s->now = softnetd_now();
+	s->now = clock_now();
 	s->pool_start = sd->up.pool_start;
 	s->pool_end = sd->up.pool_end;
 	if (leasedb_foreach(sd->db, collect, s) == -1)

@@ -59,6 +59,7 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "clock.h"
 #include "control.h"
 #include "expose.h"
 #include "fdbudget.h"
@@ -70,6 +71,7 @@
 #include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
+#include "vm.h"
 #include "xmalloc.h"
 
 #define CONN_MAX_FDS      CONTROL_MAX_FDS /* fds queued on one connection */
@@ -466,7 +468,7 @@ static json_t *
 op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
     json_t *id, int fd, void *session)
 {
-	struct port_attach_args a = {
+	struct vm_attach_args a = {
 	    .fd = fd, .owner = peer->uid, .admin = peer->admin};
 	json_t *mac = json_object_get(req, "mac");
 	json_t *name = json_object_get(req, "name");
@@ -476,7 +478,7 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	uint8_t devmac[6];
 	struct policy pol;
 	struct port *p;
-	const char *code;
+	enum vm_err verr;
 	char msg[CONTROL_MSG_LEN];
 
 	if (fd == -1) {
@@ -502,7 +504,7 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 			goto fail;
 		}
 	}
-	/* Who may pin which address is port_attach's call (it knows MACs). */
+	/* Who may pin which address is vm_attach's call (it knows MACs). */
 	if (ip != NULL &&
 	    (!json_is_string(ip) ||
 	        addr_parse_ipv4(json_string_value(ip), &a.ip) == -1 ||
@@ -582,8 +584,8 @@ op_attach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 		goto fail;
 	}
 	a.session = json_is_true(sess) ? session : NULL;
-	if ((p = port_attach(sd, &a, &code, msg, sizeof(msg))) == NULL) {
-		err = reply_error(id, code, "%s", msg);
+	if ((p = vm_attach(sd, &a, &verr, msg, sizeof(msg))) == NULL) {
+		err = reply_error(id, vm_err_code(verr), "%s", msg);
 		goto fail;
 	}
 	r = reply_new(true, id);
@@ -608,7 +610,7 @@ op_detach(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 		return r;
 	r = reply_new(true, id);
 	json_object_set_new(r, "vm", vm_json(p, false));
-	port_detach(sd, p);
+	vm_detach(sd, p);
 	return r;
 }
 
@@ -715,7 +717,7 @@ quarantine_json(struct softnetd *sd, const struct control_peer *peer)
 	json_t *arr = json_array();
 	int n, i;
 
-	n = leasedb_quarantine_list(sd->db, softnetd_now(), peer->admin,
+	n = leasedb_quarantine_list(sd->db, clock_now(), peer->admin,
 	    (int64_t)peer->uid, q, LEASES_PAGE);
 	for (i = 0; i < n; i++) {
 		addr_format_mac(q[i].mac, mac);
@@ -760,7 +762,7 @@ reserved_row(struct softnetd *sd, const struct control_peer *peer,
 
 	if (!reservation_visible(sd, peer, e))
 		return 0;
-	if ((r = leasedb_holder(sd->db, e->ip, softnetd_now(), &h)) == -1)
+	if ((r = leasedb_holder(sd->db, e->ip, clock_now(), &h)) == -1)
 		return -1;
 	if (r == 0 && reserve_matches(e, h.mac, h.name))
 		return 0;
@@ -947,7 +949,7 @@ op_lease_release(struct softnetd *sd, const struct control_peer *peer,
 	if (port_by_mac(sd, m) != NULL)
 		return reply_error(id, SOFTNET_E_MAC_IN_USE,
 		    "MAC %s is attached; detach it first", macs);
-	if (leasedb_forget(sd->db, m, softnetd_now()) == -1)
+	if (leasedb_forget(sd->db, m, clock_now()) == -1)
 		return reply_error(
 		    id, SOFTNET_E_INTERNAL, "lease database error");
 	bootpd_dirty(sd);
@@ -1010,7 +1012,7 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	        (json_int_t)st->dhcp_rate_limited, "dhcp_over_quota",
 	        (json_int_t)st->dhcp_over_quota, "decline_unquarantined",
 	        (json_int_t)st->dhcp_decline_unquarantined, "leases_purged",
-	        (json_int_t)st->leases_purged, "lease_retention",
+	        (json_int_t)vm_leases_purged(sd), "lease_retention",
 	        (json_int_t)sd->cfg.dhcp.lease_retention, "backlog_bytes",
 	        (json_int_t)backlog, "backlog_share_drops",
 	        (json_int_t)refused));
@@ -1109,16 +1111,7 @@ out:
 void
 control_session_end(struct softnetd *sd, void *session)
 {
-	struct port *p, *tmp;
-
-	/* Ports attached without a session carry NULL: never "end" those. */
-	if (session == NULL)
-		return;
-	TAILQ_FOREACH_SAFE(p, port_all(sd), entry, tmp)
-	{
-		if (p->session == session)
-			port_detach(sd, p);
-	}
+	vm_session_end(sd, session);
 }
 
 bool

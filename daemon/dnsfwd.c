@@ -45,6 +45,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dnsfwd.h"
 #include "log.h"
 #include "port.h"
@@ -336,7 +337,7 @@ on_query(evutil_socket_t fd, short what, void *arg)
 		up = f->upstream[f->next_upstream++ % f->nupstream];
 		switch (dnsfwd_table_add(&f->table, ip, ntohs(from.sin_port),
 		    (uint16_t)(f->buf[0] << 8 | f->buf[1]), up,
-		    softnetd_now() + DNSFWD_TIMEOUT, &id)) {
+		    clock_now() + DNSFWD_TIMEOUT, &id)) {
 		case DNSFWD_ADD_VM_FULL:
 			f->drop_vm_cap++;
 			continue;
@@ -364,7 +365,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	f->expired += dnsfwd_table_expire(&f->table, softnetd_now());
+	f->expired += dnsfwd_table_expire(&f->table, clock_now());
 	sum = drop_sum(f);
 	if (sum == f->logged_sum)
 		return;

@@ -34,6 +34,7 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "uplink.h"
+#include "vm.h"
 #include "xmalloc.h"
 
 static void __attribute__((noreturn)) usage(int status)
@@ -50,12 +51,6 @@ static void __attribute__((noreturn)) usage(int status)
 	    "             coalescing (the baseline make bench compares with)\n"
 	    "  -h         this help; see softnetd(8)\n");
 	exit(status);
-}
-
-int64_t
-softnetd_now(void)
-{
-	return (int64_t)time(NULL);
 }
 
 /* Creates the parent directories of path (mode 0755) if missing. */
@@ -350,6 +345,7 @@ start(struct softnetd *sd)
 	softnetd_derive_network(sd);
 	port_init(sd);
 	switch_init(sd);
+	vm_init(sd);
 	hostaddr_init(sd);
 	/* Port 53 on the gateway: the uplink is up, privileges not dropped. */
 	dnsfwd_init(sd);
@@ -396,6 +392,7 @@ stop(struct softnetd *sd, struct watch *w)
 	control_shutdown(sd);
 	dnsfwd_shutdown(sd);
 	bootpd_shutdown(sd); /* before the ports it reads go */
+	vm_shutdown(sd);
 	port_shutdown(sd);
 	switch_shutdown(sd);
 	hostaddr_shutdown(sd);

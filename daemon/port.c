@@ -3,7 +3,10 @@
  * socket or a TAP fd), non-blocking, with a persistent libevent read event.
  * The registry is a list for listing plus two chained hash tables (MAC, and
  * leased IP) that the switch consults per frame; both are kept in step by
- * port_attach, port_detach and port_set_lease only.
+ * port_register, port_remove and port_set_lease only. What a VM's attach
+ * and detach mean beyond the port (checks, the lease database, exposed
+ * ports) is vm.c's: it creates ports with port_new and port_register, and
+ * port_set_reaper hands it the dead ones.
  *
  * A port that fails (its peer is gone, its device vanished) is not freed in
  * the middle of frame processing: port_fail marks it dead and wakes a reaper
@@ -38,13 +41,11 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "expose.h"
 #include "bootpd.h"
-#include "leasedb.h"
 #include "log.h"
 #include "port.h"
-#include "reserve.h"
-#include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
 #include "uplink.h"
@@ -83,6 +84,7 @@ struct ports {
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
+	port_reap_fn *reap_fn; /* detaches a dead port (port_set_reaper) */
 };
 
 /* Bucket of a MAC. */
@@ -104,7 +106,7 @@ ip_bucket(uint32_t ip)
 	return (ip * 2654435761u) >> 22 & (PORT_BUCKETS - 1);
 }
 
-/* Detaches every port marked dead. */
+/* Detaches every port marked dead, through the lifecycle's callback. */
 static void
 reap(evutil_socket_t fd, short what, void *arg)
 {
@@ -115,9 +117,19 @@ reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	TAILQ_FOREACH_SAFE(p, &sd->ports->list, entry, tmp)
 	{
-		if (p->dead)
-			port_detach(sd, p);
+		if (!p->dead)
+			continue;
+		if (sd->ports->reap_fn != NULL)
+			sd->ports->reap_fn(sd, p);
+		else
+			port_remove(sd, p);
 	}
+}
+
+void
+port_set_reaper(struct softnetd *sd, port_reap_fn *fn)
+{
+	sd->ports->reap_fn = fn;
 }
 
 void
@@ -226,166 +238,6 @@ port_writable(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Gives a re-attached VM its bound lease back if the address is still in
- * today's pool; true if it did. The subnet may have changed across the
- * restart (another configuration; before softnet pinned its own subnet,
- * vmnet could move it): a lease outside the pool is released, the VM's
- * renewal is refused (leasedb_ack) and it gets a new address by DHCP.
- */
-static bool
-restore_lease(
-    struct softnetd *sd, struct port *p, const struct lease *l, int64_t now)
-{
-	static struct log_rl rl;
-	char ips[ADDR_IPV4_STRLEN];
-
-	/*
-	 * Today's pool, or this VM's reserved address outside it. A lease
-	 * of an address reserved since for another VM is restored too: it
-	 * runs until the guest next asks, when it is refused (leasedb.c).
-	 */
-	if (l->ip == leasedb_fixed_ip(sd->db, p->mac, p->name) ||
-	    (l->ip >= sd->up.pool_start && l->ip <= sd->up.pool_end &&
-	        l->ip != sd->up.gateway)) {
-		port_set_lease(sd, p, l->ip, l->expires);
-		return true;
-	}
-	addr_format_ipv4(l->ip, ips);
-	log_info("vm %u: lease %s is outside today's pool; released, the "
-	         "VM gets a new address",
-	    p->id, ips);
-	if (leasedb_release(sd->db, p->mac, l->ip, now) == -1)
-		log_warnx_rl(
-		    &rl, "vm %u: lease database error at release", p->id);
-	return false;
-}
-
-bool
-port_mac_reserved(struct softnetd *sd, const uint8_t mac[6])
-{
-	static const uint8_t zero[6];
-	uint8_t gw[6];
-
-	if (memcmp(mac, sd->up.mac, 6) == 0)
-		return true;
-	if (memcmp(sd->up.vm_mac, zero, 6) != 0 &&
-	    memcmp(mac, sd->up.vm_mac, 6) == 0)
-		return true;
-	return switch_gateway_mac(sd, gw) && memcmp(mac, gw, 6) == 0;
-}
-
-/*
- * Whether a's MAC belongs to someone else (Security model, rule 2): a port
- * has it now, or its lease row names another owner. The row outlives the
- * VM on purpose (a detach or a daemon restart does not free the MAC: the
- * owner's VM comes back to the same address); only an admin's
- * `softnetctl leases release` (leasedb_forget) frees it, or an admin
- * attaching it takes it over (leasedb_attach then records the admin as
- * the owner). A row with no owner (-1, from before owners were recorded)
- * belongs to no one. 0 free, 1 taken; *l is the row or zeroed.
- */
-static int
-mac_taken(
-    struct softnetd *sd, const struct port_attach_args *a, struct lease *l)
-{
-	memset(l, 0, sizeof(*l));
-	if (port_by_mac(sd, a->mac) != NULL)
-		return 1;
-	if (leasedb_get(sd->db, a->mac, l) != 0)
-		return 0;
-	return !a->admin && l->owner >= 0 && l->owner != a->owner;
-}
-
-/*
- * Whether a may pin a->ip (attach --ip; issue 14): a host of the subnet,
- * not the gateway; root/admin_group may pin any such address, others only
- * the one dhcp.reservations keeps for this MAC or name; never another
- * VM's reserved or pinned address, nor one another MAC's live lease holds
- * (the caller learns until when; the reservation wins once it ends).
- * 0, or -1 with a code and message.
- */
-static int
-ip_acceptable(struct softnetd *sd, const struct port_attach_args *a,
-    const char **code, char *msg, size_t msglen)
-{
-	const struct reserve_entry *e, *pin, *pins;
-	uint32_t mask = sd->up.netmask, net = sd->up.gateway & mask;
-	char ips[ADDR_IPV4_STRLEN], who[RESERVE_DESCLEN], when[32];
-	struct lease h;
-	struct port *other;
-	size_t npins;
-	time_t t;
-	int r;
-
-	addr_format_ipv4(a->ip, ips);
-	if ((a->ip & mask) != net || a->ip == net || a->ip == (net | ~mask) ||
-	    a->ip == sd->up.gateway) {
-		*code = SOFTNET_E_BAD_IP;
-		snprintf(msg, msglen,
-		    "%s is not a VM address of this network (a host of "
-		    "the gateway's subnet, not the gateway)",
-		    ips);
-		return -1;
-	}
-	e = reserve_by_ip(
-	    sd->cfg.dhcp.reservations, sd->cfg.dhcp.nreservations, a->ip);
-	if (e != NULL && !reserve_matches(e, a->mac, a->name)) {
-		*code = a->admin ? SOFTNET_E_IP_IN_USE : SOFTNET_E_PERMISSION;
-		reserve_describe(e, who, sizeof(who));
-		if (a->admin)
-			snprintf(msg, msglen,
-			    "%s is reserved for %s in dhcp.reservations", ips,
-			    who);
-		else
-			snprintf(msg, msglen,
-			    "%s is not reserved for this VM's MAC or name; "
-			    "--ip needs root or admin_group otherwise",
-			    ips);
-		return -1;
-	}
-	if (e == NULL && !a->admin) {
-		*code = SOFTNET_E_PERMISSION;
-		snprintf(msg, msglen,
-		    "%s is not reserved for this VM's MAC or name "
-		    "(dhcp.reservations); --ip needs root or admin_group "
-		    "otherwise",
-		    ips);
-		return -1;
-	}
-	if ((r = leasedb_holder(sd->db, a->ip, softnetd_now(), &h)) == -1) {
-		*code = SOFTNET_E_INTERNAL;
-		snprintf(msg, msglen, "lease database error");
-		return -1;
-	}
-	if (r == 0 && memcmp(h.mac, a->mac, 6) != 0) {
-		t = (time_t)h.expires;
-		if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
-		        gmtime(&t)) == 0)
-			snprintf(
-			    when, sizeof(when), "%lld", (long long)h.expires);
-		*code = SOFTNET_E_IP_IN_USE;
-		snprintf(msg, msglen,
-		    "%s is in use until %s (another MAC's lease%s)", ips, when,
-		    e != NULL ? ", from before the reservation: it is not "
-		                "renewed, and the address is this VM's once it "
-		                "ends"
-		              : "");
-		return -1;
-	}
-	pins = leasedb_pins(sd->db, &npins);
-	pin = reserve_by_ip(pins, npins, a->ip);
-	other = port_by_ip(sd, a->ip);
-	if ((pin != NULL && memcmp(pin->mac, a->mac, 6) != 0) ||
-	    (other != NULL && memcmp(other->mac, a->mac, 6) != 0)) {
-		*code = SOFTNET_E_IP_IN_USE;
-		snprintf(
-		    msg, msglen, "%s is taken by another attached VM", ips);
-		return -1;
-	}
-	return 0;
-}
-
-/*
  * Whether a VM datagram socket may be attached: connected to an unnamed
  * peer (one end of a socket pair) and not attached already. The frames
  * softnetd sends on it go wherever it is connected, and whoever handed
@@ -396,11 +248,12 @@ ip_acceptable(struct softnetd *sd, const struct port_attach_args *a,
  * unbound peer, and a bound one can be re-targeted there and back again
  * between two sends; an unnamed peer, once left, is never the peer
  * again, so checking it before each batch of sends (send_dgram) catches
- * a re-connect for good. 0, or -1 with the reason in msg.
+ * a re-connect for good. PORT_OK, or why not (*other: the port that has
+ * the socket already).
  */
-static int
+static enum port_err
 dgram_acceptable(struct softnetd *sd, int fd, uint64_t *ident, bool *has_ident,
-    char *msg, size_t msglen)
+    struct port **other)
 {
 	struct port *p;
 
@@ -408,145 +261,85 @@ dgram_acceptable(struct softnetd *sd, int fd, uint64_t *ident, bool *has_ident,
 	case OSDEP_PEER_UNNAMED:
 		break;
 	case OSDEP_PEER_NAMED:
-		snprintf(msg, msglen,
-		    "the socket is connected to a bound address; pass one end "
-		    "of a socketpair(2)");
-		return -1;
+		return PORT_E_NAMED_PEER;
 	default:
-		snprintf(msg, msglen,
-		    "the socket is not connected; pass one end of a "
-		    "socketpair(2)");
-		return -1;
+		return PORT_E_UNCONNECTED;
 	}
 	if (osdep_fd_ident(fd, ident) == -1)
-		return 0;
+		return PORT_OK;
 	*has_ident = true;
 	TAILQ_FOREACH(p, &sd->ports->list, entry)
 	{
 		if (p->has_ident && p->ident == *ident) {
-			snprintf(msg, msglen,
-			    "the socket is already attached (vm %u)", p->id);
-			return -1;
+			*other = p;
+			return PORT_E_ATTACHED;
 		}
 	}
-	return 0;
+	return PORT_OK;
 }
 
-struct port *
-port_attach(struct softnetd *sd, const struct port_attach_args *a,
-    const char **code, char *msg, size_t msglen)
+/* Makes fd non-blocking and sized for batches; TAP offloads if it can. */
+static enum port_err
+prepare_fd(struct softnetd *sd, int fd, enum osdep_fd_kind kind)
 {
 	static struct log_rl rl_tune;
-	struct ports *ps = sd->ports;
-	struct port *p;
-	struct lease l;
-	char macs[ADDR_MAC_STRLEN];
-	int64_t now = softnetd_now();
-	uint64_t ident = 0;
-	bool has_ident = false;
-	size_t b;
 
-	addr_format_mac(a->mac, macs);
-	if (ps->count >= sd->cfg.max_vms) {
-		*code = "too_many_vms";
-		snprintf(msg, msglen, "max_vms (%u) VMs are attached",
-		    sd->cfg.max_vms);
-		return NULL;
-	}
-	if (!addr_mac_is_unicast(a->mac)) {
-		*code = "bad_mac";
-		snprintf(msg, msglen, "%s is not a unicast MAC address", macs);
-		return NULL;
-	}
-	if (port_mac_reserved(sd, a->mac)) {
-		*code = "bad_mac";
-		snprintf(msg, msglen,
-		    "%s is one of softnetd's own MAC addresses (the uplink's "
-		    "or the gateway's) and cannot be attached",
-		    macs);
-		return NULL;
-	}
-	if (mac_taken(sd, a, &l) != 0) {
-		/* One message whoever holds it: it names no one (rule 4). */
-		*code = "mac_in_use";
-		snprintf(msg, msglen,
-		    "MAC %s is in use (attached, or leased by another user; "
-		    "an admin frees it with `softnetctl leases release`)",
-		    macs);
-		return NULL;
-	}
-	if (a->name != NULL && a->name[0] != '\0' &&
-	    port_by_owner_name(sd, a->owner, a->name) != NULL) {
-		*code = "name_in_use";
-		snprintf(msg, msglen,
-		    "you already have a VM named \"%s\" attached", a->name);
-		return NULL;
-	}
-	if (a->ip != 0 && ip_acceptable(sd, a, code, msg, msglen) == -1)
-		return NULL;
-	if (a->kind == OSDEP_FD_DGRAM && dgram_acceptable(sd, a->fd, &ident,
-	                                     &has_ident, msg, msglen) == -1) {
-		*code = "bad_fd";
-		return NULL;
-	}
-	if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) == -1 ||
-	    fcntl(a->fd, F_SETFD, FD_CLOEXEC) == -1) {
-		*code = "bad_fd";
-		snprintf(msg, msglen,
-		    "cannot make the descriptor non-blocking: %s",
-		    strerror(errno));
-		return NULL;
-	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+		return PORT_E_FLAGS;
 	/* Room for a batch of frames where the OS default is small (D2). */
-	if (a->kind == OSDEP_FD_DGRAM && osdep_dgram_tune(a->fd) == -1)
+	if (kind == OSDEP_FD_DGRAM && osdep_dgram_tune(fd) == -1)
 		log_warn_rl(&rl_tune, "vm attach: sizing the socket buffers");
 	/* A TAP with vnet headers gets offloads (not under -B): GSO
 	 * superframes pass. */
-	if (a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd) &&
-	    osdep_tap_offload(a->fd, !sd->no_batch) == -1) {
-		*code = "bad_fd";
-		snprintf(msg, msglen, "cannot enable TAP offloads: %s",
-		    strerror(errno));
-		return NULL;
-	}
+	if (kind == OSDEP_FD_TAP && osdep_tap_has_vnet(fd) &&
+	    osdep_tap_offload(fd, !sd->no_batch) == -1)
+		return PORT_E_OFFLOAD;
+	return PORT_OK;
+}
+
+enum port_err
+port_new(struct softnetd *sd, int fd, enum osdep_fd_kind kind, struct port **pp)
+{
+	struct port *p;
+	uint64_t ident = 0;
+	bool has_ident = false;
+	enum port_err e;
+
+	*pp = NULL;
+	if (kind == OSDEP_FD_DGRAM &&
+	    (e = dgram_acceptable(sd, fd, &ident, &has_ident, pp)) != PORT_OK)
+		return e;
+	if ((e = prepare_fd(sd, fd, kind)) != PORT_OK)
+		return e;
 	p = xcalloc(1, sizeof(*p));
 	p->sd = sd;
-	p->vnet = a->kind == OSDEP_FD_TAP && osdep_tap_has_vnet(a->fd);
-	p->id = ps->next_id++;
-	if (a->name != NULL)
-		snprintf(p->name, sizeof(p->name), "%s", a->name);
-	memcpy(p->mac, a->mac, 6);
-	p->fd = a->fd;
-	p->kind = a->kind;
+	p->vnet = kind == OSDEP_FD_TAP && osdep_tap_has_vnet(fd);
+	p->id = sd->ports->next_id++;
+	p->fd = fd;
+	p->kind = kind;
 	p->ident = ident;
 	p->has_ident = has_ident;
-	p->owner = a->owner;
-	p->session = a->session;
-	p->attached_at = now;
-	rate_init(&p->tx_rate, &sd->cfg.vm_limits.tx, switch_clock());
-	rate_init(&p->rx_rate, &sd->cfg.vm_limits.rx, switch_clock());
+	rate_init(&p->tx_rate, &sd->cfg.vm_limits.tx, clock_mono());
+	rate_init(&p->rx_rate, &sd->cfg.vm_limits.rx, clock_mono());
 	switch_dhcp_rate_init(sd, p);
-	p->admin = a->admin;
-	if (a->policy != NULL)
-		p->policy = *a->policy;
-	else
-		policy_init(&p->policy);
-	/* Before the database records the VM: a taken port leaves no trace. */
-	if (p->policy.nexpose > 0 && expose_open(sd, p, msg, msglen) == -1) {
-		*code = "port_in_use";
-		free(p);
-		return NULL;
-	}
-	if (leasedb_attach(sd->db, a->mac, a->name != NULL ? a->name : "",
-	        a->owner, now) == -1) {
-		*code = "internal";
-		snprintf(msg, msglen, "lease database error");
-		expose_close(sd, p);
-		free(p);
-		return NULL;
-	}
-	if (a->ip != 0)
-		leasedb_pin(sd->db, a->mac, a->ip);
+	policy_init(&p->policy);
+	*pp = p;
+	return PORT_OK;
+}
+
+void
+port_discard(struct port *p)
+{
+	free(p);
+}
+
+void
+port_register(struct softnetd *sd, struct port *p)
+{
+	struct ports *ps = sd->ports;
+	size_t b;
+
 	p->ev =
 	    event_new(sd->base, p->fd, EV_READ | EV_PERSIST, port_readable, p);
 	/* Where a full datagram socket never turns writable, a timer. */
@@ -562,35 +355,12 @@ port_attach(struct softnetd *sd, const struct port_attach_args *a,
 	b = mac_bucket(p->mac);
 	p->mac_next = ps->by_mac[b];
 	ps->by_mac[b] = p;
-
-	/* A VM re-attached after a daemon restart keeps its bound lease. */
-	if (leasedb_get(sd->db, p->mac, &l) == 0 && l.state == LEASE_BOUND &&
-	    l.expires > now && l.ip != 0 && port_by_ip(sd, l.ip) == NULL &&
-	    restore_lease(sd, p, &l, now)) {
-		/* The host may have forgotten it (`tart ip --resolver arp`). */
-		switch_announce(sd, p);
-	}
-
-	log_info("attached vm %u%s%s mac %s (%s) owner %lld", p->id,
-	    p->name[0] ? " " : "", p->name, macs,
-	    p->kind == OSDEP_FD_TAP ? "tap" : "dgram", (long long)p->owner);
-	return p;
 }
 
 void
-port_detach(struct softnetd *sd, struct port *p)
+port_remove(struct softnetd *sd, struct port *p)
 {
-	static struct log_rl rl;
-	char macs[ADDR_MAC_STRLEN];
-
-	addr_format_mac(p->mac, macs);
 	unlink_port(sd, p);
-	if (leasedb_detach(sd->db, p->mac, softnetd_now()) == -1)
-		log_warnx_rl(
-		    &rl, "vm %u: lease database error at detach", p->id);
-	bootpd_dirty(sd);
-	log_info("detached vm %u%s%s mac %s", p->id, p->name[0] ? " " : "",
-	    p->name, macs);
 	free(p);
 }
 
@@ -819,7 +589,7 @@ mark_full(struct port *p, bool progress)
 	else if (p->retry_ns < BACKLOG_RETRY_MAX)
 		p->retry_ns *= 2;
 	p->full = true;
-	p->full_at = switch_clock();
+	p->full_at = clock_mono();
 	if (p->kind == OSDEP_FD_DGRAM && !osdep_dgram_writable_events()) {
 		struct timeval tv = {0, (suseconds_t)(p->retry_ns / 1000)};
 
@@ -1010,7 +780,7 @@ port_blocked(const struct port *p)
 		return true;
 	if (p->backlog != NULL && p->backlog->count < p->backlog->cap)
 		return false;
-	return switch_clock() - p->full_at < p->retry_ns;
+	return clock_mono() - p->full_at < p->retry_ns;
 }
 
 /*
@@ -1029,7 +799,7 @@ hold(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 	if (!p->full)
 		return false;
 	if (p->kind == OSDEP_FD_DGRAM && p->backlog != NULL &&
-	    switch_clock() - p->full_at >= p->retry_ns)
+	    clock_mono() - p->full_at >= p->retry_ns)
 		backlog_flush(sd, p);
 	if (!p->full || p->dead)
 		return p->dead;

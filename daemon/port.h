@@ -56,7 +56,7 @@ struct port {
 	struct event *ev;
 	struct event *wev;       /* one-shot: the full VM can take frames */
 	bool full;               /* its buffer was full: hold frames */
-	uint64_t full_at;        /* switch_clock() when last found full */
+	uint64_t full_at;        /* clock_mono() when last found full */
 	uint64_t retry_ns;       /* from full_at to the next send attempt */
 	struct backlog *backlog; /* frames held for a full VM (port.c) */
 	bool uplink_blocked;     /* hung: the uplink drops its frames */
@@ -78,16 +78,14 @@ TAILQ_HEAD(port_list, port);
 	     (var) = (tvar))
 #endif
 
-struct port_attach_args {
-	int fd; /* taken over by port_attach on success */
-	enum osdep_fd_kind kind;
-	uint8_t mac[6];
-	const char *name; /* NULL or "" for none */
-	int64_t owner;
-	void *session;
-	const struct policy *policy;
-	bool admin;  /* root or admin_group: may take over another's MAC */
-	uint32_t ip; /* attach --ip: pin this address (0: none; issue 14) */
+/* Why port_new refused a descriptor (vm.c tells the client). */
+enum port_err {
+	PORT_OK,
+	PORT_E_NAMED_PEER,  /* a datagram socket connected to a bound name */
+	PORT_E_UNCONNECTED, /* a datagram socket with no peer */
+	PORT_E_ATTACHED,    /* that socket is attached already */
+	PORT_E_FLAGS,       /* cannot be made non-blocking (errno) */
+	PORT_E_OFFLOAD,     /* TAP offloads refused (errno) */
 };
 
 void port_init(struct softnetd *sd);
@@ -95,13 +93,26 @@ void port_init(struct softnetd *sd);
 void port_shutdown(struct softnetd *sd);
 
 /*
- * Adds a port. On failure returns NULL with a protocol error code and a
- * message, and leaves args->fd open (the caller closes it).
+ * Checks and prepares a VM descriptor (non-blocking, buffers, offloads)
+ * and makes an unregistered port for it, with a fresh id and the default
+ * policy. On failure *pp is NULL (for PORT_E_ATTACHED, the port that has
+ * the socket) and fd stays the caller's; errno is kept for PORT_E_FLAGS
+ * and PORT_E_OFFLOAD.
  */
-struct port *port_attach(struct softnetd *sd, const struct port_attach_args *a,
-    const char **code, char *msg, size_t msglen);
-/* Removes a port, closes its fd and releases its lease in the database. */
-void port_detach(struct softnetd *sd, struct port *p);
+enum port_err port_new(
+    struct softnetd *sd, int fd, enum osdep_fd_kind kind, struct port **pp);
+/* Frees a port port_new made that was never registered (fd not closed). */
+void port_discard(struct port *p);
+/* Enters p (its MAC set) in the registry and starts reading it. */
+void port_register(struct softnetd *sd, struct port *p);
+/*
+ * Takes p out of the registry, closes its fd and its exposed ports and
+ * frees it; the lease database is not touched (vm_detach does that).
+ */
+void port_remove(struct softnetd *sd, struct port *p);
+/* What the reaper does with a dead port; port_remove when none is set. */
+typedef void port_reap_fn(struct softnetd *sd, struct port *p);
+void port_set_reaper(struct softnetd *sd, port_reap_fn *fn);
 
 struct port *port_by_id(struct softnetd *sd, uint32_t id);
 struct port *port_by_name(struct softnetd *sd, const char *name);
@@ -111,12 +122,6 @@ struct port *port_by_name(struct softnetd *sd, const char *name);
  */
 struct port *port_by_owner_name(
     struct softnetd *sd, int64_t owner, const char *name);
-/*
- * Whether mac is one of the daemon's own (the uplink's, vmnet's VM-side
- * MAC, the gateway's as learned from its ARP): never attachable, since the
- * switch would hand that port every frame other VMs send to the gateway.
- */
-bool port_mac_reserved(struct softnetd *sd, const uint8_t mac[6]);
 struct port *port_by_mac(struct softnetd *sd, const uint8_t mac[6]);
 struct port *port_by_ip(struct softnetd *sd, uint32_t ip);
 /* Finds by name, then MAC text, then decimal id. */

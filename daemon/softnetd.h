@@ -20,6 +20,7 @@ struct event;
 struct leasedb;
 struct control;
 struct ports;
+struct vms;
 struct sw;
 struct bootpd;
 struct hostaddr;
@@ -33,6 +34,7 @@ struct softnetd {
 	struct filter_net net;   /* derived from up + cfg.dhcp */
 	struct dhcp_config dhcp; /* derived from up + cfg.dhcp */
 	struct ports *ports;
+	struct vms *vms; /* the VM lifecycle's (vm.c) */
 	struct sw *sw;
 	struct control *control;
 	struct fdbudget fdb;       /* the descriptor budget (fdbudget.c) */
@@ -59,8 +61,5 @@ void softnetd_derive_network(struct softnetd *sd);
  * softnetd again (VMs re-attach and keep their leases).
  */
 void softnetd_fail(struct softnetd *sd, const char *why);
-
-/* Wall-clock seconds, the time base of leases (defined by main.c). */
-int64_t softnetd_now(void);
 
 #endif

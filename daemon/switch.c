@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "clock.h"
 #include "dhcp.h"
 #include "expose.h"
 #include "filter.h"
@@ -34,15 +35,8 @@
 #include "uplink.h"
 #include "xmalloc.h"
 
-#define SW_BATCH       32 /* frames per read per wakeup */
-#define SW_EXPIRE_SECS 5  /* how often leases are expired */
-#define SW_DHCP_BUF    1024
-/*
- * Idle lease rows purged per expiry tick: one short transaction (a few ms
- * at most), so a table of 100k stale rows drains in minutes without ever
- * holding the loop.
- */
-#define SW_PURGE_BATCH 500
+#define SW_BATCH    32 /* frames per read per wakeup */
+#define SW_DHCP_BUF 1024
 /* Segments of one superframe: a 64 KiB TCP superframe cut at an MSS of 536
  * or more, or the most segments Linux puts in a UDP one; a superframe that
  * would make more is dropped and counted. */
@@ -61,9 +55,8 @@ struct sw {
 	uint8_t *seg[SW_MAX_SEGS];
 	size_t seg_len[SW_MAX_SEGS];
 	struct event *uplink_ev;
-	struct event *expire_ev;
 	int64_t pool_full_logged;
-	uint64_t now_ns;                      /* switch_clock() at this batch */
+	uint64_t now_ns;                      /* clock_mono() at this batch */
 	uint8_t blocked[UPLINK_BLOCK_MAX][6]; /* hung VMs the uplink drops */
 	size_t nblocked;
 	bool no_block; /* the uplink cannot: the switch drops instead */
@@ -299,7 +292,7 @@ switch_dhcp_rate_init(struct softnetd *sd, struct port *p)
 {
 	struct rate_limit lim = {sd->cfg.dhcp.rate, 0, sd->cfg.dhcp.burst};
 
-	rate_init(&p->dhcp_rate, &lim, switch_clock());
+	rate_init(&p->dhcp_rate, &lim, clock_mono());
 }
 
 /*
@@ -344,11 +337,11 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	struct rate_limit lim = {sd->cfg.dhcp.rate, 0, sd->cfg.dhcp.burst};
 	struct dhcp_config cfg = sd->dhcp;
 	struct dhcp_result res;
-	int64_t now = softnetd_now();
+	int64_t now = clock_now();
 
 	cfg.rate = &p->dhcp_rate;
 	cfg.rate_limit = &lim;
-	cfg.now_ns = switch_clock();
+	cfg.now_ns = clock_mono();
 	/* Root and admin VMs draw on the reserve the quota leaves. */
 	cfg.lease_quota = p->admin ? 0 : sd->cfg.dhcp.max_leases_per_user;
 	cfg.max_declined = sd->cfg.dhcp.max_declined;
@@ -494,7 +487,7 @@ switch_from_vm(
 {
 	struct frame f = {(uint8_t *)frame, len, len, {0}};
 
-	sd->sw->now_ns = switch_clock();
+	sd->sw->now_ns = clock_mono();
 	vm_frame(sd, p, &f);
 	flush_uplink(sd);
 }
@@ -505,7 +498,7 @@ switch_port_readable(struct softnetd *sd, struct port *p)
 	struct sw *sw = sd->sw;
 	int i, n;
 
-	sw->now_ns = switch_clock();
+	sw->now_ns = clock_mono();
 	n = port_recv(sd, p, sw->in, sw->batch);
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
@@ -580,7 +573,7 @@ switch_from_uplink(struct softnetd *sd, const uint8_t *frame, size_t len)
 {
 	struct frame f = {(uint8_t *)frame, len, len, {0}};
 
-	sd->sw->now_ns = switch_clock();
+	sd->sw->now_ns = clock_mono();
 	uplink_frame(sd, &f);
 }
 
@@ -594,7 +587,7 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	sw->now_ns = switch_clock();
+	sw->now_ns = clock_mono();
 	if ((n = uplink_read(sd->uplink, sw->in, sw->batch)) < 0) {
 		/* -1 is fatal (uplink.h): the uplink is gone for good. */
 		softnetd_fail(sd, "uplink read failed");
@@ -604,55 +597,9 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 		uplink_frame(sd, &sw->in[i]);
 }
 
-/* leasedb_purge keep callback: an attached VM's row stays. */
-static int
-keep_attached(const uint8_t mac[6], void *arg)
-{
-	return port_by_mac(arg, mac) != NULL;
-}
-
-void
-switch_expire(struct softnetd *sd)
-{
-	struct port *p;
-	int64_t now = softnetd_now();
-	int n;
-
-	if ((n = leasedb_expire(sd->db, now)) == -1)
-		log_warnx("lease database error while expiring leases");
-	else if (n > 0)
-		bootpd_dirty(sd);
-	/* The table stays bounded: forget detached MACs idle too long. */
-	n = leasedb_purge(sd->db, now - (int64_t)sd->cfg.dhcp.lease_retention,
-	    SW_PURGE_BATCH, keep_attached, sd);
-	if (n == -1)
-		log_warnx("lease database error while purging idle leases");
-	else if (n > 0) {
-		sd->sw->st.leases_purged += (uint64_t)n;
-		log_debug("purged %d idle lease rows", n);
-	}
-	TAILQ_FOREACH(p, port_all(sd), entry)
-	{
-		if (p->ip != 0 && p->lease_expires <= now) {
-			log_debug("vm %u: lease expired", p->id);
-			port_set_lease(sd, p, 0, 0);
-		}
-	}
-}
-
-/* Timer callback for switch_expire. */
-static void
-expire_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	switch_expire(arg);
-}
-
 void
 switch_init(struct softnetd *sd)
 {
-	struct timeval tv = {SW_EXPIRE_SECS, 0};
 	struct sw *sw = xcalloc(1, sizeof(*sw));
 	int i;
 
@@ -670,9 +617,6 @@ switch_init(struct softnetd *sd)
 		if (sw->uplink_ev == NULL || event_add(sw->uplink_ev, NULL))
 			fatalx("cannot watch the uplink");
 	}
-	sw->expire_ev = event_new(sd->base, -1, EV_PERSIST, expire_tick, sd);
-	if (sw->expire_ev == NULL || event_add(sw->expire_ev, &tv) == -1)
-		fatalx("cannot start the lease timer");
 }
 
 void
@@ -684,20 +628,10 @@ switch_shutdown(struct softnetd *sd)
 		return;
 	if (sw->uplink_ev != NULL)
 		event_free(sw->uplink_ev);
-	event_free(sw->expire_ev);
 	free(sw->mem);
 	free(sw->seg_mem);
 	free(sw);
 	sd->sw = NULL;
-}
-
-uint64_t
-switch_clock(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 const struct sw_stats *

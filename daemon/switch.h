@@ -26,10 +26,9 @@ struct sw_stats {
 	uint64_t dhcp_rate_limited; /* DHCP messages over a VM's dhcp.rate */
 	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
 	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
-	uint64_t leases_purged; /* idle rows past dhcp.lease_retention */
 };
 
-/* Allocates batch buffers, watches the uplink (if any), starts timers. */
+/* Allocates batch buffers, watches the uplink (if any). */
 void switch_init(struct softnetd *sd);
 void switch_shutdown(struct softnetd *sd);
 /* Reads one batch from a VM port and switches it. */
@@ -45,14 +44,10 @@ void switch_dhcp_rate_init(struct softnetd *sd, struct port *p);
 void switch_announce(struct softnetd *sd, struct port *p);
 /* The gateway's MAC once seen in its ARP on the uplink; false before. */
 bool switch_gateway_mac(struct softnetd *sd, uint8_t mac[6]);
-/* Expires leases now (the timer calls it; tests too). */
-void switch_expire(struct softnetd *sd);
 const struct sw_stats *switch_stats(struct softnetd *sd);
 /* Lets the uplink hand over p's frames again (p reads, or is going). */
 void switch_unblock(struct softnetd *sd, struct port *p);
 /* How many hung VMs the uplink drops frames for now. */
 size_t switch_blocked(struct softnetd *sd);
-/* The monotonic clock rate limits run on, in nanoseconds. */
-uint64_t switch_clock(void);
 
 #endif

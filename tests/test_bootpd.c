@@ -24,11 +24,13 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "clock.h"
 #include "config.h"
 #include "leasedb.h"
 #include "port.h"
 #include "softnetd.h"
 #include "testd.h"
+#include "vm.h"
 #include "xmalloc.h"
 
 #define IP4(a, b, c, d)                                                        \
@@ -38,13 +40,13 @@
 #define T0     1700000000
 #define LEASE  600
 
-static int64_t clock_now = T0;
+static int64_t fake_now = T0;
 
-/* The daemon's clock, under the test's control. */
-int64_t
-softnetd_now(void)
+/* The daemon's clock, under the test's control (clock_set_hook). */
+static int64_t
+test_now(void)
 {
-	return clock_now;
+	return fake_now;
 }
 
 /* Two entries bootpd wrote for VMs on its own network, and garbage. */
@@ -149,7 +151,7 @@ static void
 assert_resolves(const char *text, const uint8_t mac[6], uint32_t want)
 {
 	uint32_t ip = 0;
-	int rc = tart_resolve(text, mac, clock_now, &ip);
+	int rc = tart_resolve(text, mac, fake_now, &ip);
 
 	assert_int_not_equal(rc, -1);
 	if (want == 0) {
@@ -469,7 +471,7 @@ setup(void **state)
 	static const uint8_t upmac[6] = {0x02, 0x5e, 0, 0, 0, 1};
 
 	(void)state;
-	clock_now = T0;
+	fake_now = T0;
 	testd_open(&sd, upmac);
 	snprintf(dir, sizeof(dir), "/tmp/test_bootpd.XXXXXX");
 	assert_non_null(mkdtemp(dir));
@@ -497,8 +499,8 @@ teardown(void **state)
 static struct port *
 attach_bound(const uint8_t mac[6], const char *name, uint32_t ip)
 {
-	struct port_attach_args a = {0};
-	const char *code;
+	struct vm_attach_args a = {0};
+	enum vm_err verr;
 	char msg[128];
 	struct port *p;
 	uint32_t got;
@@ -508,12 +510,12 @@ attach_bound(const uint8_t mac[6], const char *name, uint32_t ip)
 	memcpy(a.mac, mac, 6);
 	a.name = name;
 	a.owner = 0;
-	p = port_attach(&sd, &a, &code, msg, sizeof(msg));
+	p = vm_attach(&sd, &a, &verr, msg, sizeof(msg));
 	assert_non_null(p);
-	assert_int_equal(leasedb_offer(sd.db, mac, ip, clock_now, 60, &got), 0);
+	assert_int_equal(leasedb_offer(sd.db, mac, ip, fake_now, 60, &got), 0);
 	assert_int_equal(got, ip);
-	assert_int_equal(leasedb_ack(sd.db, mac, ip, "", clock_now, LEASE), 0);
-	port_set_lease(&sd, p, ip, clock_now + LEASE);
+	assert_int_equal(leasedb_ack(sd.db, mac, ip, "", fake_now, LEASE), 0);
+	port_set_lease(&sd, p, ip, fake_now + LEASE);
 	return p;
 }
 
@@ -540,14 +542,14 @@ test_mirror(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 
 	/* Renew: the expiry follows. */
-	clock_now += 300;
+	fake_now += 300;
 	assert_int_equal(
-	    leasedb_ack(sd.db, m1, NET(10), "", clock_now, LEASE), 0);
-	port_set_lease(&sd, p1, NET(10), clock_now + LEASE);
+	    leasedb_ack(sd.db, m1, NET(10), "", fake_now, LEASE), 0);
+	port_set_lease(&sd, p1, NET(10), fake_now + LEASE);
 	run_loop(150);
 	char want[64];
 	snprintf(want, sizeof(want), "\tlease=0x%llx\n",
-	    (unsigned long long)(clock_now + LEASE));
+	    (unsigned long long)(fake_now + LEASE));
 	assert_non_null(strstr(slurp(), want));
 	assert_foreign_kept();
 
@@ -560,7 +562,7 @@ test_mirror(void **state)
 	assert_foreign_kept();
 
 	/* Detach: the entry goes, the other stays. */
-	port_detach(&sd, p2);
+	vm_detach(&sd, p2);
 	run_loop(150);
 	assert_resolves(slurp(), m2, 0);
 	assert_resolves(slurp(), m1, NET(10));
@@ -585,18 +587,18 @@ test_restart_drops_stale(void **state)
 	/* A released lease of ours left from a previous run (its address is
 	 * in softnetd's pool), and a bootpd lease for a MAC softnetd once
 	 * knew but that now lives on bootpd's network: only the first goes. */
-	assert_int_equal(leasedb_attach(sd.db, m3, "", 0, clock_now), 0);
+	assert_int_equal(leasedb_attach(sd.db, m3, "", 0, fake_now), 0);
 	assert_int_equal(
-	    leasedb_offer(sd.db, m3, NET(12), clock_now, 60, &got), 0);
+	    leasedb_offer(sd.db, m3, NET(12), fake_now, 60, &got), 0);
 	assert_int_equal(
-	    leasedb_ack(sd.db, m3, NET(12), "", clock_now, LEASE), 0);
-	assert_int_equal(leasedb_detach(sd.db, m3, clock_now), 0);
+	    leasedb_ack(sd.db, m3, NET(12), "", fake_now, LEASE), 0);
+	assert_int_equal(leasedb_detach(sd.db, m3, fake_now), 0);
 	snprintf(seeded, sizeof(seeded),
 	    "{\n\tip_address=192.168.105.12\n\thw_address=1,2:0:0:0:0:c\n"
 	    "\tlease=0x%llx\n}\n%s{\n\tip_address=192.168.64.12\n"
 	    "\thw_address=1,2:0:0:0:0:c\n\tlease=0x%llx\n}\n",
-	    (unsigned long long)(clock_now + 100), foreign,
-	    (unsigned long long)(clock_now + 50));
+	    (unsigned long long)(fake_now + 100), foreign,
+	    (unsigned long long)(fake_now + 50));
 	bootpd_writes(seeded);
 	bootpd_init(&sd);
 	assert_resolves(slurp(), m3, IP4(192, 168, 64, 12));
@@ -655,5 +657,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
 	};
 
+	clock_set_hook(test_now, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "config.h"
 #include "control.h"
 #include "leasedb.h"
@@ -35,6 +36,7 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "testd.h"
+#include "vm.h"
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
@@ -46,13 +48,13 @@
 #define MAC2 "02:00:00:00:00:02"
 #define MAC3 "02:00:00:00:00:03"
 
-static int64_t clock_now = T0;
+static int64_t fake_now = T0;
 
-/* The daemon's clock, under the test's control. */
-int64_t
-softnetd_now(void)
+/* The daemon's clock, under the test's control (clock_set_hook). */
+static int64_t
+test_now(void)
 {
-	return clock_now;
+	return fake_now;
 }
 
 static struct softnetd sd;
@@ -67,7 +69,7 @@ setup(void **state)
 	static const uint8_t upmac[6] = {0x02, 0x5e, 0, 0, 0, 1};
 
 	(void)state;
-	clock_now = T0;
+	fake_now = T0;
 	testd_open(&sd, upmac);
 	return 0;
 }
@@ -206,9 +208,9 @@ bind_lease(const uint8_t mac[6])
 	uint32_t ip;
 
 	assert_non_null(p);
-	assert_int_equal(leasedb_offer(sd.db, mac, 0, clock_now, 60, &ip), 0);
-	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, clock_now, 600), 0);
-	port_set_lease(&sd, p, ip, clock_now + 600);
+	assert_int_equal(leasedb_offer(sd.db, mac, 0, fake_now, 60, &ip), 0);
+	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, fake_now, 600), 0);
+	port_set_lease(&sd, p, ip, fake_now + 600);
 	return ip;
 }
 
@@ -1159,7 +1161,7 @@ test_too_many_vms(void **state)
 
 	/* Room again after a detach. */
 	assert_non_null(port_by_id(&sd, (uint32_t)id));
-	port_detach(&sd, port_by_id(&sd, (uint32_t)id));
+	vm_detach(&sd, port_by_id(&sd, (uint32_t)id));
 	attach(&alice, MAC3, NULL, NULL);
 	assert_int_equal(port_count(&sd), 2);
 }
@@ -1407,5 +1409,6 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	clock_set_hook(test_now, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

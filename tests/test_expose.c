@@ -1,6 +1,6 @@
 /*
  * Unit tests for daemon/expose.c: the --expose TCP proxy, driven through
- * port_attach/port_detach on a hand-built daemon context (no uplink, an
+ * vm_attach/vm_detach on a hand-built daemon context (no uplink, an
  * in-memory lease database). A TCP server on the loopback stands in for the
  * VM (its "lease" is 127.0.0.1) and runs on the daemon's own event loop;
  * the test's clients are plain non-blocking sockets pumped beside the loop.
@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "config.h"
 #include "expose.h"
 #include "leasedb.h"
@@ -51,6 +52,7 @@
 #include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
+#include "vm.h"
 
 #define LOOP1 0x7f000001u /* 127.0.0.1, the stand-in VM's lease */
 #define LOOP2 0x7f000002u /* 127.0.0.2, where the lease moves */
@@ -59,8 +61,9 @@
 #define MAX_SRV_CONNS 1024
 #define MAX_VMS       4
 
-int64_t
-softnetd_now(void)
+/* The daemon's clock, held still (clock_set_hook). */
+static int64_t
+test_now(void)
 {
 	return NOW;
 }
@@ -273,9 +276,10 @@ static struct port *
 attach(const char *mac, const char *expose, const char **code, char *msg,
     size_t msglen)
 {
-	struct port_attach_args a = {.kind = OSDEP_FD_DGRAM, .owner = 0};
+	struct vm_attach_args a = {.kind = OSDEP_FD_DGRAM, .owner = 0};
 	struct policy pol;
 	char err[POLICY_ERRLEN];
+	enum vm_err verr;
 	struct port *p;
 	int sv[2];
 
@@ -286,8 +290,9 @@ attach(const char *mac, const char *expose, const char **code, char *msg,
 	assert_int_equal(addr_parse_mac(mac, a.mac), 0);
 	a.fd = sv[0];
 	a.policy = &pol;
-	p = port_attach(&sd, &a, code, msg, msglen);
+	p = vm_attach(&sd, &a, &verr, msg, msglen);
 	if (p == NULL) {
+		*code = vm_err_code(verr);
 		close(sv[0]);
 		close(sv[1]);
 		return NULL;
@@ -453,6 +458,7 @@ setup(void **state)
 		fail_msg("leasedb_open: %s", err);
 	port_init(&sd);
 	switch_init(&sd);
+	vm_init(&sd);
 	nvm = 0;
 	nsrv_conns = 0;
 	nsrvs = 0;
@@ -466,6 +472,7 @@ teardown(void **state)
 	size_t i;
 
 	(void)state;
+	vm_shutdown(&sd);
 	port_shutdown(&sd);
 	switch_shutdown(&sd);
 	for (i = 0; i < nsrv_conns; i++) {
@@ -691,7 +698,7 @@ test_detach(void **state)
 	assert_memory_equal(c.rx, "ping", 4);
 	assert_int_equal(expose_count(p), 1);
 
-	port_detach(&sd, p);
+	vm_detach(&sd, p);
 	assert_int_equal(port_count(&sd), 0);
 	assert_int_equal(connect_to(ext), -ECONNREFUSED);
 	assert_true(pump(cs, 1, cli_eof, &c, 5000));
@@ -1187,7 +1194,7 @@ test_udp_detach(void **state)
 	port_set_lease(&sd, p, LOOP1, NOW + 600);
 	assert_true(udp_echo(c, ext, &u, "one"));
 	assert_int_equal(sd.fdb.expose, 2);
-	port_detach(&sd, p);
+	vm_detach(&sd, p);
 	assert_int_equal(sd.fdb.expose, 0);
 	again = udp_bound(LOOP1, ext, NULL);
 	assert_true(again >= 0);
@@ -1224,5 +1231,6 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_udp_detach, setup, teardown),
 	};
 
+	clock_set_hook(test_now, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

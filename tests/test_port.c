@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config.h"
 #include "leasedb.h"
 #include "port.h"
@@ -32,6 +33,7 @@
 #include "switch.h"
 #include "testd.h"
 #include "uplink.h"
+#include "vm.h"
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
@@ -40,13 +42,27 @@
 #define T0     1700000000
 #define LEASE  600
 
-static int64_t clock_now = T0;
+static int64_t fake_now = T0;
 
-/* The daemon's clock, under the test's control. */
-int64_t
-softnetd_now(void)
+/* The daemon's clock, under the test's control (clock_set_hook). */
+static int64_t
+test_now(void)
 {
-	return clock_now;
+	return fake_now;
+}
+
+/* Nanoseconds the test has moved the monotonic clock on (no sleeping). */
+static uint64_t mono_skew;
+
+/* The daemon's monotonic clock: the system's, plus mono_skew. */
+static uint64_t
+test_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+	       mono_skew;
 }
 
 static struct softnetd sd;
@@ -93,7 +109,7 @@ setup(void **state)
 	static const uint8_t upmac[6] = {0x02, 0x5e, 0, 0, 0, 1};
 
 	(void)state;
-	clock_now = T0;
+	fake_now = T0;
 	testd_open(&sd, upmac);
 	return 0;
 }
@@ -123,8 +139,8 @@ static struct port *
 attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
     enum osdep_fd_kind kind, int type, int *peer)
 {
-	struct port_attach_args a;
-	const char *code = NULL;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[256];
 	struct port *p;
 
@@ -134,9 +150,9 @@ attach_kind(const uint8_t mac[6], const char *name, int64_t owner,
 	memcpy(a.mac, mac, 6);
 	a.name = name;
 	a.owner = owner;
-	p = port_attach(&sd, &a, &code, msg, sizeof(msg));
+	p = vm_attach(&sd, &a, &verr, msg, sizeof(msg));
 	if (p == NULL)
-		print_error("port_attach: %s: %s\n", code, msg);
+		print_error("vm_attach: %s: %s\n", vm_err_code(verr), msg);
 	assert_non_null(p);
 	assert_int_equal(p->fd, a.fd);
 	return p;
@@ -149,12 +165,12 @@ attach(const uint8_t mac[6], const char *name, int *peer)
 	return attach_kind(mac, name, 1000, OSDEP_FD_DGRAM, SOCK_DGRAM, peer);
 }
 
-/* Expects port_attach to refuse with code and leave the fd open. */
+/* Expects vm_attach to refuse with code and leave the fd open. */
 static void
 attach_fails(const uint8_t mac[6], const char *name, const char *want)
 {
-	struct port_attach_args a;
-	const char *code = NULL;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[256] = "";
 	size_t before = port_count(&sd);
 	int64_t events = leasedb_event_count(sd.db);
@@ -165,9 +181,8 @@ attach_fails(const uint8_t mac[6], const char *name, const char *want)
 	memcpy(a.mac, mac, 6);
 	a.name = name;
 	a.owner = 1000;
-	assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
-	assert_non_null(code);
-	assert_string_equal(code, want);
+	assert_null(vm_attach(&sd, &a, &verr, msg, sizeof(msg)));
+	assert_string_equal(vm_err_code(verr), want);
 	assert_true(strlen(msg) > 0);
 	/* The caller still owns the descriptor. */
 	assert_true(fcntl(a.fd, F_GETFD) != -1);
@@ -176,19 +191,18 @@ attach_fails(const uint8_t mac[6], const char *name, const char *want)
 	assert_int_equal(leasedb_event_count(sd.db), events);
 }
 
-/* Binds ip to mac in the database until clock_now + secs. */
+/* Binds ip to mac in the database until fake_now + secs. */
 static void
 db_bind_for(const uint8_t mac[6], uint32_t want, int64_t secs)
 {
 	uint32_t ip = 0;
 
-	assert_int_equal(
-	    leasedb_offer(sd.db, mac, want, clock_now, 60, &ip), 0);
+	assert_int_equal(leasedb_offer(sd.db, mac, want, fake_now, 60, &ip), 0);
 	assert_int_equal(ip, want);
-	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, clock_now, secs), 0);
+	assert_int_equal(leasedb_ack(sd.db, mac, ip, NULL, fake_now, secs), 0);
 }
 
-/* Binds ip to mac in the database until clock_now + LEASE. */
+/* Binds ip to mac in the database until fake_now + LEASE. */
 static void
 db_bind(const uint8_t mac[6], uint32_t want)
 {
@@ -325,7 +339,7 @@ test_registry(void **state)
 	assert_int_equal(n, 3);
 
 	/* detach: gone from every index; ids are never reused */
-	port_detach(&sd, p2);
+	vm_detach(&sd, p2);
 	assert_int_equal(port_count(&sd), 2);
 	assert_null(port_by_id(&sd, 2));
 	assert_null(port_by_mac(&sd, m2));
@@ -345,8 +359,8 @@ test_attach_refusals(void **state)
 	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	static const uint8_t odd[6] = {0x03, 0x00, 0x00, 0x00, 0x00, 0x01};
 	uint8_t m1[6], m2[6], m3[6];
-	struct port_attach_args a;
-	const char *code;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[128];
 
 	(void)state;
@@ -367,16 +381,15 @@ test_attach_refusals(void **state)
 	a.fd = 1000000;
 	a.kind = OSDEP_FD_DGRAM;
 	memcpy(a.mac, m2, 6);
-	code = NULL;
-	assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
-	assert_string_equal(code, "bad_fd");
+	assert_null(vm_attach(&sd, &a, &verr, msg, sizeof(msg)));
+	assert_string_equal(vm_err_code(verr), "bad_fd");
 	assert_null(port_by_mac(&sd, m2));
 
 	/* max_vms */
 	sd.cfg.max_vms = 2;
 	attach(m2, NULL, NULL);
 	attach_fails(m3, NULL, "too_many_vms");
-	port_detach(&sd, port_by_mac(&sd, m2));
+	vm_detach(&sd, port_by_mac(&sd, m2));
 	attach(m3, NULL, NULL);
 	assert_int_equal(port_count(&sd), 2);
 }
@@ -425,7 +438,7 @@ test_many_ports_indexes(void **state)
 	}
 	/* Unlink every third from the middle of its chains. */
 	for (i = 0; i < N; i += 3) {
-		port_detach(&sd, ps[i]);
+		vm_detach(&sd, ps[i]);
 		ps[i] = NULL;
 	}
 	/* Clear every fifth remaining lease. */
@@ -506,11 +519,11 @@ test_hash_chains(void **state)
 		assert_ptr_equal(port_by_ip(&sd, ips[k]), ps[k]);
 	}
 	/* Out of the middle, the head and the tail of each chain. */
-	port_detach(&sd, ps[2]);
+	vm_detach(&sd, ps[2]);
 	port_set_lease(&sd, ps[3], 0, 0);
-	port_detach(&sd, ps[K - 1]);
+	vm_detach(&sd, ps[K - 1]);
 	port_set_lease(&sd, ps[0], 0, 0);
-	port_detach(&sd, ps[0]);
+	vm_detach(&sd, ps[0]);
 	for (k = 0; k < K; k++) {
 		bool gone = k == 2 || k == K - 1 || k == 0;
 
@@ -587,7 +600,7 @@ test_set_lease_index(void **state)
 	assert_null(port_by_ip(&sd, NET(11)));
 
 	/* Detach drops the IP from the index. */
-	port_detach(&sd, p1);
+	vm_detach(&sd, p1);
 	assert_null(port_by_ip(&sd, NET(12)));
 }
 
@@ -611,8 +624,8 @@ test_detach_releases_lease(void **state)
 	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
 	assert_int_equal(l.state, LEASE_BOUND);
 
-	clock_now = T0 + 30;
-	port_detach(&sd, p);
+	fake_now = T0 + 30;
+	vm_detach(&sd, p);
 	assert_int_equal(leasedb_get(sd.db, m1, &l), 0);
 	assert_int_equal(l.state, LEASE_RELEASED);
 	assert_int_equal(l.expires, 0);
@@ -628,7 +641,7 @@ test_detach_releases_lease(void **state)
 
 		attach(m2, NULL, NULL);
 		assert_int_equal(
-		    leasedb_offer(sd.db, m2, NET(2), clock_now, 60, &ip), 0);
+		    leasedb_offer(sd.db, m2, NET(2), fake_now, 60, &ip), 0);
 		assert_int_equal(ip, NET(2));
 	}
 }
@@ -665,8 +678,9 @@ test_restart_restores_lease(void **state)
 	assert_int_equal(errno, ECONNREFUSED);
 
 	/* It starts again later; the VMs re-attach. */
-	clock_now = T0 + 60;
+	fake_now = T0 + 60;
 	port_init(&sd);
+	vm_init(&sd);
 	/* Someone else holds .6 in the index already: vm2 gets nothing. */
 	{
 		uint8_t m4[6];
@@ -689,7 +703,7 @@ test_restart_restores_lease(void **state)
 
 	/* A released lease is not restored either. */
 	p = port_by_mac(&sd, m1);
-	port_detach(&sd, p);
+	vm_detach(&sd, p);
 	p = attach(m1, "vm1", NULL);
 	assert_int_equal(p->ip, 0);
 }
@@ -714,9 +728,10 @@ test_restart_drops_lease_outside_pool(void **state)
 	port_shutdown(&sd);
 
 	/* The daemon comes back with a smaller pool: .2-.20. */
-	clock_now = T0 + 60;
+	fake_now = T0 + 60;
 	sd.up.pool_end = NET(20);
 	port_init(&sd);
+	vm_init(&sd);
 	p = attach(m1, "vm1", NULL);
 	assert_int_equal(p->ip, NET(5));
 	p = attach(m2, "vm2", NULL);
@@ -727,12 +742,13 @@ test_restart_drops_lease_outside_pool(void **state)
 	assert_int_not_equal(l.state, LEASE_BOUND);
 
 	/* The gateway is never a VM's address either. */
-	port_detach(&sd, p);
+	vm_detach(&sd, p);
 	p = port_by_mac(&sd, m1);
 	port_shutdown(&sd);
 	sd.up.pool_end = NET(254);
 	sd.up.gateway = NET(5);
 	port_init(&sd);
+	vm_init(&sd);
 	p = attach(m1, "vm1", NULL);
 	assert_int_equal(p->ip, 0);
 }
@@ -814,7 +830,6 @@ test_send_full_socket_backlog(void **state)
 {
 	uint8_t m1[6];
 	struct port *p;
-	struct timespec ts = {0, 100000};
 	int peer, size = 4096;
 	uint32_t seq = 0, got;
 	uint64_t rx;
@@ -863,7 +878,7 @@ test_send_full_socket_backlog(void **state)
 	got = read_numbered(peer, got);
 	assert_true(p->full);
 	rx = p->st.rx_frames;
-	nanosleep(&ts, NULL);
+	mono_skew += 100000; /* past the retry interval */
 	send_numbered(p, seq++);
 	assert_true(p->st.rx_frames > rx);
 	assert_int_equal(drain(peer, got, p), seq);
@@ -904,9 +919,8 @@ test_send_hung_vm(void **state)
 	p->retry_ns = 20000;
 	for (i = 0; i < 3; i++) {
 		uint64_t r = p->retry_ns;
-		struct timespec ts = {0, (long)r + 50000};
 
-		nanosleep(&ts, NULL);
+		mono_skew += r + 50000;
 		send_numbered(p, 0);
 		assert_int_equal(p->retry_ns, r < 10000000 ? 2 * r : r);
 	}
@@ -1049,9 +1063,9 @@ bound_dgram(struct sockaddr_un *sun, socklen_t *len, const char *tag)
 static void
 test_attach_refuses_unpaired_sockets(void **state)
 {
-	struct port_attach_args a;
+	struct vm_attach_args a;
 	struct sockaddr_un sun;
-	const char *code = NULL;
+	enum vm_err verr;
 	char msg[256] = "";
 	uint8_t m1[6], m2[6];
 	socklen_t len;
@@ -1073,10 +1087,8 @@ test_attach_refuses_unpaired_sockets(void **state)
 		a.kind = OSDEP_FD_DGRAM;
 		memcpy(a.mac, m2, 6);
 		a.owner = 1000;
-		code = NULL;
-		assert_null(port_attach(&sd, &a, &code, msg, sizeof(msg)));
-		assert_non_null(code);
-		assert_string_equal(code, "bad_fd");
+		assert_null(vm_attach(&sd, &a, &verr, msg, sizeof(msg)));
+		assert_string_equal(vm_err_code(verr), "bad_fd");
 		assert_true(fcntl(fds[i], F_GETFD) != -1);
 		close(fds[i]);
 	}
@@ -1251,6 +1263,7 @@ test_shutdown_closes_without_release(void **state)
 	assert_int_equal(send(peer, "x", 1, MSG_DONTWAIT), -1);
 	assert_int_equal(errno, ECONNREFUSED);
 	port_init(&sd); /* for teardown */
+	vm_init(&sd);
 }
 
 /* Fills p's socket until a frame lands in (or is refused) its backlog. */
@@ -1357,5 +1370,6 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	clock_set_hook(test_now, test_mono);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config.h"
 #include "dhcp.h"
 #include "leasedb.h"
@@ -30,6 +31,7 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "testd.h"
+#include "vm.h"
 
 #define IP4(a, b, c, d)                                                        \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 |      \
@@ -39,13 +41,13 @@
 #define T0      1700000000
 #define LEASE   600
 
-static int64_t clock_now = T0;
+static int64_t fake_now = T0;
 
-/* The daemon's clock, under the test's control. */
-int64_t
-softnetd_now(void)
+/* The daemon's clock, under the test's control (clock_set_hook). */
+static int64_t
+test_now(void)
 {
-	return clock_now;
+	return fake_now;
 }
 
 static struct softnetd sd;
@@ -69,10 +71,10 @@ static uint64_t up_mark;
 
 /* Attaches a VM with mac over a fresh socketpair. */
 static void
-vm_attach(struct vm *v, const uint8_t *mac)
+attach_vm(struct vm *v, const uint8_t *mac)
 {
-	struct port_attach_args a;
-	const char *code = NULL;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[256];
 	int sv[2];
 
@@ -82,9 +84,9 @@ vm_attach(struct vm *v, const uint8_t *mac)
 	a.kind = OSDEP_FD_DGRAM;
 	memcpy(a.mac, mac, 6);
 	a.owner = 1000;
-	v->p = port_attach(&sd, &a, &code, msg, sizeof(msg));
+	v->p = vm_attach(&sd, &a, &verr, msg, sizeof(msg));
 	if (v->p == NULL)
-		print_error("port_attach: %s: %s\n", code, msg);
+		print_error("vm_attach: %s: %s\n", vm_err_code(verr), msg);
 	assert_non_null(v->p);
 	v->peer = sv[1];
 	v->mac = mac;
@@ -95,10 +97,10 @@ static int
 setup(void **state)
 {
 	(void)state;
-	clock_now = T0;
+	fake_now = T0;
 	testd_open(&sd, gw_mac);
-	vm_attach(&vm1, mac1);
-	vm_attach(&vm2, mac2);
+	attach_vm(&vm1, mac1);
+	attach_vm(&vm2, mac2);
 	up_mark = 0;
 	return 0;
 }
@@ -770,17 +772,17 @@ test_expire(void **state)
 
 	(void)state;
 	ip = dhcp_bind(&vm1);
-	clock_now = T0 + 100;
+	fake_now = T0 + 100;
 	assert_int_equal(dhcp_bind(&vm2), NET(3));
 	assert_int_equal(vm2.p->lease_expires, T0 + 100 + LEASE);
 
-	clock_now = T0 + LEASE - 1;
-	switch_expire(&sd);
+	fake_now = T0 + LEASE - 1;
+	vm_expire(&sd);
 	assert_int_equal(vm1.p->ip, ip);
 	assert_ptr_equal(port_by_ip(&sd, ip), vm1.p);
 
-	clock_now = T0 + LEASE;
-	switch_expire(&sd);
+	fake_now = T0 + LEASE;
+	vm_expire(&sd);
 	assert_int_equal(vm1.p->ip, 0);
 	assert_int_equal(vm1.p->lease_expires, 0);
 	assert_null(port_by_ip(&sd, ip));
@@ -805,12 +807,12 @@ test_expire(void **state)
 	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 2);
 
 	/* A renewal before expiry pushes it out. */
-	clock_now = T0 + 100 + LEASE - 10;
+	fake_now = T0 + 100 + LEASE - 10;
 	len = dhcp_frame(f, sizeof(f), mac2, DHCP_REQUEST, NET(3), GATEWAY);
 	switch_from_vm(&sd, vm2.p, f, len);
 	assert_int_equal(read_dhcp_reply(&vm2, DHCP_ACK), NET(3));
-	clock_now = T0 + 100 + LEASE + 1;
-	switch_expire(&sd);
+	fake_now = T0 + 100 + LEASE + 1;
+	vm_expire(&sd);
 	assert_int_equal(vm2.p->ip, NET(3));
 
 	/* And VM1 can get an address again. */
@@ -874,5 +876,6 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	clock_set_hook(test_now, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "config.h"
 #include "dhcp.h"
 #include "leasedb.h"
@@ -34,6 +35,7 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "testd.h"
+#include "vm.h"
 
 #define FLOOD 2000 /* events per test: far past any burst */
 /*
@@ -43,8 +45,8 @@
 #define MAX_LINES (2 * (LOG_RL_BURST + 1))
 
 /* The daemon's clock (fixed: the log limiter uses the real one). */
-int64_t
-softnetd_now(void)
+static int64_t
+test_now(void)
 {
 	return 1700000000;
 }
@@ -97,11 +99,11 @@ discover(uint8_t *buf, size_t cap, const uint8_t mac[6])
 
 /* Attaches a socketpair VM with the last MAC byte i (owner uid 1000). */
 static struct port *
-vm_attach(uint8_t i)
+attach_vm(uint8_t i)
 {
 	uint8_t mac[6] = {0x02, 0x00, 0x00, 0x00, 0x0f, i};
-	struct port_attach_args a;
-	const char *code = NULL;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[256];
 	struct port *p;
 
@@ -110,9 +112,9 @@ vm_attach(uint8_t i)
 	a.kind = OSDEP_FD_DGRAM;
 	memcpy(a.mac, mac, 6);
 	a.owner = 1000;
-	p = port_attach(&sd, &a, &code, msg, sizeof(msg));
+	p = vm_attach(&sd, &a, &verr, msg, sizeof(msg));
 	if (p == NULL)
-		print_error("port_attach: %s: %s\n", code, msg);
+		print_error("vm_attach: %s: %s\n", vm_err_code(verr), msg);
 	assert_non_null(p);
 	return p;
 }
@@ -223,7 +225,7 @@ test_dhcp_db_errors_bounded(void **state)
 	int n;
 
 	(void)state;
-	p = vm_attach(1);
+	p = attach_vm(1);
 	break_db();
 	before = log_suppressed();
 	n = lines_of(discover_flood, p);
@@ -240,7 +242,7 @@ detach_all(struct port *unused)
 
 	(void)unused;
 	while ((p = TAILQ_FIRST(port_all(&sd))) != NULL)
-		port_detach(&sd, p);
+		vm_detach(&sd, p);
 }
 
 /*
@@ -255,7 +257,7 @@ test_detach_db_errors_bounded(void **state)
 
 	(void)state;
 	for (i = 0; i < 200; i++)
-		vm_attach((uint8_t)i);
+		attach_vm((uint8_t)i);
 	break_db();
 	before = log_suppressed();
 	n = lines_of(detach_all, NULL);
@@ -276,5 +278,6 @@ main(void)
 	        test_detach_db_errors_bounded, setup, teardown),
 	};
 
+	clock_set_hook(test_now, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "port.h"
 #include "switch.h"
 #include "testd.h"
+#include "vm.h"
 
 /* Test ends of socket pairs, closed by testd_close (-1: closed early). */
 static int peers[1024];
@@ -47,11 +48,13 @@ testd_open(struct softnetd *sd, const uint8_t upmac[6])
 	sd->started = time(NULL);
 	port_init(sd);
 	switch_init(sd);
+	vm_init(sd);
 }
 
 void
 testd_close(struct softnetd *sd)
 {
+	vm_shutdown(sd);
 	port_shutdown(sd);
 	switch_shutdown(sd);
 	leasedb_close(sd->db);

@@ -2,7 +2,7 @@
  * A softnetd context built by hand for unit tests: no uplink (frames for
  * it are counted in uplink_write_drop), an in-memory lease database, the
  * default network 192.168.105.0/24 with the gateway at .1 and the pool
- * .2-.254. Each test file defines softnetd_now() itself.
+ * .2-.254. Each test file sets the clock it wants (clock_set_hook).
  */
 #ifndef SOFTNET_TESTD_H
 #define SOFTNET_TESTD_H

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "leasedb.h"
 #include "log.h"
@@ -49,6 +50,7 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "uplink.h"
+#include "vm.h"
 
 #define FRAME_LEN 64
 #define FRAME_CAP 2048
@@ -64,13 +66,6 @@ struct writer {
 	atomic_int stop;
 	uint64_t sent;
 };
-
-/* The daemon's clock; main.c, which defines it, is not in the library. */
-int64_t
-softnetd_now(void)
-{
-	return (int64_t)time(NULL);
-}
 
 /* Monotonic nanoseconds. */
 static int64_t
@@ -185,12 +180,12 @@ main(int argc, char **argv)
 	struct softnetd sd;
 	struct uplink_settings us;
 	struct writer w;
-	struct port_attach_args a;
+	struct vm_attach_args a;
 	struct pkt_udp4_addr addr;
 	const struct sw_stats *st;
 	struct port *p;
 	pthread_t thr;
-	const char *code;
+	enum vm_err verr;
 	char err[CONFIG_ERRLEN];
 	double seconds = 2.0;
 	int64_t t0, t1, t, deadline, busy = 0;
@@ -240,6 +235,7 @@ main(int argc, char **argv)
 	sd.net.ndns = sd.cfg.dhcp.ndns;
 	port_init(&sd);
 	switch_init(&sd);
+	vm_init(&sd);
 
 	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == -1)
 		fatal("socketpair");
@@ -250,9 +246,9 @@ main(int argc, char **argv)
 	a.kind = OSDEP_FD_DGRAM;
 	memcpy(a.mac, vm_mac, 6);
 	a.name = "bench";
-	if ((p = port_attach(&sd, &a, &code, err, sizeof(err))) == NULL)
-		fatalx("attach: %s: %s", code, err);
-	port_set_lease(&sd, p, VM_IP, softnetd_now() + 3600);
+	if ((p = vm_attach(&sd, &a, &verr, err, sizeof(err))) == NULL)
+		fatalx("attach: %s: %s", vm_err_code(verr), err);
+	port_set_lease(&sd, p, VM_IP, clock_now() + 3600);
 
 	memset(&w, 0, sizeof(w));
 	w.fd = sv[1];
@@ -327,6 +323,7 @@ main(int argc, char **argv)
 	printf("mpps_busy %.3f\n",
 	    busy > 0 ? (double)(f1 - f0) / ((double)busy / 1e9) / 1e6 : 0.0);
 
+	vm_shutdown(&sd);
 	port_shutdown(&sd);
 	switch_shutdown(&sd);
 	uplink_close(sd.uplink);

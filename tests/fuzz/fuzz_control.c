@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "control.h"
 #include "leasedb.h"
 #include "log.h"
@@ -51,6 +52,7 @@
 #include "softnet_proto.h"
 #include "softnetd.h"
 #include "switch.h"
+#include "vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -76,13 +78,6 @@ static struct policy fixture_policy;
 static unsigned attaches;
 static int session_token;
 
-/* The daemon's clock; main.c is not part of the library. */
-int64_t
-softnetd_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 /* Stops the run: a promise of the control server does not hold. */
 static _Noreturn void
 broken_at(int line)
@@ -96,8 +91,8 @@ broken_at(int line)
 static void
 fixture_attach(struct fixture *f)
 {
-	struct port_attach_args a;
-	const char *code;
+	struct vm_attach_args a;
+	enum vm_err verr;
 	char msg[256];
 	struct port *p;
 	int sv[2];
@@ -111,10 +106,10 @@ fixture_attach(struct fixture *f)
 	a.name = f->name;
 	a.owner = f->owner;
 	a.policy = &fixture_policy;
-	if ((p = port_attach(&sd, &a, &code, msg, sizeof(msg))) == NULL)
+	if ((p = vm_attach(&sd, &a, &verr, msg, sizeof(msg))) == NULL)
 		broken();
 	if (f->ip != 0)
-		port_set_lease(&sd, p, f->ip, softnetd_now() + 600);
+		port_set_lease(&sd, p, f->ip, clock_now() + 600);
 	if (f->peer_fd != -1)
 		close(f->peer_fd);
 	f->peer_fd = sv[1];
@@ -176,6 +171,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	fresh_db();
 	port_init(&sd);
 	switch_init(&sd); /* sd.uplink is NULL: no uplink event */
+	vm_init(&sd);
 
 	policy_init(&fixture_policy);
 	if (policy_add(
@@ -246,11 +242,11 @@ reset(void)
 	TAILQ_FOREACH_SAFE(p, port_all(&sd), entry, tmp)
 	{
 		if (!is_fixture(p))
-			port_detach(&sd, p);
+			vm_detach(&sd, p);
 	}
 	if (attaches >= FRESH_DB_AFTER) {
 		TAILQ_FOREACH_SAFE(p, port_all(&sd), entry, tmp)
-		port_detach(&sd, p);
+		vm_detach(&sd, p);
 		fixtures[0].id = fixtures[1].id = 0;
 		fresh_db();
 		attaches = 0;
