@@ -236,35 +236,40 @@ static const struct attach_opt opts[] = {
         .arg = "N",
         .fes = FE_CTL,
         .handle = opt_fd,
-        .help = {"an inherited descriptor: one end of a SOCK_DGRAM\n"
-                 "socket pair carrying one Ethernet frame per datagram,\n"
-                 "or a TAP device"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "an inherited descriptor: one end of a SOCK_DGRAM\n"
+                     "socket pair carrying one Ethernet frame per datagram,\n"
+                     "or a TAP device"}},
     {.name = "tap",
         .arg = "IFNAME",
         .fes = FE_CTL,
         .handle = opt_fd,
-        .help = {"open the TAP device IFNAME in this network namespace"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "open the TAP device IFNAME in this network namespace"}},
     {.name = "mac",
         .arg = "MAC",
         .fes = FE_CTL,
         .key = "mac",
         .handle = opt_string,
-        .help = {"the VM's MAC address (required with a socket; a TAP's\n"
-                 "own MAC is used when omitted)"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "the VM's MAC address (required with a socket; a TAP's\n"
+                     "own MAC is used when omitted)"}},
     {.name = "name",
         .arg = "NAME",
         .fes = FE_CTL,
         .key = "name",
         .handle = opt_string,
-        .help = {"a unique name (1-63 of A-Z a-z 0-9 . _ -)"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "a unique name (1-63 of A-Z a-z 0-9 . _ -)"}},
     /* The daemon parses it and decides who may pin it. */
     {.name = "ip",
         .arg = "A",
         .fes = FE_CTL,
         .key = "ip",
         .handle = opt_string,
-        .help = {"the address the VM gets by DHCP (root/admin_group,\n"
-                 "or A reserved for this MAC or NAME in the config)"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "the address the VM gets by DHCP (root/admin_group,\n"
+                     "or A reserved for this MAC or NAME in the config)"}},
     {.name = "vm-fd",
         .arg = "N",
         .fes = FE_SOFTNET,
@@ -288,22 +293,24 @@ static const struct attach_opt opts[] = {
         .fes = FE_BOTH,
         .key = "allow",
         .handle = opt_list,
-        .help = {"CIDRs the VM may reach despite the default rules",
-            "CIDRs to allow (e.g. 192.168.0.0/16)"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "CIDRs the VM may reach despite the default rules",
+            [CLIENT_FE_SOFTNET] = "CIDRs to allow (e.g. 192.168.0.0/16)"}},
     {.name = "block",
         .arg = "LIST",
         .fes = FE_BOTH,
         .key = "block",
         .handle = opt_list,
-        .help = {"CIDRs the VM may not reach; @host is the gateway",
-            "CIDRs to block (@host: the gateway)"}},
+        .help = {[CLIENT_FE_CTL] =
+                     "CIDRs the VM may not reach; @host is the gateway",
+            [CLIENT_FE_SOFTNET] = "CIDRs to block (@host: the gateway)"}},
     {.name = "expose",
         .arg = "LIST",
         .fes = FE_BOTH,
         .key = "expose",
         .handle = opt_list,
-        .help = {"EXT:INT TCP ports to publish on the host",
-            "EXT:INT TCP ports to publish on the host"}},
+        .help = {[CLIENT_FE_CTL] = "EXT:INT TCP ports to publish on the host",
+            [CLIENT_FE_SOFTNET] = "EXT:INT TCP ports to publish on the host"}},
     {.name = "wait",
         .arg = "SECONDS",
         .fes = FE_SOFTNET,
