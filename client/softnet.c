@@ -1,9 +1,9 @@
 /*
- * softnet: the front end Tart runs, a small program of its own (this file
- * and the protocol code in client.c). It speaks the original Softnet
- * command line, needs no privilege, and hands the VM's descriptor to
- * softnetd as a session attachment: the VM is detached when this process
- * exits.
+ * softnet: the front end Tart runs, a small program of its own (this file,
+ * the protocol code in client.c and the option table in attach_opts.c). It
+ * speaks the original Softnet command line, needs no privilege, and hands the
+ * VM's descriptor to softnetd as a session attachment: the VM is detached when
+ * this process exits.
  *
  * What Tart does with it (cirruslabs/tart Sources/tart/Network/Softnet.swift
  * and Commands/Run.swift): it resolves "softnet" on PATH and runs it with
