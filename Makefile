@@ -67,17 +67,24 @@ ALL_CFLAGS = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Idaemon -Iclient \
 	     $(PKG_CFLAGS) \
 	     $(CFLAGS) $(EXTRA_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS) $(OS_LDFLAGS)
+# The clients (client/) and the code they share with the daemon (common/)
+# see only include/ and their own directory, and link jansson alone: no
+# daemon header, libevent or sqlite (make check-client-libs).
+CLIENT_CFLAGS = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Iclient \
+		$(shell pkg-config --cflags jansson) $(CFLAGS) $(EXTRA_CFLAGS)
+CLIENT_LIBS = $(shell pkg-config --libs jansson)
 
 # Every daemon module but main goes into one static library that softnetd,
 # the unit tests, the fuzz targets and the benchmarks link against.
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 LIB_SRCS := $(filter-out daemon/main.c daemon/osdep_%.c daemon/uplink_%.c, \
-		$(wildcard daemon/*.c)) $(OS_SRCS)
+		$(wildcard daemon/*.c)) $(OS_SRCS) $(COMMON_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libsoftnetd.a
 
 CLIENT_SRCS := $(wildcard client/*.c)
-CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) \
-	       $(filter $(BUILD)/daemon/osdep_%,$(LIB_OBJS))
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
 
 UNIT_SRCS  := $(wildcard tests/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -86,7 +93,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
-.PHONY: test-vmnet vmnet-build soak demo check-darwin install-launchd lint-workflows all deps deps-build deps-test test unit e2e check-format format \
+.PHONY: test-vmnet vmnet-build soak demo check-darwin check-client-libs install-launchd lint-workflows all deps deps-build deps-test test unit e2e check-format format \
 	clean install uninstall fuzz fuzz-build deps-fuzz sanitize FORCE
 all: $(BINS)
 
@@ -105,6 +112,14 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# The clients and common/ with their own flags (CLIENT_CFLAGS: no -Idaemon).
+$(BUILD)/client/%.o: client/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -MMD -MP -c -o $@ $<
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -113,14 +128,16 @@ $(BUILD)/softnetd: $(BUILD)/daemon/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) $(OS_LIBS)
 
 $(BUILD)/softnetctl: $(filter-out $(BUILD)/client/softnet.o,$(CLIENT_OBJS))
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(CC) $(CLIENT_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(CLIENT_LIBS)
 
 # softnet, the front end Tart runs, is its own small program (installed
 # set-user-ID root, it drops to the caller first): softnet.c and the
-# protocol code in client.c, none of softnetctl's commands.
-SOFTNET_OBJS := $(BUILD)/client/softnet.o $(BUILD)/client/client.o
+# protocol code in client.c, the attach options, none of softnetctl's
+# commands.
+SOFTNET_OBJS := $(BUILD)/client/softnet.o $(BUILD)/client/client.o \
+		$(BUILD)/client/attach_opts.o $(COMMON_OBJS)
 $(BUILD)/softnet: $(SOFTNET_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(CC) $(CLIENT_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(CLIENT_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
@@ -129,8 +146,12 @@ $(BUILD)/tests/%.o: tests/%.c
 # The client's own modules, for its unit test.
 CLIENT_LIB_OBJS := $(filter-out $(BUILD)/client/softnetctl.o \
 		   $(BUILD)/client/softnet.o,$(CLIENT_OBJS))
+$(BUILD)/tests/test_client.o: tests/test_client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) $(PKG_LIBS)
+	$(CC) $(CLIENT_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(TEST_LIBS) \
+	    $(CLIENT_LIBS)
 
 # Unit tests that need a daemon context share tests/testd.c.
 TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd \
@@ -169,7 +190,7 @@ e2e: $(BINS) $(TOOL_BINS)
 # compiler run only after the packages are there.
 test: deps-test
 	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS) $(TOOL_BINS)
-	@$(MAKE) --no-print-directory check-format check-darwin
+	@$(MAKE) --no-print-directory check-format check-darwin check-client-libs
 	@$(MAKE) --no-print-directory vmnet-build
 	@sh tests/run.sh all $(BUILD)
 
@@ -288,24 +309,34 @@ bench: deps-bench
 # API declared from its headers); then selftest.sh proves the personality
 # still refuses what a Mac refuses.
 DARWIN_SRCS := $(filter-out daemon/osdep_linux.c daemon/uplink_tap.c, \
-		$(wildcard daemon/*.c client/*.c))
-DARWIN_CFLAGS = -std=c11 -fsyntax-only -fblocks -D_DARWIN_C_SOURCE $(WARN) \
+		$(wildcard daemon/*.c client/*.c common/*.c))
+DARWIN_BASE = -std=c11 -fsyntax-only -fblocks -D_DARWIN_C_SOURCE $(WARN) \
 		-Wno-unused-command-line-argument \
 		-include tests/compat/darwin/compat.h \
-		-Itests/compat/darwin/linux-only -Itests/compat/darwin \
-		-Iinclude -Idaemon -Iclient $(PKG_CFLAGS)
+		-Itests/compat/darwin/linux-only -Itests/compat/darwin
+DARWIN_CFLAGS = $(DARWIN_BASE) -Iinclude -Idaemon -Iclient $(PKG_CFLAGS)
+# client/ and common/ as the client builds them: no -Idaemon.
+DARWIN_CLIENT_CFLAGS = $(DARWIN_BASE) -Iinclude -Iclient \
+		$(shell pkg-config --cflags jansson)
 ifeq ($(UNAME),Darwin)
 check-darwin:
 	@echo "check-darwin: on macOS the real build (make all) is the check"
 else
 check-darwin: | deps-build
 	@fail=; for f in $(DARWIN_SRCS); do \
-	    clang $(DARWIN_CFLAGS) $$f || fail="$$fail $$f"; \
+	    case $$f in daemon/*) fl='$(DARWIN_CFLAGS)';; \
+		*) fl='$(DARWIN_CLIENT_CFLAGS)';; esac; \
+	    clang $$fl $$f || fail="$$fail $$f"; \
 	done; \
 	if [ -n "$$fail" ]; then echo "check-darwin: failed:$$fail"; exit 1; fi
 	@sh tests/compat/darwin/selftest.sh clang $(DARWIN_CFLAGS)
 	@echo "check-darwin: $(words $(DARWIN_SRCS)) files pass as macOS would compile them"
 endif
+
+# softnet and softnetctl link jansson and libc only: no libevent, sqlite
+# or daemon object (tests/client_libs.sh reads the built binaries).
+check-client-libs: $(BUILD)/softnet $(BUILD)/softnetctl
+	@sh tests/client_libs.sh $(BUILD)
 
 # Crash safety (kill -9 rounds), noisy neighbours and a multi-tenant round
 # (one hostile uid beside a victim uid), measured; not a test.
@@ -320,7 +351,7 @@ demo: deps-test
 	@$(MAKE) --no-print-directory $(BINS)
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py
 
-FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h \
+FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h common/*.c \
 		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c \
 		tests/bench/*.c $(FAKE_DIR)/*.c $(FAKE_DIR)/include/*.h \
 		$(FAKE_DIR)/include/*/*.h)

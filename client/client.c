@@ -19,6 +19,7 @@
 
 #include "client.h"
 #include "softnet_proto.h"
+#include "softnet_sys.h"
 
 void
 client_warnx(const struct client *c, const char *fmt, ...)
@@ -211,12 +212,10 @@ client_connect(struct client *c)
 		client_warnx(c, "socket path too long: %s", c->socket);
 		return -1;
 	}
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1) {
+	if ((c->fd = softnet_sys_socket(AF_UNIX, SOCK_STREAM, false)) == -1) {
 		client_warnx(c, "socket: %s", strerror(errno));
 		return -1;
 	}
-	/* By fcntl: macOS has no SOCK_CLOEXEC (socket(2)). */
-	(void)fcntl(c->fd, F_SETFD, FD_CLOEXEC);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, c->socket, strlen(c->socket));
@@ -324,6 +323,10 @@ client_usage(const struct cmd_entry *e, FILE *stream)
 {
 	fprintf(stream, "usage: softnetctl [-s SOCKET] [--json] %s %s\n\n%s",
 	    e->name, e->usage, e->help);
+	if (e->help_after_options != NULL) {
+		client_attach_help(CLIENT_FE_CTL, stream);
+		fputs(e->help_after_options, stream);
+	}
 }
 
 int

@@ -9,9 +9,14 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE   2
+
+/* How long softnet waits for an unreachable daemon by default (--wait). */
+#define SOFTNET_WAIT_DEFAULT 30
+#define SOFTNET_WAIT_MAX     86400
 
 struct client {
 	const char *socket; /* control socket path */
@@ -38,6 +43,8 @@ struct cmd_entry {
 	const char *usage; /* after "softnetctl [-s SOCKET] [--json] " */
 	const char *help;  /* what it does and its options */
 	int (*exec)(struct client *c, int argc, char **argv);
+	/* When set, help lists the attach options, then this follows. */
+	const char *help_after_options;
 };
 
 /* Connects and says hello; prints the reason and returns -1 on failure. */
@@ -80,13 +87,35 @@ int client_split(json_t *array, const char *list);
 /* Opens the named TAP in this network namespace; -1 after printing why. */
 int client_tap_open(const struct client *c, const char *name);
 
+/* The programs that take attach options (attach_opts.c). */
+enum client_fe {
+	CLIENT_FE_CTL,     /* softnetctl attach and exec */
+	CLIENT_FE_SOFTNET, /* softnet, Tart's front end */
+	CLIENT_FE_N,
+};
+
+/* What the attach options fill in; set the fields above req first. */
+struct client_attach {
+	enum client_fe fe;
+	const struct cmd_entry *e;   /* CLIENT_FE_CTL: the command, for usage */
+	void (*usage)(FILE *stream); /* CLIENT_FE_SOFTNET: prints its usage */
+	bool no_fd;                  /* exec: --fd and --tap are usage errors */
+	json_t *req;                 /* the attach request being built */
+	int fd;                      /* --fd, --vm-fd: -1 until given */
+	const char *tap;             /* --tap IFNAME, or NULL */
+	bool host_only;              /* --vm-net-type host */
+	long wait_s;                 /* --wait SECONDS */
+};
+
 /*
- * Parses the attach options (--mac --name --allow --block --expose, and
- * --fd/--tap when fd is not NULL) into req. Returns -1 to go on, else the
- * exit status (after --help or a usage error).
+ * Parses argv's options for a->fe from the one attach option table into
+ * a. Returns -1 to go on (optind at the first operand), else the exit
+ * status (after --help, --version or a usage error).
  */
-int client_attach_options(struct client *c, const struct cmd_entry *e, int argc,
-    char **argv, json_t *req, int *fd, const char **tap);
+int client_attach_options(
+    struct client *c, struct client_attach *a, int argc, char **argv);
+/* Prints the option lines of a->fe's help from the same table. */
+void client_attach_help(enum client_fe fe, FILE *stream);
 
 /* `softnetctl leases release MAC` (cmd_lease_release.c). */
 int cmd_leases_release(struct client *c, int argc, char **argv);

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "osdep.h"
 #include "softnet_proto.h"
+#include "softnet_sys.h"
 
 #define EXEC_FD     3
 #define EXEC_RCVBUF (4 * 1024 * 1024)
@@ -63,69 +63,37 @@ size_buffers(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
 }
 
+/*
+ * Runs argv with fd as EXEC_FD and SOFTNET_FD/SOFTNET_MAC set, forwarding
+ * signals to it; its exit status (128 + signal when killed), or
+ * EXIT_REFUSED after printing why it could not run. Closes fd.
+ */
 static int
-cmd_exec(struct client *c, int argc, char **argv)
+run_command(struct client *c, int fd, char **argv, const char *mac)
 {
-	json_t *req = json_pack(
-	           "{s:s,s:b}", "op", SOFTNET_OP_ATTACH, "session", 1),
-	       *r;
 	struct sigaction sa;
-	char mac[18];
 	pid_t pid;
-	int sv[2] = {-1, -1}, rc, status;
-
-	rc = client_attach_options(
-	    c, &cmd_exec_entry, argc, argv, req, NULL, NULL);
-	if (rc != -1)
-		goto out;
-	rc = EXIT_USAGE;
-	if (optind >= argc || strcmp(argv[optind - 1], "--") != 0) {
-		client_warnx(c, "exec: give the command after --");
-		client_usage(&cmd_exec_entry, stderr);
-		goto out;
-	}
-	if (json_object_get(req, "mac") == NULL) {
-		random_mac(mac);
-		json_object_set_new(req, "mac", json_string(mac));
-	}
-	snprintf(mac, sizeof(mac), "%s",
-	    json_string_value(json_object_get(req, "mac")));
-	rc = EXIT_REFUSED;
-	if (osdep_socketpair(AF_UNIX, SOCK_DGRAM, sv) == -1) {
-		client_warnx(c, "socketpair: %s", strerror(errno));
-		goto out;
-	}
-	size_buffers(sv[0]);
-	size_buffers(sv[1]);
-	if (client_connect(c) == -1)
-		goto out;
-	r = client_do(c, req, sv[0]);
-	req = NULL;
-	if (r == NULL)
-		goto out;
-	json_decref(r);
-	close(sv[0]);
-	sv[0] = -1;
+	int status;
 
 	switch ((pid = fork())) {
 	case -1:
 		client_warnx(c, "fork: %s", strerror(errno));
-		goto out;
+		close(fd);
+		return EXIT_REFUSED;
 	case 0:
-		if (dup2(sv[1], EXEC_FD) == -1)
+		if (dup2(fd, EXEC_FD) == -1)
 			_exit(127);
 		/* client_call ignored SIGPIPE; exec would keep it ignored. */
 		signal(SIGPIPE, SIG_DFL);
 		setenv("SOFTNET_FD", "3", 1);
 		setenv("SOFTNET_MAC", mac, 1);
-		execvp(argv[optind], argv + optind);
-		fprintf(stderr, "softnetctl: exec %s: %s\n", argv[optind],
+		execvp(argv[0], argv);
+		fprintf(stderr, "softnetctl: exec %s: %s\n", argv[0],
 		    strerror(errno));
 		_exit(127);
 	}
 	exec_child = pid;
-	close(sv[1]);
-	sv[1] = -1;
+	close(fd);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward;
 	sigemptyset(&sa.sa_mask);
@@ -136,13 +104,62 @@ cmd_exec(struct client *c, int argc, char **argv)
 	while (waitpid(pid, &status, 0) == -1) {
 		if (errno != EINTR) {
 			client_warnx(c, "waitpid: %s", strerror(errno));
-			goto out;
+			return EXIT_REFUSED;
 		}
 	}
 	/* Closing the connection (in main) ends the session: detached. */
-	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* softnetctl exec: attach one end of a new pair, run CMD with the other. */
+static int
+cmd_exec(struct client *c, int argc, char **argv)
+{
+	struct client_attach a = {.fe = CLIENT_FE_CTL,
+	    .e = &cmd_exec_entry,
+	    .no_fd = true,
+	    .fd = -1,
+	    .req =
+	        json_pack("{s:s,s:b}", "op", SOFTNET_OP_ATTACH, "session", 1)};
+	json_t *r;
+	char mac[18];
+	int sv[2] = {-1, -1}, rc;
+
+	rc = client_attach_options(c, &a, argc, argv);
+	if (rc != -1)
+		goto out;
+	rc = EXIT_USAGE;
+	if (optind >= argc || strcmp(argv[optind - 1], "--") != 0) {
+		client_warnx(c, "exec: give the command after --");
+		client_usage(&cmd_exec_entry, stderr);
+		goto out;
+	}
+	if (json_object_get(a.req, "mac") == NULL) {
+		random_mac(mac);
+		json_object_set_new(a.req, "mac", json_string(mac));
+	}
+	snprintf(mac, sizeof(mac), "%s",
+	    json_string_value(json_object_get(a.req, "mac")));
+	rc = EXIT_REFUSED;
+	if (softnet_sys_socketpair(AF_UNIX, SOCK_DGRAM, sv) == -1) {
+		client_warnx(c, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	size_buffers(sv[0]);
+	size_buffers(sv[1]);
+	if (client_connect(c) == -1)
+		goto out;
+	r = client_do(c, a.req, sv[0]);
+	a.req = NULL;
+	if (r == NULL)
+		goto out;
+	json_decref(r);
+	close(sv[0]);
+	sv[0] = -1;
+	rc = run_command(c, sv[1], argv + optind, mac);
+	sv[1] = -1;
 out:
-	json_decref(req);
+	json_decref(a.req);
 	if (sv[0] != -1)
 		close(sv[0]);
 	if (sv[1] != -1)

@@ -1,9 +1,9 @@
 /*
- * softnet: the front end Tart runs, a small program of its own (this file
- * and the protocol code in client.c). It speaks the original Softnet
- * command line, needs no privilege, and hands the VM's descriptor to
- * softnetd as a session attachment: the VM is detached when this process
- * exits.
+ * softnet: the front end Tart runs, a small program of its own (this file,
+ * the protocol code in client.c and the option table in attach_opts.c). It
+ * speaks the original Softnet command line, needs no privilege, and hands the
+ * VM's descriptor to softnetd as a session attachment: the VM is detached when
+ * this process exits.
  *
  * What Tart does with it (cirruslabs/tart Sources/tart/Network/Softnet.swift
  * and Commands/Run.swift): it resolves "softnet" on PATH and runs it with
@@ -43,10 +43,6 @@
 
 #include "client.h"
 #include "softnet_proto.h"
-
-/* How long softnet waits for an unreachable daemon by default (--wait). */
-#define SOFTNET_WAIT_DEFAULT 30
-#define SOFTNET_WAIT_MAX     86400
 
 static volatile sig_atomic_t softnet_stop;
 
@@ -98,7 +94,7 @@ on_stop(int sig)
 	softnet_stop = 1;
 }
 
-/* Prints the usage and the options. */
+/* Prints the usage and the options (attach_opts.c's table). */
 static void
 softnet_usage(FILE *stream)
 {
@@ -110,55 +106,43 @@ softnet_usage(FILE *stream)
 	    "\n"
 	    "Attach a VM's network descriptor to softnetd for as long as this\n"
 	    "process runs (Tart starts it; SIGINT or SIGTERM detaches).\n"
-	    "\n"
-	    "  --vm-fd N              the VM's SOCK_DGRAM socket (Tart passes "
-	    "0)\n"
-	    "  --vm-mac-address MAC   the VM's MAC address\n"
-	    "  --vm-net-type nat|host nat (default): gateway, DNS and the\n"
-	    "                         Internet; host: only the host\n"
-	    "  --allow LIST           CIDRs to allow (e.g. 192.168.0.0/16)\n"
-	    "  --block LIST           CIDRs to block (@host: the gateway)\n"
-	    "  --expose LIST          EXT:INT TCP ports to publish on the "
-	    "host\n"
-	    "  --wait SECONDS         while softnetd cannot be reached (not "
-	    "yet\n"
-	    "                         started, restarting), retry for this "
-	    "long\n"
-	    "                         before giving up (default %d; 0: try "
-	    "once)\n"
-	    "  --user, --group, --bootpd-lease-time\n"
-	    "                         accepted for compatibility; softnetd\n"
-	    "                         needs no privileges here and serves "
-	    "DHCP\n"
-	    "                         itself with its configured lease time\n"
-	    "\n"
-	    "The daemon socket is $%s or %s.\n",
-	    SOFTNET_WAIT_DEFAULT, SOFTNET_SOCKET_ENV, SOFTNET_DEFAULT_SOCKET);
+	    "\n");
+	client_attach_help(CLIENT_FE_SOFTNET, stream);
+	fprintf(stream, "\nThe daemon socket is $%s or %s.\n",
+	    SOFTNET_SOCKET_ENV, SOFTNET_DEFAULT_SOCKET);
 }
 
-/* Builds the attach request from the command line's lists. */
-static json_t *
-attach_request(const char *mac, bool host_only, const char *allow,
-    const char *block, const char *expose)
+/*
+ * Parses the command line into a (whose request has the lists already):
+ * -1 to go on, else the exit status.
+ */
+static int
+softnet_args(struct client *c, struct client_attach *a, int argc, char **argv)
 {
-	json_t *req = json_pack(
-	    "{s:s,s:s,s:b}", "op", SOFTNET_OP_ATTACH, "mac", mac, "session", 1);
-	json_t *a = json_array(), *b = json_array(), *e = json_array();
+	int rc;
 
-	if (host_only) {
-		json_array_append_new(b, json_string("0.0.0.0/0"));
-		json_array_append_new(a, json_string("@host"));
+	if ((rc = client_attach_options(c, a, argc, argv)) != -1)
+		return rc;
+	if (optind != argc || a->fd == -1 ||
+	    json_object_get(a->req, "mac") == NULL) {
+		fprintf(stderr, "softnet: --vm-fd and --vm-mac-address are "
+		                "required\n");
+		softnet_usage(stderr);
+		return EXIT_USAGE;
 	}
-	if (allow != NULL)
-		(void)client_split(a, allow);
-	if (block != NULL)
-		(void)client_split(b, block);
-	if (expose != NULL)
-		(void)client_split(e, expose);
-	json_object_set_new(req, "allow", a);
-	json_object_set_new(req, "block", b);
-	json_object_set_new(req, "expose", e);
-	return req;
+	if (fcntl(a->fd, F_GETFD) == -1) {
+		fprintf(stderr, "softnet: --vm-fd %d: not an open descriptor\n",
+		    a->fd);
+		return EXIT_REFUSED;
+	}
+	/* host: only the gateway, ahead of the caller's own rules. */
+	if (a->host_only) {
+		json_array_insert_new(
+		    json_object_get(a->req, "allow"), 0, json_string("@host"));
+		json_array_insert_new(json_object_get(a->req, "block"), 0,
+		    json_string("0.0.0.0/0"));
+	}
+	return -1;
 }
 
 /* Connects and attaches; 0 ok, -1 after printing why. */
@@ -239,124 +223,53 @@ attach_wait(
 	return rc;
 }
 
+/*
+ * Attaches req with vmfd and holds the session, re-attaching whenever
+ * softnetd is lost, until SIGINT/SIGTERM; returns the exit status.
+ */
+static int
+softnet_session(struct client *c, json_t *req, int vmfd, long wait_ms)
+{
+	int rc = 0;
+
+	/* A refusal at the start, but busy, is final: the caller's input. */
+	if (attach_wait(c, req, vmfd, wait_ms, false) == -1)
+		return softnet_stop ? 0 : EXIT_REFUSED;
+	while (wait_session(c) == -1 && !softnet_stop) {
+		fprintf(stderr, "softnet: lost softnetd; re-attaching\n");
+		close(c->fd);
+		c->fd = -1;
+		if (attach_wait(c, req, vmfd, wait_ms, true) == -1) {
+			rc = softnet_stop ? 0 : EXIT_REFUSED;
+			break;
+		}
+		fprintf(stderr, "softnet: re-attached\n");
+	}
+	if (c->fd != -1)
+		close(c->fd); /* ends the session: the daemon detaches the VM */
+	return rc;
+}
+
 /* Tart's front end: see the top of this file. */
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"vm-fd", required_argument, NULL, 'f'},
-	    {"vm-mac-address", required_argument, NULL, 'm'},
-	    {"vm-net-type", required_argument, NULL, 't'},
-	    {"allow", required_argument, NULL, 'a'},
-	    {"block", required_argument, NULL, 'b'},
-	    {"expose", required_argument, NULL, 'e'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"group", required_argument, NULL, 'g'},
-	    {"bootpd-lease-time", required_argument, NULL, 'l'},
-	    {"sudo-escalation-probing", no_argument, NULL, 'p'},
-	    {"sudo-escalation-done", no_argument, NULL, 'd'},
-	    {"wait", required_argument, NULL, 'w'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct client c = {.fd = -1, .prog = "softnet"};
-	const char *mac = NULL, *allow = NULL, *block = NULL, *expose = NULL;
-	bool host_only = false;
+	struct client_attach a = {.fe = CLIENT_FE_SOFTNET,
+	    .usage = softnet_usage,
+	    .fd = -1,
+	    .wait_s = SOFTNET_WAIT_DEFAULT};
 	struct sigaction sa;
-	json_t *req;
-	long vmfd = -1, wait_s = SOFTNET_WAIT_DEFAULT;
-	char *end;
-	int ch, rc = 0;
+	int rc;
 
 	/* First, before anything reads input: see the top of this file. */
 	if (softnet_drop_privileges() == -1)
 		return EXIT_REFUSED;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			errno = 0;
-			vmfd = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    vmfd < 0 || vmfd > INT_MAX) {
-				fprintf(stderr,
-				    "softnet: --vm-fd %s: not a "
-				    "descriptor number\n",
-				    optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'm':
-			mac = optarg;
-			break;
-		case 't':
-			if (strcmp(optarg, "nat") != 0 &&
-			    strcmp(optarg, "host") != 0) {
-				fprintf(stderr,
-				    "softnet: --vm-net-type %s: want "
-				    "nat or host\n",
-				    optarg);
-				return EXIT_USAGE;
-			}
-			host_only = strcmp(optarg, "host") == 0;
-			break;
-		case 'a': /* a repeated list flag replaces the earlier one */
-			allow = optarg;
-			break;
-		case 'b':
-			block = optarg;
-			break;
-		case 'e':
-			expose = optarg;
-			break;
-		case 'u':
-		case 'g':
-		case 'l':
-			fprintf(stderr,
-			    "softnet: note: --%s is not needed with softnetd "
-			    "and is ignored\n",
-			    ch == 'u'   ? "user"
-			    : ch == 'g' ? "group"
-			                : "bootpd-lease-time");
-			break;
-		case 'w':
-			errno = 0;
-			wait_s = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || end == optarg ||
-			    wait_s < 0 || wait_s > SOFTNET_WAIT_MAX) {
-				fprintf(stderr,
-				    "softnet: --wait %s: want seconds, 0 to "
-				    "%d\n",
-				    optarg, SOFTNET_WAIT_MAX);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'd': /* the original's own sudo re-exec adds it */
-			break;
-		case 'p':
-			return 0; /* no escalation needed: nothing to probe */
-		case 'h':
-			softnet_usage(stdout);
-			return 0;
-		case 'V':
-			printf("softnet %s (softnetd front end)\n",
-			    SOFTNET_VERSION);
-			return 0;
-		default:
-			softnet_usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc || vmfd == -1 || mac == NULL) {
-		fprintf(stderr, "softnet: --vm-fd and --vm-mac-address are "
-		                "required\n");
-		softnet_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (fcntl((int)vmfd, F_GETFD) == -1) {
-		fprintf(stderr,
-		    "softnet: --vm-fd %ld: not an open descriptor\n", vmfd);
-		return EXIT_REFUSED;
+	a.req = json_pack("{s:s,s:b,s:[],s:[],s:[]}", "op", SOFTNET_OP_ATTACH,
+	    "session", 1, "allow", "block", "expose");
+	if ((rc = softnet_args(&c, &a, argc, argv)) != -1) {
+		json_decref(a.req);
+		return rc;
 	}
 	c.socket = getenv(SOFTNET_SOCKET_ENV);
 	if (c.socket == NULL || c.socket[0] == '\0')
@@ -369,25 +282,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	req = attach_request(mac, host_only, allow, block, expose);
-	/* A refusal at the start, but busy, is final: the caller's input. */
-	if (attach_wait(&c, req, (int)vmfd, wait_s * 1000, false) == -1) {
-		json_decref(req);
-		return softnet_stop ? 0 : EXIT_REFUSED;
-	}
-	while (wait_session(&c) == -1 && !softnet_stop) {
-		fprintf(stderr, "softnet: lost softnetd; re-attaching\n");
-		close(c.fd);
-		c.fd = -1;
-		if (attach_wait(&c, req, (int)vmfd, wait_s * 1000, true) ==
-		    -1) {
-			rc = softnet_stop ? 0 : EXIT_REFUSED;
-			break;
-		}
-		fprintf(stderr, "softnet: re-attached\n");
-	}
-	json_decref(req);
-	if (c.fd != -1)
-		close(c.fd); /* ends the session: the daemon detaches the VM */
+	rc = softnet_session(&c, a.req, a.fd, a.wait_s * 1000);
+	json_decref(a.req);
 	return rc;
 }

@@ -30,6 +30,7 @@
 
 #include "frame.h"
 #include "osdep.h"
+#include "softnet_sys.h"
 
 /* As in XNU's bsd/sys/socket_private.h. */
 struct msghdr_x {
@@ -88,58 +89,17 @@ osdep_peer_groups(int fd, gid_t *groups, int *n)
 	return 0;
 }
 
-/* Sets close-on-exec (and O_NONBLOCK with nonblock) on fd; 0 or -1. */
-static int
-fd_flags(int fd, bool nonblock)
-{
-	int fl;
-
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
-		return -1;
-	if (!nonblock)
-		return 0;
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return -1;
-	return 0;
-}
-
-/*
- * macOS has no SOCK_CLOEXEC or SOCK_NONBLOCK (socket(2)); the flags are set
- * right after, which leaves a window only against a concurrent fork+exec,
- * and neither softnetd nor the clients exec from another thread.
- */
+/* Close-on-exec by fcntl: softnet_sys.c (macOS has no SOCK_CLOEXEC). */
 int
 osdep_socket(int domain, int type, bool nonblock)
 {
-	int s, e;
-
-	if ((s = socket(domain, type, 0)) == -1)
-		return -1;
-	if (fd_flags(s, nonblock) == -1) {
-		e = errno;
-		close(s);
-		errno = e;
-		return -1;
-	}
-	return s;
+	return softnet_sys_socket(domain, type, nonblock);
 }
 
 int
 osdep_socketpair(int domain, int type, int sv[2])
 {
-	int e;
-
-	if (socketpair(domain, type, 0, sv) == -1)
-		return -1;
-	if (fd_flags(sv[0], false) == -1 || fd_flags(sv[1], false) == -1) {
-		e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return softnet_sys_socketpair(domain, type, sv);
 }
 
 /* macOS declares getgrouplist(3) with int groups, not gid_t. */

@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "osdep.h"
 #include "pkt.h"
+#include "softnet_sys.h"
 
 /* UDP segmentation offload (Linux 6.2); older headers lack the flags. */
 #ifndef TUN_F_USO4
@@ -68,14 +69,13 @@ osdep_peer_groups(int fd, gid_t *groups, int *n)
 int
 osdep_socket(int domain, int type, bool nonblock)
 {
-	return socket(
-	    domain, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	return softnet_sys_socket(domain, type, nonblock);
 }
 
 int
 osdep_socketpair(int domain, int type, int sv[2])
 {
-	return socketpair(domain, type | SOCK_CLOEXEC, 0, sv);
+	return softnet_sys_socketpair(domain, type, sv);
 }
 
 bool
@@ -157,42 +157,16 @@ osdep_fd_ident(int fd, uint64_t *id)
 	return 0;
 }
 
-/* Opens (or creates) TAP name with the given extra flags. */
-static int
-tap_open(const char *name, short flags)
-{
-	struct ifreq ifr;
-	int fd;
-
-	if (strlen(name) >= IFNAMSIZ) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) == -1)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | flags);
-	memcpy(ifr.ifr_name, name, strlen(name));
-	if (ioctl(fd, TUNSETIFF, &ifr) == -1) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 int
 osdep_tap_open(const char *name)
 {
-	return tap_open(name, 0);
+	return softnet_sys_tap_open(name, false);
 }
 
 int
 osdep_tap_open_vnet(const char *name)
 {
-	return tap_open(name, IFF_VNET_HDR);
+	return softnet_sys_tap_open(name, true);
 }
 
 bool

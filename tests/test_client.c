@@ -10,11 +10,16 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "softnet_sys.h"
 
 /* Splits lists into JSON arrays and refuses empty items. */
 static void
@@ -134,6 +139,189 @@ test_call_on_closed_daemon(void **state)
 	close(sv[0]);
 }
 
+/* The strings of a request's array key, comma-joined ("" when absent). */
+static const char *
+joined(json_t *req, const char *key, char *buf, size_t len)
+{
+	json_t *arr = json_object_get(req, key), *v;
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	json_array_foreach(arr, i, v)
+	{
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    i > 0 ? "," : "", json_string_value(v));
+	}
+	return buf;
+}
+
+/* Runs the attach option parser of fe over a NULL-terminated argv. */
+static int
+parse(enum client_fe fe, struct client_attach *a, char **argv)
+{
+	static struct client c = {.fd = -1, .prog = "test"};
+	int argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	a->fe = fe;
+	a->fd = -1;
+	a->req = json_object();
+	optind = 0; /* glibc: start afresh */
+	return client_attach_options(&c, a, argc, argv);
+}
+
+static void
+no_usage(FILE *stream)
+{
+	(void)stream;
+}
+
+static const struct cmd_entry test_entry = {"attach", "", "", NULL, ""};
+
+/*
+ * softnetctl's attach options: lists add up, an empty item is a usage
+ * error, --fd must be open and given once, exec (no_fd) takes no --fd.
+ */
+static void
+test_attach_options_ctl(void **state)
+{
+	char fdstr[16], buf[128];
+	struct client_attach a;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	snprintf(fdstr, sizeof(fdstr), "%d", sv[0]);
+	memset(&a, 0, sizeof(a));
+	a.e = &test_entry;
+	assert_int_equal(
+	    parse(CLIENT_FE_CTL, &a,
+	        (char *[]){"attach", "--fd", fdstr, "--mac",
+	            "02:00:00:00:00:01", "--allow", "a,b", "--block", "d",
+	            "--allow", "c", "--ip", "1.2.3.4", NULL}),
+	    -1);
+	assert_int_equal(a.fd, sv[0]);
+	assert_string_equal(joined(a.req, "allow", buf, sizeof(buf)), "a,b,c");
+	assert_string_equal(joined(a.req, "block", buf, sizeof(buf)), "d");
+	assert_string_equal(json_string_value(json_object_get(a.req, "mac")),
+	    "02:00:00:00:00:01");
+	assert_string_equal(
+	    json_string_value(json_object_get(a.req, "ip")), "1.2.3.4");
+	json_decref(a.req);
+	assert_int_equal(parse(CLIENT_FE_CTL, &a,
+	                     (char *[]){"attach", "--allow", "a,,b", NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	assert_int_equal(
+	    parse(CLIENT_FE_CTL, &a,
+	        (char *[]){"attach", "--fd", fdstr, "--tap", "t", NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	/* softnet's own options are not softnetctl's. */
+	assert_int_equal(parse(CLIENT_FE_CTL, &a,
+	                     (char *[]){"attach", "--vm-fd", fdstr, NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	a.no_fd = true;
+	assert_int_equal(
+	    parse(CLIENT_FE_CTL, &a, (char *[]){"exec", "--fd", fdstr, NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * softnet's options from the same table: the original Softnet's names, a
+ * repeated list replaces the earlier one, an empty item ends a list.
+ */
+static void
+test_attach_options_softnet(void **state)
+{
+	struct client_attach a;
+	char buf[128];
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.usage = no_usage;
+	assert_int_equal(
+	    parse(CLIENT_FE_SOFTNET, &a,
+	        (char *[]){"softnet", "--vm-fd", "0", "--vm-mac-address",
+	            "02:00:00:00:00:02", "--allow", "a", "--allow", "b,,c",
+	            "--vm-net-type", "host", "--wait", "7", "--user", "u",
+	            NULL}),
+	    -1);
+	assert_int_equal(a.fd, 0);
+	assert_true(a.host_only);
+	assert_int_equal(a.wait_s, 7);
+	assert_string_equal(joined(a.req, "allow", buf, sizeof(buf)), "b");
+	assert_string_equal(json_string_value(json_object_get(a.req, "mac")),
+	    "02:00:00:00:00:02");
+	json_decref(a.req);
+	assert_int_equal(
+	    parse(CLIENT_FE_SOFTNET, &a,
+	        (char *[]){"softnet", "--vm-net-type", "bridged", NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	assert_int_equal(parse(CLIENT_FE_SOFTNET, &a,
+	                     (char *[]){"softnet", "--mac", "m", NULL}),
+	    EXIT_USAGE);
+	json_decref(a.req);
+	assert_int_equal(
+	    parse(CLIENT_FE_SOFTNET, &a,
+	        (char *[]){"softnet", "--sudo-escalation-probing", NULL}),
+	    0);
+	json_decref(a.req);
+}
+
+/* Each program's help lines come from the table, in its own layout. */
+static void
+test_attach_help(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(f = open_memstream(&text, &len));
+	client_attach_help(CLIENT_FE_CTL, f);
+	fclose(f);
+	assert_non_null(strstr(text,
+	    "  --fd N          an inherited descriptor: one end of a "
+	    "SOCK_DGRAM\n                  socket pair"));
+	assert_non_null(strstr(text, "  --expose LIST   EXT:INT TCP ports"));
+	assert_null(strstr(text, "--vm-fd"));
+	free(text);
+	assert_non_null(f = open_memstream(&text, &len));
+	client_attach_help(CLIENT_FE_SOFTNET, f);
+	fclose(f);
+	assert_non_null(strstr(text, "  --vm-net-type nat|host nat (default)"));
+	assert_non_null(strstr(text,
+	    "  --user, --group, --bootpd-lease-time\n"
+	    "                         accepted for compatibility"));
+	assert_non_null(strstr(text, "(default 30; 0: try once)"));
+	assert_null(strstr(text, "--tap"));
+	free(text);
+}
+
+/* The shared system code: close-on-exec pairs; a TAP name too long. */
+static void
+test_softnet_sys(void **state)
+{
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(softnet_sys_socketpair(AF_UNIX, SOCK_DGRAM, sv), 0);
+	assert_true(fcntl(sv[0], F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(sv[1], F_GETFD) & FD_CLOEXEC);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(
+	    softnet_sys_tap_open("a-name-far-too-long-for-ifnamsiz", true), -1);
+	assert_int_equal(errno, ENAMETOOLONG);
+}
+
 int
 main(void)
 {
@@ -142,6 +330,10 @@ main(void)
 	    cmocka_unit_test(test_str),
 	    cmocka_unit_test(test_call_passes_fd_and_reads_reply),
 	    cmocka_unit_test(test_call_on_closed_daemon),
+	    cmocka_unit_test(test_attach_options_ctl),
+	    cmocka_unit_test(test_attach_options_softnet),
+	    cmocka_unit_test(test_attach_help),
+	    cmocka_unit_test(test_softnet_sys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

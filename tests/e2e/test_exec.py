@@ -1,7 +1,7 @@
 """softnetctl exec end to end: what the command it runs inherits.
 
 The descriptors softnetctl opens are close-on-exec on every platform
-(osdep_socketpair; fcntl after socket(2) on macOS, which has no
+(softnet_sys_socketpair; fcntl after socket(2) on macOS, which has no
 SOCK_CLOEXEC), and SIGPIPE, which softnetctl ignores for its own socket,
 is back to the default in the command.
 """
