@@ -18,8 +18,8 @@
  *
  * What a request asks is ctl_ops.c's (the dispatch, one function per op)
  * and how replies read is ctl_json.c's; this file is the transport, and
- * lends the ops its limits for "status" (sd->control_limits) rather than
- * being called back into. A peer is root or admin_group from the groups
+ * lends the ops its limits for "status" (sd->control_limits), so that
+ * they never call up into it. A peer is root or admin_group from the groups
  * the kernel recorded at connect (peer_is_admin).
  *
  * Limits (issue #13 items 7, 9, 10; config.h has the defaults). A new
@@ -42,9 +42,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
