@@ -36,7 +36,7 @@ forward(int sig)
 
 /* A random locally administered unicast MAC, as text. */
 static void
-random_mac(char buf[18])
+random_mac(char buf[SOFTNET_MAC_STRLEN])
 {
 	unsigned char b[6];
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -49,8 +49,8 @@ random_mac(char buf[18])
 	if (fd != -1)
 		close(fd);
 	b[0] = (unsigned char)((b[0] & 0xfe) | 0x02);
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2],
-	    b[3], b[4], b[5]);
+	snprintf(buf, SOFTNET_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", b[0],
+	    b[1], b[2], b[3], b[4], b[5]);
 }
 
 /* Sets Tart's buffer sizes on one end of the pair. */
@@ -122,7 +122,7 @@ cmd_exec(struct client *c, int argc, char **argv)
 	    .req =
 	        json_pack("{s:s,s:b}", "op", SOFTNET_OP_ATTACH, "session", 1)};
 	json_t *r;
-	char mac[18];
+	char mac[SOFTNET_MAC_STRLEN];
 	int sv[2] = {-1, -1}, rc;
 
 	rc = client_attach_options(c, &a, argc, argv);

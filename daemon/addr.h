@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ADDR_MAC_STRLEN  18 /* "aa:bb:cc:dd:ee:ff" + NUL */
+#include "softnet_proto.h"
+
+/* "aa:bb:cc:dd:ee:ff" + NUL, as the protocol has it */
+#define ADDR_MAC_STRLEN  SOFTNET_MAC_STRLEN
 #define ADDR_IPV4_STRLEN 16 /* "255.255.255.255" + NUL */
 #define ADDR_NAMELEN     64 /* a VM name, NUL included */
 

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "policy.h"
 #include "reserve.h"
+#include "softnet_proto.h"
 #include "xmalloc.h"
 
 #define KEYPATH_LEN 96
@@ -572,33 +573,23 @@ load_policy_list(
     struct loader *l, json_t *pol, const char *key, struct policy *p)
 {
 	char perr[POLICY_ERRLEN];
-	json_t *arr, *v;
+	json_t *arr;
 	size_t i;
-	int rc;
 
 	if ((arr = json_object_get(pol, key)) == NULL)
 		return 0;
-	if (!json_is_array(arr))
+	switch (policy_add_json(p, key, arr, &i, perr, sizeof(perr))) {
+	case POLICY_JSON_OK:
+		return 0;
+	case POLICY_JSON_NOT_ARRAY:
 		return lerr(
 		    l, "default_policy.%s: expected an array of strings", key);
-	json_array_foreach(arr, i, v)
-	{
-		if (!json_is_string(v))
-			return lerr(l,
-			    "default_policy.%s[%zu]: expected a string", key,
-			    i);
-		perr[0] = '\0';
-		if (strcmp(key, "expose") == 0)
-			rc = policy_add_expose(
-			    p, json_string_value(v), perr, sizeof(perr));
-		else
-			rc = policy_add(p, json_string_value(v),
-			    strcmp(key, "block") == 0, perr, sizeof(perr));
-		if (rc == -1)
-			return lerr(
-			    l, "default_policy.%s[%zu]: %s", key, i, perr);
+	case POLICY_JSON_NOT_STRING:
+		return lerr(
+		    l, "default_policy.%s[%zu]: expected a string", key, i);
+	default:
+		return lerr(l, "default_policy.%s[%zu]: %s", key, i, perr);
 	}
-	return 0;
 }
 
 /* Reads the default_policy object. */
@@ -923,7 +914,7 @@ config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 #ifdef __APPLE__
-	cfg->socket = xstrdup("/var/run/softnetd.sock");
+	cfg->socket = xstrdup(SOFTNET_DEFAULT_SOCKET);
 	cfg->socket_group = xstrdup("wheel");
 	cfg->admin_group = xstrdup("wheel");
 	cfg->database = xstrdup("/var/db/softnetd/leases.db");
@@ -944,7 +935,7 @@ config_defaults(struct config *cfg)
 	cfg->uplink.pool_start = 0xc0a8de02; /* 192.168.222.2 */
 	cfg->uplink.pool_end = 0xc0a8defe;   /* 192.168.222.254 */
 #else
-	cfg->socket = xstrdup("/run/softnetd.sock");
+	cfg->socket = xstrdup(SOFTNET_DEFAULT_SOCKET);
 	cfg->socket_group = xstrdup("root");
 	cfg->admin_group = xstrdup("root");
 	cfg->database = xstrdup("/var/lib/softnetd/leases.db");

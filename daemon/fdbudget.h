@@ -8,6 +8,7 @@
 #define SOFTNET_FDBUDGET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Descriptors kept out of the budget on top of those open at startup:
@@ -24,6 +25,7 @@ struct fdbudget {
 	unsigned base;   /* open at startup, plus FDBUDGET_SLACK */
 	unsigned ctl;    /* reserved by control connections, worst case */
 	unsigned expose; /* exposed listeners and proxied connections */
+	uint64_t attach_refused; /* attaches refused: no descriptor to spare */
 };
 
 /* Reads the limit and counts the descriptors open now (call last). */

@@ -63,7 +63,8 @@
 #include "xmalloc.h"
 
 #define LEASEDB_BUSY_MS 2000 /* wait this long for another writer */
-#define MAC_STRLEN      18   /* "aa:bb:cc:dd:ee:ff" + NUL */
+/* "aa:bb:cc:dd:ee:ff" + NUL */
+#define MAC_STRLEN ADDR_MAC_STRLEN
 
 enum stmt_id {
 	ST_BEGIN,

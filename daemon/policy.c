@@ -4,6 +4,7 @@
  * prefixes, block before allow. policy_decide runs per frame, so it only walks
  * that array; all parsing and sorting happens when a policy is set.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -201,6 +202,33 @@ policy_add_expose_list(
     struct policy *p, const char *list, char *err, size_t errlen)
 {
 	return split_list(p, list, false, err, errlen, add_expose_item);
+}
+
+enum policy_json_error
+policy_add_json(struct policy *p, const char *key, const json_t *arr,
+    size_t *at, char *err, size_t errlen)
+{
+	const json_t *v;
+	int rc;
+
+	*at = 0;
+	err[0] = '\0';
+	if (!json_is_array(arr))
+		return POLICY_JSON_NOT_ARRAY;
+	for (*at = 0; *at < json_array_size(arr); (*at)++) {
+		v = json_array_get(arr, *at);
+		if (!json_is_string(v))
+			return POLICY_JSON_NOT_STRING;
+		if (strcmp(key, "expose") == 0)
+			rc = policy_add_expose(
+			    p, json_string_value(v), err, errlen);
+		else
+			rc = policy_add(p, json_string_value(v),
+			    strcmp(key, "block") == 0, err, errlen);
+		if (rc == -1)
+			return POLICY_JSON_BAD_ENTRY;
+	}
+	return POLICY_JSON_OK;
 }
 
 enum policy_verdict

@@ -26,7 +26,7 @@ struct policy_rule {
  * One `[ADDR:]EXT:INT`. Without ADDR the daemon listens on loopback and
  * the gateway address; ADDR (0.0.0.0 for every address) is only for root
  * and admin_group unless it is a loopback address or the gateway
- * (control.c checks, Security model rule 5).
+ * (ctl_ops.c checks, Security model rule 5).
  */
 struct policy_expose {
 	uint16_t ext;  /* TCP (or UDP) port on the host */
@@ -47,6 +47,16 @@ struct policy {
 
 enum policy_verdict { POLICY_NONE, POLICY_ALLOW, POLICY_BLOCK };
 
+/* What policy_add_json found wrong with a list; each caller words it. */
+enum policy_json_error {
+	POLICY_JSON_OK,
+	POLICY_JSON_NOT_ARRAY,  /* the value is not an array */
+	POLICY_JSON_NOT_STRING, /* item *at is not a string */
+	POLICY_JSON_BAD_ENTRY,  /* item *at did not parse: err says why */
+};
+
+struct json_t;
+
 void policy_init(struct policy *p);
 /* Adds one entry ("a.b.c.d/n", "a.b.c.d" or "@host"); -1 with err set. */
 int policy_add(
@@ -62,6 +72,13 @@ int policy_add_expose(
     struct policy *p, const char *entry, char *err, size_t errlen);
 int policy_add_expose_list(
     struct policy *p, const char *list, char *err, size_t errlen);
+/*
+ * Adds the strings of the JSON array arr as key's entries ("allow" and
+ * "block" rules, "expose" ports): the one reader of policy lists, for the
+ * configuration's default_policy and the control protocol alike.
+ */
+enum policy_json_error policy_add_json(struct policy *p, const char *key,
+    const struct json_t *arr, size_t *at, char *err, size_t errlen);
 /* The verdict of the most specific rule covering ip, or POLICY_NONE. */
 enum policy_verdict policy_decide(
     const struct policy *p, uint32_t ip, uint32_t gateway);

@@ -24,6 +24,7 @@ struct vms;
 struct sw;
 struct bootpd;
 struct hostaddr;
+struct json_t;
 
 struct softnetd {
 	struct config cfg;
@@ -37,6 +38,12 @@ struct softnetd {
 	struct vms *vms; /* the VM lifecycle's (vm.c) */
 	struct sw *sw;
 	struct control *control;
+	/*
+	 * The control server's limits for "status" (control.c sets it; NULL
+	 * without a server): the ops sit below the server, so it is lent
+	 * to them rather than called up into.
+	 */
+	struct json_t *(*control_limits)(struct softnetd *sd);
 	struct fdbudget fdb;       /* the descriptor budget (fdbudget.c) */
 	struct bootpd *bootpd;     /* the bootpd lease mirror, or NULL */
 	struct hostaddr *hostaddr; /* the host's addresses (hostaddr.c) */

@@ -23,6 +23,9 @@
 #endif
 #define SOFTNET_SOCKET_ENV "SOFTNET_SOCKET"
 
+/* A MAC address as text, "aa:bb:cc:dd:ee:ff", and its NUL. */
+#define SOFTNET_MAC_STRLEN 18
+
 /*
  * Operations. "leases" answers one page of rows ordered by MAC:
  * {"after": MAC, "limit": 1..500}, both optional; the reply's "next" is
@@ -76,5 +79,7 @@
 #define SOFTNET_E_BAD_IP        "bad_ip"    /* attach "ip": not a VM address */
 #define SOFTNET_E_IP_IN_USE     "ip_in_use" /* attach "ip": another VM's */
 #define SOFTNET_E_INTERNAL      "internal"
+/* The connection is closed after this one (client_timeout). */
+#define SOFTNET_E_TIMEOUT "timeout"
 
 #endif

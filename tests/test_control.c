@@ -1,10 +1,10 @@
 /*
- * The control protocol core, control_request, driven without a socket
+ * The control protocol core, ctl_ops_request, driven without a socket
  * against a hand-built daemon context: a real lease database (":memory:"),
  * the port registry and the switch (no uplink). VM descriptors are
  * SOCK_DGRAM socketpairs; the daemon gets sv[0], the test keeps sv[1].
  *
- * Every op's happy path, then every rejection control_request can give,
+ * Every op's happy path, then every rejection ctl_ops_request can give,
  * each checked for its stable code, for changing nothing (port count and
  * the lease database's event log) and for closing the descriptor it was
  * handed.
@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "config.h"
 #include "control.h"
+#include "ctl_ops.h"
 #include "leasedb.h"
 #include "port.h"
 #include "softnet_proto.h"
@@ -58,9 +59,9 @@ test_now(void)
 }
 
 static struct softnetd sd;
-static const struct control_peer root_peer = {0, 0, true};
-static const struct control_peer alice = {1000, 1000, false};
-static const struct control_peer bob = {1001, 1001, false};
+static const struct ctl_peer root_peer = {0, 0, true};
+static const struct ctl_peer alice = {1000, 1000, false};
+static const struct ctl_peer bob = {1001, 1001, false};
 
 /* A fresh daemon context for each test. */
 static int
@@ -91,10 +92,10 @@ vm_pair(int *peer)
 
 /* Sends a request of len bytes; checks what every reply has. */
 static json_t *
-call_len(const struct control_peer *peer, const char *line, size_t len, int fd,
+call_len(const struct ctl_peer *peer, const char *line, size_t len, int fd,
     void *session)
 {
-	json_t *r = control_request(&sd, peer, line, len, fd, session);
+	json_t *r = ctl_ops_request(&sd, peer, line, len, fd, session);
 
 	assert_non_null(r);
 	assert_true(json_is_object(r));
@@ -104,7 +105,7 @@ call_len(const struct control_peer *peer, const char *line, size_t len, int fd,
 
 /* Sends one request line. */
 static json_t *
-call(const struct control_peer *peer, const char *line, int fd)
+call(const struct ctl_peer *peer, const char *line, int fd)
 {
 	return call_len(peer, line, strlen(line), fd, NULL);
 }
@@ -148,7 +149,7 @@ assert_error(json_t *r, const char *code)
 /* Sends a request that must fail with code; frees the reply. */
 static void
 expect_error(
-    const struct control_peer *peer, const char *line, int fd, const char *code)
+    const struct ctl_peer *peer, const char *line, int fd, const char *code)
 {
 	assert_error(call(peer, line, fd), code);
 }
@@ -173,8 +174,8 @@ assert_peer_gone(int peer)
 
 /* Attaches a VM as peer; returns its id. */
 static json_int_t
-attach(const struct control_peer *peer, const char *mac, const char *name,
-    int *vmpeer)
+attach(
+    const struct ctl_peer *peer, const char *mac, const char *name, int *vmpeer)
 {
 	char line[256];
 	json_t *r, *vm;
@@ -766,8 +767,8 @@ test_session(void **state)
  * nothing changed and the descriptor was closed.
  */
 static void
-reject_with_fd(const struct control_peer *peer, const char *line, size_t len,
-    const char *code)
+reject_with_fd(
+    const struct ctl_peer *peer, const char *line, size_t len, const char *code)
 {
 	size_t before = port_count(&sd);
 	int64_t events = leasedb_event_count(sd.db);
@@ -783,14 +784,14 @@ reject_with_fd(const struct control_peer *peer, const char *line, size_t len,
 
 /* As reject_with_fd, for a NUL-terminated line. */
 static void
-reject(const struct control_peer *peer, const char *line, const char *code)
+reject(const struct ctl_peer *peer, const char *line, const char *code)
 {
 	reject_with_fd(peer, line, strlen(line), code);
 }
 
 /* As reject_with_fd, without a descriptor. */
 static void
-reject_nofd(const struct control_peer *peer, const char *line, const char *code)
+reject_nofd(const struct ctl_peer *peer, const char *line, const char *code)
 {
 	size_t before = port_count(&sd);
 	int64_t events = leasedb_event_count(sd.db);
@@ -1300,7 +1301,7 @@ test_permissions(void **state)
 
 	/* An admin that is not root acts on everything too. */
 	{
-		const struct control_peer staff = {2000, 50, true};
+		const struct ctl_peer staff = {2000, 50, true};
 
 		r = call(&staff, "{\"op\":\"show\",\"vm\":\"alices\"}", -1);
 		assert_ok(r);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "policy.h"
 
@@ -516,6 +517,75 @@ test_expose_lists(void **state)
 	assert_int_equal(p.nrules, 0);
 }
 
+/* Parses a JSON text for the policy_add_json tests. */
+static json_t *
+jload(const char *text)
+{
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	assert_non_null(v);
+	return v;
+}
+
+/*
+ * policy_add_json, the one reader of JSON policy lists (default_policy and
+ * the control protocol): the key picks rules or exposures, and a failure
+ * says what was wrong and at which item.
+ */
+static void
+test_add_json(void **state)
+{
+	char err[POLICY_ERRLEN];
+	struct policy p;
+	json_t *v;
+	size_t at;
+
+	(void)state;
+	policy_init(&p);
+	v = jload("[\"10.0.0.0/8\", \"@host\"]");
+	assert_int_equal(policy_add_json(&p, "block", v, &at, err, sizeof(err)),
+	    POLICY_JSON_OK);
+	json_decref(v);
+	assert_int_equal(p.nrules, 2);
+	assert_true(p.rules[0].block && p.rules[1].block);
+	v = jload("[\"192.168.0.0/16\"]");
+	assert_int_equal(policy_add_json(&p, "allow", v, &at, err, sizeof(err)),
+	    POLICY_JSON_OK);
+	json_decref(v);
+	assert_int_equal(p.nrules, 3);
+	assert_false(p.rules[1].block);
+	v = jload("[\"8080:80\"]");
+	assert_int_equal(
+	    policy_add_json(&p, "expose", v, &at, err, sizeof(err)),
+	    POLICY_JSON_OK);
+	json_decref(v);
+	assert_int_equal(p.nexpose, 1);
+	assert_int_equal(p.expose[0].ext, 8080);
+
+	v = jload("\"10.0.0.0/8\"");
+	assert_int_equal(policy_add_json(&p, "allow", v, &at, err, sizeof(err)),
+	    POLICY_JSON_NOT_ARRAY);
+	json_decref(v);
+	v = jload("[\"1.2.3.0/24\", 7]");
+	assert_int_equal(policy_add_json(&p, "allow", v, &at, err, sizeof(err)),
+	    POLICY_JSON_NOT_STRING);
+	assert_int_equal(at, 1);
+	json_decref(v);
+	v = jload("[\"1.2.4.0/24\", \"1.2.3.4/33\"]");
+	assert_int_equal(policy_add_json(&p, "block", v, &at, err, sizeof(err)),
+	    POLICY_JSON_BAD_ENTRY);
+	assert_int_equal(at, 1);
+	assert_non_null(strstr(err, "1.2.3.4/33"));
+	json_decref(v);
+	v = jload("[\"80\"]");
+	assert_int_equal(
+	    policy_add_json(&p, "expose", v, &at, err, sizeof(err)),
+	    POLICY_JSON_BAD_ENTRY);
+	assert_int_equal(at, 0);
+	json_decref(v);
+	assert_int_equal(p.nexpose, 1);
+}
+
 int
 main(void)
 {
@@ -536,6 +606,7 @@ main(void)
 	    cmocka_unit_test(test_decide_host),
 	    cmocka_unit_test(test_expose_duplicates_and_limit),
 	    cmocka_unit_test(test_expose_lists),
+	    cmocka_unit_test(test_add_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: control_request, the transport-free core of the control
+ * libFuzzer target: ctl_ops_request, the transport-free core of the control
  * server, on one request line, as a connection would hand it over.
  *
  * The daemon context is made once by hand, as main.c does but without an
@@ -46,6 +46,7 @@
 
 #include "clock.h"
 #include "control.h"
+#include "ctl_ops.h"
 #include "leasedb.h"
 #include "log.h"
 #include "port.h"
@@ -267,13 +268,13 @@ reset(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct control_peer peers[4] = {
+	static const struct ctl_peer peers[4] = {
 	    {0, 0, true},
 	    {1000, 1000, false},
 	    {1000, 1000, true},
 	    {2000, 2000, false},
 	};
-	const struct control_peer *peer;
+	const struct ctl_peer *peer;
 	const char *line, *nl;
 	struct port *p;
 	bool adopted = false;
@@ -296,7 +297,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	before = port_count(&sd);
-	r = control_request(&sd, peer, line, len, fd, &session_token);
+	r = ctl_ops_request(&sd, peer, line, len, fd, &session_token);
 	check_reply(r);
 	json_decref(r);
 
