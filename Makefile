@@ -93,7 +93,7 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 BINS := $(BUILD)/softnetd $(BUILD)/softnetctl $(BUILD)/softnet
 
-.PHONY: test-vmnet vmnet-build soak demo check-darwin check-client-libs install-launchd lint-workflows all deps deps-build deps-test test unit e2e check-format format \
+.PHONY: test-vmnet vmnet-build soak demo check-darwin check-client-libs check-layering install-launchd lint-workflows all deps deps-build deps-test test unit e2e check-format format \
 	clean install uninstall fuzz fuzz-build deps-fuzz sanitize FORCE
 all: $(BINS)
 
@@ -108,6 +108,9 @@ deps-fuzz:
 
 # Compiling never installs anything: a missing library is pkg-config's
 # error, and `make deps` (as the user, never under sudo make) fixes it.
+# No compile rule (this one, check-darwin, fuzz-build, vmnet-build, the
+# sanitize and bench builds) depends on a deps-* target; only the user
+# commands below (test, demo, bench, soak, sanitize, fuzz) call one first.
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -190,7 +193,7 @@ e2e: $(BINS) $(TOOL_BINS)
 # compiler run only after the packages are there.
 test: deps-test
 	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS) $(TOOL_BINS)
-	@$(MAKE) --no-print-directory check-format check-darwin check-client-libs
+	@$(MAKE) --no-print-directory check-format check-darwin check-client-libs check-layering
 	@$(MAKE) --no-print-directory vmnet-build
 	@sh tests/run.sh all $(BUILD)
 
@@ -225,19 +228,21 @@ FUZZ_CFLAGS   = -std=c11 $(OS_CFLAGS) $(WARN) -Iinclude -Idaemon \
 		$(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)
 
 # The sub-make decides whether the library is current; FORCE only asks it.
-$(FUZZ_LIB): FORCE | deps-fuzz
+$(FUZZ_LIB): FORCE
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIBDIR) CC=clang \
 	    CFLAGS='-O1 -g' \
 	    EXTRA_CFLAGS='-fsanitize=fuzzer-no-link $(FUZZ_SAN)' $@
 FORCE:
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | deps-fuzz
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -MMD -MP -o $@ $< $(FUZZ_LIB) \
 	    -fsanitize=fuzzer $(FUZZ_SAN) $(PKG_LIBS) $(OS_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
-fuzz: $(FUZZ_BINS)
+# clang and libFuzzer first, then the build in a second make (see test).
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
 	@sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The whole test suite (unit and end-to-end: the e2e harness runs the
@@ -322,7 +327,7 @@ ifeq ($(UNAME),Darwin)
 check-darwin:
 	@echo "check-darwin: on macOS the real build (make all) is the check"
 else
-check-darwin: | deps-build
+check-darwin:
 	@fail=; for f in $(DARWIN_SRCS); do \
 	    case $$f in daemon/*) fl='$(DARWIN_CFLAGS)';; \
 		*) fl='$(DARWIN_CLIENT_CFLAGS)';; esac; \
@@ -350,6 +355,15 @@ soak: deps-bench
 demo: deps-test
 	@$(MAKE) --no-print-directory $(BINS)
 	@SOFTNET_BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/e2e/demo.py
+
+# The shape of the daemon (issue #15): no file cycle in the include or the
+# symbol graph (nm on the objects), no edge the table at the top of
+# tests/tools/layering.py forbids, a client that knows only include/, no
+# function over 80 lines. Its --self-test proves it finds each of these.
+check-layering: $(BINS)
+	@/usr/bin/python3 tests/tools/layering.py --self-test >/dev/null || \
+	    /usr/bin/python3 tests/tools/layering.py --self-test
+	@/usr/bin/python3 tests/tools/layering.py --build $(BUILD)
 
 FORMAT_SRCS = $(wildcard daemon/*.c daemon/*.h client/*.c client/*.h common/*.c \
 		include/*.h tests/*.c tests/*.h tests/tools/*.c tests/fuzz/*.c \
