@@ -44,8 +44,7 @@ quarantine_rows(json_t *all, json_t *q)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(q, i, e)
-	{
+	json_array_foreach(q, i, e) {
 		json_array_append_new(all,
 		    json_pack("{s:O,s:O,s:n,s:n,s:s,s:O}", "ip",
 		        json_object_get(e, "ip"), "mac",
@@ -159,8 +158,7 @@ print_table(json_t *rows)
 		snprintf(cells[n][k], LEASE_CELL, "%s", head[k]);
 		w[k] = (int)strlen(head[k]);
 	}
-	json_array_foreach(rows, i, l)
-	{
+	json_array_foreach(rows, i, l) {
 		lease_cells(l, cells[i]);
 		for (k = 0; k < LEASE_NCOLS; k++)
 			if ((int)strlen(cells[i][k]) > w[k])

@@ -27,8 +27,7 @@ cmd_list(struct client *c, int argc, char **argv)
 	}
 	printf("%-5s %-16s %-17s %-15s %-10s %-8s %10s %10s\n", "ID", "NAME",
 	    "MAC", "IP", "OWNER", "STATE", "RX", "TX");
-	json_array_foreach(json_object_get(r, "vms"), i, vm)
-	{
+	json_array_foreach(json_object_get(r, "vms"), i, vm) {
 		printf("%-5s %-16s %-17s %-15s %-10s %-8s %10s %10s\n",
 		    client_str(json_object_get(vm, "id"), b1, sizeof(b1)),
 		    client_str(json_object_get(vm, "name"), b1 + 16, 16),

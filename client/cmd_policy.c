@@ -21,8 +21,7 @@ print_policy(json_t *pol)
 		printf("%-10s", keys[k]);
 		if (json_array_size(json_object_get(pol, keys[k])) == 0)
 			fputs("-", stdout);
-		json_array_foreach(json_object_get(pol, keys[k]), i, v)
-		{
+		json_array_foreach(json_object_get(pol, keys[k]), i, v) {
 			printf("%s%s", i ? "," : "", json_string_value(v));
 		}
 		putchar('\n');

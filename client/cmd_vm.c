@@ -54,8 +54,7 @@ print_list(const char *label, json_t *arr)
 	printf("%-14s", label);
 	if (json_array_size(arr) == 0)
 		fputs("-", stdout);
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach(arr, i, v) {
 		printf("%s%s", i ? "," : "", json_string_value(v));
 	}
 	putchar('\n');
@@ -70,8 +69,7 @@ print_drops(json_t *drops)
 	int n = 0;
 
 	printf("%-14s", "drops:");
-	json_object_foreach(drops, key, v)
-	{
+	json_object_foreach(drops, key, v) {
 		if (json_integer_value(v) != 0)
 			printf("%s%s %lld", n++ ? ", " : "", key,
 			    (long long)json_integer_value(v));
@@ -181,8 +179,7 @@ vm_command(const struct cmd_entry *e, const char *op, struct client *c,
 	} else if (vm[0] != '\0') {
 		print_vm(json_object_get(r, "vm"));
 	} else {
-		json_array_foreach(json_object_get(r, "vms"), i, v)
-		{
+		json_array_foreach(json_object_get(r, "vms"), i, v) {
 			if (i > 0)
 				putchar('\n');
 			print_vm(v);

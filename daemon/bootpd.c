@@ -379,8 +379,7 @@ snapshot(struct softnetd *sd, struct snapshot *s)
 	if (s->nknown > 0)
 		qsort(s->known, s->nknown, sizeof(*s->known), known_cmp);
 	/* An attached VM is served even before (or without) a lease. */
-	TAILQ_FOREACH(p, port_all(sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(sd), entry) {
 		if (s->nknown == 0)
 			break;
 		memcpy(key.mac, p->mac, 6);

@@ -122,8 +122,7 @@ check_keys(
 	json_t *v;
 	size_t i;
 
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach(obj, key, v) {
 		for (i = 0; known[i] != NULL; i++) {
 			if (strcmp(key, known[i]) == 0)
 				break;
@@ -335,8 +334,7 @@ load_dns(struct loader *l, json_t *dns, struct config *cfg)
 	if (json_array_size(dns) > CONFIG_MAX_DNS)
 		return lerr(
 		    l, "dhcp.dns: too many addresses (max %d)", CONFIG_MAX_DNS);
-	json_array_foreach(dns, i, v)
-	{
+	json_array_foreach(dns, i, v) {
 		snprintf(path, sizeof(path), "dhcp.dns[%zu]", i);
 		if (parse_ipv4_value(l, v, path, &cfg->dhcp.dns[i]) == -1)
 			return -1;
@@ -419,8 +417,7 @@ load_reservations(struct loader *l, json_t *arr, struct config *cfg)
 		return 0;
 	cfg->dhcp.reservations = xreallocarray(
 	    NULL, json_array_size(arr), sizeof(*cfg->dhcp.reservations));
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach(arr, i, v) {
 		if (load_reservation(l, v, i, &cfg->dhcp.reservations[i]) == -1)
 			return -1;
 		cfg->dhcp.nreservations = i + 1;
@@ -456,8 +453,7 @@ load_dhcp_names(struct loader *l, json_t *dhcp, struct config *cfg)
 			return lerr(l, "dhcp.search: expected an array of "
 			               "domain names");
 		cfg->dhcp.search_len = 0;
-		json_array_foreach(v, i, e)
-		{
+		json_array_foreach(v, i, e) {
 			if (!json_is_string(e) ||
 			    dhcp_encode_domain(json_string_value(e),
 			        cfg->dhcp.search, sizeof(cfg->dhcp.search),
@@ -473,8 +469,7 @@ load_dhcp_names(struct loader *l, json_t *dhcp, struct config *cfg)
 			return lerr(l, "dhcp.routes: expected an array of "
 			               "{\"to\": \"NET/LEN\", \"via\": ADDR}");
 		cfg->dhcp.routes_len = 0;
-		json_array_foreach(v, i, e)
-		{
+		json_array_foreach(v, i, e) {
 			snprintf(path, sizeof(path), "dhcp.routes[%zu]", i);
 			if (!json_is_object(e) ||
 			    (to = json_object_get(e, "to")) == NULL ||
@@ -527,8 +522,7 @@ load_dnsfwd(struct loader *l, json_t *dns, struct config *cfg, bool *fwd_given)
 		    "dns.upstream: expected an array of 1..%d IPv4 address "
 		    "strings",
 		    CONFIG_MAX_DNS);
-	json_array_foreach(up, i, v)
-	{
+	json_array_foreach(up, i, v) {
 		snprintf(path, sizeof(path), "dns.upstream[%zu]", i);
 		if (parse_ipv4_value(l, v, path, &cfg->dns.upstream[i]) == -1)
 			return -1;

@@ -290,7 +290,7 @@ replies_held(struct control *ctl)
 	size_t n = 0;
 
 	TAILQ_FOREACH(c, &ctl->conns, entry)
-	n += evbuffer_get_length(c->out);
+		n += evbuffer_get_length(c->out);
 	return n;
 }
 
@@ -528,8 +528,7 @@ conn_refuse(struct softnetd *sd, int fd, uid_t uid, bool admin)
 	struct conn *c;
 	json_t *r;
 
-	TAILQ_FOREACH(c, &ctl->conns, entry)
-	{
+	TAILQ_FOREACH(c, &ctl->conns, entry) {
 		if (c->peer.uid == uid)
 			mine++;
 		if (!c->peer.admin)

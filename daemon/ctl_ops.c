@@ -74,8 +74,7 @@ lookup_visible(struct softnetd *sd, const struct ctl_peer *peer,
 	unsigned long v;
 
 	*several = false;
-	TAILQ_FOREACH(p, port_all(sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(sd), entry) {
 		if (p->name[0] == '\0' || strcmp(p->name, ident) != 0 ||
 		    !may_act(peer, p))
 			continue;
@@ -177,8 +176,7 @@ reply_vms(const struct ctl_req *r, bool detail)
 	json_t *reply, *vms = json_array();
 	struct port *p;
 
-	TAILQ_FOREACH(p, port_all(r->sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(r->sd), entry) {
 		if (may_act(r->peer, p))
 			json_array_append_new(vms, ctl_json_vm(p, detail));
 	}
@@ -253,8 +251,7 @@ vms_of(struct softnetd *sd, uid_t uid)
 	struct port *p;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(p, port_all(sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(sd), entry) {
 		if (p->owner == (int64_t)uid)
 			n++;
 	}
@@ -490,8 +487,7 @@ reservation_visible(const struct ctl_req *r, const struct reserve_entry *e)
 
 	if (r->peer->admin)
 		return true;
-	TAILQ_FOREACH(p, port_all(r->sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(r->sd), entry) {
 		if (may_act(r->peer, p) && reserve_matches(e, p->mac, p->name))
 			return true;
 	}
@@ -762,8 +758,7 @@ stray_key(json_t *req, const char *const *allowed)
 	json_t *v;
 	size_t i;
 
-	json_object_foreach(req, key, v)
-	{
+	json_object_foreach(req, key, v) {
 		for (i = 0; allowed[i] != NULL; i++)
 			if (strcmp(key, allowed[i]) == 0)
 				break;

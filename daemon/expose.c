@@ -598,8 +598,7 @@ map_find(struct expose *ex, const struct expose_listener *l,
 {
 	struct expose_map *m;
 
-	TAILQ_FOREACH(m, &ex->maps, entry)
-	{
+	TAILQ_FOREACH(m, &ex->maps, entry) {
 		if (m->l == l &&
 		    m->client.sin_addr.s_addr == client->sin_addr.s_addr &&
 		    m->client.sin_port == client->sin_port)
@@ -851,8 +850,7 @@ expose_proxied(
 	if (p->expose == NULL)
 		return false;
 	if (proto == PKT_IPPROTO_UDP) {
-		TAILQ_FOREACH(m, &p->expose->maps, entry)
-		{
+		TAILQ_FOREACH(m, &p->expose->maps, entry) {
 			if (m->lport == host_port && m->in == vm_port)
 				return true;
 		}
@@ -860,8 +858,7 @@ expose_proxied(
 	}
 	if (proto != PKT_IPPROTO_TCP)
 		return false;
-	TAILQ_FOREACH(c, &p->expose->conns, entry)
-	{
+	TAILQ_FOREACH(c, &p->expose->conns, entry) {
 		if (c->lport == host_port && c->in == vm_port)
 			return true;
 	}

@@ -115,8 +115,7 @@ reap(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	TAILQ_FOREACH_SAFE(p, &sd->ports->list, entry, tmp)
-	{
+	TAILQ_FOREACH_SAFE(p, &sd->ports->list, entry, tmp) {
 		if (!p->dead)
 			continue;
 		if (sd->ports->reap_fn != NULL)
@@ -268,8 +267,7 @@ dgram_acceptable(struct softnetd *sd, int fd, uint64_t *ident, bool *has_ident,
 	if (osdep_fd_ident(fd, ident) == -1)
 		return PORT_OK;
 	*has_ident = true;
-	TAILQ_FOREACH(p, &sd->ports->list, entry)
-	{
+	TAILQ_FOREACH(p, &sd->ports->list, entry) {
 		if (p->has_ident && p->ident == *ident) {
 			*other = p;
 			return PORT_E_ATTACHED;
@@ -369,8 +367,7 @@ port_by_id(struct softnetd *sd, uint32_t id)
 {
 	struct port *p;
 
-	TAILQ_FOREACH(p, &sd->ports->list, entry)
-	{
+	TAILQ_FOREACH(p, &sd->ports->list, entry) {
 		if (p->id == id)
 			return p;
 	}
@@ -382,8 +379,7 @@ port_by_owner_name(struct softnetd *sd, int64_t owner, const char *name)
 {
 	struct port *p;
 
-	TAILQ_FOREACH(p, &sd->ports->list, entry)
-	{
+	TAILQ_FOREACH(p, &sd->ports->list, entry) {
 		if (p->owner == owner && strcmp(p->name, name) == 0)
 			return p;
 	}
@@ -397,8 +393,7 @@ port_by_name(struct softnetd *sd, const char *name)
 
 	if (name[0] == '\0')
 		return NULL;
-	TAILQ_FOREACH(p, &sd->ports->list, entry)
-	{
+	TAILQ_FOREACH(p, &sd->ports->list, entry) {
 		if (strcmp(p->name, name) == 0)
 			return p;
 	}
@@ -665,8 +660,7 @@ owner_backlog(struct softnetd *sd, const struct port *p)
 	size_t n = 0;
 
 	/* Only when a backlog is first allocated: at most once per VM. */
-	TAILQ_FOREACH(q, &sd->ports->list, entry)
-	{
+	TAILQ_FOREACH(q, &sd->ports->list, entry) {
 		if (q->owner == p->owner && !q->admin && q->backlog != NULL)
 			n += q->backlog->size;
 	}

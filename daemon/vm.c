@@ -424,8 +424,7 @@ vm_session_end(struct softnetd *sd, void *session)
 	/* Ports attached without a session carry NULL: never "end" those. */
 	if (session == NULL)
 		return;
-	TAILQ_FOREACH_SAFE(p, port_all(sd), entry, tmp)
-	{
+	TAILQ_FOREACH_SAFE(p, port_all(sd), entry, tmp) {
 		if (p->session == session)
 			vm_detach(sd, p);
 	}
@@ -459,8 +458,7 @@ vm_expire(struct softnetd *sd)
 			sd->vms->leases_purged += (uint64_t)n;
 		log_debug("purged %d idle lease rows", n);
 	}
-	TAILQ_FOREACH(p, port_all(sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(sd), entry) {
 		if (p->ip != 0 && p->lease_expires <= now) {
 			log_debug("vm %u: lease expired", p->id);
 			port_set_lease(sd, p, 0, 0);

@@ -147,8 +147,7 @@ joined(json_t *req, const char *key, char *buf, size_t len)
 	size_t i, off = 0;
 
 	buf[0] = '\0';
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach(arr, i, v) {
 		off += (size_t)snprintf(buf + off, len - off, "%s%s",
 		    i > 0 ? "," : "", json_string_value(v));
 	}

@@ -488,8 +488,7 @@ lease_row(json_t *leases, const char *mac)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(leases, i, v)
-	{
+	json_array_foreach(leases, i, v) {
 		if (strcmp(str(v, "mac"), mac) == 0)
 			return v;
 	}

@@ -332,8 +332,7 @@ test_registry(void **state)
 
 	/* port_all in attach order */
 	n = 0;
-	TAILQ_FOREACH(p, port_all(&sd), entry)
-	{
+	TAILQ_FOREACH(p, port_all(&sd), entry) {
 		assert_int_equal(p->id, (uint32_t)++n);
 	}
 	assert_int_equal(n, 3);

@@ -240,14 +240,13 @@ reset(void)
 	size_t i;
 
 	control_session_end(&sd, &session_token);
-	TAILQ_FOREACH_SAFE(p, port_all(&sd), entry, tmp)
-	{
+	TAILQ_FOREACH_SAFE(p, port_all(&sd), entry, tmp) {
 		if (!is_fixture(p))
 			vm_detach(&sd, p);
 	}
 	if (attaches >= FRESH_DB_AFTER) {
 		TAILQ_FOREACH_SAFE(p, port_all(&sd), entry, tmp)
-		vm_detach(&sd, p);
+			vm_detach(&sd, p);
 		fixtures[0].id = fixtures[1].id = 0;
 		fresh_db();
 		attaches = 0;
@@ -302,8 +301,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_decref(r);
 
 	if (fd != -1) {
-		TAILQ_FOREACH(p, port_all(&sd), entry)
-		{
+		TAILQ_FOREACH(p, port_all(&sd), entry) {
 			if (p->fd == fd)
 				adopted = true;
 		}
