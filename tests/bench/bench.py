@@ -820,6 +820,9 @@ def bench_perfdhcp(res):
         if not os.access(f, os.X_OK):
             raise Unavailable("%s missing (make bench installs kea-admin "
                               "and dnsmasq-base, builds dhcprelay)" % f)
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < PD_FD0 + PD_CLIENTS:
+        raise Unavailable("needs %d descriptors (ulimit -n)" %
+                          (PD_FD0 + PD_CLIENTS))
     env = Env()
     vms = []
     leases = "/dev/shm/%sdnsmasq.leases" % PREFIX
