@@ -60,6 +60,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 fi
 if [ "$mode" = bench ]; then
 	pkgs="$pkgs passt slirp4netns"
+	# Row 11: Kea's perfdhcp (in kea-admin) and dnsmasq, its reference.
+	pkgs="$pkgs kea-admin dnsmasq-base"
 fi
 if [ "$mode" = fuzz ]; then
 	# clang 14 (Debian 12); libFuzzer ships in the compiler-rt package.

@@ -9,6 +9,7 @@ unless the harness itself broke.
 
     BENCH_SECONDS  iperf3 duration per run (10)
     BENCH_RUNS     runs per figure; the median is reported (3)
+    BENCH_DHCP_RATE  the most DORA/s perfdhcp offers in row 11 (12800)
 
 Rows: (1) kernel veth between two namespaces, the machine's limit;
 (2) pasta and slirp4netns, each attaching a guest namespace to a private
@@ -22,7 +23,10 @@ latency, RSS per VM, DHCP leases per second; (9) tenancy (issue #13 items
 floods DHCP DISCOVERs, and the time of one `leases` request and of a whole
 `softnetctl leases` at 100k lease rows; (10) vmnet (issue #12): the
 socket-pair rows and RTT over the fake-vmnet build, as ratios to the same
-rows over the TAP build measured beside them.
+rows over the TAP build measured beside them; (11) Kea's perfdhcp
+(issue #14): DORA leases/s and delay of softnetd through the relay shim
+tests/tools/dhcprelay.c, beside dnsmasq given the same pool and the shim
+answering alone.
 """
 
 import json
@@ -643,6 +647,340 @@ def bench_tenancy(res):
         env.close()
 
 
+# Row 11 (issue #14): Kea's perfdhcp against softnetd through the relay shim
+# tests/tools/dhcprelay.c, beside dnsmasq serving the same pool to the same
+# perfdhcp, and beside the shim answering by itself (its ceiling). perfdhcp
+# runs in a client namespace as a relay agent (unicast to the server
+# address, giaddr = its own), over a veth into a server namespace where the
+# shim or dnsmasq listens on port 67; softnetd sits in a third namespace,
+# reached only through the socket pairs the shim holds.
+PERFDHCP = "/usr/sbin/perfdhcp"
+DNSMASQ = "/usr/sbin/dnsmasq"
+DHCPRELAY = os.path.join(harness.TOOLS_BUILD, "tests", "tools", "dhcprelay")
+PD_CLIENTS = 1000
+PD_BASE_MAC = "02:be:00:00:00:00"  # perfdhcp -b; dhcprelay port i = +i
+PD_SERVER, PD_RELAY = "10.100.0.1", "10.100.0.2"
+PD_POOL = ("10.100.0.10", "10.100.7.250", "255.255.248.0")
+PD_FD0 = 4096  # the shim's ports: fds PD_FD0 .. PD_FD0 + PD_CLIENTS - 1
+# Offered DORA rates: from PD_RATE_LAT (which all of them keep up with:
+# the delay rows), doubled run after run until a server completes less
+# than PD_SATURATED of what is offered or PD_RATE_MAX is passed; its
+# leases/s is the best rate of those runs. Overloading a server at once
+# would measure its backlog instead: softnetd's 1000 port sockets queue
+# requests until perfdhcp has given them up (after 1 s), so its goodput
+# collapses, while dnsmasq's one socket overflows and stays fresh.
+PD_RATE_LAT = 200
+PD_RATE_MAX = int(os.environ.get("BENCH_DHCP_RATE", "12800"))
+PD_SATURATED = 0.9
+# softnetd's per-VM DHCP limit (4/s, burst 8) would refuse perfdhcp, which
+# sends each client several DORAs a second: raised to the config maximum.
+PD_DHCP_LIMIT = 1000
+
+
+def perfdhcp_parse(out):
+    """{rate, do_*, ra_*} from perfdhcp's final report (sent, received,
+    drops, avg delay in ms for DISCOVER-OFFER and REQUEST-ACK)."""
+    d, sec = {}, None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Rate:"):
+            d["rate"] = float(line.split()[1])
+        elif "DISCOVER-OFFER" in line:
+            sec = "do"
+        elif "REQUEST-ACK" in line:
+            sec = "ra"
+        elif sec and ":" in line:
+            k, v = line.split(":", 1)
+            k = k.strip().replace(" ", "_")
+            if k in ("sent_packets", "received_packets", "drops"):
+                d["%s_%s" % (sec, k)] = int(v.split()[0])
+            elif k == "avg_delay":
+                d["%s_avg_ms" % sec] = float(v.split()[0])
+    return d
+
+
+def perfdhcp_secs():
+    return max(2, min(SECONDS // 2, 5))
+
+
+def perfdhcp_run(ns, rate, what):
+    """One perfdhcp run at rate DORA/s; its parsed report. Raises
+    Unavailable unless it got leases."""
+    secs = perfdhcp_secs()
+    cmd = [PERFDHCP, "-4", "-l", PD_RELAY, "-r", str(rate), "-R",
+           str(PD_CLIENTS), "-b", "mac=" + PD_BASE_MAC, "-p", str(secs),
+           PD_SERVER]
+    r = nsrun(ns, cmd, check=False, timeout=secs + 60)
+    d = perfdhcp_parse(r.stdout)
+    # Exit 3: some exchanges did not complete, which an overload run
+    # expects; 1 and 2 are errors.
+    if r.returncode not in (0, 3) or not d.get("ra_received_packets") or \
+            not d.get("rate"):
+        last = (r.stderr.strip() or r.stdout.strip() or "no output")
+        raise Unavailable("%s: perfdhcp got no leases (exit %d): %s" % (
+            what, r.returncode, last.splitlines()[-1]))
+    return d
+
+
+def relay_start(env, ns, echo):
+    """Starts the shim on PD_SERVER:67: over the attached ports, or with
+    echo over its own trivial responder."""
+    cmd = [DHCPRELAY, "-a", PD_SERVER, "-m", PD_BASE_MAC, "-n",
+           str(PD_CLIENTS)]
+    kw = {}
+    if echo:
+        cmd.insert(1, "-e")
+    else:
+        cmd[1:1] = ["-f", str(PD_FD0)]
+        kw["pass_fds"] = range(PD_FD0, PD_FD0 + PD_CLIENTS)
+    p = env.popen(["ip", "netns", "exec", ns] + cmd, text=True, **kw)
+    line = p.stdout.readline().strip()
+    if line != "ready":
+        p.wait(timeout=10)
+        raise Unavailable("dhcprelay did not start: %s" % p.stderr.read())
+    return p
+
+
+def relay_stop(p, what):
+    """Stops the shim; its counters, or Unavailable when it relayed no ACK
+    (it exits 1 and says so)."""
+    p.terminate()  # SIGTERM
+    out, err = p.communicate(timeout=30)
+    if p.returncode != 0:
+        raise Unavailable("%s: dhcprelay exit %s: %s" % (
+            what, p.returncode, err.strip()))
+    c = {k: int(v) for k, v in kv(out).items()}
+    if c.get("unknown_mac"):
+        raise Unavailable("%s: %d requests for MACs the shim has no port "
+                          "for (perfdhcp's MAC rule changed?)" %
+                          (what, c["unknown_mac"]))
+    return c
+
+
+def dnsmasq_start(env, ns, leases):
+    """dnsmasq serving PD_POOL on the server namespace's veth: no DNS, no
+    ping before an offer (softnetd does none), leases in the file leases
+    (on tmpfs: dnsmasq fsyncs it after every change, which softnetd's
+    sqlite, WAL with synchronous=NORMAL, does not), or in memory only when
+    leases is None."""
+    lo, hi, mask = PD_POOL
+    p = bg(env, "dnsmasq", [
+        DNSMASQ, "-k", "--conf-file=/dev/null", "--port=0", "--user=root",
+        "--pid-file=", "--no-ping", "--quiet-dhcp", "--log-facility=-",
+        "--interface=pd1", "--bind-interfaces",
+        "--dhcp-range=%s,%s,%s,10m" % (lo, hi, mask),
+        "--dhcp-lease-max=%d" % (4 * PD_CLIENTS),
+        "--dhcp-leasefile=" + leases if leases else "--leasefile-ro"],
+       ns=ns)
+    try:
+        wait_for(lambda: p.poll() is None and nsrun(
+            ns, ["ss", "-Hlun", "sport = :67"]).stdout.strip(), timeout=10,
+            what="dnsmasq on port 67")
+    except AssertionError:
+        raise Unavailable("dnsmasq did not come up: %s" %
+                          logtail(env, "dnsmasq"))
+    return p
+
+
+def dnsmasq_stop(p):
+    p.terminate()
+    p.wait(timeout=10)
+    p.logfile.close()
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        w = f.read().rsplit(")", 1)[1].split()
+    return int(w[11]) + int(w[12])  # utime + stime
+
+
+def settle(pid, socks):
+    """Waits until softnetd has worked off what the last run queued in its
+    ports (its CPU time stops growing), then discards the replies nobody
+    relayed, so that no run starts in the previous one's backlog."""
+    last, deadline = -1, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        t = cpu_ticks(pid)
+        if t == last:
+            break
+        last = t
+        time.sleep(0.3)
+    for s in socks:
+        try:
+            while s.recv(65536, socket.MSG_DONTWAIT):
+                pass
+        except OSError:
+            pass
+
+
+def bench_perfdhcp(res):
+    """Row 11: perfdhcp's DORA rate and latency, softnetd through the shim,
+    dnsmasq, and the shim alone, taking turns run after run."""
+    for f in (PERFDHCP, DNSMASQ, DHCPRELAY):
+        if not os.access(f, os.X_OK):
+            raise Unavailable("%s missing (make bench installs kea-admin "
+                              "and dnsmasq-base, builds dhcprelay)" % f)
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < PD_FD0 + PD_CLIENTS:
+        raise Unavailable("needs %d descriptors (ulimit -n)" %
+                          (PD_FD0 + PD_CLIENTS))
+    env = Env()
+    vms = []
+    leases = "/dev/shm/%sdnsmasq.leases" % PREFIX
+    try:
+        host = env.netns("pdd")
+        srv = env.netns("pds")
+        cli = env.netns("pdc")
+        run(["ip", "link", "add", "pd1", "netns", srv, "type", "veth",
+             "peer", "name", "pd2", "netns", cli])
+        nsrun(srv, ["ip", "addr", "add", PD_SERVER + "/21", "dev", "pd1"])
+        nsrun(cli, ["ip", "addr", "add", PD_RELAY + "/21", "dev", "pd2"])
+        nsrun(srv, ["ip", "link", "set", "pd1", "up"])
+        nsrun(cli, ["ip", "link", "set", "pd2", "up"])
+        lo, hi, mask = PD_POOL
+        d = Daemon(env, host, {
+            "max_vms": 2 * PD_CLIENTS,
+            "dhcp": {"rate": PD_DHCP_LIMIT, "burst": PD_DHCP_LIMIT},
+            "uplink": {"gateway": PD_SERVER, "netmask": mask,
+                       "pool_start": lo, "pool_end": hi}}).start()
+        c = Client(d.sock)
+        base = bytes.fromhex(PD_BASE_MAC.replace(":", ""))
+        for i in range(PD_CLIENTS):
+            a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            mac = base[:4] + bytes([i >> 8, i & 255])
+            r = c.call({"op": "attach", "name": "pd%d" % i,
+                        "mac": ":".join("%02x" % x for x in mac)},
+                       fd=a.fileno())
+            a.close()
+            # Where the shim expects port i; above every fd we hold.
+            os.dup2(b.fileno(), PD_FD0 + i)
+            b.close()
+            vms.append(socket.socket(fileno=PD_FD0 + i))
+            if not r.get("ok"):
+                raise Unavailable("attach %d: %s" % (i, r.get("error")))
+        c.close()
+
+        kinds = ("softnet", "dnsmasq", "dnsmasq-ro", "shim")
+        lat = {k: [] for k in kinds}
+        best = {k: [] for k in kinds}
+        relayed = {}
+        for _ in range(RUNS):
+            for kind in kinds:
+                rate, top = PD_RATE_LAT, (0.0, 0)
+                while rate <= PD_RATE_MAX:
+                    what = "%s at %d/s" % (kind, rate)
+                    if kind.startswith("dnsmasq"):
+                        p = dnsmasq_start(env, srv, None if
+                                          kind == "dnsmasq-ro" else leases)
+                        try:
+                            x = perfdhcp_run(cli, rate, what)
+                        finally:
+                            dnsmasq_stop(p)
+                    else:
+                        p = relay_start(env, srv, kind == "shim")
+                        try:
+                            x = perfdhcp_run(cli, rate, what)
+                        finally:
+                            cnt = relay_stop(p, what)
+                        for k, v in cnt.items():
+                            relayed.setdefault(kind, {}).setdefault(k, 0)
+                            relayed[kind][k] += v
+                        if kind == "softnet":
+                            settle(d.proc.pid, vms)
+                    log("  perfdhcp %s: %.0f leases/s, DO %.3f ms RA %.3f "
+                        "ms, drops %d+%d" % (
+                            what, x["rate"], x.get("do_avg_ms", -1),
+                            x.get("ra_avg_ms", -1), x.get("do_drops", -1),
+                            x.get("ra_drops", -1)))
+                    if rate == PD_RATE_LAT:
+                        lat[kind].append(x)
+                    top = max(top, (x["rate"], rate))
+                    if x["rate"] < PD_SATURATED * rate:
+                        break
+                    rate *= 2
+                best[kind].append(top)
+        for kind in kinds:
+            res["pd_%s_rate" % kind] = median([b[0] for b in best[kind]])
+            res["pd_%s_at" % kind] = [b[1] for b in best[kind]]
+            ys = lat[kind]
+            res["pd_%s_lat" % kind] = median(
+                [y.get("do_avg_ms", 0) + y.get("ra_avg_ms", 0) for y in ys])
+            res["pd_%s_drops" % kind] = median(
+                [(y.get("do_drops", 0) + y.get("ra_drops", 0)) /
+                 float(max(1, y.get("do_sent_packets", 0) +
+                           y.get("ra_sent_packets", 0))) for y in ys])
+        res["pd_relayed"] = relayed
+        st = d.ctl_json("status")
+        res["pd_rate_limited"] = (st.get("status", st).get("tenancy") or
+                                  {}).get("dhcp_rate_limited")
+    finally:
+        for s in vms:
+            s.close()
+        env.close()
+        if os.path.exists(leases):
+            os.unlink(leases)
+
+
+def perfdhcp_notes(res):
+    """What row 11 measured and what the shim costs."""
+    if res.get("pd_softnet_rate") is None:
+        return []
+    drops = ", ".join("%s %.2f%%" % (k, 100 * res["pd_%s_drops" % k])
+                      for k in ("softnet", "dnsmasq", "dnsmasq-ro", "shim")
+                      if res.get("pd_%s_drops" % k) is not None)
+    at = "; ".join("%s %s" % (k, "/".join(str(r) for r in
+                                           res["pd_%s_at" % k]))
+                   for k in ("softnet", "dnsmasq", "dnsmasq-ro", "shim")
+                   if res.get("pd_%s_at" % k))
+    notes = ["perfdhcp (Kea %s) as %d clients (-R %d -b mac=%s), %d s "
+             "runs, median of %d rounds, the four servers taking turns; "
+             "leases/s = perfdhcp's REQUEST-ACK rate, the best of runs "
+             "offering %d DORA/s doubled until a server completes less "
+             "than %d%% of the offer (or past %d/s; best at, per round: "
+             "%s); delay = DISCOVER-OFFER + REQUEST-ACK mean with %d/s "
+             "offered, drops there: %s" % (
+                 perfdhcp_version(), PD_CLIENTS, PD_CLIENTS, PD_BASE_MAC,
+                 perfdhcp_secs(), RUNS, PD_RATE_LAT,
+                 int(PD_SATURATED * 100), PD_RATE_MAX, at, PD_RATE_LAT,
+                 drops),
+             "perfdhcp runs as a relay agent (unicast to the server, "
+             "giaddr set) from its namespace over a veth. softnetd answers "
+             "a MAC only on its own port, so the shim (tests/tools/"
+             "dhcprelay.c) holds %d attached socket-pair ports, one per "
+             "perfdhcp MAC, sends each request into its port as that VM's "
+             "broadcast frame and relays the reply back: the softnetd row "
+             "is the whole path, shim included; the shim with a trivial "
+             "responder of its own (no lease state) is the ceiling the "
+             "shim and perfdhcp put on it. dnsmasq %s serves the same /21 "
+             "pool to the same relayed perfdhcp directly (no shim), "
+             "--no-ping (softnetd pings nothing); its lease file (rewritten "
+             "whole on every change) is on tmpfs, since dnsmasq fsyncs it "
+             "each time and softnetd's sqlite (WAL, synchronous=NORMAL) "
+             "does not; 'in memory only' is --leasefile-ro, which keeps "
+             "nothing across a restart as softnetd and dnsmasq's file do" % (
+                 PD_CLIENTS, dnsmasq_version()),
+             "softnetd config for row 11: dhcp.rate = dhcp.burst = %d per "
+             "VM (default 4/s, burst 8; perfdhcp gives each client several "
+             "DORAs a second); DHCP messages refused by the limit: %s" % (
+                 PD_DHCP_LIMIT, res.get("pd_rate_limited"))]
+    rel = res.get("pd_relayed", {}).get("softnet")
+    if rel:
+        notes.append("shim counters, softnetd runs: %s" % json.dumps(
+            rel, sort_keys=True))
+    return notes
+
+
+def perfdhcp_version():
+    r = run([PERFDHCP, "-v"], check=False)
+    return ((r.stdout.strip() or r.stderr.strip() or "?").split() or
+            ["?"])[-1]
+
+
+def dnsmasq_version():
+    r = run([DNSMASQ, "--version"], check=False)
+    w = r.stdout.split()
+    return w[2] if len(w) > 2 else "?"
+
+
 # The vmnet rows (issue #12): softnetd built for "macOS" over the fake
 # vmnet.framework and XNU's datagram-socket rules (tests/fakes, make
 # vmnet-build), beside the Linux build, both in this run. Its vmnet0 TAP
@@ -960,6 +1298,22 @@ def build_rows(res):
         ratio(g("vm_tap_rtt"), g("veth_rtt")), digits=3)
     add("10", "ping RTT socketpair, vmnet build",
         ratio(g("vm_vmnet_rtt"), g("vm_tap_rtt")), "x TAP")
+    pd = (("softnet", "softnetd via relay shim"),
+          ("dnsmasq", "dnsmasq, lease file"),
+          ("dnsmasq-ro", "dnsmasq, leases in memory only"),
+          ("shim", "relay shim, trivial responder"))
+    for kind, name in pd:
+        v = g("pd_%s_rate" % kind)
+        add("11", "perfdhcp DORA, %s" % name, v, "leases/s",
+            xref=None if kind == "dnsmasq" else ratio(v, g(
+                "pd_dnsmasq_rate")),
+            ref="" if kind == "dnsmasq" else "dnsmasq")
+    for kind, name in pd:
+        v = g("pd_%s_lat" % kind)
+        add("11", "perfdhcp DO+RA delay at %d/s, %s" % (PD_RATE_LAT, name),
+            v, "ms", xref=None if kind == "dnsmasq" else ratio(v, g(
+                "pd_dnsmasq_lat")),
+            ref="" if kind == "dnsmasq" else "dnsmasq", digits=3)
     return rows
 
 
@@ -1036,6 +1390,7 @@ def main():
         ("micro-benchmarks", bench_micro, False),
         ("scale", bench_scale, False),
         ("tenancy", bench_tenancy, False),
+        ("perfdhcp", bench_perfdhcp, False),
         ("vmnet", bench_vmnet, False),
     ]
     only = [x.strip() for x in os.environ.get("BENCH_ONLY", "").split(",")
@@ -1091,6 +1446,7 @@ def main():
                  "and a loop making only the switch's recvmmsg (and, with "
                  "the TAP, its uplink writes), no switching: the ceiling "
                  "the kernel's I/O puts on one core")
+    notes += perfdhcp_notes(res)
     notes += vmnet_notes(res)
     print_table(res, notes)
 
