@@ -15,7 +15,7 @@
 #include "addr.h"
 #include "ctl_json.h"
 #include "expose.h"
-#include "filter.h"
+#include "drop.h"
 #include "leasedb.h"
 #include "log.h"
 #include "osdep.h"
@@ -102,9 +102,9 @@ stats_json(const struct port *p)
 	uint64_t total = 0;
 	int r;
 
-	for (r = 0; r < FILTER_R__COUNT; r++) {
+	for (r = 0; r < DROP__COUNT; r++) {
 		total += p->st.drops[r];
-		json_object_set_new(drops, filter_reason_name(r),
+		json_object_set_new(drops, drop_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",

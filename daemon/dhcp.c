@@ -776,14 +776,14 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 	res->bad_options = m.bad_options;
 	if (m.hlen != PKT_ETH_ALEN || memcmp(m.chaddr, vm_mac, PKT_ETH_ALEN)) {
 		res->dropped = true;
-		res->drop = FILTER_R_DHCP_CHADDR;
+		res->drop = DROP_DHCP_CHADDR;
 		return 0;
 	}
 	/* Refusals above cost nothing; what follows may cost a write. */
 	if (cfg->rate != NULL && cfg->rate_limit != NULL &&
 	    !rate_take(cfg->rate, cfg->rate_limit, 1, cfg->now_ns)) {
 		res->dropped = true;
-		res->drop = FILTER_R_DHCP_RATE;
+		res->drop = DROP_DHCP_RATE;
 		return 0;
 	}
 
@@ -825,7 +825,7 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 
 malformed:
 	res->dropped = true;
-	res->drop = FILTER_R_DHCP_MALFORMED;
+	res->drop = DROP_DHCP_MALFORMED;
 	return 0;
 }
 

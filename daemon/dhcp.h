@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "filter.h"
+#include "drop.h"
 #include "leasedb.h"
 #include "pkt.h"
 #include "rate.h"
@@ -99,7 +99,7 @@ struct dhcp_config {
 	/*
 	 * The VM's DHCP message bucket (NULL: no limit), taken once a
 	 * message is well formed and the VM's own, before any database
-	 * work; an empty bucket drops it (FILTER_R_DHCP_RATE).
+	 * work; an empty bucket drops it (DROP_DHCP_RATE).
 	 */
 	struct rate *rate;
 	const struct rate_limit *rate_limit;
@@ -123,8 +123,8 @@ struct dhcp_result {
 	bool acked;    /* an ACK with a lease went out */
 	bool declined; /* a DECLINE of `declined_ip` was taken */
 	uint32_t declined_ip;
-	unsigned bad_options;    /* malformed options ignored */
-	enum filter_reason drop; /* when dropped without reply */
+	unsigned bad_options;  /* malformed options ignored */
+	enum drop_reason drop; /* when dropped without reply */
 	bool dropped;
 	bool pool_full;  /* a DISCOVER found no free address */
 	bool over_quota; /* refused: the owner holds its lease quota */
@@ -134,7 +134,7 @@ struct dhcp_result {
 /*
  * Handles one DHCP client frame (verdict FILTER_DHCP from the filter) sent
  * by the VM with MAC vm_mac. chaddr must equal vm_mac (else dropped,
- * FILTER_R_DHCP_CHADDR). Writes the reply frame (Ethernet/IPv4/UDP, to the
+ * DROP_DHCP_CHADDR). Writes the reply frame (Ethernet/IPv4/UDP, to the
  * VM) into out and fills *res. Returns 0, or -1 on a lease database error
  * (no reply).
  */

@@ -22,15 +22,9 @@
 static const uint8_t bcast_mac[PKT_ETH_ALEN] = {
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-static const char *const reason_names[FILTER_R__COUNT] = {
-#define FILTER_NAME(id, name) [FILTER_R_##id] = name,
-    FILTER_REASONS(FILTER_NAME)
-#undef FILTER_NAME
-};
-
 /* Records why a frame is dropped and returns the drop verdict. */
 static enum filter_verdict
-drop(enum filter_reason *why, enum filter_reason r)
+drop(enum drop_reason *why, enum drop_reason r)
 {
 	*why = r;
 	return FILTER_DROP;
@@ -173,7 +167,7 @@ is_proxied(const struct filter_net *net, const struct filter_vm *vm,
 static enum filter_verdict
 peer_verdict(const struct filter_net *net, const struct filter_vm *vm,
     const struct pkt_info *pi, uint32_t peer, uint16_t vm_port,
-    uint16_t peer_port, enum filter_reason *why)
+    uint16_t peer_port, enum drop_reason *why)
 {
 	if (filter_peer_allowed(net, vm, peer))
 		return FILTER_PASS;
@@ -182,12 +176,12 @@ peer_verdict(const struct filter_net *net, const struct filter_vm *vm,
 	if (pi->has_ports && peer_port == PKT_PORT_DNS &&
 	    is_dns_server(net, peer))
 		return FILTER_PASS;
-	return drop(why, FILTER_R_POLICY);
+	return drop(why, DROP_POLICY);
 }
 
 /* One direction's deciders for the frame types a VM may exchange. */
 typedef enum filter_verdict (*decide_fn)(const struct filter_net *,
-    const struct filter_vm *, const struct pkt_info *, enum filter_reason *);
+    const struct filter_vm *, const struct pkt_info *, enum drop_reason *);
 
 /*
  * What both directions refuse before looking inside (a runt, a VLAN tag,
@@ -195,37 +189,37 @@ typedef enum filter_verdict (*decide_fn)(const struct filter_net *,
  */
 static enum filter_verdict
 by_type(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why, decide_fn arp,
+    const struct pkt_info *pi, enum drop_reason *why, decide_fn arp,
     decide_fn ipv4)
 {
 	if (pi->eth == NULL)
-		return drop(why, FILTER_R_RUNT);
+		return drop(why, DROP_RUNT);
 	if (pi->tagged)
-		return drop(why, FILTER_R_VLAN);
+		return drop(why, DROP_VLAN);
 	switch (pi->ethertype) {
 	case PKT_ETHERTYPE_IPV6:
-		return drop(why, FILTER_R_IPV6);
+		return drop(why, DROP_IPV6);
 	case PKT_ETHERTYPE_ARP:
 		return arp(net, vm, pi, why);
 	case PKT_ETHERTYPE_IPV4:
 		return ipv4(net, vm, pi, why);
 	default:
-		return drop(why, FILTER_R_ETHERTYPE);
+		return drop(why, DROP_ETHERTYPE);
 	}
 }
 
 /* Decides an ARP frame from the VM: its own identity, a permitted target. */
 static enum filter_verdict
 arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	const struct pkt_arp *arp = pi->arp;
 	uint32_t spa, tpa;
 
 	if (arp_malformed(arp))
-		return drop(why, FILTER_R_ARP_MALFORMED);
+		return drop(why, DROP_ARP_MALFORMED);
 	if (memcmp(arp->sha, vm->mac, PKT_ETH_ALEN) != 0)
-		return drop(why, FILTER_R_ARP_SPOOF);
+		return drop(why, DROP_ARP_SPOOF);
 	/* vm->ip is 0 before a lease: then only a probe (0.0.0.0) passes. */
 	spa = pkt_get_be32(arp->spa);
 	tpa = pkt_get_be32(arp->tpa);
@@ -233,14 +227,14 @@ arp_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 	if (spa == 0 && vm->ip != 0 && tpa == vm->ip)
 		return FILTER_PASS;
 	if (spa != vm->ip)
-		return drop(why, FILTER_R_ARP_SPOOF);
+		return drop(why, DROP_ARP_SPOOF);
 	if (tpa == net->gateway || (vm->ip != 0 && tpa == vm->ip))
 		return FILTER_PASS;
 	/* Resolving a peer only makes sense on-link, and only if allowed. */
 	if ((tpa & net->netmask) == (net->gateway & net->netmask) &&
 	    filter_peer_allowed(net, vm, tpa))
 		return FILTER_PASS;
-	return drop(why, FILTER_R_ARP_TARGET);
+	return drop(why, DROP_ARP_TARGET);
 }
 
 /*
@@ -266,18 +260,18 @@ has_ip_options(const struct pkt_ipv4 *ip)
 /* Decides an IPv4 frame from the VM: DHCP, its lease, the destination. */
 static enum filter_verdict
 ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	if (pi->ip == NULL || pi->malformed != PKT_OK)
-		return drop(why, FILTER_R_IP_MALFORMED);
+		return drop(why, DROP_IP_MALFORMED);
 	if (has_ip_options(pi->ip))
-		return drop(why, FILTER_R_IP_OPTIONS);
+		return drop(why, DROP_IP_OPTIONS);
 	/* Clients send from 0.0.0.0 or their address, lease or not. */
 	if (is_udp_ports(pi, PKT_PORT_DHCP_CLIENT, PKT_PORT_DHCP_SERVER))
 		return FILTER_DHCP;
 	if (pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
 	    pi->sport == PKT_PORT_DHCP_SERVER)
-		return drop(why, FILTER_R_ROGUE_DHCP);
+		return drop(why, DROP_ROGUE_DHCP);
 	/*
 	 * Any other UDP to port 67 or 68 would reach a DHCP server or client
 	 * on the host (macOS bootpd listens on the gateway, which every VM
@@ -291,78 +285,70 @@ ipv4_from_vm(const struct filter_net *net, const struct filter_vm *vm,
 	if (pi->ip_proto == PKT_IPPROTO_UDP && pi->has_ports &&
 	    (pi->dport == PKT_PORT_DHCP_SERVER ||
 	        pi->dport == PKT_PORT_DHCP_CLIENT))
-		return drop(why, FILTER_R_DHCP_FOREIGN);
+		return drop(why, DROP_DHCP_FOREIGN);
 	if (vm->ip == 0)
-		return drop(why, FILTER_R_NO_LEASE);
+		return drop(why, DROP_NO_LEASE);
 	if (pi->ip_src != vm->ip)
-		return drop(why, FILTER_R_IP_SPOOF);
+		return drop(why, DROP_IP_SPOOF);
 	return peer_verdict(net, vm, pi, pi->ip_dst, pi->sport, pi->dport, why);
 }
 
 enum filter_verdict
 filter_from_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	/* Checked before the type; a runt is by_type's to count. */
 	if (pi->eth != NULL && memcmp(pi->eth->src, vm->mac, PKT_ETH_ALEN) != 0)
-		return drop(why, FILTER_R_SRC_MAC);
+		return drop(why, DROP_SRC_MAC);
 	return by_type(net, vm, pi, why, arp_from_vm, ipv4_from_vm);
 }
 
 /* Decides an ARP frame for the VM: it must ask for the VM's lease. */
 static enum filter_verdict
 arp_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	const struct pkt_arp *arp = pi->arp;
 
 	if (arp_malformed(arp))
-		return drop(why, FILTER_R_ARP_MALFORMED);
+		return drop(why, DROP_ARP_MALFORMED);
 	if (vm->ip == 0)
-		return drop(why, FILTER_R_NO_LEASE);
+		return drop(why, DROP_NO_LEASE);
 	if (pkt_get_be32(arp->tpa) != vm->ip)
-		return drop(why, FILTER_R_ARP_TARGET);
+		return drop(why, DROP_ARP_TARGET);
 	if (memcmp(pi->eth->dst, vm->mac, PKT_ETH_ALEN) != 0 &&
 	    memcmp(pi->eth->dst, bcast_mac, PKT_ETH_ALEN) != 0)
-		return drop(why, FILTER_R_DST_MAC);
+		return drop(why, DROP_DST_MAC);
 	/* The gateway's ARP always passes: "@host" blocks IP, not routing. */
 	if (pkt_get_be32(arp->spa) != net->gateway &&
 	    !filter_peer_allowed(net, vm, pkt_get_be32(arp->spa)))
-		return drop(why, FILTER_R_POLICY);
+		return drop(why, DROP_POLICY);
 	return FILTER_PASS;
 }
 
 /* Decides an IPv4 frame for the VM: unicast to its lease, from a peer. */
 static enum filter_verdict
 ipv4_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	if (pi->ip == NULL || pi->malformed != PKT_OK)
-		return drop(why, FILTER_R_IP_MALFORMED);
+		return drop(why, DROP_IP_MALFORMED);
 	if (memcmp(pi->eth->dst, vm->mac, PKT_ETH_ALEN) != 0)
-		return drop(why, (pi->eth->dst[0] & 1) ? FILTER_R_BROADCAST
-		                                       : FILTER_R_DST_MAC);
+		return drop(
+		    why, (pi->eth->dst[0] & 1) ? DROP_BROADCAST : DROP_DST_MAC);
 	if (vm->ip == 0)
-		return drop(why, FILTER_R_NO_LEASE);
+		return drop(why, DROP_NO_LEASE);
 	if (pi->ip_dst != vm->ip)
-		return drop(why, FILTER_R_DST_IP);
+		return drop(why, DROP_DST_IP);
 	/* The daemon's own replies bypass the filter; any other is rogue. */
 	if (is_udp_ports(pi, PKT_PORT_DHCP_SERVER, PKT_PORT_DHCP_CLIENT))
-		return drop(why, FILTER_R_ROGUE_DHCP);
+		return drop(why, DROP_ROGUE_DHCP);
 	return peer_verdict(net, vm, pi, pi->ip_src, pi->dport, pi->sport, why);
 }
 
 enum filter_verdict
 filter_to_vm(const struct filter_net *net, const struct filter_vm *vm,
-    const struct pkt_info *pi, enum filter_reason *why)
+    const struct pkt_info *pi, enum drop_reason *why)
 {
 	return by_type(net, vm, pi, why, arp_to_vm, ipv4_to_vm);
-}
-
-const char *
-filter_reason_name(enum filter_reason r)
-{
-	if ((unsigned)r >= FILTER_R__COUNT || reason_names[r] == NULL)
-		return "unknown";
-	return reason_names[r];
 }

@@ -11,43 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drop.h"
 #include "pkt.h"
 #include "policy.h"
-
-/* Every reason a frame is dropped, with its stable name in stats output. */
-#define FILTER_REASONS(X)                                                      \
-	X(RUNT, "runt")                     /* no full Ethernet header */      \
-	X(SRC_MAC, "src_mac")               /* not the VM's MAC */             \
-	X(VLAN, "vlan")                     /* 802.1Q/802.1ad tagged */        \
-	X(ETHERTYPE, "ethertype")           /* neither ARP nor IPv4 */         \
-	X(IPV6, "ipv6")                     /* IPv6 (not enabled) */           \
-	X(ARP_MALFORMED, "arp_malformed")   /* not Ethernet/IPv4 ARP */        \
-	X(ARP_SPOOF, "arp_spoof")           /* sender MAC/IP not the VM's */   \
-	X(ARP_TARGET, "arp_target")         /* asks for a forbidden IP */      \
-	X(IP_MALFORMED, "ip_malformed")     /* bad IPv4/L4 header */           \
-	X(NO_LEASE, "no_lease")             /* IPv4 before a lease */          \
-	X(IP_SPOOF, "ip_spoof")             /* source IP not the lease */      \
-	X(ROGUE_DHCP, "rogue_dhcp")         /* DHCP server traffic */          \
-	X(POLICY, "policy")                 /* peer address not allowed */     \
-	X(DST_MAC, "dst_mac")               /* not addressed to the VM */      \
-	X(DST_IP, "dst_ip")                 /* IPv4 not to the VM's lease */   \
-	X(BROADCAST, "broadcast")           /* broadcast/multicast */          \
-	X(DHCP_MALFORMED, "dhcp_malformed") /* unparsable DHCP */              \
-	X(DHCP_CHADDR, "dhcp_chaddr")       /* chaddr is not the port MAC */   \
-	X(QUEUE_FULL, "queue_full")         /* destination buffer full */      \
-	X(VNET_HDR, "vnet_hdr")             /* offload header lies */          \
-	X(RATE_LIMIT, "rate_limit")         /* over the VM's vm_limits */      \
-	X(DHCP_FOREIGN, "dhcp_foreign")     /* UDP 67/68 not for softnetd */   \
-	X(DHCP_RATE, "dhcp_rate")           /* over dhcp.rate (4/s) */         \
-	X(IP_OPTIONS, "ip_options")         /* IPv4 options (LSRR, SSRR...) */ \
-	X(OVERSIZE, "oversize")             /* longer than the MTU allows */
-
-enum filter_reason {
-#define FILTER_ENUM(id, name) FILTER_R_##id,
-	FILTER_REASONS(FILTER_ENUM)
-#undef FILTER_ENUM
-	    FILTER_R__COUNT
-};
 
 enum filter_verdict {
 	FILTER_PASS, /* forward it */
@@ -89,12 +55,12 @@ struct filter_vm {
 /* Decides a frame sent by vm (toward the uplink or another VM). */
 enum filter_verdict filter_from_vm(const struct filter_net *net,
     const struct filter_vm *vm, const struct pkt_info *pi,
-    enum filter_reason *why);
+    enum drop_reason *why);
 
 /* Decides a frame about to be delivered to vm (from the uplink or a VM). */
 enum filter_verdict filter_to_vm(const struct filter_net *net,
     const struct filter_vm *vm, const struct pkt_info *pi,
-    enum filter_reason *why);
+    enum drop_reason *why);
 
 /* True when ip is globally routable (not in any special-purpose range). */
 bool filter_ip_is_global(uint32_t ip);
@@ -105,8 +71,5 @@ bool filter_is_host(const struct filter_net *net, uint32_t ip);
 /* Whether vm may talk to peer (either direction), before port checks. */
 bool filter_peer_allowed(
     const struct filter_net *net, const struct filter_vm *vm, uint32_t peer);
-
-/* The stable name of a reason ("src_mac"), or "unknown". */
-const char *filter_reason_name(enum filter_reason r);
 
 #endif

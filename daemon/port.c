@@ -646,7 +646,7 @@ send_some(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 		}
 		if (dgram_full(errno))
 			break;
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		p->st.drops[DROP_QUEUE_FULL]++;
 		done++;
 	}
 	return done;
@@ -687,14 +687,14 @@ backlog_push(
 		    owner_backlog(sd, p) + sizeof(*b) + cap * slot >
 		        BACKLOG_USER_SHARE) {
 			ps->backlog_share_drops++;
-			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			p->st.drops[DROP_QUEUE_FULL]++;
 			return;
 		}
 		if (cap == 0 ||
 		    ps->backlog_bytes + sizeof(*b) + cap * slot >
 		        BACKLOG_TOTAL ||
 		    (b = malloc(sizeof(*b) + cap * slot)) == NULL) {
-			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			p->st.drops[DROP_QUEUE_FULL]++;
 			return;
 		}
 		b->slot = slot;
@@ -705,7 +705,7 @@ backlog_push(
 		p->backlog = b;
 	}
 	if (b->count == b->cap || len > b->slot) {
-		p->st.drops[FILTER_R_QUEUE_FULL]++;
+		p->st.drops[DROP_QUEUE_FULL]++;
 		return;
 	}
 	cap = (b->head + b->count) % b->cap;
@@ -801,7 +801,7 @@ hold(struct softnetd *sd, struct port *p, uint8_t *const *frames,
 		if (p->kind == OSDEP_FD_DGRAM)
 			backlog_push(sd, p, frames[i], lens[i]);
 		else
-			p->st.drops[FILTER_R_QUEUE_FULL]++;
+			p->st.drops[DROP_QUEUE_FULL]++;
 	}
 	return true;
 }
@@ -837,7 +837,7 @@ tap_sent(struct softnetd *sd, struct port *p, ssize_t n, size_t len)
 		port_fail(sd, p, strerror(errno));
 		return;
 	}
-	p->st.drops[FILTER_R_QUEUE_FULL]++;
+	p->st.drops[DROP_QUEUE_FULL]++;
 	if (errno == EAGAIN)
 		mark_full(p, true);
 }

@@ -12,7 +12,8 @@
 #include <sys/queue.h>
 
 #include "addr.h"
-#include "filter.h"
+#include "drop.h"
+#include "pkt.h"
 #include "osdep.h"
 #include "policy.h"
 #include "rate.h"
@@ -28,7 +29,7 @@ struct backlog;
 struct port_stats {
 	uint64_t tx_frames, tx_bytes; /* read from the VM */
 	uint64_t rx_frames, rx_bytes; /* delivered to the VM */
-	uint64_t drops[FILTER_R__COUNT];
+	uint64_t drops[DROP__COUNT];
 	uint64_t dhcp_declines;    /* DECLINEs taken (issue 14) */
 	uint64_t dhcp_bad_options; /* DHCP options ignored, bad length */
 };

@@ -225,7 +225,7 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 	struct filter_vm vm = {q->mac, q->ip, &q->policy,
 	    q->expose != NULL ? expose_proxied : NULL, q};
 	struct sw *sw = sd->sw;
-	enum filter_reason why;
+	enum drop_reason why;
 	uint8_t *frame = (uint8_t *)pi->frame;
 	int n;
 
@@ -235,12 +235,12 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 	}
 	if (!rate_take(
 	        &q->rx_rate, &sd->cfg.vm_limits.rx, pi->len, sw->now_ns)) {
-		q->st.drops[FILTER_R_RATE_LIMIT]++;
+		q->st.drops[DROP_RATE_LIMIT]++;
 		return;
 	}
 	if (port_blocked(q)) {
 		if (!q->dead)
-			q->st.drops[FILTER_R_QUEUE_FULL]++;
+			q->st.drops[DROP_QUEUE_FULL]++;
 		if (port_hung(q))
 			block(sd, q);
 		return;
@@ -249,12 +249,12 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 		port_send_vnet(sd, q, frame, pi->len, vnet);
 	} else if (vnet->gso_type != PKT_VNET_GSO_NONE) {
 		if ((n = segment(sd, frame, pi->len, vnet)) == -1) {
-			q->st.drops[FILTER_R_VNET_HDR]++;
+			q->st.drops[DROP_VNET_HDR]++;
 			return;
 		}
 		port_send_batch(sd, q, sw->seg, sw->seg_len, n);
 	} else if (gso_complete_csum(frame, pi->len, vnet) == -1) {
-		q->st.drops[FILTER_R_VNET_HDR]++;
+		q->st.drops[DROP_VNET_HDR]++;
 	} else {
 		port_send(sd, q, frame, pi->len);
 	}
@@ -353,7 +353,7 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	}
 	if (res.dropped)
 		p->st.drops[res.drop]++;
-	if (res.dropped && res.drop == FILTER_R_DHCP_RATE)
+	if (res.dropped && res.drop == DROP_DHCP_RATE)
 		sw->st.dhcp_rate_limited++;
 	if (res.pool_full) {
 		sw->st.dhcp_pool_full++;
@@ -422,14 +422,14 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	struct filter_vm vm = {p->mac, p->ip, &p->policy,
 	    p->expose != NULL ? expose_proxied : NULL, p};
 	struct pkt_info pi;
-	enum filter_reason why;
+	enum drop_reason why;
 	struct port *q = NULL;
 
 	p->st.tx_frames++;
 	p->st.tx_bytes += f->len;
 	if (!rate_take(
 	        &p->tx_rate, &sd->cfg.vm_limits.tx, f->len, sd->sw->now_ns)) {
-		p->st.drops[FILTER_R_RATE_LIMIT]++;
+		p->st.drops[DROP_RATE_LIMIT]++;
 		return;
 	}
 	/*
@@ -440,15 +440,14 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	 */
 	if (f->len > PKT_ETH_HLEN + sd->up.mtu &&
 	    (f->vnet.gso_type & ~PKT_VNET_GSO_ECN) == PKT_VNET_GSO_NONE) {
-		p->st.drops[FILTER_R_OVERSIZE]++;
+		p->st.drops[DROP_OVERSIZE]++;
 		return;
 	}
 	(void)pkt_parse(f->data, f->len, &pi);
 	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
 	case FILTER_DROP:
 		p->st.drops[why]++;
-		if (p->vnet &&
-		    (why == FILTER_R_SRC_MAC || why == FILTER_R_RUNT))
+		if (p->vnet && (why == DROP_SRC_MAC || why == DROP_RUNT))
 			port_vnet_anomaly(sd, p);
 		return;
 	case FILTER_DHCP:
@@ -459,12 +458,12 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	}
 	/* The VM's offload header must describe this very frame. */
 	if (!gso_validate(&f->vnet, &pi)) {
-		p->st.drops[FILTER_R_VNET_HDR]++;
+		p->st.drops[DROP_VNET_HDR]++;
 		port_vnet_anomaly(sd, p);
 		return;
 	}
 	if (!segments_fit(sd, &f->vnet, &pi)) {
-		p->st.drops[FILTER_R_OVERSIZE]++;
+		p->st.drops[DROP_OVERSIZE]++;
 		return;
 	}
 	if (memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {

@@ -429,8 +429,8 @@ test_stats(void **state)
 	attach(&root_peer, MAC1, "one", &peer);
 	attach(&alice, MAC2, "two", NULL);
 	p = port_by_name(&sd, "one");
-	p->st.drops[FILTER_R_SRC_MAC] = 3;
-	p->st.drops[FILTER_R_POLICY] = 2;
+	p->st.drops[DROP_SRC_MAC] = 3;
+	p->st.drops[DROP_POLICY] = 2;
 	port_send(&sd, p, (const uint8_t *)"abcdef", 6);
 
 	r = call(&root_peer, "{\"op\":\"stats\",\"vm\":\"one\",\"id\":5}", -1);

@@ -442,7 +442,7 @@ assert_nak_why(const char *why)
 
 /* Asserts the message was dropped without reply for reason. */
 static void
-assert_dropped(enum filter_reason why)
+assert_dropped(enum drop_reason why)
 {
 	assert_true(res.dropped);
 	assert_int_equal(res.drop, why);
@@ -802,7 +802,7 @@ test_decline(void **state)
 	opt_ip(&q, 54, GATEWAY);
 	end(&q);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 
 	start(&q, DHCP_DECLINE, mac_a, 0, 0);
 	opt_ip(&q, 54, GATEWAY);
@@ -863,7 +863,7 @@ test_chaddr(void **state)
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
 	                     sizeof(rep.frame), &res),
 	    0);
-	assert_dropped(FILTER_R_DHCP_CHADDR);
+	assert_dropped(DROP_DHCP_CHADDR);
 	assert_int_equal(rows(), 0);
 
 	/* A thousand invented MACs: all dropped, the pool untouched. */
@@ -883,7 +883,7 @@ test_chaddr(void **state)
 		assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now,
 		                     rep.frame, sizeof(rep.frame), &res),
 		    0);
-		assert_dropped(FILTER_R_DHCP_CHADDR);
+		assert_dropped(DROP_DHCP_CHADDR);
 	}
 	assert_int_equal(rows(), 0);
 	assert_int_equal(discover(mac_a), NET(2));
@@ -997,7 +997,7 @@ assert_malformed(void)
 
 	assert_int_equal(parse_q(&m), -1);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 }
 
 /*
@@ -1013,7 +1013,7 @@ assert_untyped(void)
 	assert_int_equal(m.type, 0);
 	assert_int_equal(m.bad_options, 1);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 }
 
 /* Every kind of malformed message is dropped with its reason. */
@@ -1101,21 +1101,21 @@ test_malformed(void **state)
 	assert_int_equal(parse_q(&m), 0);
 	assert_int_equal(m.giaddr, NET(200));
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 	/* No message type (plain BOOTP). */
 	start(&q, 0, mac_a, 0, 0);
 	end(&q);
 	assert_int_equal(parse_q(&m), 0);
 	assert_int_equal(m.type, 0);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 	/* Server message types from a client. */
 	for (size_t i = 0; i < sizeof(server_types); i++) {
 		start(&q, server_types[i], mac_a, 0, 0);
 		end(&q);
 		assert_int_equal(parse_q(&m), 0);
 		send_bcast(mac_a);
-		assert_dropped(FILTER_R_DHCP_MALFORMED);
+		assert_dropped(DROP_DHCP_MALFORMED);
 	}
 	assert_int_equal(rows(), 0);
 }
@@ -1188,14 +1188,14 @@ test_not_dhcp(void **state)
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
 	                     sizeof(rep.frame), &res),
 	    0);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 	pi.dport = 67;
 	pi.udp_payload = NULL;
 	pi.udp_payload_len = 0;
 	assert_int_equal(dhcp_handle(&cfg, db, mac_a, &pi, now, rep.frame,
 	                     sizeof(rep.frame), &res),
 	    0);
-	assert_dropped(FILTER_R_DHCP_MALFORMED);
+	assert_dropped(DROP_DHCP_MALFORMED);
 }
 
 /* A full pool: no OFFER, not a drop; REQUESTs for taken addresses NAK. */
@@ -2015,14 +2015,14 @@ test_rate_bucket(void **state)
 	start(&q, DHCP_DISCOVER, mac_b, 0, 0);
 	end(&q);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_CHADDR);
+	assert_dropped(DROP_DHCP_CHADDR);
 	assert_int_equal(discover(mac_a), NET(2));
 	assert_int_equal(discover(mac_a), NET(2));
 	ev = leasedb_event_count(db);
 	start(&q, DHCP_DISCOVER, mac_a, 0, 0);
 	end(&q);
 	send_bcast(mac_a);
-	assert_dropped(FILTER_R_DHCP_RATE);
+	assert_dropped(DROP_DHCP_RATE);
 	assert_int_equal(leasedb_event_count(db), ev);
 	/* A quarter second later one more token. */
 	cfg.now_ns = 250000000;

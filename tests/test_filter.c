@@ -189,36 +189,36 @@ parse(struct frame *f)
 
 /* Runs filter_from_vm on the fixture's frame and checks verdict/reason. */
 static void
-check_from(struct fix *x, enum filter_verdict want, enum filter_reason why)
+check_from(struct fix *x, enum filter_verdict want, enum drop_reason why)
 {
-	enum filter_reason got = FILTER_R__COUNT;
+	enum drop_reason got = DROP__COUNT;
 	enum filter_verdict v;
 
 	v = filter_from_vm(&x->net, &x->vm, parse(&x->f), &got);
 	assert_int_equal(v, want);
 	if (want == FILTER_DROP)
 		assert_string_equal(
-		    filter_reason_name(got), filter_reason_name(why));
+		    drop_reason_name(got), drop_reason_name(why));
 }
 
 /* Runs filter_to_vm on the fixture's frame and checks verdict/reason. */
 static void
-check_to(struct fix *x, enum filter_verdict want, enum filter_reason why)
+check_to(struct fix *x, enum filter_verdict want, enum drop_reason why)
 {
-	enum filter_reason got = FILTER_R__COUNT;
+	enum drop_reason got = DROP__COUNT;
 	enum filter_verdict v;
 
 	v = filter_to_vm(&x->net, &x->vm, parse(&x->f), &got);
 	assert_int_equal(v, want);
 	if (want == FILTER_DROP)
 		assert_string_equal(
-		    filter_reason_name(got), filter_reason_name(why));
+		    drop_reason_name(got), drop_reason_name(why));
 }
 
-#define PASS_FROM(x)    check_from((x), FILTER_PASS, FILTER_R__COUNT)
-#define DROP_FROM(x, r) check_from((x), FILTER_DROP, FILTER_R_##r)
-#define PASS_TO(x)      check_to((x), FILTER_PASS, FILTER_R__COUNT)
-#define DROP_TO(x, r)   check_to((x), FILTER_DROP, FILTER_R_##r)
+#define PASS_FROM(x)    check_from((x), FILTER_PASS, DROP__COUNT)
+#define DROP_FROM(x, r) check_from((x), FILTER_DROP, DROP_##r)
+#define PASS_TO(x)      check_to((x), FILTER_PASS, DROP__COUNT)
+#define DROP_TO(x, r)   check_to((x), FILTER_DROP, DROP_##r)
 
 static struct fix fx;
 
@@ -388,16 +388,16 @@ test_arp_malformed(void **state)
 	for (dir = 0; dir < 2; dir++) {
 		const uint8_t *src = dir == 0 ? vm_mac : gw_mac;
 		void (*chk)(struct fix *, enum filter_verdict,
-		    enum filter_reason) = dir == 0 ? check_from : check_to;
+		    enum drop_reason) = dir == 0 ? check_from : check_to;
 
 		/* Truncated: one byte short of the 28-byte ARP body. */
 		arp(&x->f, bcast, src, 1, src, dir ? GW : VM_IP,
 		    dir ? VM_IP : GW);
 		x->f.len--;
-		chk(x, FILTER_DROP, FILTER_R_ARP_MALFORMED);
+		chk(x, FILTER_DROP, DROP_ARP_MALFORMED);
 		/* Only the Ethernet header. */
 		x->f.len = PKT_ETH_HLEN;
-		chk(x, FILTER_DROP, FILTER_R_ARP_MALFORMED);
+		chk(x, FILTER_DROP, DROP_ARP_MALFORMED);
 	}
 	arp_poke(&x->f, 1, 6); /* htype 6 (IEEE 802) */
 	DROP_FROM(x, ARP_MALFORMED);
@@ -627,14 +627,14 @@ test_from_dhcp(void **state)
 	/* DISCOVER from 0.0.0.0 before a lease. */
 	x->vm.ip = 0;
 	udp(&x->f, bcast, vm_mac, 0, 0xffffffff, 68, 67);
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 	/* RENEW unicast to the server from the leased address. */
 	x->vm.ip = VM_IP;
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 68, 67);
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 	/* Any source address: the server validates the message itself. */
 	udp(&x->f, bcast, vm_mac, PEER_IP, 0xffffffff, 68, 67);
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 	/* Wrong port pairs are not DHCP. */
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 67, 67);
 	DROP_FROM(x, ROGUE_DHCP);
@@ -705,10 +705,10 @@ test_dhcp_foreign(void **state)
 	DROP_FROM(x, ROGUE_DHCP);
 	/* The client exchange itself still goes to softnetd's server. */
 	udp(&x->f, bcast, vm_mac, 0, 0xffffffff, 68, 67);
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 	x->vm.ip = VM_IP;
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 68, 67);
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 	/* First fragment (MF set) to port 67: its header is checked too. */
 	udp(&x->f, gw_mac, vm_mac, VM_IP, GW, 1000, 67);
 	x->f.buf[PKT_ETH_HLEN + 6] = 0x20;
@@ -1078,7 +1078,7 @@ test_fragments(void **state)
 	/* First fragment of a DHCP message: for the server. */
 	udp(&x->f, bcast, vm_mac, 0, 0xffffffff, 68, 67);
 	x->f.buf[PKT_ETH_HLEN + 6] = 0x20;
-	check_from(x, FILTER_DHCP, FILTER_R__COUNT);
+	check_from(x, FILTER_DHCP, DROP__COUNT);
 
 	/* Toward the VM: later fragments by source address only. */
 	data[1] = 53;
@@ -1229,51 +1229,50 @@ static void
 test_reason_names(void **state)
 {
 	static const struct {
-		enum filter_reason r;
+		enum drop_reason r;
 		const char *name;
 	} want[] = {
-	    {FILTER_R_RUNT, "runt"},
-	    {FILTER_R_SRC_MAC, "src_mac"},
-	    {FILTER_R_VLAN, "vlan"},
-	    {FILTER_R_ETHERTYPE, "ethertype"},
-	    {FILTER_R_IPV6, "ipv6"},
-	    {FILTER_R_ARP_MALFORMED, "arp_malformed"},
-	    {FILTER_R_ARP_SPOOF, "arp_spoof"},
-	    {FILTER_R_ARP_TARGET, "arp_target"},
-	    {FILTER_R_IP_MALFORMED, "ip_malformed"},
-	    {FILTER_R_NO_LEASE, "no_lease"},
-	    {FILTER_R_IP_SPOOF, "ip_spoof"},
-	    {FILTER_R_ROGUE_DHCP, "rogue_dhcp"},
-	    {FILTER_R_POLICY, "policy"},
-	    {FILTER_R_DST_MAC, "dst_mac"},
-	    {FILTER_R_DST_IP, "dst_ip"},
-	    {FILTER_R_BROADCAST, "broadcast"},
-	    {FILTER_R_DHCP_MALFORMED, "dhcp_malformed"},
-	    {FILTER_R_DHCP_CHADDR, "dhcp_chaddr"},
-	    {FILTER_R_QUEUE_FULL, "queue_full"},
-	    {FILTER_R_VNET_HDR, "vnet_hdr"},
-	    {FILTER_R_RATE_LIMIT, "rate_limit"},
-	    {FILTER_R_DHCP_FOREIGN, "dhcp_foreign"},
-	    {FILTER_R_DHCP_RATE, "dhcp_rate"},
-	    {FILTER_R_IP_OPTIONS, "ip_options"},
-	    {FILTER_R_OVERSIZE, "oversize"},
+	    {DROP_RUNT, "runt"},
+	    {DROP_SRC_MAC, "src_mac"},
+	    {DROP_VLAN, "vlan"},
+	    {DROP_ETHERTYPE, "ethertype"},
+	    {DROP_IPV6, "ipv6"},
+	    {DROP_ARP_MALFORMED, "arp_malformed"},
+	    {DROP_ARP_SPOOF, "arp_spoof"},
+	    {DROP_ARP_TARGET, "arp_target"},
+	    {DROP_IP_MALFORMED, "ip_malformed"},
+	    {DROP_NO_LEASE, "no_lease"},
+	    {DROP_IP_SPOOF, "ip_spoof"},
+	    {DROP_ROGUE_DHCP, "rogue_dhcp"},
+	    {DROP_POLICY, "policy"},
+	    {DROP_DST_MAC, "dst_mac"},
+	    {DROP_DST_IP, "dst_ip"},
+	    {DROP_BROADCAST, "broadcast"},
+	    {DROP_DHCP_MALFORMED, "dhcp_malformed"},
+	    {DROP_DHCP_CHADDR, "dhcp_chaddr"},
+	    {DROP_QUEUE_FULL, "queue_full"},
+	    {DROP_VNET_HDR, "vnet_hdr"},
+	    {DROP_RATE_LIMIT, "rate_limit"},
+	    {DROP_DHCP_FOREIGN, "dhcp_foreign"},
+	    {DROP_DHCP_RATE, "dhcp_rate"},
+	    {DROP_IP_OPTIONS, "ip_options"},
+	    {DROP_OVERSIZE, "oversize"},
 	};
 	size_t i, j;
 
 	(void)state;
-	assert_int_equal(sizeof(want) / sizeof(want[0]), FILTER_R__COUNT);
-	for (i = 0; i < FILTER_R__COUNT; i++) {
+	assert_int_equal(sizeof(want) / sizeof(want[0]), DROP__COUNT);
+	for (i = 0; i < DROP__COUNT; i++) {
 		assert_int_equal(want[i].r, i);
-		assert_string_equal(
-		    filter_reason_name(want[i].r), want[i].name);
+		assert_string_equal(drop_reason_name(want[i].r), want[i].name);
 		for (j = 0; j < i; j++)
 			assert_string_not_equal(want[i].name, want[j].name);
 	}
-	assert_string_equal(filter_reason_name(FILTER_R__COUNT), "unknown");
+	assert_string_equal(drop_reason_name(DROP__COUNT), "unknown");
 	assert_string_equal(
-	    filter_reason_name((enum filter_reason)1000), "unknown");
+	    drop_reason_name((enum drop_reason)1000), "unknown");
 	assert_string_equal(
-	    filter_reason_name((enum filter_reason) - 1), "unknown");
+	    drop_reason_name((enum drop_reason) - 1), "unknown");
 }
 
 int

@@ -848,9 +848,9 @@ test_send_full_socket_backlog(void **state)
 	/* The backlog takes 256 frames in all, the 257th is dropped. */
 	while (seq < rx + 256)
 		send_numbered(p, seq++);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 0);
 	send_numbered(p, 999999);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 1);
 	assert_int_equal(p->st.rx_frames, rx);
 	assert_false(p->dead);
 
@@ -867,7 +867,7 @@ test_send_full_socket_backlog(void **state)
 	assert_false(p->full);
 	got = read_numbered(peer, got);
 	assert_int_equal(got, seq);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 1);
 
 	/* Under traffic, a send after the retry interval flushes the backlog
 	 * first, without waiting for the loop; order still holds. */
@@ -881,7 +881,7 @@ test_send_full_socket_backlog(void **state)
 	send_numbered(p, seq++);
 	assert_true(p->st.rx_frames > rx);
 	assert_int_equal(drain(peer, got, p), seq);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 1);
 	assert_int_equal(port_count(&sd), 1);
 }
 
@@ -910,7 +910,7 @@ test_send_hung_vm(void **state)
 	p->retry_ns = 10000000; /* no retry due in this test's time */
 	assert_true(port_blocked(p));
 	assert_int_equal(p->st.rx_frames, rx);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 10000 - 255);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 10000 - 255);
 	assert_false(p->dead);
 	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
 	assert_true(p->full);
@@ -951,13 +951,13 @@ test_send_enobufs_backlog(void **state)
 	assert_true(p->full);
 	rx = p->st.rx_frames;
 	assert_int_equal(rx, seq - 1);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 0);
 	/* A timer, not a wait for writability. */
 	assert_int_equal(event_get_fd(p->wev), -1);
 	while (seq < rx + 100)
 		send_numbered(p, seq++);
 	assert_int_equal(port_backlog(p), 100);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 0);
 
 	/* The VM reads nothing: retries back off until it counts as hung. */
 	for (rounds = 0; !port_hung(p) && rounds < 100; rounds++)
@@ -972,7 +972,7 @@ test_send_enobufs_backlog(void **state)
 	got = drain(peer, got, p);
 	assert_int_equal(got, seq);
 	assert_int_equal(p->st.rx_frames, seq);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 0);
 	xnu = false;
 }
 
@@ -993,7 +993,7 @@ test_send_oversize_drops(void **state)
 	/* Larger than any socket buffer: EMSGSIZE, a drop, not a failure. */
 	port_send(&sd, p, big, len);
 	free(big);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 1);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 1);
 	assert_int_equal(p->st.rx_frames, 0);
 	assert_false(p->dead);
 }
@@ -1022,7 +1022,7 @@ test_send_to_closed_peer_fails_port(void **state)
 	assert_int_equal(port_count(&sd), 2);
 	port_send(&sd, p, (const uint8_t *)"hello", 5);
 	assert_int_equal(p->st.rx_frames, 0);
-	assert_int_equal(p->st.drops[FILTER_R_QUEUE_FULL], 0);
+	assert_int_equal(p->st.drops[DROP_QUEUE_FULL], 0);
 	port_fail(&sd, p, "again"); /* idempotent */
 
 	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
@@ -1232,13 +1232,13 @@ test_read_event(void **state)
 	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
 	assert_int_equal(p->st.tx_frames, 1);
 	assert_int_equal(p->st.tx_bytes, 11);
-	assert_int_equal(p->st.drops[FILTER_R_RUNT], 1);
+	assert_int_equal(p->st.drops[DROP_RUNT], 1);
 	/* A whole Ethernet header, from some other MAC. */
 	assert_int_equal(
 	    send(peer, "\x02\0\0\0\0\x09\x02\0\0\0\0\x08\x08\0", 14, 0), 14);
 	assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
 	assert_int_equal(p->st.tx_frames, 2);
-	assert_int_equal(p->st.drops[FILTER_R_SRC_MAC], 1);
+	assert_int_equal(p->st.drops[DROP_SRC_MAC], 1);
 }
 
 static void
@@ -1274,8 +1274,7 @@ fill_until_backlog(struct port *p, int peer)
 
 	assert_int_equal(
 	    setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
-	while (
-	    seq < 100000 && !p->full && p->st.drops[FILTER_R_QUEUE_FULL] == 0)
+	while (seq < 100000 && !p->full && p->st.drops[DROP_QUEUE_FULL] == 0)
 		send_numbered(p, seq++);
 	send_numbered(p, seq);
 }
@@ -1303,7 +1302,7 @@ test_backlog_user_share(void **state)
 		if (p->backlog != NULL)
 			with++;
 		else
-			assert_true(p->st.drops[FILTER_R_QUEUE_FULL] > 0);
+			assert_true(p->st.drops[DROP_QUEUE_FULL] > 0);
 	}
 	assert_int_equal(with, 31);
 	port_backlog_totals(&sd, &bytes, &refused);

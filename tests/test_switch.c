@@ -441,7 +441,7 @@ test_dhcp_through_switch(void **state)
 		len = dhcp_frame(g, sizeof(g), mac9, DHCP_DISCOVER, 0, 0);
 		memcpy(g + 6, mac1, 6); /* Ethernet source is VM1's */
 		switch_from_vm(&sd, vm1.p, g, len);
-		assert_int_equal(vm1.p->st.drops[FILTER_R_DHCP_CHADDR], 1);
+		assert_int_equal(vm1.p->st.drops[DROP_DHCP_CHADDR], 1);
 		assert_vm_empty(&vm1);
 	}
 
@@ -493,18 +493,18 @@ test_spoofed_source_mac(void **state)
 	len = udp_frame(
 	    f, sizeof(f), mac9, gw_mac, NET(2), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_SRC_MAC], 2);
+	assert_int_equal(vm1.p->st.drops[DROP_SRC_MAC], 2);
 	assert_int_equal(vm1.p->st.tx_frames, 4); /* with the DHCP ones */
 	assert_int_equal(to_uplink(), 0);
 	assert_vm_empty(&vm1);
 	assert_vm_empty(&vm2);
-	assert_int_equal(vm2.p->st.drops[FILTER_R_SRC_MAC], 0);
+	assert_int_equal(vm2.p->st.drops[DROP_SRC_MAC], 0);
 
 	/* Its own MAC with VM2's IP: an IP spoof. */
 	len = udp_frame(
 	    f, sizeof(f), mac1, gw_mac, NET(3), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_IP_SPOOF], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_IP_SPOOF], 1);
 	assert_int_equal(to_uplink(), 0);
 
 	/* The real thing goes to the uplink. */
@@ -538,11 +538,11 @@ test_oversize_frame_dropped(void **state)
 	len = pkt_build_udp4(f, sizeof(f), &a, 1500 - 28 + 1);
 	assert_int_equal(len, PKT_ETH_HLEN + 1501);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_OVERSIZE], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_OVERSIZE], 1);
 	assert_int_equal(to_uplink(), 0);
 	len = pkt_build_udp4(f, sizeof(f), &a, 1500 - 28);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_OVERSIZE], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_OVERSIZE], 1);
 	assert_int_equal(to_uplink(), 1);
 }
 
@@ -556,11 +556,11 @@ test_no_lease_no_ip(void **state)
 	len = udp_frame(
 	    f, sizeof(f), mac1, gw_mac, NET(2), IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_NO_LEASE], 1);
 	assert_int_equal(to_uplink(), 0);
 	/* A runt from the VM is counted, not switched. */
 	switch_from_vm(&sd, vm1.p, f, 10);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_RUNT], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_RUNT], 1);
 	assert_int_equal(to_uplink(), 0);
 }
 
@@ -589,14 +589,14 @@ test_uplink_unicast_reaches_one_vm(void **state)
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
 	assert_vm_empty(&vm2);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_DST_IP], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_DST_IP], 1);
 
 	/* From a private address the VM's rules do not allow: dropped. */
 	len = udp_frame(
 	    f, sizeof(f), gw_mac, mac1, IP4(10, 1, 1, 1), NET(2), 443, 40000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_POLICY], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_POLICY], 1);
 
 	/* From the gateway: allowed. */
 	len = udp_frame(f, sizeof(f), gw_mac, mac2, GATEWAY, NET(3), 1, 2);
@@ -706,14 +706,14 @@ test_vm_to_vm(void **state)
 	/* Blocked by default: the subnet is private. */
 	len = udp_frame(f, sizeof(f), mac1, mac2, NET(2), NET(3), 5000, 6000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_POLICY], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_POLICY], 1);
 	assert_vm_empty(&vm2);
 	assert_int_equal(to_uplink(), 0);
 	/* ARP for VM2 is refused too. */
 	len = arp_frame(
 	    f, bcast_mac, mac1, PKT_ARP_REQUEST, mac1, NET(2), zero, NET(3));
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_ARP_TARGET], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_ARP_TARGET], 1);
 	assert_vm_empty(&vm2);
 	assert_int_equal(to_uplink(), 0);
 
@@ -723,8 +723,8 @@ test_vm_to_vm(void **state)
 	    0);
 	len = udp_frame(f, sizeof(f), mac1, mac2, NET(2), NET(3), 5000, 6000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_POLICY], 1);
-	assert_int_equal(vm2.p->st.drops[FILTER_R_POLICY], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_POLICY], 1);
+	assert_int_equal(vm2.p->st.drops[DROP_POLICY], 1);
 	assert_vm_empty(&vm2);
 	assert_int_equal(to_uplink(), 0);
 
@@ -759,7 +759,7 @@ test_vm_to_vm(void **state)
 	len = udp_frame(f, sizeof(f), mac1, mac2, NET(2), NET(3), 5000, 6000);
 	switch_from_vm(&sd, vm1.p, f, len);
 	assert_vm_empty(&vm2);
-	assert_int_equal(vm2.p->st.drops[FILTER_R_POLICY], 2);
+	assert_int_equal(vm2.p->st.drops[DROP_POLICY], 2);
 }
 
 static void
@@ -798,13 +798,13 @@ test_expire(void **state)
 	len = udp_frame(
 	    f, sizeof(f), mac1, gw_mac, ip, IP4(8, 8, 8, 8), 1000, 2000);
 	switch_from_vm(&sd, vm1.p, f, len);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 1);
+	assert_int_equal(vm1.p->st.drops[DROP_NO_LEASE], 1);
 	assert_int_equal(to_uplink(), 0);
 	len = udp_frame(
 	    f, sizeof(f), gw_mac, mac1, IP4(8, 8, 8, 8), ip, 2000, 1000);
 	switch_from_uplink(&sd, f, len);
 	assert_vm_empty(&vm1);
-	assert_int_equal(vm1.p->st.drops[FILTER_R_NO_LEASE], 2);
+	assert_int_equal(vm1.p->st.drops[DROP_NO_LEASE], 2);
 
 	/* A renewal before expiry pushes it out. */
 	fake_now = T0 + 100 + LEASE - 10;

@@ -191,7 +191,7 @@ main(int argc, char **argv)
 	struct policy pol;
 	struct filter_vm vm;
 	struct pkt_info pi;
-	enum filter_reason why;
+	enum drop_reason why;
 	uint64_t counts[3] = {0, 0, 0};
 	long long iters = 20000000, i;
 	int64_t t0, t1;

@@ -315,9 +315,9 @@ main(int argc, char **argv)
 	printf("uplink_frames %llu\n", (unsigned long long)(up1 - up0));
 	printf("uplink_written %llu\n", (unsigned long long)(w1 - w0));
 	printf("dropped_by_filter %llu\n",
-	    (unsigned long long)(p->st.drops[FILTER_R_IP_SPOOF] +
-	                         p->st.drops[FILTER_R_POLICY] +
-	                         p->st.drops[FILTER_R_NO_LEASE]));
+	    (unsigned long long)(p->st.drops[DROP_IP_SPOOF] +
+	                         p->st.drops[DROP_POLICY] +
+	                         p->st.drops[DROP_NO_LEASE]));
 	printf(
 	    "mpps %.3f\n", (double)(f1 - f0) / ((double)(t1 - t0) / 1e9) / 1e6);
 	printf("mpps_busy %.3f\n",

@@ -242,7 +242,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (res.bound &&
 	    (res.ip < POOL_START || res.ip > POOL_END || res.ip == GATEWAY))
 		broken();
-	if (res.dropped && (unsigned)res.drop >= FILTER_R__COUNT)
+	if (res.dropped && (unsigned)res.drop >= DROP__COUNT)
 		broken();
 	free(out);
 	free(frame);

@@ -118,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct policy none;
 	struct pkt_info pi;
 	enum filter_verdict v;
-	enum filter_reason why = FILTER_R__COUNT;
+	enum drop_reason why = DROP__COUNT;
 	uint8_t ctl, *frame;
 	bool to_vm;
 	size_t len;
@@ -157,8 +157,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	          : filter_from_vm(&net, &vm, &pi, &why);
 	switch (v) {
 	case FILTER_DROP:
-		if ((unsigned)why >= FILTER_R__COUNT ||
-		    strcmp(filter_reason_name(why), "unknown") == 0)
+		if ((unsigned)why >= DROP__COUNT ||
+		    strcmp(drop_reason_name(why), "unknown") == 0)
 			broken();
 		break;
 	case FILTER_DHCP:
