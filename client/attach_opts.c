@@ -403,3 +403,9 @@ client_attach_help(enum client_fe fe, FILE *stream)
 		fprintf(stream, "%s\n", h);
 	}
 }
+
+void
+client_attach_help_ctl(FILE *stream)
+{
+	client_attach_help(CLIENT_FE_CTL, stream);
+}

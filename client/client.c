@@ -324,7 +324,8 @@ client_usage(const struct cmd_entry *e, FILE *stream)
 	fprintf(stream, "usage: softnetctl [-s SOCKET] [--json] %s %s\n\n%s",
 	    e->name, e->usage, e->help);
 	if (e->help_after_options != NULL) {
-		client_attach_help(CLIENT_FE_CTL, stream);
+		if (e->options_help != NULL)
+			e->options_help(stream);
 		fputs(e->help_after_options, stream);
 	}
 }

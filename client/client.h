@@ -43,8 +43,10 @@ struct cmd_entry {
 	const char *usage; /* after "softnetctl [-s SOCKET] [--json] " */
 	const char *help;  /* what it does and its options */
 	int (*exec)(struct client *c, int argc, char **argv);
-	/* When set, help lists the attach options, then this follows. */
+	/* When set, help lists the options (below), then this follows. */
 	const char *help_after_options;
+	/* Prints the option lines (attach_opts.c: the one option table). */
+	void (*options_help)(FILE *stream);
 };
 
 /* Connects and says hello; prints the reason and returns -1 on failure. */
@@ -116,6 +118,9 @@ int client_attach_options(
     struct client *c, struct client_attach *a, int argc, char **argv);
 /* Prints the option lines of a->fe's help from the same table. */
 void client_attach_help(enum client_fe fe, FILE *stream);
+
+/* The same for softnetctl (a cmd_entry's options_help). */
+void client_attach_help_ctl(FILE *stream);
 
 /* `softnetctl leases release MAC` (cmd_lease_release.c). */
 int cmd_leases_release(struct client *c, int argc, char **argv);

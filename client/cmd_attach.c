@@ -74,4 +74,5 @@ const struct cmd_entry cmd_attach_entry = {
     "LIST is comma-separated; the options repeat. The longest matching\n"
     "prefix decides; on an identical prefix, block wins. Without rules a VM\n"
     "reaches the gateway, DNS and global addresses only, never other VMs.\n",
+    client_attach_help_ctl,
 };

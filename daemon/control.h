@@ -10,14 +10,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "fdbudget.h"
+
 struct softnetd;
 
 /*
  * Descriptors one connection may hold that came ahead of the end of their
  * request line; a connection costs the descriptor budget 1 + this.
  */
-#define CONTROL_MAX_FDS  4
-#define CONTROL_CONN_FDS (1 + CONTROL_MAX_FDS)
+#define CONTROL_MAX_FDS  FDBUDGET_CONN_PASSED
+#define CONTROL_CONN_FDS FDBUDGET_CONN_FDS
 
 /*
  * Binds the control socket (replacing a stale one, refusing when a live

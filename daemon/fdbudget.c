@@ -6,7 +6,7 @@
  * the event base) is the base, plus FDBUDGET_SLACK for short-lived opens.
  * The rest is shared out by counting, before anything is taken:
  *
- *   - each control connection reserves 1 + CONTROL_MAX_FDS, the socket and
+ *   - each control connection reserves FDBUDGET_CONN_FDS, the socket and
  *     the most descriptors it may hold in flight (fds sent ahead of the
  *     end of their line), for as long as it lives;
  *   - each VM holds its packet descriptor (port_count);
@@ -23,7 +23,6 @@
 #include <limits.h>
 #include <sys/resource.h>
 
-#include "control.h"
 #include "fdbudget.h"
 #include "port.h"
 #include "softnetd.h"
@@ -77,7 +76,7 @@ fdbudget_admin_reserve(const struct softnetd *sd)
 {
 	unsigned long long want =
 	    (unsigned long long)sd->cfg.admin_reserved_connections *
-	    CONTROL_CONN_FDS;
+	    FDBUDGET_CONN_FDS;
 	unsigned quarter;
 
 	if (sd->fdb.limit == 0)

@@ -17,6 +17,15 @@
  */
 #define FDBUDGET_SLACK 16
 
+/*
+ * What one control connection may hold at worst: its socket and the
+ * descriptors a client may queue on it before they are claimed (control.c
+ * refuses more). Here, not in control.h, because the budget is the lower
+ * layer: control asks it for room.
+ */
+#define FDBUDGET_CONN_PASSED 4
+#define FDBUDGET_CONN_FDS    (1 + FDBUDGET_CONN_PASSED)
+
 struct softnetd;
 
 /* The counts; all zero (no limit) until fdbudget_init. */
