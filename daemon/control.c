@@ -219,7 +219,7 @@ policy_json(const struct policy *pol)
 static json_t *
 stats_json(const struct port *p)
 {
-	json_t *drops = json_object();
+	json_t *drops = json_object(), *o;
 	uint64_t total = 0;
 	int r;
 
@@ -228,7 +228,7 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, filter_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
 	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
 	    (json_int_t)p->st.tx_bytes, "rx_frames",
 	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
@@ -238,6 +238,12 @@ stats_json(const struct port *p)
 	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options,
 	    "proxied_connections", (json_int_t)expose_count(p), "udp_mappings",
 	    (json_int_t)expose_udp_count(p));
+	/* Reads put off (issue 18): its excess stayed in its own queue. */
+	json_object_set_new(
+	    o, "read_pauses", json_integer((json_int_t)p->st.read_pauses));
+	json_object_set_new(o, "read_paused_us",
+	    json_integer((json_int_t)p->st.read_paused_us));
+	return o;
 }
 
 /* A VM as a JSON object; detail adds policy and counters. */
@@ -1014,6 +1020,9 @@ op_status(struct softnetd *sd, const struct control_peer *peer, json_t *req,
 	        (json_int_t)sd->cfg.dhcp.lease_retention, "backlog_bytes",
 	        (json_int_t)backlog, "backlog_share_drops",
 	        (json_int_t)refused));
+	/* VMs paused over their share of the loop (issue 18). */
+	json_object_set_new(json_object_get(r, "status"), "fair_pauses",
+	    json_integer((json_int_t)st->fair_pauses));
 	return r;
 }
 
