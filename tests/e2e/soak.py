@@ -38,6 +38,8 @@ Everything runs in namespaces this script creates and removes.
 usage: soak.py [ROUNDS] [SECONDS]     (exit 1 if any check failed)
 environment: SOAK_PARTS (a comma-separated subset of crash,flood,hung,tenants;
 noisy means flood,hung; all by default), SOAK_FLOOD_ROUNDS (5),
+SOAK_FLOOD_ROWS (a subset of 64,1400,3x64), SOAK_FLOOD_CONFIG (JSON merged
+into softnetd's configuration for the flood rows, e.g. other vm_limits),
 SOAK_TENANT_ROUNDS (3)
 """
 
@@ -230,7 +232,7 @@ def flood_rows(env, secs):
     the flooders' own CPU, and the receivers', is charged to it as well),
     FLOOD_ROUNDS rounds each, the order rotating every round so drift
     in the machine's speed is spread over all three."""
-    t = Topology(env)
+    t = Topology(env, json.loads(os.environ.get("SOAK_FLOOD_CONFIG", "{}")))
     victim = t.guest("victim", "02:00:00:00:f0:01")
     noisy = [t.guest("noisy%d" % i, "02:00:00:00:f0:1%d" % i)
              for i in range(3)]
@@ -254,9 +256,12 @@ def flood_rows(env, secs):
           "%d rounds alternating solo / flooded through softnetd / control "
           "(the same flood between two namespaces softnetd never sees)" %
           (secs, FLOOD_ROUNDS))
+    rows = os.environ.get("SOAK_FLOOD_ROWS", "64,1400,3x64").split(",")
     for label, size, nflood in (("1 VM floods 64-byte UDP", 64, 1),
                                 ("1 VM floods 1400-byte UDP", 1400, 1),
                                 ("3 VMs flood 64-byte UDP", 64, 3)):
+        if ("3x64" if nflood == 3 else str(size)) not in rows:
+            continue
         res = {"solo": [], "flooded": [], "control": []}
         cpu = []
         before = [t.stats(g.name) for g in noisy[:nflood]]
