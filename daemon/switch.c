@@ -13,21 +13,21 @@
  * and comes back while data is pending). Frames for the uplink are written
  * as one batch at the end of each VM batch.
  *
- * Fair share (issue 18): one thread serves every VM, so a VM's flood
- * costs its neighbours whatever loop time it takes, and a flood of tiny
- * frames costs per frame what a 64 KiB superframe does (a read, a
- * decision, a write). Two rules keep that bounded, both by not reading:
- * a VM whose vm_limits bucket is empty is paused until the bucket holds
- * a batch again, and no more frames are read than the bucket has room
- * for; and while several VMs keep the loop busy, a VM that has used more
- * than its share of loop time in the current SW_FAIR_WINDOW (the window
- * over the VMs that used the loop in this or the last one) is paused
+ * Fair share (issue 18): one thread serves every VM, so a VM's flood costs
+ * its neighbours whatever loop time it takes, and a flood of tiny frames
+ * costs per frame what a 64 KiB superframe does (a read, a decision, a
+ * write). Two rules keep that bounded, both by not reading: a VM whose
+ * vm_limits bucket is empty is paused until the bucket holds a batch again,
+ * and no more frames are read than the bucket has room for; and while the
+ * loop is saturated (VMs kept it busy nine tenths of the current
+ * SW_FAIR_WINDOW so far), a VM that has used more than its share of it (the
+ * window over the VMs that used the loop in this or the last one) is paused
  * until the window ends. Paused, a VM's frames wait in its own socket or
  * TAP queue and its own kernel drops what does not fit, at its own cost.
- * Unpaused VMs are served round robin, one batch per wakeup each. A
- * second thread would not help here: on two cores the other one is the
- * guests' and the kernel's, and sharing ports between threads would need
- * locks on the hot path; what a flood needs is less work, not more CPUs.
+ * Unpaused VMs are served round robin, one batch per wakeup each. A second
+ * thread would not help here: on two cores the other one is the guests' and
+ * the kernel's, and sharing ports between threads would need locks on the
+ * hot path; what a flood needs is less work, not more CPUs.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -89,6 +89,7 @@ struct sw {
 	uint64_t fair_start;                  /* the window's start */
 	uint32_t fair_win;                    /* its number (never 0) */
 	unsigned fair_active, fair_prev;      /* VMs served in it, the last */
+	uint64_t fair_busy;                   /* loop time VMs used in it, ns */
 	uint8_t blocked[UPLINK_BLOCK_MAX][6]; /* hung VMs the uplink drops */
 	size_t nblocked;
 	bool no_block; /* the uplink cannot: the switch drops instead */
@@ -549,6 +550,7 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 	if (now - sw->fair_start >= SW_FAIR_WINDOW) {
 		sw->fair_prev = sw->fair_active;
 		sw->fair_active = 0;
+		sw->fair_busy = 0;
 		sw->fair_start = now;
 		if (++sw->fair_win == 0)
 			sw->fair_win = 1;
@@ -559,8 +561,15 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 		sw->fair_active++;
 	}
 	p->fair_used += used;
+	sw->fair_busy += used;
 	n = sw->fair_active > sw->fair_prev ? sw->fair_active : sw->fair_prev;
-	if (n > 1 && p->fair_used > SW_FAIR_WINDOW / n) {
+	/*
+	 * Only while the loop is the bottleneck (busy nine tenths of the
+	 * window so far): otherwise nobody waits for it, and a pause would
+	 * only cost the paused VM.
+	 */
+	if (n > 1 && p->fair_used > SW_FAIR_WINDOW / n &&
+	    sw->fair_busy * 10 >= (now - sw->fair_start) * 9) {
 		sw->st.fair_pauses++;
 		port_pause(sd, p, sw->fair_start + SW_FAIR_WINDOW - now);
 	}
