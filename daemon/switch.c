@@ -19,15 +19,16 @@
  * write). Two rules keep that bounded, both by not reading: a VM whose
  * vm_limits bucket is empty is paused until the bucket holds a batch again,
  * and no more frames are read than the bucket has room for; and while the
- * loop is saturated (VMs kept it busy nine tenths of the current
- * SW_FAIR_WINDOW so far), a VM that has used more than its share of it (the
- * window over the VMs that used the loop in this or the last one) is paused
- * until the window ends. Paused, a VM's frames wait in its own socket or
- * TAP queue and its own kernel drops what does not fit, at its own cost.
- * Unpaused VMs are served round robin, one batch per wakeup each. A second
- * thread would not help here: on two cores the other one is the guests' and
- * the kernel's, and sharing ports between threads would need locks on the
- * hot path; what a flood needs is less work, not more CPUs.
+ * loop is saturated (its thread spent nine tenths of the current
+ * SW_FAIR_WINDOW so far on VMs, in CPU time), a VM that has used more than
+ * its share of it (the window over the VMs that used the loop in this or
+ * the last one) is paused until the window ends. Paused, a VM's frames wait
+ * in its own socket or TAP queue and its own kernel drops what does not
+ * fit, at its own cost. Unpaused VMs are served round robin, one batch per
+ * wakeup each. A second thread would not help here: on two cores the other
+ * one is the guests' and the kernel's, and sharing ports between threads
+ * would need locks on the hot path; what a flood needs is less work, not
+ * more CPUs.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -537,6 +538,21 @@ switch_from_vm(
 }
 
 /*
+ * The loop thread's CPU time, ns: what a VM's batch cost is measured in
+ * (wall time would charge it for the time the thread was preempted on a
+ * busy machine, and call a loop saturated that waits for a CPU).
+ */
+static uint64_t
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
  * Charges p used ns of loop time in the current fair-share window and
  * pauses it to the window's end once it is over its share while other
  * VMs use the loop too.
@@ -564,9 +580,9 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 	sw->fair_busy += used;
 	n = sw->fair_active > sw->fair_prev ? sw->fair_active : sw->fair_prev;
 	/*
-	 * Only while the loop is the bottleneck (busy nine tenths of the
-	 * window so far): otherwise nobody waits for it, and a pause would
-	 * only cost the paused VM.
+	 * Only while the loop is the bottleneck (on a CPU for VMs nine
+	 * tenths of the window so far): otherwise nobody waits for it, and
+	 * a pause would only cost the paused VM.
 	 */
 	if (n > 1 && p->fair_used > SW_FAIR_WINDOW / n &&
 	    sw->fair_busy * 10 >= (now - sw->fair_start) * 9) {
@@ -585,11 +601,12 @@ port_readable(struct softnetd *sd, struct port *p)
 {
 	struct sw *sw = sd->sw;
 	const struct rate_limit *lim = &sd->cfg.vm_limits.tx;
-	uint64_t wait, end;
+	uint64_t wait, cpu;
 	unsigned room;
 	int i, n;
 
 	sw->now_ns = switch_clock();
+	cpu = thread_cpu();
 	/* Room for one frame's bytes at least: a smaller one could pass. */
 	room = rate_room(
 	    &p->tx_rate, lim, (unsigned)sw->batch, PKT_ETH_HLEN, sw->now_ns);
@@ -603,8 +620,7 @@ port_readable(struct softnetd *sd, struct port *p)
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
 	flush_uplink(sd);
-	end = switch_clock();
-	fair_charge(sd, p, end - sw->now_ns, end);
+	fair_charge(sd, p, thread_cpu() - cpu, switch_clock());
 }
 
 void
