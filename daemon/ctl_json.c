@@ -98,7 +98,7 @@ ctl_json_policy(const struct policy *pol)
 static json_t *
 stats_json(const struct port *p)
 {
-	json_t *drops = json_object();
+	json_t *drops = json_object(), *o;
 	uint64_t total = 0;
 	int r;
 
@@ -107,7 +107,7 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, drop_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
 	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
 	    (json_int_t)p->st.tx_bytes, "rx_frames",
 	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
@@ -117,6 +117,12 @@ stats_json(const struct port *p)
 	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options,
 	    "proxied_connections", (json_int_t)expose_count(p), "udp_mappings",
 	    (json_int_t)expose_udp_count(p));
+	/* Reads put off (issue 18): its excess stayed in its own queue. */
+	json_object_set_new(
+	    o, "read_pauses", json_integer((json_int_t)p->st.read_pauses));
+	json_object_set_new(o, "read_paused_us",
+	    json_integer((json_int_t)p->st.read_paused_us));
+	return o;
 }
 
 json_t *
@@ -248,5 +254,8 @@ ctl_json_status(struct softnetd *sd)
 	    (json_int_t)switch_blocked(sd), "hung_blocks",
 	    (json_int_t)st->uplink_blocks);
 	json_object_set_new(o, "tenancy", tenancy_json(sd));
+	/* VMs paused over their share of the loop (issue 18). */
+	json_object_set_new(
+	    o, "fair_pauses", json_integer((json_int_t)st->fair_pauses));
 	return o;
 }

@@ -12,6 +12,12 @@
  * the middle of frame processing: port_fail marks it dead and wakes a reaper
  * event that detaches it from the top of the loop.
  *
+ * The port layer knows nothing of switching: what a readable port means,
+ * and what to do when a hung VM reads again, are the handlers the switch
+ * registers (port_set_handlers). A port may be paused (port_pause): its
+ * read event is taken off the loop and a one-shot timer puts it back, so
+ * a VM over its share costs the daemon nothing until then.
+ *
  * Writes never block. A datagram VM whose socket buffer is full gets a
  * short backlog instead, like a NIC's transmit ring: frames wait there in
  * order and go out when the socket is writable again (a one-shot EV_WRITE;
@@ -84,7 +90,8 @@ struct ports {
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
-	port_reap_fn *reap_fn; /* detaches a dead port (port_set_reaper) */
+	port_reap_fn *reap_fn;  /* detaches a dead port (port_set_reaper) */
+	struct port_handlers h; /* the switch's (port_set_handlers) */
 };
 
 /* Bucket of a MAC. */
@@ -180,9 +187,12 @@ unlink_port(struct softnetd *sd, struct port *p)
 	}
 	ip_unlink(ps, p);
 	expose_close(sd, p);
-	switch_unblock(sd, p);
+	if (ps->h.unblock != NULL)
+		ps->h.unblock(sd, p);
 	if (p->ev != NULL)
 		event_free(p->ev);
+	if (p->pev != NULL)
+		event_free(p->pev);
 	if (p->wev != NULL)
 		event_free(p->wev);
 	if (p->backlog != NULL) {
@@ -217,7 +227,54 @@ port_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	switch_port_readable(p->sd, p);
+	if (p->sd->ports->h.readable != NULL)
+		p->sd->ports->h.readable(p->sd, p);
+}
+
+void
+port_set_handlers(struct softnetd *sd, const struct port_handlers *h)
+{
+	sd->ports->h = *h;
+}
+
+/* Timer callback: a paused port is read again. */
+static void
+port_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct port *p = arg;
+
+	(void)fd;
+	(void)what;
+	p->paused = false;
+	if (!p->dead && event_add(p->ev, NULL) == -1)
+		port_fail(p->sd, p, "cannot watch the descriptor again");
+}
+
+void
+port_pause(struct softnetd *sd, struct port *p, uint64_t ns)
+{
+	struct timeval tv;
+
+	if (p->dead || p->paused)
+		return;
+	if (ns < 1000)
+		ns = 1000;
+	/* Made once per port that is ever paused, not per pause. */
+	if (p->pev == NULL &&
+	    (p->pev = event_new(sd->base, -1, 0, port_resume, p)) == NULL) {
+		port_fail(sd, p, "cannot make its pause timer");
+		return;
+	}
+	tv.tv_sec = (time_t)(ns / 1000000000u);
+	tv.tv_usec = (suseconds_t)(ns % 1000000000u / 1000);
+	event_del(p->ev);
+	if (event_add(p->pev, &tv) == -1) {
+		event_add(p->ev, NULL);
+		return;
+	}
+	p->paused = true;
+	p->st.read_pauses++;
+	p->st.read_paused_us += ns / 1000;
 }
 
 static void backlog_flush(struct softnetd *sd, struct port *p);
@@ -731,8 +788,8 @@ backlog_flush(struct softnetd *sd, struct port *p)
 	}
 	if ((k = send_some(sd, p, frames, lens, (int)b->count)) == -1)
 		return;
-	if (k > 0)
-		switch_unblock(sd, p);
+	if (k > 0 && sd->ports->h.unblock != NULL)
+		sd->ports->h.unblock(sd, p);
 	b->head = (b->head + (unsigned)k) % b->cap;
 	b->count -= (unsigned)k;
 	if (b->count == 0) {

@@ -32,6 +32,14 @@ struct port_stats {
 	uint64_t drops[DROP__COUNT];
 	uint64_t dhcp_declines;    /* DECLINEs taken (issue 14) */
 	uint64_t dhcp_bad_options; /* DHCP options ignored, bad length */
+	/*
+	 * Times softnetd stopped reading the VM for a while (its vm_limits
+	 * bucket was empty, or it had had its share of the loop while other
+	 * VMs waited): what it sent meanwhile stayed in its own queue, and
+	 * what did not fit there its own kernel dropped (issue 18).
+	 */
+	uint64_t read_pauses;
+	uint64_t read_paused_us; /* for how long in all */
 };
 
 struct port {
@@ -56,6 +64,10 @@ struct port {
 	struct expose *expose; /* exposed TCP ports, or NULL */
 	struct event *ev;
 	struct event *wev;       /* one-shot: the full VM can take frames */
+	struct event *pev;       /* timer ending a pause, made on first use */
+	bool paused;             /* not read until pev fires (port_pause) */
+	uint64_t fair_used;      /* loop time spent on it in fair_win, ns */
+	uint32_t fair_win;       /* the switch's fair-share window it is in */
 	bool full;               /* its buffer was full: hold frames */
 	uint64_t full_at;        /* clock_mono() when last found full */
 	uint64_t retry_ns;       /* from full_at to the next send attempt */
@@ -90,6 +102,23 @@ enum port_err {
 };
 
 void port_init(struct softnetd *sd);
+/*
+ * The switch's handlers, registered by switch_init (the port layer
+ * dispatches to them and never calls up into the switch): readable when
+ * a port has frames to read, unblock when a port that read nothing for
+ * long takes frames again or goes away. Either may be NULL.
+ */
+struct port_handlers {
+	void (*readable)(struct softnetd *sd, struct port *p);
+	void (*unblock)(struct softnetd *sd, struct port *p);
+};
+void port_set_handlers(struct softnetd *sd, const struct port_handlers *h);
+/*
+ * Stops reading p for ns nanoseconds (at least a microsecond): whatever
+ * the VM sends meanwhile waits in its own queue or is dropped by its own
+ * kernel. Counted in read_pauses; a dead port stays stopped.
+ */
+void port_pause(struct softnetd *sd, struct port *p, uint64_t ns);
 /* Frees the registry; closes every port without releasing leases. */
 void port_shutdown(struct softnetd *sd);
 

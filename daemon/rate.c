@@ -8,6 +8,10 @@
  * is a packet-rate guard, the byte limit the volume guard. A limit with
  * burst_frames set (DHCP: a few messages a second, a burst of eight) uses
  * exactly that depth for frames instead.
+ *
+ * rate_room and rate_wait let a reader ask before it reads: how many
+ * frames may it take, and when to come back if none (switch.c then
+ * leaves a VM's excess in the VM's own queue instead of reading it).
  */
 #include "rate.h"
 
@@ -76,4 +80,43 @@ rate_take(
 	if (lim->bytes_per_sec != 0)
 		r->bytes -= (double)len;
 	return true;
+}
+
+unsigned
+rate_room(struct rate *r, const struct rate_limit *lim, unsigned max,
+    size_t bytes, uint64_t now_ns)
+{
+	if (lim->frames_per_sec == 0 && lim->bytes_per_sec == 0)
+		return max;
+	refill(r, lim, now_ns);
+	if (lim->bytes_per_sec != 0 && r->bytes < (double)bytes)
+		return 0;
+	if (lim->frames_per_sec == 0 || r->frames >= (double)max)
+		return max;
+	return (unsigned)r->frames;
+}
+
+uint64_t
+rate_wait(struct rate *r, const struct rate_limit *lim, unsigned frames,
+    size_t bytes, uint64_t now_ns)
+{
+	double need_f = (double)frames, need_b = (double)bytes, wf = 0, wb = 0;
+
+	refill(r, lim, now_ns);
+	if (lim->frames_per_sec != 0) {
+		if (need_f > frame_burst(lim))
+			need_f = frame_burst(lim);
+		if (r->frames < need_f)
+			wf = (need_f - r->frames) / (double)lim->frames_per_sec;
+	}
+	if (lim->bytes_per_sec != 0) {
+		if (need_b > burst(lim->bytes_per_sec, RATE_MIN_BYTES))
+			need_b = burst(lim->bytes_per_sec, RATE_MIN_BYTES);
+		if (r->bytes < need_b)
+			wb = (need_b - r->bytes) / (double)lim->bytes_per_sec;
+	}
+	if (wf < wb)
+		wf = wb;
+	/* Rounded up: the reader comes back to room, not just short of it. */
+	return wf > 0 ? (uint64_t)(wf * 1e9) + 1000 : 0;
 }

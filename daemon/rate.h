@@ -37,5 +37,18 @@ void rate_init(struct rate *r, const struct rate_limit *lim, uint64_t now_ns);
  */
 bool rate_take(
     struct rate *r, const struct rate_limit *lim, size_t len, uint64_t now_ns);
+/*
+ * Refills, then: how many whole frames may be taken now (max when frames
+ * are unlimited, never more than max), or 0 when the byte bucket holds
+ * fewer than bytes.
+ */
+unsigned rate_room(struct rate *r, const struct rate_limit *lim, unsigned max,
+    size_t bytes, uint64_t now_ns);
+/*
+ * Nanoseconds from now_ns until the buckets hold frames frames and bytes
+ * bytes (each capped at its bucket's depth); 0 when they do already.
+ */
+uint64_t rate_wait(struct rate *r, const struct rate_limit *lim,
+    unsigned frames, size_t bytes, uint64_t now_ns);
 
 #endif

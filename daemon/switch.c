@@ -12,6 +12,23 @@
  * loop, so a busy VM cannot starve the others (the loop is level-triggered
  * and comes back while data is pending). Frames for the uplink are written
  * as one batch at the end of each VM batch.
+ *
+ * Fair share (issue 18): one thread serves every VM, so a VM's flood costs
+ * its neighbours whatever loop time it takes, and a flood of tiny frames
+ * costs per frame what a 64 KiB superframe does (a read, a decision, a
+ * write). Two rules keep that bounded, both by not reading: a VM whose
+ * vm_limits bucket is empty is paused until the bucket holds a batch again,
+ * and no more frames are read than the bucket has room for; and while the
+ * loop is saturated (its thread spent nine tenths of the current
+ * SW_FAIR_WINDOW so far on VMs, in CPU time), a VM that has used more than
+ * its share of it (the window over the VMs that used the loop in this or
+ * the last one) is paused until the window ends. Paused, a VM's frames wait
+ * in its own socket or TAP queue and its own kernel drops what does not
+ * fit, at its own cost. Unpaused VMs are served round robin, one batch per
+ * wakeup each. A second thread would not help here: on two cores the other
+ * one is the guests' and the kernel's, and sharing ports between threads
+ * would need locks on the hot path; what a flood needs is less work, not
+ * more CPUs.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -35,8 +52,14 @@
 #include "uplink.h"
 #include "xmalloc.h"
 
-#define SW_BATCH    32 /* frames per read per wakeup */
-#define SW_DHCP_BUF 1024
+#define SW_BATCH 32 /* frames per read per wakeup */
+/*
+ * Fair-share window: short enough that a paused VM's queue (a TAP's
+ * txqueuelen of 1000 frames, a socket's 4 MiB) rides it out without
+ * loss at its share, long enough that its timer costs nothing.
+ */
+#define SW_FAIR_WINDOW 2000000 /* ns */
+#define SW_DHCP_BUF    1024
 /* Segments of one superframe: a 64 KiB TCP superframe cut at an MSS of 536
  * or more, or the most segments Linux puts in a UDP one; a superframe that
  * would make more is dropped and counted. */
@@ -57,6 +80,10 @@ struct sw {
 	struct event *uplink_ev;
 	int64_t pool_full_logged;
 	uint64_t now_ns;                      /* clock_mono() at this batch */
+	uint64_t fair_start;                  /* the window's start */
+	uint32_t fair_win;                    /* its number (never 0) */
+	unsigned fair_active, fair_prev;      /* VMs served in it, the last */
+	uint64_t fair_busy;                   /* loop time VMs used in it, ns */
 	uint8_t blocked[UPLINK_BLOCK_MAX][6]; /* hung VMs the uplink drops */
 	size_t nblocked;
 	bool no_block; /* the uplink cannot: the switch drops instead */
@@ -491,17 +518,96 @@ switch_from_vm(
 	flush_uplink(sd);
 }
 
-void
-switch_port_readable(struct softnetd *sd, struct port *p)
+/*
+ * The loop thread's CPU time, ns: what a VM's batch cost is measured in
+ * (wall time would charge it for the time the thread was preempted on a
+ * busy machine, and call a loop saturated that waits for a CPU).
+ */
+static uint64_t
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Charges p used ns of loop time in the current fair-share window and
+ * pauses it to the window's end once it is over its share while other
+ * VMs use the loop too.
+ */
+static void
+fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 {
 	struct sw *sw = sd->sw;
+	unsigned n;
+
+	if (now - sw->fair_start >= SW_FAIR_WINDOW) {
+		sw->fair_prev = sw->fair_active;
+		sw->fair_active = 0;
+		sw->fair_busy = 0;
+		sw->fair_start = now;
+		if (++sw->fair_win == 0)
+			sw->fair_win = 1;
+	}
+	if (p->fair_win != sw->fair_win) {
+		p->fair_win = sw->fair_win;
+		p->fair_used = 0;
+		sw->fair_active++;
+	}
+	p->fair_used += used;
+	sw->fair_busy += used;
+	n = sw->fair_active > sw->fair_prev ? sw->fair_active : sw->fair_prev;
+	/*
+	 * Only while the loop is the bottleneck (on a CPU for VMs nine
+	 * tenths of the window so far): otherwise nobody waits for it, and
+	 * a pause would only cost the paused VM.
+	 */
+	if (n > 1 && p->fair_used > SW_FAIR_WINDOW / n &&
+	    sw->fair_busy * 10 >= (now - sw->fair_start) * 9) {
+		sw->st.fair_pauses++;
+		port_pause(sd, p, sw->fair_start + SW_FAIR_WINDOW - now);
+	}
+}
+
+/*
+ * Reads one batch from a VM port and switches it: no more frames than
+ * its tx bucket has room for, none while the bucket is empty (the port
+ * is paused until the bucket holds a batch, its excess left unread).
+ */
+static void
+port_readable(struct softnetd *sd, struct port *p)
+{
+	struct sw *sw = sd->sw;
+	const struct rate_limit *lim = &sd->cfg.vm_limits.tx;
+	uint64_t wait, cpu;
+	unsigned room;
 	int i, n;
 
 	sw->now_ns = clock_mono();
-	n = port_recv(sd, p, sw->in, sw->batch);
+	cpu = thread_cpu();
+	/* Room for one frame's bytes at least: a smaller one could pass. */
+	room = rate_room(
+	    &p->tx_rate, lim, (unsigned)sw->batch, PKT_ETH_HLEN, sw->now_ns);
+	if (room == 0) {
+		wait = rate_wait(&p->tx_rate, lim, (unsigned)sw->batch,
+		    PKT_ETH_HLEN + sd->up.mtu, sw->now_ns);
+		port_pause(sd, p, wait);
+		return;
+	}
+	n = port_recv(sd, p, sw->in, (int)room);
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
 	flush_uplink(sd);
+	fair_charge(sd, p, thread_cpu() - cpu, clock_mono());
+}
+
+void
+switch_port_readable(struct softnetd *sd, struct port *p)
+{
+	port_readable(sd, p);
 }
 
 /*
@@ -599,6 +705,8 @@ uplink_readable(evutil_socket_t fd, short what, void *arg)
 void
 switch_init(struct softnetd *sd)
 {
+	static const struct port_handlers handlers = {
+	    port_readable, switch_unblock};
 	struct sw *sw = xcalloc(1, sizeof(*sw));
 	int i;
 
@@ -609,7 +717,10 @@ switch_init(struct softnetd *sd)
 		sw->in[i].cap = PKT_MAX_FRAME;
 	}
 	sw->batch = sd->no_batch ? 1 : SW_BATCH;
+	sw->fair_win = 1;
+	sw->fair_start = clock_mono();
 	sd->sw = sw;
+	port_set_handlers(sd, &handlers);
 	if (sd->uplink != NULL) {
 		sw->uplink_ev = event_new(sd->base, uplink_fd(sd->uplink),
 		    EV_READ | EV_PERSIST, uplink_readable, sd);

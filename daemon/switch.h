@@ -26,6 +26,7 @@ struct sw_stats {
 	uint64_t dhcp_rate_limited; /* DHCP messages over a VM's dhcp.rate */
 	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
 	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
+	uint64_t fair_pauses; /* VMs paused over their share of the loop */
 };
 
 /* Allocates batch buffers, watches the uplink (if any). */

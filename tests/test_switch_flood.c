@@ -11,7 +11,17 @@
  * The database fails for real: it lives in a file, and a second sqlite
  * connection renames its tables away under it, so every statement of
  * leasedb.c errors at once (no lock is held, so no busy wait either).
+ *
+ * Fair share under a frame flood (issue 18), through the real event loop
+ * with VMs on socket pairs: a VM over its vm_limits is not read at all
+ * until its bucket refills, so its excess waits in its own socket (the
+ * kernel's queue, at its cost) and softnetd spends no read, parse or drop
+ * on it, while a neighbour's frames go through in the same wakeups. The
+ * port layer reaches the switch only through the handlers switch_init
+ * registers.
  */
+#include <errno.h>
+#include <event2/event.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,10 +38,12 @@
 #include "clock.h"
 #include "config.h"
 #include "dhcp.h"
+#include "filter.h"
 #include "leasedb.h"
 #include "log.h"
 #include "pkt.h"
 #include "port.h"
+#include "rate.h"
 #include "softnetd.h"
 #include "switch.h"
 #include "testd.h"
@@ -268,6 +280,221 @@ test_detach_db_errors_bounded(void **state)
 	assert_true(log_suppressed() - before >= 200 - LOG_RL_BURST - 1);
 }
 
+#define FAIR_FLOOD  300  /* frames the flooder sends: far past its burst */
+#define FAIR_VICTIM 10   /* frames the victim sends meanwhile */
+#define FAIR_LIMIT  1000 /* the flooder's frames per second: a burst of 64 */
+
+static const uint8_t fmac1[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+static const uint8_t fmac2[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
+
+/* A VM: its port and the test's end of its socket pair. */
+struct vm {
+	struct port *p;
+	int peer;
+};
+
+static struct vm flooder, victim;
+
+/* Attaches a VM with mac over a fresh socket pair. */
+static void
+fair_attach(struct vm *v, const uint8_t *mac)
+{
+	struct vm_attach_args a;
+	enum vm_err verr = VM_OK;
+	char msg[256];
+
+	memset(&a, 0, sizeof(a));
+	a.fd = testd_pair(SOCK_DGRAM, &v->peer);
+	a.kind = OSDEP_FD_DGRAM;
+	memcpy(a.mac, mac, 6);
+	a.owner = 1000;
+	v->p = vm_attach(&sd, &a, &verr, msg, sizeof(msg));
+	if (v->p == NULL)
+		print_error("vm_attach: %s: %s\n", vm_err_code(verr), msg);
+	assert_non_null(v->p);
+}
+
+/*
+ * Offers n 64-byte frames from mac on v (to the gateway, an empty IPv4
+ * header: dropped as a runt) without blocking; returns how many the
+ * socket took (its queue holds net.unix.max_dgram_qlen, often 10).
+ */
+static int
+offer(struct vm *v, const uint8_t *mac, int n)
+{
+	uint8_t f[64];
+	int i;
+
+	memset(f, 0, sizeof(f));
+	memcpy(f, gw_mac, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x08;
+	for (i = 0; i < n; i++) {
+		if (send(v->peer, f, sizeof(f), MSG_DONTWAIT) == -1) {
+			assert_true(errno == EAGAIN || errno == ENOBUFS);
+			break;
+		}
+	}
+	return i;
+}
+
+/* Issue 18: a daemon and two VMs, the flooder limited to FAIR_LIMIT/s. */
+static int
+fair_setup(void **state)
+{
+	(void)state;
+	testd_open(&sd, gw_mac);
+	sd.cfg.vm_limits.tx.frames_per_sec = FAIR_LIMIT;
+	sd.cfg.vm_limits.tx.bytes_per_sec = 0;
+	fair_attach(&flooder, fmac1);
+	fair_attach(&victim, fmac2);
+	return 0;
+}
+
+static int
+fair_teardown(void **state)
+{
+	(void)state;
+	testd_close(&sd);
+	return 0;
+}
+
+/* Turns the loop without blocking until nothing more happens. */
+static void
+spin(int rounds)
+{
+	int i;
+
+	for (i = 0; i < rounds; i++)
+		assert_int_equal(event_base_loop(sd.base, EVLOOP_NONBLOCK), 0);
+}
+
+/*
+ * A flooder past its limit is not read: it offers FAIR_FLOOD frames a
+ * turn of the loop, far past its burst, and softnetd reads its burst and
+ * what refills, never reading and dropping the rest (that stays in, or
+ * never gets into, its own socket), while the victim's frames are read
+ * in the same wakeups.
+ */
+static void
+test_excess_left_unread(void **state)
+{
+	int r, sent = 0;
+
+	(void)state;
+	for (r = 0; r < 50; r++) {
+		offer(&flooder, fmac1, FAIR_FLOOD);
+		if (r < FAIR_VICTIM)
+			sent += offer(&victim, fmac2, 1);
+		spin(2);
+	}
+	assert_int_equal(sent, FAIR_VICTIM);
+	assert_int_equal(victim.p->st.tx_frames, FAIR_VICTIM);
+	/* The burst (64), and what refilled while the test ran. */
+	assert_true(flooder.p->st.tx_frames >= 64);
+	assert_true(flooder.p->st.tx_frames < FAIR_FLOOD);
+	assert_int_equal(flooder.p->st.drops[DROP_RATE_LIMIT], 0);
+	assert_true(flooder.p->st.read_pauses >= 1);
+	assert_int_equal(victim.p->st.read_pauses, 0);
+}
+
+/*
+ * A paused flooder is read again when its bucket refills, and what it
+ * manages to queue is read at its rate in the end: nothing read is
+ * dropped over the limit.
+ */
+static void
+test_paused_port_resumes(void **state)
+{
+	int i, sent = 0;
+
+	(void)state;
+	for (i = 0; i < 10000 && flooder.p->st.tx_frames < FAIR_FLOOD; i++) {
+		if (sent < FAIR_FLOOD)
+			sent += offer(&flooder, fmac1, FAIR_FLOOD - sent);
+		assert_int_equal(event_base_loop(sd.base, EVLOOP_ONCE), 0);
+	}
+	assert_int_equal(flooder.p->st.tx_frames, FAIR_FLOOD);
+	assert_int_equal(flooder.p->st.drops[DROP_RATE_LIMIT], 0);
+	assert_true(flooder.p->st.read_pauses >= 2);
+	assert_true(flooder.p->st.read_paused_us > 0);
+}
+
+/* Without a limit, nobody is paused by the bucket. */
+static void
+test_unlimited_not_paused(void **state)
+{
+	int r, sent = 0;
+
+	(void)state;
+	sd.cfg.vm_limits.tx.frames_per_sec = 0;
+	for (r = 0; r < 50; r++) {
+		sent += offer(&flooder, fmac1, FAIR_FLOOD);
+		spin(2);
+	}
+	assert_int_equal(flooder.p->st.tx_frames, sent);
+	assert_int_equal(flooder.p->st.read_pauses, 0);
+}
+
+static int readable_calls;
+
+/* A stand-in for the switch's readable handler. */
+static void
+count_readable(struct softnetd *d, struct port *p)
+{
+	char buf[64];
+
+	(void)d;
+	readable_calls++;
+	while (recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* The port layer dispatches to the handler registered, not the switch. */
+static void
+test_handlers_dispatch(void **state)
+{
+	static const struct port_handlers h = {count_readable, NULL};
+
+	(void)state;
+	port_set_handlers(&sd, &h);
+	assert_int_equal(offer(&victim, fmac2, 3), 3);
+	spin(5);
+	assert_int_equal(readable_calls, 1);
+	assert_int_equal(victim.p->st.tx_frames, 0);
+}
+
+/* rate_room and rate_wait: room in whole frames, the wait to a batch. */
+static void
+test_rate_room_wait(void **state)
+{
+	struct rate_limit lim = {1000, 0, 0};
+	struct rate r;
+	int i;
+
+	(void)state;
+	rate_init(&r, &lim, 0);
+	assert_int_equal(rate_room(&r, &lim, 32, 0, 0), 32);
+	for (i = 0; i < 64; i++)
+		assert_true(rate_take(&r, &lim, 64, 0));
+	assert_int_equal(rate_room(&r, &lim, 32, 0, 0), 0);
+	/* 32 frames at 1000/s: 32 ms, rounded up. */
+	assert_true(rate_wait(&r, &lim, 32, 0, 0) >= 32000000);
+	assert_true(rate_wait(&r, &lim, 32, 0, 0) <= 32002000);
+	assert_int_equal(rate_room(&r, &lim, 32, 0, 10000000), 10);
+	assert_int_equal(rate_wait(&r, &lim, 10, 0, 10000000), 0);
+	/* A byte bucket short of the minimum gives no room. */
+	lim = (struct rate_limit){0, 1000, 0};
+	rate_init(&r, &lim, 0);
+	assert_true(rate_take(&r, &lim, 128 * 1024, 0));
+	assert_int_equal(rate_room(&r, &lim, 32, 14, 0), 0);
+	assert_true(rate_wait(&r, &lim, 1, 1514, 0) > 1000000000);
+	/* Unlimited: always room, never a wait. */
+	lim = (struct rate_limit){0, 0, 0};
+	assert_int_equal(rate_room(&r, &lim, 32, 1514, 0), 32);
+	assert_int_equal(rate_wait(&r, &lim, 32, 1514, 0), 0);
+}
+
 int
 main(void)
 {
@@ -276,6 +503,15 @@ main(void)
 	        test_dhcp_db_errors_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_detach_db_errors_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_excess_left_unread, fair_setup, fair_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_paused_port_resumes, fair_setup, fair_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_unlimited_not_paused, fair_setup, fair_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_handlers_dispatch, fair_setup, fair_teardown),
+	    cmocka_unit_test(test_rate_room_wait),
 	};
 
 	clock_set_hook(test_now, NULL);

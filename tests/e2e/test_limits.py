@@ -103,24 +103,34 @@ class RateLimitTest(E2E):
         quiet = t.guest("quiet", "02:00:00:00:0d:02")
         noisy.dhcp()
         quiet.dhcp()
-        # 2000 pings at up to 1000/s against a limit of 200 frames/s. A
-        # loaded machine sends them more slowly, and the bucket lets 200/s
-        # of the run's real duration through (plus its 64-frame burst and
-        # the odd ARP frame), so what must be dropped follows from that.
+        # 2000 datagrams at 1000/s against a limit of 200 frames/s: the
+        # bucket lets 200/s of the run's real duration through (plus its
+        # 64-frame burst and the odd ARP frame). softnetd does not read
+        # the excess (issue 18): it waits in the guest's TAP queue, whose
+        # kernel drops what does not fit; what softnetd read past the
+        # limit (none) would count as rate_limit.
+        from harness import UDPFLOOD
         t0 = time.monotonic()
-        noisy.run(["ping", "-n", "-q", "-i", "0.001", "-c", "2000", "-W", "1", EXT_IP],
-                  check=False, timeout=60)
+        r = noisy.run([UDPFLOOD, "-l", "64", "-t", "2", "-r", "1000",
+                       noisy.ip, EXT_IP, "9"], check=False, timeout=60)
         elapsed = time.monotonic() - t0
-        drops = t.stats("noisy")["drops"]
+        sent = int(r.stdout.split()[-1])
+        st = t.stats("noisy")
         allowed = 200 * elapsed + 64 + 20
-        self.assertLess(elapsed, 9, "ping too slow to test a limit")
-        self.assertGreaterEqual(drops["rate_limit"], 2000 - allowed,
-                                "%.1f s run" % elapsed)
+        self.assertLess(elapsed, 9, "flood too slow to test a limit")
+        self.assertGreater(sent, 1000)
+        self.assertLessEqual(st["tx_frames"] - st["drops"]["rate_limit"],
+                             allowed, "%.1f s run" % elapsed)
+        self.assertGreater(st["read_pauses"], 0)
         # The limit is per VM: the quiet one is untouched.
         self.assertTrue(quiet.ping(EXT_IP, count=3))
-        self.assertEqual(t.stats("quiet")["drops"]["rate_limit"], 0)
-        # And the noisy one gets through again once it slows down.
-        self.assertTrue(noisy.ping(EXT_IP, count=2))
+        q = t.stats("quiet")
+        self.assertEqual(q["drops"]["rate_limit"], 0)
+        self.assertEqual(q["read_pauses"], 0)
+        # And the noisy one gets through again once it slows down (after
+        # its own queue of stale requests drains at 200/s).
+        wait_for(lambda: noisy.ping(EXT_IP, count=1, wait=1), timeout=20,
+                 what="the noisy VM to get through again")
 
 
 @skip_in_vmnet("no uplink block (uplink_block is ENOTSUP): "
