@@ -48,13 +48,10 @@
 
 #include "addr.h"
 #include "clock.h"
-#include "expose.h"
-#include "bootpd.h"
 #include "log.h"
 #include "port.h"
 #include "softnetd.h"
-#include "switch.h"
-#include "uplink.h"
+#include "frame.h"
 #include "xmalloc.h"
 
 #define PORT_BUCKETS 1024 /* power of two */
@@ -90,8 +87,8 @@ struct ports {
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
-	port_reap_fn *reap_fn;  /* detaches a dead port (port_set_reaper) */
-	struct port_handlers h; /* the switch's (port_set_handlers) */
+	struct port_hooks hooks; /* vm.c's (port_set_hooks) */
+	struct port_handlers h;  /* the switch's (port_set_handlers) */
 };
 
 /* Bucket of a MAC. */
@@ -125,17 +122,17 @@ reap(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH_SAFE(p, &sd->ports->list, entry, tmp) {
 		if (!p->dead)
 			continue;
-		if (sd->ports->reap_fn != NULL)
-			sd->ports->reap_fn(sd, p);
+		if (sd->ports->hooks.reap != NULL)
+			sd->ports->hooks.reap(sd, p);
 		else
 			port_remove(sd, p);
 	}
 }
 
 void
-port_set_reaper(struct softnetd *sd, port_reap_fn *fn)
+port_set_hooks(struct softnetd *sd, const struct port_hooks *h)
 {
-	sd->ports->reap_fn = fn;
+	sd->ports->hooks = *h;
 }
 
 void
@@ -186,7 +183,8 @@ unlink_port(struct softnetd *sd, struct port *p)
 		}
 	}
 	ip_unlink(ps, p);
-	expose_close(sd, p);
+	if (ps->hooks.removed != NULL)
+		ps->hooks.removed(sd, p);
 	if (ps->h.unblock != NULL)
 		ps->h.unblock(sd, p);
 	if (p->ev != NULL)
@@ -377,7 +375,6 @@ port_new(struct softnetd *sd, int fd, enum osdep_fd_kind kind, struct port **pp)
 	p->has_ident = has_ident;
 	rate_init(&p->tx_rate, &sd->cfg.vm_limits.tx, clock_mono());
 	rate_init(&p->rx_rate, &sd->cfg.vm_limits.rx, clock_mono());
-	switch_dhcp_rate_init(sd, p);
 	policy_init(&p->policy);
 	*pp = p;
 	return PORT_OK;
@@ -523,8 +520,9 @@ port_set_lease(
 	struct port *other;
 	size_t b;
 
-	/* Bound, renewed, released or expired: the mirror follows. */
-	bootpd_dirty(sd);
+	/* Bound, renewed, released or expired: the layer above follows. */
+	if (ps->hooks.lease_changed != NULL)
+		ps->hooks.lease_changed(sd, p);
 	if (p->ip == ip) {
 		p->lease_expires = ip != 0 ? expires : 0;
 		return;

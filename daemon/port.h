@@ -136,13 +136,24 @@ void port_discard(struct port *p);
 /* Enters p (its MAC set) in the registry and starts reading it. */
 void port_register(struct softnetd *sd, struct port *p);
 /*
- * Takes p out of the registry, closes its fd and its exposed ports and
- * frees it; the lease database is not touched (vm_detach does that).
+ * Takes p out of the registry (the removed hook closes its exposed ports),
+ * closes its fd and frees it; the lease database is not touched (vm_detach does
+ * that).
  */
 void port_remove(struct softnetd *sd, struct port *p);
-/* What the reaper does with a dead port; port_remove when none is set. */
-typedef void port_reap_fn(struct softnetd *sd, struct port *p);
-void port_set_reaper(struct softnetd *sd, port_reap_fn *fn);
+/*
+ * What the layer above (vm.c) does at three moments of a port's life, so
+ * that the port layer never calls up: reap a dead port (port_remove when
+ * NULL), release what a port holds as it leaves the registry (its exposed
+ * ports), and follow a lease change (the bootpd mirror). Any may be NULL.
+ */
+typedef void port_hook_fn(struct softnetd *sd, struct port *p);
+struct port_hooks {
+	port_hook_fn *reap;
+	port_hook_fn *removed;
+	port_hook_fn *lease_changed;
+};
+void port_set_hooks(struct softnetd *sd, const struct port_hooks *h);
 
 struct port *port_by_id(struct softnetd *sd, uint32_t id);
 struct port *port_by_name(struct softnetd *sd, const char *name);

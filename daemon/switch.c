@@ -43,7 +43,6 @@
 #include "expose.h"
 #include "filter.h"
 #include "gso.h"
-#include "leasedb.h"
 #include "log.h"
 #include "pkt.h"
 #include "port.h"

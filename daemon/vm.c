@@ -10,7 +10,7 @@
  * attach leaves no port, no listening socket and no lease row, and the
  * client's fd stays the caller's to close. vm_detach is the reverse: the
  * port goes (and with it the exposed ports), then the lease is released.
- * Dead ports come here too (port_set_reaper), as do control sessions that
+ * Dead ports come here too (port_set_hooks), as do control sessions that
  * end, and the lease-expiry timer.
  *
  * Refusals are an enum; vm_errs below is the one table that turns one
@@ -286,6 +286,7 @@ new_port(struct softnetd *sd, const struct vm_attach_args *a, int64_t now,
 		return VM_FD_OFFLOAD;
 	}
 	p = *pp;
+	switch_dhcp_rate_init(sd, p);
 	if (a->name != NULL)
 		snprintf(p->name, sizeof(p->name), "%s", a->name);
 	memcpy(p->mac, a->mac, 6);
@@ -481,14 +482,32 @@ vm_leases_purged(struct softnetd *sd)
 	return sd->vms != NULL ? sd->vms->leases_purged : 0;
 }
 
+/* A port leaves the registry: its exposed ports go with it. */
+static void
+port_left(struct softnetd *sd, struct port *p)
+{
+	expose_close(sd, p);
+}
+
+/* Bound, renewed, released or expired: the bootpd mirror follows. */
+static void
+lease_changed(struct softnetd *sd, struct port *p)
+{
+	(void)p;
+	bootpd_dirty(sd);
+}
+
 void
 vm_init(struct softnetd *sd)
 {
 	struct timeval tv = {VM_EXPIRE_SECS, 0};
 	struct vms *vs;
 
+	static const struct port_hooks hooks = {
+	    vm_detach, port_left, lease_changed};
+
 	/* After port_init (again, in tests that restart the registry). */
-	port_set_reaper(sd, vm_detach);
+	port_set_hooks(sd, &hooks);
 	if (sd->vms != NULL)
 		return;
 	vs = xcalloc(1, sizeof(*vs));
