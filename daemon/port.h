@@ -180,7 +180,6 @@ void port_set_lease(
  */
 struct frame;
 int port_recv(struct softnetd *sd, struct port *p, struct frame *f, int n);
-/* Writes one frame to the VM; counts a drop when it cannot take it now. */
 /*
  * Whether a frame sent to p now would be dropped without a system call (p
  * is dead, or full with no room left and no retry due): the switch then
@@ -200,6 +199,7 @@ bool port_hung(const struct port *p);
 void port_backlog_totals(struct softnetd *sd, size_t *bytes, uint64_t *refused);
 /* Frames waiting in p's backlog. */
 unsigned port_backlog(const struct port *p);
+/* Writes one frame to the VM; counts a drop when it cannot take it now. */
 void port_send(
     struct softnetd *sd, struct port *p, const uint8_t *frame, size_t len);
 /*
