@@ -43,9 +43,10 @@ print_details(json_t *ev, char *buf, size_t len)
 static void
 print_human(json_t *ev)
 {
-	char vm[96], id[32], user[64], det[256], b[64];
+	char vm[96], id[32], user[64], det[256], b[64], line[512];
 	json_t *name = json_object_get(ev, "vm");
 	json_t *owner = json_object_get(ev, "owner");
+	size_t n;
 
 	vm[0] = '\0';
 	if (json_object_get(ev, "id") != NULL)
@@ -53,7 +54,7 @@ print_human(json_t *ev)
 		    json_is_string(name) ? json_string_value(name) : "",
 		    client_str(json_object_get(ev, "id"), id, sizeof(id)));
 	print_details(ev, det, sizeof(det));
-	printf("%-24s %-15s %-24s %-17s %-10s %s\n",
+	snprintf(line, sizeof(line), "%-24s %-15s %-24s %-17s %-10s %s",
 	    client_str(json_object_get(ev, "ts"), b, sizeof(b)),
 	    json_is_string(json_object_get(ev, "event"))
 	        ? json_string_value(json_object_get(ev, "event"))
@@ -66,6 +67,11 @@ print_human(json_t *ev)
 	        ? client_user(json_integer_value(owner), user, sizeof(user))
 	        : "-",
 	    det);
+	/* No trailing blanks when the event has no fields of its own. */
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == ' ')
+		line[--n] = '\0';
+	printf("%s\n", line);
 }
 
 /* Prints one event (consumed) in the chosen form; -1 when stdout fails. */

@@ -13,8 +13,8 @@ import signal
 import socket
 import time
 
-from harness import (E2E, GATEWAY, PYTHON, SOFTNETCTL, Client, Topology, nsrun,
-                     skip_in_vmnet, wait_for)
+from harness import (E2E, GATEWAY, PYTHON, SOFTNETCTL, VMNET, Client,
+                     Topology, nsrun, skip_in_vmnet, wait_for)
 from test_tenants import ATTACH_TAP, as_user
 
 OWNER = "nobody"
@@ -172,3 +172,57 @@ class EventsTest(E2E):
         counted = sum(e["count"] for e in seen if e["event"] == "lost")
         self.assertEqual(len(seen) - names.count("lost") + counted, 6004)
         slow.close()
+
+    def test_rate_limit_episode_and_hung_vm(self):
+        """A flood over the VM's rate limit is one "rate_limited" and one
+        "rate_unlimited" with the count, not one event per frame; a VM
+        that stops reading is "hung" once and "unhung" once it reads."""
+        from harness import BUILD, EXT_IP, Guest, socketpair_vm
+        t = Topology(self.env, {"vm_limits": {"tx_frames_per_sec": 200,
+                                              "rx_frames_per_sec": 0,
+                                              "rx_bytes_per_sec": 0}})
+        root = Subscriber(self.env, t.daemon)
+        noisy = t.guest("noisy", "02:00:00:00:e3:01")
+        noisy.dhcp()
+        noisy.run(["ping", "-n", "-q", "-i", "0.001", "-c", "2000", "-W",
+                   "1", EXT_IP], check=False, timeout=60)
+        # Every episode ends a second after its last drop.
+        wait_for(lambda: 0 < root.names().count("rate_limited") ==
+                 root.names().count("rate_unlimited"), timeout=20,
+                 what="the rate-limit episodes to end")
+        eps = [e for e in root.events()
+               if e["event"] in ("rate_limited", "rate_unlimited")]
+        self.assertEqual([e["event"] for e in eps][:2],
+                         ["rate_limited", "rate_unlimited"])
+        drops = t.stats("noisy")["drops"]["rate_limit"]
+        self.assertGreater(drops, 0)
+        self.assertEqual(sum(e.get("dropped", 0) for e in eps), drops)
+        self.assertLess(len(eps), 10)
+
+        if VMNET:
+            return  # no uplink block on the fake vmnet: no hung events
+        stuck = Guest(self.env, "stuck", "02:00:00:00:e3:02")
+        fd, bridge = socketpair_vm(self.env, stuck)
+        cl = Client(t.daemon.sock)
+        self.addCleanup(cl.close)
+        r = cl.call({"op": "attach", "mac": stuck.mac, "name": "stuck"},
+                    fd=fd.fileno())
+        fd.close()
+        self.assertTrue(r.get("ok"), r)
+        ip = stuck.dhcp()["ip"]
+        # The host resolves it first: the flood is unicast frames.
+        self.assertEqual(nsrun(t.host, ["ping", "-c", "1", "-W", "2", ip],
+                               check=False).returncode, 0)
+        os.kill(bridge.pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, bridge.pid, signal.SIGCONT)
+        flood = self.env.popen([os.path.join(BUILD, "tests", "tools",
+                                             "udpflood"),
+                                "-r", "20000", "-l", "200", "-t", "30",
+                                EXT_IP, ip, "9"], ns=t.ext)
+        root.wait("hung")
+        os.kill(bridge.pid, signal.SIGCONT)
+        root.wait("unhung")
+        flood.kill()
+        hung = [e for e in root.events() if e["event"] in ("hung", "unhung")]
+        self.assertEqual([(e["event"], e["vm"]) for e in hung][:2],
+                         [("hung", "stuck"), ("unhung", "stuck")])
