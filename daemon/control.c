@@ -740,6 +740,13 @@ limits_json(struct softnetd *sd)
 	                           : (json_int_t)fdbudget_free(sd),
 	        "admin_reserve", (json_int_t)fdbudget_admin_reserve(sd)));
 	json_object_set_new(o, "proxied", expose_limits_json(sd));
+	json_object_set_new(o, "events",
+	    json_pack("{s:I,s:I,s:I,s:I}", "subscribers",
+	        (json_int_t)events_subscribers(sd), "max_event_subscribers",
+	        (json_int_t)cfg->max_event_subscribers,
+	        "max_event_subscribers_per_user",
+	        (json_int_t)cfg->max_event_subscribers_per_user, "lost",
+	        (json_int_t)events_lost(sd)));
 	return o;
 }
 

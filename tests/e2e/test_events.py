@@ -141,6 +141,8 @@ class EventsTest(E2E):
         # Not closed for idling either: the subscription is still there.
         status = t.daemon.ctl_json("status")
         self.assertEqual(status["vms"], 2)
+        self.assertEqual(status["limits"]["events"]["subscribers"], 1)
+        self.assertGreater(status["limits"]["events"]["lost"], 0)
 
         # Now it reads: what was queued, then a "lost" count before the
         # next event that fit.
