@@ -123,8 +123,8 @@ static int
 teardown(void **state)
 {
 	(void)state;
+	events_shutdown(&sd); /* its timer, before the event base goes */
 	testd_close(&sd);
-	events_shutdown(&sd);
 	return 0;
 }
 
