@@ -134,5 +134,6 @@ extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_stats_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_leases_entry;
+extern const struct cmd_entry cmd_events_entry;
 
 #endif

@@ -65,7 +65,8 @@ static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
     "max_connections_per_user", "admin_reserved_connections", "client_timeout",
     "max_reply_bytes", "max_proxied_connections", "max_proxied_per_vm",
     "expose_udp_idle", "vm_limits", "uplink", "dhcp", "default_policy",
-    "bootpd_leases", "dns", NULL};
+    "bootpd_leases", "dns", "max_event_subscribers",
+    "max_event_subscribers_per_user", NULL};
 static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns",
@@ -788,6 +789,12 @@ load_top(struct loader *l, json_t *root, struct config *cfg)
 	    get_uint(l, root, NULL, "expose_udp_idle", 1, 86400,
 	        &cfg->expose_udp_idle) == -1)
 		return -1;
+	/* The event stream (issue #16, events.c). */
+	if (get_uint(l, root, NULL, "max_event_subscribers", 1, 4096,
+	        &cfg->max_event_subscribers) == -1 ||
+	    get_uint(l, root, NULL, "max_event_subscribers_per_user", 1, 4096,
+	        &cfg->max_event_subscribers_per_user) == -1)
+		return -1;
 	return 0;
 }
 
@@ -949,6 +956,8 @@ config_defaults(struct config *cfg)
 	cfg->max_proxied_connections = 1024;
 	cfg->max_proxied_per_vm = 256;
 	cfg->expose_udp_idle = 60;
+	cfg->max_event_subscribers = 32;
+	cfg->max_event_subscribers_per_user = 4;
 	/*
 	 * Generous: a busy VM is never capped by default. A lower frame
 	 * limit cannot tell a flood from legitimate traffic: a socket-pair

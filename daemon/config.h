@@ -55,6 +55,13 @@ struct config {
 	unsigned max_proxied_per_vm;
 	/* Seconds an --expose udp: client mapping lives unused (60). */
 	unsigned expose_udp_idle;
+	/*
+	 * Event stream subscribers (events.c): all together (32, the last
+	 * EVENTS_ADMIN_RESERVE of them for root/admin_group) and per
+	 * non-admin uid (4).
+	 */
+	unsigned max_event_subscribers;
+	unsigned max_event_subscribers_per_user;
 	/* socket_group was in the file, not defaulted (control_init). */
 	bool socket_group_set;
 	struct {

@@ -58,6 +58,7 @@
 #include "control.h"
 #include "ctl_json.h"
 #include "ctl_ops.h"
+#include "events.h"
 #include "expose.h"
 #include "fdbudget.h"
 #include "log.h"
@@ -94,6 +95,7 @@ struct conn {
 	bool closing;      /* close once out is flushed */
 	bool served;       /* answered at least one request */
 	struct event *tmo; /* client_timeout while something is pending */
+	bool stream;       /* an event subscriber: events.c writes to it */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -188,6 +190,7 @@ conn_free(struct conn *c)
 
 	for (i = 0; i < c->nfds; i++)
 		close(c->fds[i].fd);
+	events_unsubscribe(c->sd, c);
 	TAILQ_REMOVE(&ctl->conns, c, entry);
 	ctl->nconns--;
 	c->sd->fdb.ctl -= CONTROL_CONN_FDS;
@@ -221,7 +224,8 @@ conn_timer(struct conn *c, bool progress)
 	bool owed = !c->served || c->inlen > 0 || c->nfds > 0 ||
 	            evbuffer_get_length(c->out) > 0;
 
-	if (!owed)
+	/* A subscriber is bounded by what events.c queues, not by time. */
+	if (!owed || c->stream)
 		event_del(c->tmo);
 	else if (progress || !event_pending(c->tmo, EV_TIMEOUT, NULL))
 		event_add(c->tmo, &tv);
@@ -289,8 +293,10 @@ replies_held(struct control *ctl)
 	struct conn *c;
 	size_t n = 0;
 
+	/* Event streams are bounded by events.c (EVENTS_MAX_PENDING). */
 	TAILQ_FOREACH(c, &ctl->conns, entry)
-		n += evbuffer_get_length(c->out);
+		if (!c->stream)
+			n += evbuffer_get_length(c->out);
 	return n;
 }
 
@@ -401,7 +407,7 @@ conn_lines(struct conn *c)
 	size_t used = 0, linelen;
 	int fd;
 
-	while (!c->closing && evbuffer_get_length(c->out) == 0 &&
+	while (!c->closing && !c->stream && evbuffer_get_length(c->out) == 0 &&
 	       (nl = memchr(c->in + used, '\n', c->inlen - used)) != NULL) {
 		linelen = (size_t)(nl - (c->in + used));
 		fd = claim_fd(c, c->in_off + used, c->in_off + used + linelen);
@@ -426,9 +432,15 @@ conn_lines(struct conn *c)
 		} else {
 			conn_reply(c, ctl_ops_request(c->sd, &c->peer,
 			                  c->in + used, linelen, fd, c));
+			c->stream = events_is_subscriber(c->sd, c);
 		}
 		c->served = true;
 		used += linelen + 1;
+	}
+	/* An event stream takes no more requests: its input is dropped. */
+	if (c->stream) {
+		used = c->inlen;
+		(void)claim_fd(c, UINT64_MAX, UINT64_MAX);
 	}
 	memmove(c->in, c->in + used, c->inlen - used);
 	c->inlen -= used;
@@ -665,6 +677,29 @@ control_accept_retry(evutil_socket_t fd, short what, void *arg)
 		fatalx("control: cannot watch the socket");
 }
 
+/* Event stream transport: bytes a subscriber has not read yet. */
+static size_t
+conn_pending(void *conn)
+{
+	struct conn *c = conn;
+
+	return evbuffer_get_length(c->out);
+}
+
+/*
+ * Event stream transport: queues a line for the write callback (never
+ * written here: events.c is iterating its subscribers).
+ */
+static void
+conn_queue(void *conn, const char *buf, size_t len)
+{
+	struct conn *c = conn;
+
+	evbuffer_add(c->out, buf, len);
+	if (!c->closing)
+		event_add(c->wev, NULL);
+}
+
 /* The control and exposure limits and their counters (status "limits"). */
 static json_t *
 limits_json(struct softnetd *sd)
@@ -705,6 +740,13 @@ limits_json(struct softnetd *sd)
 	                           : (json_int_t)fdbudget_free(sd),
 	        "admin_reserve", (json_int_t)fdbudget_admin_reserve(sd)));
 	json_object_set_new(o, "proxied", expose_limits_json(sd));
+	json_object_set_new(o, "events",
+	    json_pack("{s:I,s:I,s:I,s:I}", "subscribers",
+	        (json_int_t)events_subscribers(sd), "max_event_subscribers",
+	        (json_int_t)cfg->max_event_subscribers,
+	        "max_event_subscribers_per_user",
+	        (json_int_t)cfg->max_event_subscribers_per_user, "lost",
+	        (json_int_t)events_lost(sd)));
 	return o;
 }
 
@@ -918,6 +960,8 @@ control_init(struct softnetd *sd, char *err, size_t errlen)
 		fatalx("control: cannot watch the socket");
 	sd->control = ctl;
 	sd->control_limits = limits_json;
+	events_set_transport(
+	    sd, &(struct events_transport){conn_pending, conn_queue});
 	return 0;
 }
 
@@ -926,12 +970,17 @@ control_shutdown(struct softnetd *sd)
 {
 	struct control *ctl = sd->control;
 	struct conn *c;
+	bool progress;
 
 	if (ctl == NULL)
 		return;
 	/* Sessions end with the daemon, not by detaching: leases stay. */
-	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL)
+	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL) {
+		/* Subscribers get "stop" if their socket takes it now. */
+		if (c->stream)
+			(void)conn_write_out(c, &progress);
 		conn_free(c);
+	}
 	event_free(ctl->ev);
 	event_free(ctl->retry);
 	close(ctl->fd);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -30,6 +31,7 @@
 #include "clock.h"
 #include "ctl_json.h"
 #include "ctl_ops.h"
+#include "events.h"
 #include "fdbudget.h"
 #include "leasedb.h"
 #include "log.h"
@@ -657,6 +659,9 @@ op_policy_set(const struct ctl_req *r)
 	p->policy = next;
 	log_info("vm %u: policy revision %llu (%zu rules)", p->id,
 	    (unsigned long long)next.revision, next.nrules);
+	port_event(r->sd, p,
+	    &(struct event_desc){
+	        .kind = EVENTS_POLICY, .revision = next.revision});
 	return reply_policy(r, p);
 }
 
@@ -720,6 +725,41 @@ op_status(const struct ctl_req *r)
 	return reply;
 }
 
+/*
+ * events: makes this connection an event stream (events.c) of what the
+ * peer may see, optionally of one VM ("vm": a name, MAC or id, matched
+ * as each event comes, so a VM not attached yet can be followed).
+ */
+static json_t *
+op_events(const struct ctl_req *r)
+{
+	json_t *vm = json_object_get(r->req, "vm"), *reply;
+	char msg[CTL_JSON_MSG_LEN], started[32], ts[48];
+	struct tm tm;
+	time_t t = r->sd->started;
+
+	if (vm != NULL &&
+	    (!json_is_string(vm) || json_string_length(vm) >= ADDR_NAMELEN ||
+	        json_string_length(vm) == 0))
+		return ctl_json_error(r->id, SOFTNET_E_BAD_REQUEST,
+		    "\"vm\" must be a name, MAC or id");
+	if (r->session == NULL ||
+	    events_subscribe(r->sd, r->session, r->peer->uid, r->peer->admin,
+	        vm != NULL ? json_string_value(vm) : NULL, msg,
+	        sizeof(msg)) == -1)
+		return ctl_json_error(r->id, SOFTNET_E_BUSY, "daemon busy: %s",
+		    r->session == NULL ? "no connection" : msg);
+	gmtime_r(&t, &tm);
+	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	reply = ctl_json_reply(true, r->id);
+	events_format_ts(ts, sizeof(ts));
+	json_object_set_new(reply, "ts", json_string(ts));
+	json_object_set_new(reply, "event", json_string("subscribed"));
+	json_object_set_new(reply, "started", json_string(started));
+	log_debug("uid %u subscribed to events", (unsigned)r->peer->uid);
+	return reply;
+}
+
 /* The fields each op takes; any other is refused before the op runs. */
 static const char *const k_bare[] = {"op", "id", NULL};
 static const char *const k_vm[] = {"op", "id", "vm", NULL};
@@ -748,6 +788,7 @@ static const struct ctl_op {
     {SOFTNET_OP_POLICY_SET, op_policy_set, false, k_policy_set},
     {SOFTNET_OP_LEASE_RELEASE, op_lease_release, false, k_mac},
     {SOFTNET_OP_STATUS, op_status, false, k_bare},
+    {SOFTNET_OP_EVENTS, op_events, false, k_vm},
 };
 
 /* Checks that req has no key outside allowed; names the first stray one. */

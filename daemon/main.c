@@ -24,6 +24,7 @@
 #include "config.h"
 #include "control.h"
 #include "dnsfwd.h"
+#include "events.h"
 #include "hostaddr.h"
 #include "leasedb.h"
 #include "log.h"
@@ -343,6 +344,7 @@ start(struct softnetd *sd)
 		fatalx("uplink: %s", err);
 	open_db(sd);
 	softnetd_derive_network(sd);
+	events_init(sd); /* before anything that reports */
 	port_init(sd);
 	switch_init(sd);
 	vm_init(sd);
@@ -389,6 +391,8 @@ stop(struct softnetd *sd, struct watch *w)
 {
 	size_t i;
 
+	/* Queued for subscribers; control_shutdown writes what it can. */
+	events_emit(sd, &(struct event_desc){.kind = EVENTS_STOP});
 	control_shutdown(sd);
 	dnsfwd_shutdown(sd);
 	bootpd_shutdown(sd); /* before the ports it reads go */
@@ -396,6 +400,7 @@ stop(struct softnetd *sd, struct watch *w)
 	port_shutdown(sd);
 	switch_shutdown(sd);
 	hostaddr_shutdown(sd);
+	events_shutdown(sd);
 	uplink_close(sd->uplink);
 	leasedb_close(sd->db);
 	for (i = 0; i < 2; i++) {
@@ -442,6 +447,7 @@ main(int argc, char **argv)
 	fdbudget_init(&sd);
 	log_info("softnetd %s listening on %s, uplink %s", SOFTNET_VERSION,
 	    sd.cfg.socket, sd.up.name);
+	events_emit(&sd, &(struct event_desc){.kind = EVENTS_START});
 	if (event_base_dispatch(sd.base) == -1)
 		fatalx("event loop failed");
 

@@ -48,6 +48,7 @@
 
 #include "addr.h"
 #include "clock.h"
+#include "events.h"
 #include "log.h"
 #include "port.h"
 #include "softnetd.h"
@@ -980,4 +981,35 @@ const char *
 port_state(const struct port *p)
 {
 	return p->ip != 0 ? "leased" : "attached";
+}
+
+/* The VM of an event, as p has it now. */
+static void
+event_vm(const struct port *p, struct events_vm *vm)
+{
+	vm->id = p->id;
+	vm->name = p->name;
+	vm->mac = p->mac;
+	vm->owner = p->owner;
+}
+
+void
+port_event(struct softnetd *sd, struct port *p, struct event_desc *d)
+{
+	struct events_vm vm;
+
+	event_vm(p, &vm);
+	d->vm = &vm;
+	events_emit(sd, d);
+	d->vm = NULL;
+}
+
+void
+port_rate_drop(struct softnetd *sd, struct port *p)
+{
+	struct events_vm vm;
+
+	p->st.drops[DROP_RATE_LIMIT]++;
+	event_vm(p, &vm);
+	events_rate_drop(sd, &vm);
 }

@@ -222,4 +222,10 @@ void port_fail(struct softnetd *sd, struct port *p, const char *why);
 /* "attached" before a lease, "leased" after. */
 const char *port_state(const struct port *p);
 
+/* Reports an event about p (events_emit with p as its VM; issue #16). */
+struct event_desc;
+void port_event(struct softnetd *sd, struct port *p, struct event_desc *d);
+/* Notes a frame of p dropped by its rate limit (events_rate_drop). */
+void port_rate_drop(struct softnetd *sd, struct port *p);
+
 #endif

@@ -40,6 +40,7 @@
 #include "bootpd.h"
 #include "clock.h"
 #include "dhcp.h"
+#include "events.h"
 #include "expose.h"
 #include "filter.h"
 #include "gso.h"
@@ -207,6 +208,7 @@ block(struct softnetd *sd, struct port *q)
 	log_info_rl(&rl,
 	    "vm %u reads nothing: the uplink drops its frames until it does",
 	    q->id);
+	port_event(sd, q, &(struct event_desc){.kind = EVENTS_HUNG});
 }
 
 void
@@ -230,8 +232,10 @@ switch_unblock(struct softnetd *sd, struct port *p)
 	if (uplink_block(sd->uplink, sw->blocked, sw->nblocked) == -1)
 		log_warn_rl(&rl_filter,
 		    "uplink %s: updating the hung-VM filter", sd->up.name);
-	if (!p->dead)
+	if (!p->dead) {
 		log_info_rl(&rl_info, "vm %u reads again", p->id);
+		port_event(sd, p, &(struct event_desc){.kind = EVENTS_UNHUNG});
+	}
 }
 
 size_t
@@ -261,7 +265,7 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 	}
 	if (!rate_take(
 	        &q->rx_rate, &sd->cfg.vm_limits.rx, pi->len, sw->now_ns)) {
-		q->st.drops[DROP_RATE_LIMIT]++;
+		port_rate_drop(sd, q);
 		return;
 	}
 	if (port_blocked(q)) {
@@ -346,6 +350,32 @@ note_decline(struct port *p, const struct dhcp_result *res, int64_t now)
 }
 
 /*
+ * Reports what a DHCP message did to p's lease (issue #16), before the
+ * port takes the new binding: an ACK of a new address is "lease_bound",
+ * of the one it holds "lease_renewed"; a DECLINE "lease_declined"; a
+ * binding that went away otherwise (RELEASE, a NAKed renewal)
+ * "lease_released".
+ */
+static void
+lease_event(struct softnetd *sd, struct port *p, const struct dhcp_result *res)
+{
+	struct event_desc d = {.ip = res->ip, .expires = res->expires};
+
+	if (res->declined) {
+		d.kind = EVENTS_LEASE_DECLINED;
+		d.ip = res->declined_ip;
+	} else if (res->acked && res->bound)
+		d.kind = p->ip == res->ip ? EVENTS_LEASE_RENEWED
+		                          : EVENTS_LEASE_BOUND;
+	else if (res->unbound && p->ip != 0) {
+		d.kind = EVENTS_LEASE_RELEASED;
+		d.ip = p->ip;
+	} else
+		return;
+	port_event(sd, p, &d);
+}
+
+/*
  * Runs the DHCP server on a client message from p. Each message may cost a
  * database transaction (an fsync-free WAL append, still kilobytes of
  * writes), so a VM gets dhcp.rate messages a second (default 4, bursts of
@@ -406,6 +436,7 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	 */
 	if (res.acked && res.bound)
 		announce(sd, p, res.ip);
+	lease_event(sd, p, &res);
 	/*
 	 * dhcp_handle read the binding back from the lease database; only
 	 * a change touches the port (and the bootpd mirror).
@@ -455,7 +486,7 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	p->st.tx_bytes += f->len;
 	if (!rate_take(
 	        &p->tx_rate, &sd->cfg.vm_limits.tx, f->len, sd->sw->now_ns)) {
-		p->st.drops[DROP_RATE_LIMIT]++;
+		port_rate_drop(sd, p);
 		return;
 	}
 	/*

@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "bootpd.h"
 #include "clock.h"
+#include "events.h"
 #include "expose.h"
 #include "leasedb.h"
 #include "log.h"
@@ -392,6 +393,7 @@ vm_attach(struct softnetd *sd, const struct vm_attach_args *a, enum vm_err *err,
 	log_info("attached vm %u%s%s mac %s (%s) owner %lld", p->id,
 	    p->name[0] ? " " : "", p->name, macs,
 	    p->kind == OSDEP_FD_TAP ? "tap" : "dgram", (long long)p->owner);
+	port_event(sd, p, &(struct event_desc){.kind = EVENTS_ATTACH});
 	return p;
 fail:
 	refuse(*err, &why, msg, msglen);
@@ -408,6 +410,7 @@ vm_detach(struct softnetd *sd, struct port *p)
 
 	memcpy(mac, p->mac, 6);
 	memcpy(name, p->name, sizeof(name));
+	port_event(sd, p, &(struct event_desc){.kind = EVENTS_DETACH});
 	port_remove(sd, p);
 	if (leasedb_detach(sd->db, mac, clock_now()) == -1)
 		log_warnx_rl(&rl, "vm %u: lease database error at detach", id);
@@ -462,6 +465,9 @@ vm_expire(struct softnetd *sd)
 	TAILQ_FOREACH(p, port_all(sd), entry) {
 		if (p->ip != 0 && p->lease_expires <= now) {
 			log_debug("vm %u: lease expired", p->id);
+			port_event(sd, p,
+			    &(struct event_desc){
+			        .kind = EVENTS_LEASE_EXPIRED, .ip = p->ip});
 			port_set_lease(sd, p, 0, 0);
 		}
 	}

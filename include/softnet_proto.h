@@ -55,6 +55,16 @@
  */
 /* Forgets a MAC's lease and owner: {"mac": M}; admin or owner only. */
 #define SOFTNET_OP_LEASE_RELEASE "lease.release"
+/*
+ * The event stream (issue #16): {"vm": V} optional (a name, MAC or id).
+ * The ok reply has "event": "subscribed", "ts" and "started" (the
+ * daemon's start, RFC 3339 UTC); then the connection carries one JSON
+ * line per event the caller may see ("ts", "event", and "vm", "id",
+ * "mac", "owner" for a VM's), and takes no more requests, until the
+ * client closes. A slow reader loses events: {"event": "lost", "count"}.
+ * Too many subscribers: "busy".
+ */
+#define SOFTNET_OP_EVENTS "events"
 
 /* Error codes (the "code" of a failed reply). Stable: scripts match them. */
 #define SOFTNET_E_BAD_JSON      "bad_json"      /* not a JSON object */
