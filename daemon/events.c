@@ -404,7 +404,7 @@ episode_end(struct softnetd *sd, size_t i)
 }
 
 void
-events_rate_drop(struct softnetd *sd, const struct events_vm *vm)
+events_rate_drop(struct softnetd *sd, const struct events_vm *vm, uint64_t n)
 {
 	struct events *ev = sd->events;
 	struct timeval tv = {0, EVENTS_TICK_MS * 1000};
@@ -416,7 +416,7 @@ events_rate_drop(struct softnetd *sd, const struct events_vm *vm)
 		return;
 	for (i = 0; i < ev->neps; i++)
 		if (ev->eps[i].id == vm->id) {
-			ev->eps[i].dropped++;
+			ev->eps[i].dropped += n;
 			ev->eps[i].last_ns = clock_mono();
 			return;
 		}
@@ -428,7 +428,7 @@ events_rate_drop(struct softnetd *sd, const struct events_vm *vm)
 	if (vm->mac != NULL)
 		memcpy(e->mac, vm->mac, 6);
 	e->owner = vm->owner;
-	e->dropped = 1;
+	e->dropped = n;
 	e->last_ns = clock_mono();
 	if (ev->neps == 1 && ev->tick != NULL)
 		event_add(ev->tick, &tv);

@@ -107,12 +107,14 @@ uint64_t events_lost(struct softnetd *sd);
 void events_emit(struct softnetd *sd, const struct event_desc *d);
 
 /*
- * Notes one frame of vm dropped by its rate limit: the first one starts an
+ * Notes n frames of vm dropped by its rate limit (0: its reads were put
+ * off and the excess left in its own queue, uncounted): the first starts an
  * episode ("rate_limited"); EVENTS_RATE_QUIET_MS without another ends it
  * ("rate_unlimited" with the count). No allocation: episodes live in a
  * table sized at events_init.
  */
-void events_rate_drop(struct softnetd *sd, const struct events_vm *vm);
+void events_rate_drop(
+    struct softnetd *sd, const struct events_vm *vm, uint64_t n);
 /* Ends the episodes that went quiet (the timer's work; tests call it). */
 void events_rate_tick(struct softnetd *sd);
 

@@ -1011,5 +1011,15 @@ port_rate_drop(struct softnetd *sd, struct port *p)
 
 	p->st.drops[DROP_RATE_LIMIT]++;
 	event_vm(p, &vm);
-	events_rate_drop(sd, &vm);
+	events_rate_drop(sd, &vm, 1);
+}
+
+void
+port_rate_pause(struct softnetd *sd, struct port *p, uint64_t ns)
+{
+	struct events_vm vm;
+
+	port_pause(sd, p, ns);
+	event_vm(p, &vm);
+	events_rate_drop(sd, &vm, 0);
 }

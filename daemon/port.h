@@ -227,5 +227,10 @@ struct event_desc;
 void port_event(struct softnetd *sd, struct port *p, struct event_desc *d);
 /* Notes a frame of p dropped by its rate limit (events_rate_drop). */
 void port_rate_drop(struct softnetd *sd, struct port *p);
+/*
+ * Pauses p (port_pause) because its tx bucket is empty: a rate-limit
+ * episode too, though what it sends meanwhile is left unread, not counted.
+ */
+void port_rate_pause(struct softnetd *sd, struct port *p, uint64_t ns);
 
 #endif

@@ -624,7 +624,7 @@ port_readable(struct softnetd *sd, struct port *p)
 	if (room == 0) {
 		wait = rate_wait(&p->tx_rate, lim, (unsigned)sw->batch,
 		    PKT_ETH_HLEN + sd->up.mtu, sw->now_ns);
-		port_pause(sd, p, wait);
+		port_rate_pause(sd, p, wait);
 		return;
 	}
 	n = port_recv(sd, p, sw->in, (int)room);
