@@ -107,7 +107,8 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, drop_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
+	return json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I}",
 	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
 	    (json_int_t)p->st.tx_bytes, "rx_frames",
 	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
@@ -116,7 +117,8 @@ stats_json(const struct port *p)
 	    "dhcp_declines", (json_int_t)p->st.dhcp_declines,
 	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options,
 	    "proxied_connections", (json_int_t)expose_count(p), "udp_mappings",
-	    (json_int_t)expose_udp_count(p));
+	    (json_int_t)expose_udp_count(p), "capture_drops",
+	    (json_int_t)p->st.capture_drops);
 }
 
 json_t *

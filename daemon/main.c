@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bootpd.h"
+#include "capture.h"
 #include "config.h"
 #include "control.h"
 #include "dnsfwd.h"
@@ -344,6 +345,7 @@ start(struct softnetd *sd)
 	open_db(sd);
 	softnetd_derive_network(sd);
 	port_init(sd);
+	capture_init(sd);
 	switch_init(sd);
 	vm_init(sd);
 	hostaddr_init(sd);
@@ -394,6 +396,7 @@ stop(struct softnetd *sd, struct watch *w)
 	bootpd_shutdown(sd); /* before the ports it reads go */
 	vm_shutdown(sd);
 	port_shutdown(sd);
+	capture_shutdown(sd);
 	switch_shutdown(sd);
 	hostaddr_shutdown(sd);
 	uplink_close(sd->uplink);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "capture.h"
 #include "clock.h"
 #include "expose.h"
 #include "bootpd.h"
@@ -180,6 +181,8 @@ unlink_port(struct softnetd *sd, struct port *p)
 	}
 	ip_unlink(ps, p);
 	expose_close(sd, p);
+	if (p->captures != NULL)
+		capture_end_all(sd, &p->captures);
 	switch_unblock(sd, p);
 	if (p->ev != NULL)
 		event_free(p->ev);

@@ -22,6 +22,7 @@ struct softnetd;
 struct event;
 struct expose;
 struct backlog;
+struct capture;
 
 #define PORT_NAMELEN ADDR_NAMELEN
 
@@ -32,6 +33,7 @@ struct port_stats {
 	uint64_t drops[DROP__COUNT];
 	uint64_t dhcp_declines;    /* DECLINEs taken (issue 14) */
 	uint64_t dhcp_bad_options; /* DHCP options ignored, bad length */
+	uint64_t capture_drops;    /* frames a slow capture reader lost */
 };
 
 struct port {
@@ -67,6 +69,7 @@ struct port {
 	struct rate dhcp_rate; /* DHCP messages (config dhcp.rate/burst) */
 	bool admin;            /* root/admin_group: no lease or backlog share */
 	struct port_stats st;
+	struct capture *captures; /* packet captures (capture.c), or NULL */
 };
 
 TAILQ_HEAD(port_list, port);

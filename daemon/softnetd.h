@@ -25,6 +25,7 @@ struct sw;
 struct bootpd;
 struct hostaddr;
 struct json_t;
+struct captures;
 
 struct softnetd {
 	struct config cfg;
@@ -47,6 +48,7 @@ struct softnetd {
 	struct fdbudget fdb;       /* the descriptor budget (fdbudget.c) */
 	struct bootpd *bootpd;     /* the bootpd lease mirror, or NULL */
 	struct hostaddr *hostaddr; /* the host's addresses (hostaddr.c) */
+	struct captures *captures; /* packet captures (capture.c) */
 	time_t started;
 	bool no_batch;   /* -B: one frame per system call */
 	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
