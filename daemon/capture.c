@@ -445,6 +445,10 @@ capture_start(struct softnetd *sd, struct capture **head,
 	struct capture *c;
 	int sv[2], sz = CAPTURE_SNDBUF;
 
+	if (sd->captures == NULL) { /* a test context without capture_init */
+		snprintf(msg, msglen, "captures are not set up");
+		return CAPTURE_E_SYS;
+	}
 	if ((err = capture_room(sd, a, msg, msglen)) != CAPTURE_OK)
 		return err;
 	if (osdep_socketpair(AF_UNIX, SOCK_STREAM, sv) == -1) {
