@@ -33,8 +33,11 @@ struct capture;
 #define CAPTURE_ISB_LEN 40 /* isb_ifdrop, end of options */
 /* The longest comment an EPB carries ("drop: " + a reason name). */
 #define CAPTURE_COMMENT_MAX 64
-/* EPB header (28) + options (flags 8, comment, end 4) + trailer (4). */
-#define CAPTURE_EPB_OVERHEAD (28 + 8 + 4 + CAPTURE_COMMENT_MAX + 4 + 4)
+/*
+ * EPB header (28), padding of the data (up to 3), options (flags 8,
+ * comment, end 4) and trailer (4): a block is at most this plus its frame.
+ */
+#define CAPTURE_EPB_OVERHEAD (28 + 3 + 8 + 4 + CAPTURE_COMMENT_MAX + 4 + 4)
 
 /* Section Header Block: little-endian, version 1.0, unknown length. */
 size_t capture_pcapng_shb(uint8_t *buf, size_t cap);

@@ -7,6 +7,7 @@
  * ways a capture ends.
  */
 #include <errno.h>
+#include <event2/event.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -405,6 +406,38 @@ test_capture_slow_reader(void **state)
 	assert_null(p->captures);
 }
 
+/*
+ * The largest frames (a superframe's size) with a comment: a block the
+ * socket takes in part has its rest kept and written once the reader
+ * drains (the event loop's write event), never torn in the stream.
+ */
+static void
+test_capture_big_frames(void **state)
+{
+	static uint8_t buf[8 << 20], f[PKT_MAX_FRAME];
+	size_t len, last = 0;
+	unsigned epbs, i;
+	char err[32];
+	struct port *p;
+	int rfd;
+
+	(void)state;
+	p = attach(&alice, "vm1", MAC_A);
+	rfd = start(&alice, "vm1", ",\"drops\":true", &session_a, err);
+	for (i = 0; i < 50; i++) /* oversize: dropped, with its comment */
+		switch_from_vm(&sd, p, f, frame(f, true, PKT_MAX_FRAME));
+	assert_true(p->st.capture_drops > 0);
+	len = drain(rfd, buf, sizeof(buf));
+	event_base_loop(sd.base, EVLOOP_NONBLOCK);
+	len += drain(rfd, buf + len, sizeof(buf) - len);
+	epbs = walk(buf, len, &last);
+	assert_int_equal(epbs + p->st.capture_drops, 50);
+	assert_int_equal(le32(buf + last + 20), PKT_MAX_FRAME);
+	assert_memory_equal(
+	    buf + last + 28 + PKT_MAX_FRAME + 3 + 12, "drop: oversize", 14);
+	close(rfd);
+}
+
 /* The VM goes: the capture ends with an ISB counting the drops. */
 static void
 test_capture_ends_with_vm(void **state)
@@ -446,6 +479,8 @@ main(void)
 	        test_capture_who_and_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_capture_slow_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_capture_big_frames, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_capture_ends_with_vm, setup, teardown),
 	};
