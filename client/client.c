@@ -124,8 +124,80 @@ read_line(int s, size_t *lenp)
 	return NULL;
 }
 
+/*
+ * Reads one reply line that may carry a descriptor (SCM_RIGHTS, with its
+ * first byte) into a malloc'd buffer; *rfd is the descriptor or -1. Used
+ * only where nothing follows the reply on the connection, so it reads in
+ * blocks without peeking. Descriptors beyond the first are closed.
+ */
+static char *
+read_line_fd(int s, size_t *lenp, int *rfd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	size_t len = 0, cap = 4096, i, nfds;
+	char *buf = malloc(cap), *nbuf;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	ssize_t n;
+	int fds[4];
+
+	*rfd = -1;
+	while (buf != NULL) {
+		if (len == cap) {
+			if ((nbuf = realloc(buf, cap * 2)) == NULL)
+				break;
+			buf = nbuf;
+			cap *= 2;
+		}
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = buf + len;
+		iov.iov_len = cap - len;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		n = recvmsg(s, &msg, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+		     cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			nfds = nfds > 4 ? 4 : nfds;
+			memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+			for (i = 0; i < nfds; i++) {
+				if (*rfd == -1)
+					*rfd = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+		len += (size_t)n;
+		if (buf[len - 1] == '\n') {
+			*lenp = len - 1;
+			return buf;
+		}
+	}
+	free(buf);
+	if (*rfd != -1)
+		close(*rfd);
+	*rfd = -1;
+	return NULL;
+}
+
 json_t *
 client_call(struct client *c, json_t *req, int fd)
+{
+	return client_call_fd(c, req, fd, NULL);
+}
+
+json_t *
+client_call_fd(struct client *c, json_t *req, int fd, int *rfd)
 {
 	json_error_t jerr;
 	json_t *r;
@@ -165,7 +237,11 @@ client_call(struct client *c, json_t *req, int fd)
 		client_warnx(c, "sending to softnetd: %s", strerror(errno));
 		return NULL;
 	}
-	if (line == NULL && (line = read_line(c->fd, &len)) == NULL) {
+	if (line == NULL && rfd != NULL)
+		line = read_line_fd(c->fd, &len, rfd);
+	else if (line == NULL)
+		line = read_line(c->fd, &len);
+	if (line == NULL) {
 		c->lost = true;
 		client_warnx(c, "softnetd closed the connection");
 		return NULL;
@@ -183,7 +259,13 @@ client_call(struct client *c, json_t *req, int fd)
 json_t *
 client_do(struct client *c, json_t *req, int fd)
 {
-	json_t *r = client_call(c, req, fd), *e;
+	return client_do_fd(c, req, fd, NULL);
+}
+
+json_t *
+client_do_fd(struct client *c, json_t *req, int fd, int *rfd)
+{
+	json_t *r = client_call_fd(c, req, fd, rfd), *e;
 	const char *msg, *code;
 
 	if (r == NULL)
@@ -197,6 +279,10 @@ client_do(struct client *c, json_t *req, int fd)
 	client_warnx(
 	    c, "%s (%s)", msg ? msg : "request refused", code ? code : "error");
 	json_decref(r);
+	if (rfd != NULL && *rfd != -1) {
+		close(*rfd);
+		*rfd = -1;
+	}
 	return NULL;
 }
 

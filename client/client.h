@@ -71,6 +71,12 @@ json_t *client_call(struct client *c, json_t *req, int fd);
  * daemon's error message and returns NULL.
  */
 json_t *client_do(struct client *c, json_t *req, int fd);
+/*
+ * client_call and client_do for a reply that may carry a descriptor
+ * (SCM_RIGHTS): *rfd is it, or -1 (and -1 after a refusal).
+ */
+json_t *client_call_fd(struct client *c, json_t *req, int fd, int *rfd);
+json_t *client_do_fd(struct client *c, json_t *req, int fd, int *rfd);
 /* Prints a JSON value the way --json output is printed. */
 void client_print_json(json_t *v);
 /* "-" for null, the string, or the integer as text. */
@@ -135,5 +141,6 @@ extern const struct cmd_entry cmd_stats_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_leases_entry;
 extern const struct cmd_entry cmd_events_entry;
+extern const struct cmd_entry cmd_capture_entry;
 
 #endif

@@ -27,6 +27,7 @@ static const struct cmd_entry *const cmds[] = {
     &cmd_exec_entry,
     &cmd_policy_entry,
     &cmd_events_entry,
+    &cmd_capture_entry,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -64,9 +64,9 @@ static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
     "database", "max_vms", "user", "max_vms_per_user", "max_connections",
     "max_connections_per_user", "admin_reserved_connections", "client_timeout",
     "max_reply_bytes", "max_proxied_connections", "max_proxied_per_vm",
-    "expose_udp_idle", "vm_limits", "uplink", "dhcp", "default_policy",
-    "bootpd_leases", "dns", "max_event_subscribers",
-    "max_event_subscribers_per_user", NULL};
+    "expose_udp_idle", "max_captures", "max_captures_per_user", "vm_limits",
+    "uplink", "dhcp", "default_policy", "bootpd_leases", "dns",
+    "max_event_subscribers", "max_event_subscribers_per_user", NULL};
 static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
 static const char *const dhcp_keys[] = {"lease_time", "dns",
@@ -787,7 +787,11 @@ load_top(struct loader *l, json_t *root, struct config *cfg)
 	    get_uint(l, root, NULL, "max_proxied_per_vm", 1, 65535,
 	        &cfg->max_proxied_per_vm) == -1 ||
 	    get_uint(l, root, NULL, "expose_udp_idle", 1, 86400,
-	        &cfg->expose_udp_idle) == -1)
+	        &cfg->expose_udp_idle) == -1 ||
+	    get_uint(l, root, NULL, "max_captures", 1, 1024,
+	        &cfg->max_captures) == -1 ||
+	    get_uint(l, root, NULL, "max_captures_per_user", 1, 1024,
+	        &cfg->max_captures_per_user) == -1)
 		return -1;
 	/* The event stream (issue #16, events.c). */
 	if (get_uint(l, root, NULL, "max_event_subscribers", 1, 4096,
@@ -956,6 +960,8 @@ config_defaults(struct config *cfg)
 	cfg->max_proxied_connections = 1024;
 	cfg->max_proxied_per_vm = 256;
 	cfg->expose_udp_idle = 60;
+	cfg->max_captures = 8;
+	cfg->max_captures_per_user = 2;
 	cfg->max_event_subscribers = 32;
 	cfg->max_event_subscribers_per_user = 4;
 	/*

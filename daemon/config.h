@@ -62,6 +62,12 @@ struct config {
 	 */
 	unsigned max_event_subscribers;
 	unsigned max_event_subscribers_per_user;
+	/*
+	 * Packet captures running at once (8; the last one is kept for
+	 * root and admin_group) and per non-admin uid (2).
+	 */
+	unsigned max_captures;
+	unsigned max_captures_per_user;
 	/* socket_group was in the file, not defaulted (control_init). */
 	bool socket_group_set;
 	struct {

@@ -55,6 +55,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "control.h"
 #include "ctl_json.h"
 #include "ctl_ops.h"
@@ -94,6 +95,7 @@ struct conn {
 	struct ctl_peer peer;
 	bool closing;      /* close once out is flushed */
 	bool served;       /* answered at least one request */
+	int reply_fd;      /* goes with the first byte of out, or -1 */
 	struct event *tmo; /* client_timeout while something is pending */
 	bool stream;       /* an event subscriber: events.c writes to it */
 };
@@ -120,6 +122,7 @@ void
 control_session_end(struct softnetd *sd, void *session)
 {
 	vm_session_end(sd, session);
+	capture_session_end(sd, session);
 }
 
 bool
@@ -191,6 +194,8 @@ conn_free(struct conn *c)
 	for (i = 0; i < c->nfds; i++)
 		close(c->fds[i].fd);
 	events_unsubscribe(c->sd, c);
+	if (c->reply_fd != -1)
+		close(c->reply_fd);
 	TAILQ_REMOVE(&ctl->conns, c, entry);
 	ctl->nconns--;
 	c->sd->fdb.ctl -= CONTROL_CONN_FDS;
@@ -231,10 +236,52 @@ conn_timer(struct conn *c, bool progress)
 		event_add(c->tmo, &tv);
 }
 
+/*
+ * Sends the start of out with c->reply_fd by SCM_RIGHTS (the reply line
+ * it belongs to is all of out: a connection is not read while a reply is
+ * unwritten), then closes the daemon's copy. -1 when the client is gone.
+ */
+static int
+conn_write_fd(struct conn *c, bool *progress)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	size_t len = evbuffer_get_length(c->out);
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(cbuf, 0, sizeof(cbuf));
+	iov.iov_base = evbuffer_pullup(c->out, (ev_ssize_t)len);
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->reply_fd, sizeof(int));
+	if ((n = sendmsg(c->fd, &msg, OSDEP_MSG_NOSIGNAL)) == -1)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	close(c->reply_fd);
+	c->reply_fd = -1;
+	evbuffer_drain(c->out, (size_t)n);
+	*progress = true;
+	return 0;
+}
+
 /* Writes what the socket takes now. -1 when the client is gone. */
 static int
 conn_write_out(struct conn *c, bool *progress)
 {
+	if (c->reply_fd != -1 && evbuffer_get_length(c->out) > 0 &&
+	    conn_write_fd(c, progress) == -1)
+		return -1;
+	if (c->reply_fd != -1)
+		return 0;
 	while (evbuffer_get_length(c->out) > 0) {
 		if (evbuffer_write(c->out, c->fd) == -1)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
@@ -430,8 +477,9 @@ conn_lines(struct conn *c)
 			           "unread (max_reply_bytes); try again",
 			           c->sd->cfg.max_reply_bytes));
 		} else {
-			conn_reply(c, ctl_ops_request(c->sd, &c->peer,
-			                  c->in + used, linelen, fd, c));
+			conn_reply(
+			    c, ctl_ops_request_fd(c->sd, &c->peer, c->in + used,
+			           linelen, fd, c, &c->reply_fd));
 			c->stream = events_is_subscriber(c->sd, c);
 		}
 		c->served = true;
@@ -613,6 +661,7 @@ conn_new(struct softnetd *sd, int fd)
 	c = xcalloc(1, sizeof(*c));
 	c->sd = sd;
 	c->fd = fd;
+	c->reply_fd = -1;
 	c->incap = CONN_IN_START;
 	c->in = xmalloc(c->incap);
 	c->out = evbuffer_new();

@@ -107,7 +107,7 @@ stats_json(const struct port *p)
 		json_object_set_new(drops, drop_reason_name(r),
 		    json_integer((json_int_t)p->st.drops[r]));
 	}
-	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I}",
+	o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:b,s:I,s:I,s:I,s:I,s:I}",
 	    "tx_frames", (json_int_t)p->st.tx_frames, "tx_bytes",
 	    (json_int_t)p->st.tx_bytes, "rx_frames",
 	    (json_int_t)p->st.rx_frames, "rx_bytes", (json_int_t)p->st.rx_bytes,
@@ -116,7 +116,8 @@ stats_json(const struct port *p)
 	    "dhcp_declines", (json_int_t)p->st.dhcp_declines,
 	    "dhcp_bad_options", (json_int_t)p->st.dhcp_bad_options,
 	    "proxied_connections", (json_int_t)expose_count(p), "udp_mappings",
-	    (json_int_t)expose_udp_count(p));
+	    (json_int_t)expose_udp_count(p), "capture_drops",
+	    (json_int_t)p->st.capture_drops);
 	/* Reads put off (issue 18): its excess stayed in its own queue. */
 	json_object_set_new(
 	    o, "read_pauses", json_integer((json_int_t)p->st.read_pauses));

@@ -28,6 +28,7 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "capture.h"
 #include "clock.h"
 #include "ctl_json.h"
 #include "ctl_ops.h"
@@ -721,6 +722,12 @@ op_status(const struct ctl_req *r)
 	json_object_set_new(st, "limits",
 	    r->sd->control_limits != NULL ? r->sd->control_limits(r->sd)
 	                                  : json_object());
+	json_object_set_new(st, "captures",
+	    json_pack("{s:I,s:I,s:I,s:I}", "running",
+	        (json_int_t)capture_count(r->sd), "max_captures",
+	        (json_int_t)r->sd->cfg.max_captures, "max_captures_per_user",
+	        (json_int_t)r->sd->cfg.max_captures_per_user, "dropped",
+	        (json_int_t)capture_drops_total(r->sd)));
 	json_object_set_new(reply, "status", st);
 	return reply;
 }
@@ -760,6 +767,63 @@ op_events(const struct ctl_req *r)
 	return reply;
 }
 
+/*
+ * capture: starts a packet capture of a VM the peer may act on and
+ * answers with the reading end of its socketpair (control.c sends it by
+ * SCM_RIGHTS with the reply). "direction" "in", "out" or "both"
+ * (default), from the VM's point of view; "drops" true adds the frames
+ * the daemon dropped, with their reason. It ends with this connection.
+ */
+static json_t *
+op_capture(const struct ctl_req *r)
+{
+	json_t *dir = json_object_get(r->req, "direction");
+	json_t *drops = json_object_get(r->req, "drops"), *reply;
+	struct capture_args a = {.owner = r->peer->uid,
+	    .admin = r->peer->admin,
+	    .session = r->session,
+	    .dir = CAPTURE_BOTH};
+	char msg[CTL_JSON_MSG_LEN], name[PORT_NAMELEN];
+	struct port *p;
+	int fd;
+
+	if ((drops != NULL && !json_is_boolean(drops)) ||
+	    (dir != NULL && !json_is_string(dir)))
+		return ctl_json_error(r->id, SOFTNET_E_BAD_REQUEST,
+		    "\"drops\" must be a boolean, \"direction\" a string");
+	if (dir != NULL && strcmp(json_string_value(dir), "in") == 0)
+		a.dir = CAPTURE_IN;
+	else if (dir != NULL && strcmp(json_string_value(dir), "out") == 0)
+		a.dir = CAPTURE_OUT;
+	else if (dir != NULL && strcmp(json_string_value(dir), "both") != 0)
+		return ctl_json_error(r->id, SOFTNET_E_BAD_REQUEST,
+		    "\"direction\" must be \"in\", \"out\" or \"both\"");
+	a.drops = json_is_true(drops);
+	if ((reply = find_vm(r, &p)) != NULL)
+		return reply;
+	if (!fdbudget_room(r->sd, 1, r->peer->admin))
+		return ctl_json_error(r->id, SOFTNET_E_BUSY,
+		    "daemon busy: no descriptors to spare for a capture");
+	if (p->name[0] != '\0')
+		snprintf(name, sizeof(name), "%s", p->name);
+	else
+		snprintf(name, sizeof(name), "vm%u", p->id);
+	a.name = name;
+	a.dropped = &p->st.capture_drops;
+	switch (capture_start(r->sd, &p->captures, &a, &fd, msg, sizeof(msg))) {
+	case CAPTURE_OK:
+		break;
+	case CAPTURE_E_SYS:
+		return ctl_json_error(r->id, SOFTNET_E_INTERNAL, "%s", msg);
+	default:
+		return ctl_json_error(r->id, SOFTNET_E_BUSY, "%s", msg);
+	}
+	log_info(
+	    "vm %u: capture started by uid %u", p->id, (unsigned)r->peer->uid);
+	*r->reply_fd = fd;
+	return reply_vm(r, p, false);
+}
+
 /* The fields each op takes; any other is refused before the op runs. */
 static const char *const k_bare[] = {"op", "id", NULL};
 static const char *const k_vm[] = {"op", "id", "vm", NULL};
@@ -768,6 +832,8 @@ static const char *const k_hello[] = {"op", "id", "version", "client", NULL};
 static const char *const k_attach[] = {"op", "id", "mac", "name", "session",
     "allow", "block", "expose", "ip", NULL};
 static const char *const k_mac[] = {"op", "id", "mac", NULL};
+static const char *const k_capture[] = {
+    "op", "id", "vm", "direction", "drops", NULL};
 static const char *const k_policy_set[] = {
     "op", "id", "vm", "allow", "block", "revision", NULL};
 
@@ -789,6 +855,7 @@ static const struct ctl_op {
     {SOFTNET_OP_LEASE_RELEASE, op_lease_release, false, k_mac},
     {SOFTNET_OP_STATUS, op_status, false, k_bare},
     {SOFTNET_OP_EVENTS, op_events, false, k_vm},
+    {SOFTNET_OP_CAPTURE, op_capture, false, k_capture},
 };
 
 /* Checks that req has no key outside allowed; names the first stray one. */
@@ -848,12 +915,29 @@ json_t *
 ctl_ops_request(struct softnetd *sd, const struct ctl_peer *peer,
     const char *line, size_t len, int fd, void *session)
 {
-	struct ctl_req r = {
-	    .sd = sd, .peer = peer, .fd = fd, .session = session};
+	json_t *reply;
+	int reply_fd;
+
+	reply = ctl_ops_request_fd(sd, peer, line, len, fd, session, &reply_fd);
+	if (reply_fd != -1)
+		close(reply_fd);
+	return reply;
+}
+
+json_t *
+ctl_ops_request_fd(struct softnetd *sd, const struct ctl_peer *peer,
+    const char *line, size_t len, int fd, void *session, int *reply_fd)
+{
+	struct ctl_req r = {.sd = sd,
+	    .peer = peer,
+	    .fd = fd,
+	    .session = session,
+	    .reply_fd = reply_fd};
 	const struct ctl_op *op = NULL;
 	json_error_t jerr;
 	json_t *reply;
 
+	*reply_fd = -1;
 	r.req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (r.req == NULL || !json_is_object(r.req)) {
 		reply = ctl_json_error(NULL, SOFTNET_E_BAD_JSON,

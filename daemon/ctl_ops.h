@@ -29,6 +29,7 @@ struct ctl_req {
 	json_t *id;    /* its "id", echoed in the reply, or NULL */
 	int fd;        /* the descriptor that came with it, or -1 */
 	void *session; /* the connection, for session attachments */
+	int *reply_fd; /* an op answering with a descriptor puts it here */
 };
 
 /*
@@ -38,5 +39,12 @@ struct ctl_req {
  */
 json_t *ctl_ops_request(struct softnetd *sd, const struct ctl_peer *peer,
     const char *line, size_t len, int fd, void *session);
+/*
+ * ctl_ops_request for a transport that can pass a descriptor back with
+ * the reply ("capture"): *reply_fd is -1, or one the caller sends with
+ * the reply line and then closes.
+ */
+json_t *ctl_ops_request_fd(struct softnetd *sd, const struct ctl_peer *peer,
+    const char *line, size_t len, int fd, void *session, int *reply_fd);
 
 #endif

@@ -67,7 +67,8 @@ fdbudget_free(struct softnetd *sd)
 
 	if (b->limit == 0)
 		return UINT_MAX;
-	used = (unsigned long long)b->ctl + b->expose + port_count(sd);
+	used = (unsigned long long)b->ctl + b->expose + b->capture +
+	       port_count(sd);
 	return used < usable ? usable - (unsigned)used : 0;
 }
 

@@ -35,6 +35,8 @@ struct fdbudget {
 	unsigned ctl;    /* reserved by control connections, worst case */
 	unsigned expose; /* exposed listeners and proxied connections */
 	uint64_t attach_refused; /* attaches refused: no descriptor to spare */
+	/* The daemon's ends of packet captures (capture.c). */
+	unsigned capture;
 };
 
 /* Reads the limit and counts the descriptors open now (call last). */

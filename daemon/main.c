@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bootpd.h"
+#include "capture.h"
 #include "config.h"
 #include "control.h"
 #include "dnsfwd.h"
@@ -346,6 +347,7 @@ start(struct softnetd *sd)
 	softnetd_derive_network(sd);
 	events_init(sd); /* before anything that reports */
 	port_init(sd);
+	capture_init(sd);
 	switch_init(sd);
 	vm_init(sd);
 	hostaddr_init(sd);
@@ -398,6 +400,7 @@ stop(struct softnetd *sd, struct watch *w)
 	bootpd_shutdown(sd); /* before the ports it reads go */
 	vm_shutdown(sd);
 	port_shutdown(sd);
+	capture_shutdown(sd);
 	switch_shutdown(sd);
 	hostaddr_shutdown(sd);
 	events_shutdown(sd);

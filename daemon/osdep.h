@@ -78,6 +78,18 @@ int osdep_drop_privileges(const char *user, char *err, size_t errlen);
 #endif
 
 /*
+ * send(2) flag that keeps a write to a closed peer from raising SIGPIPE
+ * (Linux); 0 where there is none and osdep_nosigpipe does it (macOS).
+ */
+#ifdef MSG_NOSIGNAL
+#define OSDEP_MSG_NOSIGNAL MSG_NOSIGNAL
+#else
+#define OSDEP_MSG_NOSIGNAL 0
+#endif
+/* Makes writes to socket fd never raise SIGPIPE (SO_NOSIGPIPE); 0 or -1. */
+int osdep_nosigpipe(int fd);
+
+/*
  * socket(2) whose descriptor is close-on-exec and, with nonblock,
  * non-blocking: atomically where the OS has SOCK_CLOEXEC (Linux), by
  * fcntl right after on macOS, which has neither flag. -1 with errno.

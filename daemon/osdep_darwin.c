@@ -96,6 +96,15 @@ osdep_socket(int domain, int type, bool nonblock)
 	return softnet_sys_socket(domain, type, nonblock);
 }
 
+/* XNU has no MSG_NOSIGNAL: the socket option does it per socket. */
+int
+osdep_nosigpipe(int fd)
+{
+	int on = 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof(on));
+}
+
 int
 osdep_socketpair(int domain, int type, int sv[2])
 {

@@ -72,6 +72,14 @@ osdep_socket(int domain, int type, bool nonblock)
 	return softnet_sys_socket(domain, type, nonblock);
 }
 
+/* Linux writes with MSG_NOSIGNAL (OSDEP_MSG_NOSIGNAL): nothing to set. */
+int
+osdep_nosigpipe(int fd)
+{
+	(void)fd;
+	return 0;
+}
+
 int
 osdep_socketpair(int domain, int type, int sv[2])
 {

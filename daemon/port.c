@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "capture.h"
 #include "clock.h"
 #include "events.h"
 #include "log.h"
@@ -186,6 +187,8 @@ unlink_port(struct softnetd *sd, struct port *p)
 	ip_unlink(ps, p);
 	if (ps->hooks.removed != NULL)
 		ps->hooks.removed(sd, p);
+	if (p->captures != NULL)
+		capture_end_all(sd, &p->captures);
 	if (ps->h.unblock != NULL)
 		ps->h.unblock(sd, p);
 	if (p->ev != NULL)

@@ -22,6 +22,7 @@ struct softnetd;
 struct event;
 struct expose;
 struct backlog;
+struct capture;
 
 #define PORT_NAMELEN ADDR_NAMELEN
 
@@ -40,6 +41,7 @@ struct port_stats {
 	 */
 	uint64_t read_pauses;
 	uint64_t read_paused_us; /* for how long in all */
+	uint64_t capture_drops;  /* frames a slow capture reader lost */
 };
 
 struct port {
@@ -79,6 +81,7 @@ struct port {
 	struct rate dhcp_rate; /* DHCP messages (config dhcp.rate/burst) */
 	bool admin;            /* root/admin_group: no lease or backlog share */
 	struct port_stats st;
+	struct capture *captures; /* packet captures (capture.c), or NULL */
 };
 
 TAILQ_HEAD(port_list, port);

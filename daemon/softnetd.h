@@ -26,6 +26,7 @@ struct bootpd;
 struct hostaddr;
 struct json_t;
 struct events;
+struct captures;
 
 struct softnetd {
 	struct config cfg;
@@ -49,6 +50,7 @@ struct softnetd {
 	struct bootpd *bootpd;     /* the bootpd lease mirror, or NULL */
 	struct hostaddr *hostaddr; /* the host's addresses (hostaddr.c) */
 	struct events *events;     /* the event stream (events.c) */
+	struct captures *captures; /* packet captures (capture.c) */
 	time_t started;
 	bool no_batch;   /* -B: one frame per system call */
 	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */

@@ -38,6 +38,7 @@
 
 #include "addr.h"
 #include "bootpd.h"
+#include "capture.h"
 #include "clock.h"
 #include "dhcp.h"
 #include "events.h"
@@ -93,6 +94,17 @@ struct sw {
 };
 
 static const uint8_t bcast[PKT_ETH_ALEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/*
+ * Copies a frame to p's packet captures once its fate is decided (reason
+ * CAPTURE_PASS or the drop reason): with none running, one comparison.
+ */
+static inline void
+cap(struct port *p, unsigned dir, const uint8_t *frame, size_t len, int reason)
+{
+	if (p->captures != NULL)
+		capture_frame(&p->captures, dir, frame, len, reason);
+}
 
 /* Writes the queued uplink frames. */
 static void
@@ -261,20 +273,25 @@ to_port(struct softnetd *sd, struct port *q, const struct pkt_info *pi,
 
 	if (filter_to_vm(&sd->net, &vm, pi, &why) != FILTER_PASS) {
 		q->st.drops[why]++;
+		cap(q, CAPTURE_IN, frame, pi->len, (int)why);
 		return;
 	}
 	if (!rate_take(
 	        &q->rx_rate, &sd->cfg.vm_limits.rx, pi->len, sw->now_ns)) {
 		port_rate_drop(sd, q);
+		cap(q, CAPTURE_IN, frame, pi->len, DROP_RATE_LIMIT);
 		return;
 	}
 	if (port_blocked(q)) {
 		if (!q->dead)
 			q->st.drops[DROP_QUEUE_FULL]++;
+		cap(q, CAPTURE_IN, frame, pi->len, DROP_QUEUE_FULL);
 		if (port_hung(q))
 			block(sd, q);
 		return;
 	}
+	/* Superframes whole: the capture shows what the VM is given. */
+	cap(q, CAPTURE_IN, frame, pi->len, CAPTURE_PASS);
 	if (q->vnet) {
 		port_send_vnet(sd, q, frame, pi->len, vnet);
 	} else if (vnet->gso_type != PKT_VNET_GSO_NONE) {
@@ -409,6 +426,8 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 	}
 	if (res.dropped)
 		p->st.drops[res.drop]++;
+	cap(p, CAPTURE_OUT, pi->frame, pi->len,
+	    res.dropped ? (int)res.drop : CAPTURE_PASS);
 	if (res.dropped && res.drop == DROP_DHCP_RATE)
 		sw->st.dhcp_rate_limited++;
 	if (res.pool_full) {
@@ -445,8 +464,10 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 		port_set_lease(sd, p, res.ip, res.expires);
 	else if (res.unbound && p->ip != 0)
 		port_set_lease(sd, p, 0, 0);
-	if (res.reply_len > 0)
+	if (res.reply_len > 0) {
+		cap(p, CAPTURE_IN, sw->dhcp_buf, res.reply_len, CAPTURE_PASS);
 		port_send(sd, p, sw->dhcp_buf, res.reply_len);
+	}
 }
 
 /*
@@ -487,6 +508,7 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	if (!rate_take(
 	        &p->tx_rate, &sd->cfg.vm_limits.tx, f->len, sd->sw->now_ns)) {
 		port_rate_drop(sd, p);
+		cap(p, CAPTURE_OUT, f->data, f->len, DROP_RATE_LIMIT);
 		return;
 	}
 	/*
@@ -498,12 +520,14 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	if (f->len > PKT_ETH_HLEN + sd->up.mtu &&
 	    (f->vnet.gso_type & ~PKT_VNET_GSO_ECN) == PKT_VNET_GSO_NONE) {
 		p->st.drops[DROP_OVERSIZE]++;
+		cap(p, CAPTURE_OUT, f->data, f->len, DROP_OVERSIZE);
 		return;
 	}
 	(void)pkt_parse(f->data, f->len, &pi);
 	switch (filter_from_vm(&sd->net, &vm, &pi, &why)) {
 	case FILTER_DROP:
 		p->st.drops[why]++;
+		cap(p, CAPTURE_OUT, f->data, f->len, (int)why);
 		if (p->vnet && (why == DROP_SRC_MAC || why == DROP_RUNT))
 			port_vnet_anomaly(sd, p);
 		return;
@@ -516,13 +540,16 @@ vm_frame(struct softnetd *sd, struct port *p, struct frame *f)
 	/* The VM's offload header must describe this very frame. */
 	if (!gso_validate(&f->vnet, &pi)) {
 		p->st.drops[DROP_VNET_HDR]++;
+		cap(p, CAPTURE_OUT, f->data, f->len, DROP_VNET_HDR);
 		port_vnet_anomaly(sd, p);
 		return;
 	}
 	if (!segments_fit(sd, &f->vnet, &pi)) {
 		p->st.drops[DROP_OVERSIZE]++;
+		cap(p, CAPTURE_OUT, f->data, f->len, DROP_OVERSIZE);
 		return;
 	}
+	cap(p, CAPTURE_OUT, f->data, f->len, CAPTURE_PASS);
 	if (memcmp(pi.eth->dst, bcast, PKT_ETH_ALEN) == 0) {
 		if (pi.arp != NULL)
 			q = port_by_ip(sd, pkt_arp_tpa(pi.arp));

@@ -65,6 +65,16 @@
  * Too many subscribers: "busy".
  */
 #define SOFTNET_OP_EVENTS "events"
+/*
+ * Packet capture: {"vm": V, "direction": "in"|"out"|"both", "drops": B}.
+ * The ok reply ("vm") carries, by SCM_RIGHTS on the reply line, a stream
+ * socket that reads as pcapng (SHB, IDB, one EPB per frame, an ISB with
+ * isb_ifdrop at the end); the capture ends when the reader closes it or
+ * this connection closes, or when the VM detaches. Refused with "busy"
+ * at max_captures (the last kept for root and admin_group) or
+ * max_captures_per_user.
+ */
+#define SOFTNET_OP_CAPTURE "capture"
 
 /* Error codes (the "code" of a failed reply). Stable: scripts match them. */
 #define SOFTNET_E_BAD_JSON      "bad_json"      /* not a JSON object */

@@ -77,7 +77,7 @@ e2e_run() {
 	fi
 }
 
-VMNET_E2E=${VMNET_E2E:-test_leases test_isolation test_dataplane test_vmnet}
+VMNET_E2E=${VMNET_E2E:-test_leases test_isolation test_dataplane test_vmnet test_capture}
 if [ "$mode" = vmnet ] || { [ "$mode" = all ] && [ -x "$build/vmnet/softnetd" ]; }; then
 	echo "== end-to-end over the fake vmnet.framework (make test-vmnet)"
 	if [ ! -x "$build/vmnet/softnetd" ]; then

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture.h"
 #include "leasedb.h"
 #include "port.h"
 #include "switch.h"
@@ -47,6 +48,7 @@ testd_open(struct softnetd *sd, const uint8_t upmac[6])
 	softnetd_derive_network(sd);
 	sd->started = time(NULL);
 	port_init(sd);
+	capture_init(sd);
 	switch_init(sd);
 	vm_init(sd);
 }
@@ -56,6 +58,7 @@ testd_close(struct softnetd *sd)
 {
 	vm_shutdown(sd);
 	port_shutdown(sd);
+	capture_shutdown(sd);
 	switch_shutdown(sd);
 	leasedb_close(sd->db);
 	event_base_free(sd->base);

@@ -26,7 +26,8 @@ socket-pair rows and RTT over the fake-vmnet build, as ratios to the same
 rows over the TAP build measured beside them; (11) Kea's perfdhcp
 (issue #14): DORA leases/s and delay of softnetd through the relay shim
 tests/tools/dhcprelay.c, beside dnsmasq given the same pool and the shim
-answering alone.
+answering alone; (3c) row 3 with one packet capture of the guest running
+(issue #16: softnetctl capture -w /dev/null), beside row 3 without one.
 """
 
 import json
@@ -345,6 +346,31 @@ def bench_softnet_tap(res):
                 if v:
                     drops[k] = drops.get(k, 0) + v
         res["tap_drops"] = drops
+    finally:
+        env.close()
+
+
+def bench_softnet_capture(res):
+    """Row 3c: one TAP guest to ext while softnetctl captures it (a
+    reader that keeps up: -w /dev/null), and what the capture dropped."""
+    env = Env()
+    try:
+        t = Topology(env)
+        g = t.guest("cg", "02:00:00:00:0c:01")
+        g.dhcp()
+        iperf_server(env, t.ext)
+        cap = bg(env, "capture", [SOFTNETCTL, "-s", t.daemon.sock,
+                                  "capture", "cg", "-w", "/dev/null"])
+        wait_for(lambda: t.daemon.ctl_json("status")["captures"]
+                 ["running"] == 1, what="the capture to start")
+        res["cap_up"] = iperf_median(g.ns, EXT_IP, False, "tap + capture")
+        res["cap_down"] = iperf_median(g.ns, EXT_IP, True, "tap + capture")
+        st = t.stats("cg")
+        res["cap_drops"] = st.get("capture_drops")
+        res["cap_frames"] = st["tx_frames"] + st["rx_frames"]
+        if cap.poll() is not None:
+            raise Unavailable("softnetctl capture ended early: %s" %
+                              logtail(env, "capture"))
     finally:
         env.close()
 
@@ -1217,6 +1243,11 @@ def build_rows(res):
         add("3", "softnet TAP " + name, v, "Gbit/s", xv, xp, "best peer",
             ">=0.7x veth, >=2x peers", ok)
     for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
+        v = g("cap_" + d)
+        add("3c", "softnet TAP + 1 capture " + name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), ratio(v, g("tap_" + d)),
+            "no capture")
+    for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
         v, vb = g("sock_" + d), g("sockB_" + d)
         x = ratio(v, vb)
         add("4", "softnet socketpair " + name, v, "Gbit/s",
@@ -1384,6 +1415,7 @@ def main():
         ("pasta", bench_pasta, True),
         ("slirp4netns", bench_slirp, True),
         ("softnet TAP guests", bench_softnet_tap, False),
+        ("softnet TAP capture", bench_softnet_capture, False),
         ("softnet socketpair", lambda r: bench_softnet_sock(r, False), False),
         ("softnet socketpair -B", lambda r: bench_softnet_sock(r, True),
          False),
@@ -1425,6 +1457,10 @@ def main():
                      json.dumps(res["tap_drops"], sort_keys=True))
     if res.get("dhcp_note"):
         notes.append("DHCP: " + res["dhcp_note"])
+    if res.get("cap_drops") is not None:
+        notes.append("capture (row 3c): %d of %d frames of the guest not "
+                     "captured (the reader, softnetctl -w /dev/null, was "
+                     "behind)" % (res["cap_drops"], res["cap_frames"]))
     notes.append("wakeup: bench_wake, the median delay between a write "
                  "into a pipe and the return of poll(2) in a process idle "
                  "for 10 ms (the ping interval). A round trip through "

@@ -367,7 +367,12 @@ int
 setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	REAL(int, setsockopt, (int, int, int, const void *, socklen_t))
-	int rc = real_setsockopt(fd, level, name, val, len);
+	int rc;
+
+	/* XNU's SO_NOSIGPIPE (fake_darwin.h): nothing to do on Linux. */
+	if (level == SOL_SOCKET && name == SO_NOSIGPIPE)
+		return 0;
+	rc = real_setsockopt(fd, level, name, val, len);
 
 	if (rc == 0 && level == SOL_SOCKET && name == SO_SNDBUF &&
 	    len >= sizeof(int) && fd >= 0 && fd < MAXFD && is_udgram(fd)) {

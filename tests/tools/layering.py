@@ -61,10 +61,11 @@ RULES = {
     # control shows the proxied-connection limits beside its own in the
     # status reply (expose_limits_json): a read of a lower layer.
     "control":   {"ctl_ops", "ctl_json", "vm", "port", "fdbudget", "osdep",
-                  "expose", "events"},
+                  "expose", "events", "capture"},
     "ctl_ops":   {"ctl_json", "vm", "switch", "port", "expose", "leasedb",
                   "dhcp", "bootpd", "fdbudget", "policy", "reserve", "rate",
-                  "drop", "config", "osdep", "events"},
+                  "drop", "config", "osdep", "events",
+                  "capture"},
     "ctl_json":  {"vm", "switch", "port", "expose", "leasedb", "fdbudget",
                   "policy", "reserve", "rate", "drop", "config", "osdep"},
     "vm":        {"switch", "port", "expose", "leasedb", "dhcp", "bootpd",
@@ -72,16 +73,18 @@ RULES = {
                   "config", "osdep", "events"},
     "switch":    {"port", "filter", "dhcp", "uplink", "gso", "expose",
                   "bootpd", "rate", "drop", "pkt", "frame", "osdep",
-                  "events"},
+                  "events", "capture"},
     "dnsfwd":    {"port", "fdbudget", "pkt", "frame", "osdep"},
     "expose":    {"port", "fdbudget", "policy", "pkt", "frame", "osdep"},
     "bootpd":    {"port", "leasedb", "osdep"},
     "fdbudget":  {"port", "osdep"},
     "port":      {"filter", "policy", "rate", "drop", "pkt", "frame",
-                  "osdep", "events"},
+                  "osdep", "events", "capture"},
     # The event stream (issue #16): below everything that reports; the
     # control server lends it a transport (no call up into control).
     "events":    set(),
+    # Packet capture (issue #16): below port, switch, ctl_ops, control.
+    "capture":   {"drop", "pkt", "frame", "osdep"},
     "dhcp":      {"leasedb", "rate", "drop", "reserve", "pkt", "frame"},
     "leasedb":   {"reserve"},
     "config":    {"policy", "rate", "reserve", "dhcp", "drop", "uplink"},

@@ -27,6 +27,12 @@ int setgroups(int ngroups, const gid_t *gidset);
 int initgroups(const char *name, int basegid);
 int getpeereid(int fd, uid_t *uid, gid_t *gid);
 
+/*
+ * XNU's per-socket switch against SIGPIPE (<sys/socket.h>), which Linux
+ * lacks; xnu.c's setsockopt takes it as a no-op (softnetd ignores SIGPIPE).
+ */
+#define SO_NOSIGPIPE 0x1022
+
 /* struct stat's timestamps carry Apple's names. */
 #define st_mtimespec st_mtim
 #define st_atimespec st_atim
