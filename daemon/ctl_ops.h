@@ -38,5 +38,10 @@ struct ctl_req {
  */
 json_t *ctl_ops_request(struct softnetd *sd, const struct ctl_peer *peer,
     const char *line, size_t len, int fd, void *session);
+/*
+ * The wire name of op i in the table (the index of sd->ctl_requests),
+ * NULL past the last one.
+ */
+const char *ctl_ops_name(size_t i);
 
 #endif

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dhcp.h"
+
 struct softnetd;
 struct port;
 
@@ -26,6 +28,9 @@ struct sw_stats {
 	uint64_t dhcp_rate_limited; /* DHCP messages over a VM's dhcp.rate */
 	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
 	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
+	/* DHCP messages from VMs and replies to them, by option 53 (index
+	 * 0: no type or unparsable), for the metrics (issue #16). */
+	uint64_t dhcp_rx[DHCP_TYPE__COUNT], dhcp_tx[DHCP_TYPE__COUNT];
 };
 
 /* Allocates batch buffers, watches the uplink (if any). */
