@@ -349,6 +349,50 @@ def bench_softnet_tap(res):
         env.close()
 
 
+# A scraper inside the daemon's namespace: GET /metrics once a second
+# until killed; prints the number of good scrapes on each.
+METRICS_SCRAPER = r"""
+import socket, sys, time
+n = 0
+while True:
+    s = socket.create_connection(("127.0.0.1", 9419), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+    d = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        d += c
+    s.close()
+    n += d.startswith(b"HTTP/1.1 200 ")
+    print(n, flush=True)
+    time.sleep(1)
+"""
+
+
+def bench_metrics(res):
+    """Row 3m (issue #16): row 3 with metrics on and scraped once a
+    second, beside row 3's own numbers, so the fast path's cost shows."""
+    env = Env()
+    try:
+        t = Topology(env, {"metrics": {"listen": "127.0.0.1:9419"}})
+        g = t.guest("mg0", "02:00:00:00:0a:21")
+        g.dhcp()
+        iperf_server(env, t.ext)
+        scraper = bg(env, "scraper", [harness.PYTHON, "-c", METRICS_SCRAPER],
+                     ns=t.host)
+        res["metrics_tap_up"] = iperf_median(g.ns, EXT_IP, False,
+                                             "softnet tap, metrics")
+        res["metrics_tap_down"] = iperf_median(g.ns, EXT_IP, True,
+                                               "softnet tap, metrics")
+        if scraper.poll() is not None:
+            raise Unavailable("the scraper failed: %s" %
+                              logtail(env, "scraper"))
+        log("  scrapes: %s" % logtail(env, "scraper", 1))
+    finally:
+        env.close()
+
+
 def bench_softnet_sock(res, no_batch):
     """Row 4: a socketpair guest (tapbridge), batched or with -B."""
     key = "sockB" if no_batch else "sock"
@@ -1314,6 +1358,10 @@ def build_rows(res):
             v, "ms", xref=None if kind == "dnsmasq" else ratio(v, g(
                 "pd_dnsmasq_lat")),
             ref="" if kind == "dnsmasq" else "dnsmasq", digits=3)
+    for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
+        v = g("metrics_tap_" + d)
+        add("3m", "softnet TAP %s, metrics scraped 1/s" % name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), ratio(v, g("tap_" + d)), "row 3")
     return rows
 
 
@@ -1384,6 +1432,7 @@ def main():
         ("pasta", bench_pasta, True),
         ("slirp4netns", bench_slirp, True),
         ("softnet TAP guests", bench_softnet_tap, False),
+        ("metrics", bench_metrics, False),
         ("softnet socketpair", lambda r: bench_softnet_sock(r, False), False),
         ("softnet socketpair -B", lambda r: bench_softnet_sock(r, True),
          False),
