@@ -2,8 +2,8 @@
  * Theory of operation: the Prometheus endpoint, a deliberately small HTTP
  * server on the event loop (not evhttp, whose parser accepts more than a
  * scraper ever sends). It owns one listener on config metrics.listen and
- * at most METRICS_HTTP_MAX_CONNS connections; one past that is closed at
- * once and counted. Each connection carries one request: the parser
+ * at most METRICS_HTTP_MAX_CONNS connections; one past that gets a 503 and
+ * is closed at once. Each connection carries one request: the parser
  * (metrics_http_parse, pure, fuzzed) reads the request line and headers
  * strictly (CRLF line ends, token method and header names, no folding,
  * no body, Host in HTTP/1.1) within METRICS_HTTP_MAX_REQUEST bytes; the
@@ -394,7 +394,29 @@ conn_start(struct metrics_http *srv, int fd)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-/* Accepts what is pending; past the connection limit closes at once. */
+/*
+ * Refuses a connection with a one-line answer, best effort: a fresh
+ * socket's buffer takes it without blocking, or it is lost.
+ */
+static void
+refuse(struct metrics_http *srv, int fd, int status)
+{
+	static struct log_rl rl;
+	char msg[160];
+	int n;
+
+	srv->refused++;
+	log_warnx_rl(&rl, "metrics: connection refused (%s)",
+	    status == 503 ? "at the connection limit"
+	                  : "peer not root or admin_group");
+	n = snprintf(msg, sizeof(msg),
+	    "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	    status, status == 503 ? "Service Unavailable" : "Forbidden");
+	(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* Accepts what is pending; past the connection limit refuses at once. */
 static void
 on_accept(evutil_socket_t lfd, short what, void *arg)
 {
@@ -405,19 +427,15 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 
 	(void)what;
 	while ((fd = accept(lfd, NULL, NULL)) != -1) {
-		if (srv->nconns >= METRICS_HTTP_MAX_CONNS ||
-		    !peer_allowed(srv, fd) ||
-		    evutil_make_socket_nonblocking(fd) == -1 ||
-		    evutil_make_socket_closeonexec(fd) == -1) {
-			srv->refused++;
-			log_warnx_rl(&rl,
-			    "metrics: connection refused (%u "
-			    "open, or not root/admin_group)",
-			    srv->nconns);
+		if (srv->nconns >= METRICS_HTTP_MAX_CONNS)
+			refuse(srv, fd, 503);
+		else if (!peer_allowed(srv, fd))
+			refuse(srv, fd, 403);
+		else if (evutil_make_socket_nonblocking(fd) == -1 ||
+		         evutil_make_socket_closeonexec(fd) == -1)
 			close(fd);
-			continue;
-		}
-		conn_start(srv, fd);
+		else
+			conn_start(srv, fd);
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 	    errno == ECONNABORTED)

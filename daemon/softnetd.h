@@ -52,6 +52,9 @@ struct softnetd {
 	struct bootpd *bootpd;     /* the bootpd lease mirror, or NULL */
 	struct hostaddr *hostaddr; /* the host's addresses (hostaddr.c) */
 	time_t started;
+	bool no_batch;   /* -B: one frame per system call */
+	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
+
 	/*
 	 * Control requests by op (ctl_ops.c's table order; the last slot
 	 * counts requests naming no valid op) and result (0 ok, 1 error),
@@ -59,8 +62,6 @@ struct softnetd {
 	 */
 	uint64_t ctl_requests[SOFTNETD_CTL_SLOTS][2];
 	struct metrics_http *metrics; /* the endpoint, or NULL (off) */
-	bool no_batch;                /* -B: one frame per system call */
-	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
 };
 
 /*

@@ -48,8 +48,9 @@
 
 struct vms {
 	struct event *expire_ev;
-	uint64_t leases_purged;       /* idle rows past dhcp.lease_retention */
-	struct vm_attach_hist attach; /* successful attaches (issue #16) */
+	uint64_t leases_purged; /* idle rows past dhcp.lease_retention */
+	/* Successful attaches, for the metrics (issue #16). */
+	struct vm_attach_hist attach;
 };
 
 /* The histogram's upper bounds (le), in nanoseconds. */
