@@ -412,7 +412,8 @@ refuse(struct metrics_http *srv, int fd, int status)
 	n = snprintf(msg, sizeof(msg),
 	    "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 	    status, status == 503 ? "Service Unavailable" : "Forbidden");
-	(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* SIGPIPE is ignored daemon-wide (main.c); macOS has no NOSIGNAL. */
+	(void)!send(fd, msg, (size_t)n, MSG_DONTWAIT);
 	close(fd);
 }
 
