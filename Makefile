@@ -157,7 +157,7 @@ $(BUILD)/tests/test_client: $(BUILD)/tests/test_client.o $(CLIENT_LIB_OBJS)
 	    $(CLIENT_LIBS)
 
 # Unit tests that need a daemon context share tests/testd.c.
-TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd \
+TESTD_USERS := $(addprefix $(BUILD)/tests/test_,control port switch bootpd metrics \
 		switch_flood events capture)
 $(TESTD_USERS): $(BUILD)/tests/testd.o
 # test_port puts XNU's datagram semantics (ENOBUFS, no writability) in

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,7 +67,7 @@ static const char *const top_keys[] = {"socket", "socket_group", "admin_group",
     "max_connections_per_user", "admin_reserved_connections", "client_timeout",
     "max_reply_bytes", "max_proxied_connections", "max_proxied_per_vm",
     "expose_udp_idle", "max_captures", "max_captures_per_user", "vm_limits",
-    "uplink", "dhcp", "default_policy", "bootpd_leases", "dns",
+    "uplink", "dhcp", "default_policy", "bootpd_leases", "dns", "metrics",
     "max_event_subscribers", "max_event_subscribers_per_user", NULL};
 static const char *const uplink_keys[] = {"type", "mode", "name", "gateway",
     "netmask", "pool_start", "pool_end", "mtu", NULL};
@@ -73,6 +75,7 @@ static const char *const dhcp_keys[] = {"lease_time", "dns",
     "max_leases_per_user", "rate", "burst", "max_declined", "lease_retention",
     "reservations", "domain", "search", "routes", NULL};
 static const char *const dnsfwd_keys[] = {"forward", "upstream", NULL};
+static const char *const metrics_keys[] = {"listen", "allow_remote", NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
 static const char *const limit_keys[] = {"tx_frames_per_sec",
@@ -532,6 +535,77 @@ load_dnsfwd(struct loader *l, json_t *dns, struct config *cfg, bool *fwd_given)
 	return 0;
 }
 
+/*
+ * Reads the metrics object (issue #16): "listen" is an absolute Unix
+ * socket path or IPv4:PORT. A TCP listener shows every VM's series to
+ * whoever connects, so an address off loopback needs "allow_remote".
+ */
+static int check_path(struct loader *, const char *, const char *, size_t);
+
+static int
+load_metrics(struct loader *l, json_t *m, struct config *cfg)
+{
+	struct sockaddr_un sun;
+	json_t *v;
+	uint32_t ip;
+	uint16_t port;
+
+	if (check_keys(l, m, "metrics", metrics_keys) == -1)
+		return -1;
+	if ((v = json_object_get(m, "allow_remote")) != NULL) {
+		if (!json_is_boolean(v))
+			return lerr(l, "metrics.allow_remote: expected true or "
+			               "false");
+		cfg->metrics.allow_remote = json_is_true(v);
+	}
+	if ((v = json_object_get(m, "listen")) == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return lerr(l, "metrics.listen: expected \"HOST:PORT\" or an "
+		               "absolute path");
+	free(cfg->metrics.listen);
+	cfg->metrics.listen = xstrdup(json_string_value(v));
+	if (cfg->metrics.listen[0] == '/')
+		return check_path(l, "metrics.listen", cfg->metrics.listen,
+		    sizeof(sun.sun_path));
+	if (config_metrics_addr(cfg->metrics.listen, &ip, &port) == -1)
+		return lerr(l, "metrics.listen: expected IPv4:PORT (port "
+		               "1-65535) or an absolute path");
+	if ((ip >> 24) != 127 && !cfg->metrics.allow_remote)
+		return lerr(l,
+		    "metrics.listen: %s is not a loopback address; "
+		    "every VM's series would be readable from the "
+		    "network (set metrics.allow_remote to mean it)",
+		    cfg->metrics.listen);
+	return 0;
+}
+
+/* Splits "A.B.C.D:PORT" (see config.h). */
+int
+config_metrics_addr(const char *s, uint32_t *ip, uint16_t *port)
+{
+	char host[16];
+	const char *colon = strrchr(s, ':');
+	struct in_addr a;
+	char *end;
+	unsigned long n;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host) ||
+	    colon[1] < '0' || colon[1] > '9')
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	errno = 0;
+	n = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || n == 0 || n > 65535 ||
+	    inet_pton(AF_INET, host, &a) != 1)
+		return -1;
+	*ip = ntohl(a.s_addr);
+	*port = (uint16_t)n;
+	return 0;
+}
+
 /* Reads the dhcp object; *dns_given tells the caller not to default dns. */
 static int
 load_dhcp(struct loader *l, json_t *dhcp, struct config *cfg, bool *dns_given)
@@ -807,7 +881,7 @@ static int
 load_sections(
     struct loader *l, json_t *root, struct config *cfg, struct given *g)
 {
-	json_t *up, *dhcp, *pol, *lim, *dnsobj;
+	json_t *up, *dhcp, *pol, *lim, *dnsobj, *met;
 
 	if (get_object(l, root, "uplink", &up) == -1 ||
 	    (up != NULL && load_uplink(l, up, cfg, &g->seen, &g->mode) == -1))
@@ -817,6 +891,9 @@ load_sections(
 		return -1;
 	if (get_object(l, root, "dns", &dnsobj) == -1 ||
 	    (dnsobj != NULL && load_dnsfwd(l, dnsobj, cfg, &g->fwd) == -1))
+		return -1;
+	if (get_object(l, root, "metrics", &met) == -1 ||
+	    (met != NULL && load_metrics(l, met, cfg) == -1))
 		return -1;
 	if (get_object(l, root, "vm_limits", &lim) == -1 ||
 	    (lim != NULL && load_limits(l, lim, cfg) == -1))
@@ -1054,6 +1131,8 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->bootpd_leases);
 	cfg->bootpd_leases = NULL;
+	free(cfg->metrics.listen);
+	cfg->metrics.listen = NULL;
 	free(cfg->dhcp.reservations);
 	cfg->dhcp.reservations = NULL;
 	cfg->dhcp.nreservations = 0;

@@ -138,6 +138,11 @@ struct config {
 		size_t nupstream;
 	} dns;
 	struct policy default_policy;
+	/* Prometheus endpoint (issue #16; metrics_http.c). */
+	struct {
+		char *listen; /* NULL: off; "/path" or "IPv4:PORT" */
+		bool allow_remote;
+	} metrics;
 	struct {
 		struct rate_limit tx; /* frames the VM sends */
 		struct rate_limit rx; /* frames delivered to the VM */
@@ -156,5 +161,7 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 int config_load_string(const char *text, const char *name, struct config *cfg,
     char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* Splits metrics.listen's "A.B.C.D:PORT" (host byte order); 0 or -1. */
+int config_metrics_addr(const char *s, uint32_t *ip, uint16_t *port);
 
 #endif

@@ -911,6 +911,18 @@ check_request(json_t *req, bool has_fd, const struct ctl_op **op)
 	return NULL;
 }
 
+/* Counts a request by op and result for the metrics (issue #16). */
+static void
+count_request(struct softnetd *sd, const struct ctl_op *op, json_t *reply)
+{
+	size_t slot = op != NULL ? (size_t)(op - ops) : SOFTNETD_CTL_SLOTS - 1;
+
+	_Static_assert(sizeof(ops) / sizeof(ops[0]) < SOFTNETD_CTL_SLOTS,
+	    "ctl_requests has no slot for every op");
+	sd->ctl_requests[slot]
+	                [json_is_true(json_object_get(reply, "ok")) ? 0 : 1]++;
+}
+
 json_t *
 ctl_ops_request(struct softnetd *sd, const struct ctl_peer *peer,
     const char *line, size_t len, int fd, void *session)
@@ -952,5 +964,12 @@ ctl_ops_request_fd(struct softnetd *sd, const struct ctl_peer *peer,
 	if (fd != -1)
 		close(fd);
 	json_decref(r.req);
+	count_request(sd, op, reply);
 	return reply;
+}
+
+const char *
+ctl_ops_name(size_t i)
+{
+	return i < sizeof(ops) / sizeof(ops[0]) ? ops[i].name : NULL;
 }

@@ -46,5 +46,10 @@ json_t *ctl_ops_request(struct softnetd *sd, const struct ctl_peer *peer,
  */
 json_t *ctl_ops_request_fd(struct softnetd *sd, const struct ctl_peer *peer,
     const char *line, size_t len, int fd, void *session, int *reply_fd);
+/*
+ * The wire name of op i in the table (the index of sd->ctl_requests),
+ * NULL past the last one.
+ */
+const char *ctl_ops_name(size_t i);
 
 #endif

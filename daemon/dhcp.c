@@ -587,6 +587,7 @@ reply(const struct dhcp_config *cfg, const struct dhcp_msg *m,
 	if (build_payload(cfg, m, type, yiaddr, msg, &o) == -1)
 		return -1;
 	res->reply_len = build_frame(cfg, m, type, yiaddr, out, cap, o.len);
+	res->reply_type = type;
 	return res->reply_len == 0 ? -1 : 0;
 }
 
@@ -774,6 +775,7 @@ dhcp_handle(const struct dhcp_config *cfg, struct leasedb *db,
 	    m.giaddr != 0)
 		goto malformed;
 	res->bad_options = m.bad_options;
+	res->msg_type = m.type;
 	if (m.hlen != PKT_ETH_ALEN || memcmp(m.chaddr, vm_mac, PKT_ETH_ALEN)) {
 		res->dropped = true;
 		res->drop = DROP_DHCP_CHADDR;

@@ -28,6 +28,8 @@ enum dhcp_type {
 	DHCP_RELEASE = 7,
 	DHCP_INFORM = 8,
 };
+/* Message types 0 (none) to DHCP_INFORM: the metrics count by type. */
+#define DHCP_TYPE__COUNT 9
 
 #define DHCP_HOSTNAME_LEN  64  /* sanitized option 12, NUL included */
 #define DHCP_OFFER_HOLD    60  /* seconds an OFFERed address is held */
@@ -129,6 +131,10 @@ struct dhcp_result {
 	bool pool_full;  /* a DISCOVER found no free address */
 	bool over_quota; /* refused: the owner holds its lease quota */
 	bool decline_unquarantined; /* the VM's quarantine share was full */
+	/* For the metrics: option 53 of the message (0: unparsed or BOOTP)
+	 * and of the reply when one went out (issue #16). */
+	enum dhcp_type msg_type;
+	enum dhcp_type reply_type;
 };
 
 /*

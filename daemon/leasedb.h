@@ -206,6 +206,13 @@ int leasedb_holder(
 /* Counts rows in the event log (tests and status). -1 on error. */
 int64_t leasedb_event_count(struct leasedb *db);
 
+/* Addresses held now (unexpired) and in quarantine (the metrics). */
+struct leasedb_counts {
+	uint64_t offered, bound, quarantined;
+};
+/* Fills c with count queries on indexes, no table scan: 0, or -1. */
+int leasedb_counts(struct leasedb *db, int64_t now, struct leasedb_counts *c);
+
 /* PRAGMA integrity_check: 0 when "ok", -1 otherwise. */
 int leasedb_integrity_check(struct leasedb *db);
 

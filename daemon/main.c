@@ -29,6 +29,7 @@
 #include "hostaddr.h"
 #include "leasedb.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "osdep.h"
 #include "pathcheck.h"
 #include "port.h"
@@ -356,6 +357,8 @@ start(struct softnetd *sd)
 	bootpd_init(sd);
 	if (control_init(sd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (metrics_http_init(sd, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 
 	if (sd->cfg.user != NULL && drop_privileges(sd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -395,6 +398,7 @@ stop(struct softnetd *sd, struct watch *w)
 
 	/* Queued for subscribers; control_shutdown writes what it can. */
 	events_emit(sd, &(struct event_desc){.kind = EVENTS_STOP});
+	metrics_http_shutdown(sd);
 	control_shutdown(sd);
 	dnsfwd_shutdown(sd);
 	bootpd_shutdown(sd); /* before the ports it reads go */

@@ -168,4 +168,11 @@ void osdep_notify_drain(int fd);
 /* Stops the notifications; -1 is ignored. */
 void osdep_notify_close(int fd);
 
+/*
+ * This process's resident memory in bytes and open descriptors for the
+ * metrics, where the OS tells them cheaply (Linux: /proc/self); -1 for
+ * what it does not (macOS: getrusage is all metrics.c uses there).
+ */
+void osdep_self_usage(int64_t *rss_bytes, int64_t *fds);
+
 #endif

@@ -4,6 +4,7 @@
  * tun fd itself, which works even when the device lives in another network
  * namespace (the guest's).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -378,4 +379,29 @@ osdep_dgram_tune(int fd)
 {
 	(void)fd;
 	return 0;
+}
+
+/* /proc/self/statm's resident pages, and the entries of /proc/self/fd. */
+void
+osdep_self_usage(int64_t *rss_bytes, int64_t *fds)
+{
+	unsigned long long size, resident;
+	struct dirent *de;
+	FILE *fp;
+	DIR *d;
+
+	*rss_bytes = *fds = -1;
+	if ((fp = fopen("/proc/self/statm", "re")) != NULL) {
+		if (fscanf(fp, "%llu %llu", &size, &resident) == 2)
+			*rss_bytes = (int64_t)resident * sysconf(_SC_PAGESIZE);
+		fclose(fp);
+	}
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	*fds = 0;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			(*fds)++;
+	(*fds)--; /* opendir's own descriptor */
+	closedir(d);
 }

@@ -27,6 +27,10 @@ struct hostaddr;
 struct json_t;
 struct events;
 struct captures;
+struct metrics_http;
+
+/* Room for the control ops' counters (ctl_ops.c checks its table fits). */
+#define SOFTNETD_CTL_SLOTS 32
 
 struct softnetd {
 	struct config cfg;
@@ -54,6 +58,14 @@ struct softnetd {
 	time_t started;
 	bool no_batch;   /* -B: one frame per system call */
 	int exit_status; /* main's, once the loop ends: 1 after softnetd_fail */
+
+	/*
+	 * Control requests by op (ctl_ops.c's table order; the last slot
+	 * counts requests naming no valid op) and result (0 ok, 1 error),
+	 * for the metrics (issue #16).
+	 */
+	uint64_t ctl_requests[SOFTNETD_CTL_SLOTS][2];
+	struct metrics_http *metrics; /* the endpoint, or NULL (off) */
 };
 
 /*

@@ -424,6 +424,9 @@ to_dhcp(struct softnetd *sd, struct port *p, const struct pkt_info *pi)
 		log_warnx_rl(&rl, "vm %u: lease database error in DHCP", p->id);
 		return;
 	}
+	sw->st.dhcp_rx[res.msg_type < DHCP_TYPE__COUNT ? res.msg_type : 0]++;
+	if (res.reply_len > 0 && res.reply_type < DHCP_TYPE__COUNT)
+		sw->st.dhcp_tx[res.reply_type]++;
 	if (res.dropped)
 		p->st.drops[res.drop]++;
 	cap(p, CAPTURE_OUT, pi->frame, pi->len,

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dhcp.h"
+
 struct softnetd;
 struct port;
 
@@ -27,6 +29,9 @@ struct sw_stats {
 	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
 	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
 	uint64_t fair_pauses; /* VMs paused over their share of the loop */
+	/* DHCP messages from VMs and replies to them, by option 53 (index
+	 * 0: no type or unparsable), for the metrics (issue #16). */
+	uint64_t dhcp_rx[DHCP_TYPE__COUNT], dhcp_tx[DHCP_TYPE__COUNT];
 };
 
 /* Allocates batch buffers, watches the uplink (if any). */

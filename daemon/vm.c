@@ -50,7 +50,14 @@
 struct vms {
 	struct event *expire_ev;
 	uint64_t leases_purged; /* idle rows past dhcp.lease_retention */
+	/* Successful attaches, for the metrics (issue #16). */
+	struct vm_attach_hist attach;
 };
+
+/* The histogram's upper bounds (le), in nanoseconds. */
+static const uint64_t attach_bounds_ns[VM_ATTACH_BUCKETS] = {100000, 250000,
+    500000, 1000000, 2500000, 5000000, 10000000, 25000000, 100000000,
+    1000000000};
 
 /* The refusal's words: up to two %s, filled by refuse(). */
 static const struct {
@@ -371,6 +378,32 @@ restore(struct softnetd *sd, struct port *p, int64_t now)
 	}
 }
 
+/* Counts one successful attach that took ns into the histogram. */
+static void
+observe_attach(struct softnetd *sd, uint64_t ns)
+{
+	struct vm_attach_hist *h;
+	size_t i;
+
+	if (sd->vms == NULL)
+		return;
+	h = &sd->vms->attach;
+	for (i = 0; i < VM_ATTACH_BUCKETS && ns > attach_bounds_ns[i]; i++)
+		;
+	h->buckets[i]++;
+	h->count++;
+	h->sum_ns += ns;
+}
+
+const struct vm_attach_hist *
+vm_attach_hist(struct softnetd *sd, const uint64_t **bounds_ns)
+{
+	static const struct vm_attach_hist none;
+
+	*bounds_ns = attach_bounds_ns;
+	return sd->vms != NULL ? &sd->vms->attach : &none;
+}
+
 struct port *
 vm_attach(struct softnetd *sd, const struct vm_attach_args *a, enum vm_err *err,
     char *msg, size_t msglen)
@@ -378,6 +411,7 @@ vm_attach(struct softnetd *sd, const struct vm_attach_args *a, enum vm_err *err,
 	struct vm_why why = {"", ""};
 	struct port *p = NULL;
 	int64_t now = clock_now();
+	uint64_t t0 = clock_mono();
 	char macs[ADDR_MAC_STRLEN];
 
 	if ((*err = attach_allowed(sd, a, &why)) != VM_OK ||
@@ -394,6 +428,7 @@ vm_attach(struct softnetd *sd, const struct vm_attach_args *a, enum vm_err *err,
 	    p->name[0] ? " " : "", p->name, macs,
 	    p->kind == OSDEP_FD_TAP ? "tap" : "dgram", (long long)p->owner);
 	port_event(sd, p, &(struct event_desc){.kind = EVENTS_ATTACH});
+	observe_attach(sd, clock_mono() - t0);
 	return p;
 fail:
 	refuse(*err, &why, msg, msglen);

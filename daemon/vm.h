@@ -72,6 +72,19 @@ void vm_session_end(struct softnetd *sd, void *session);
 void vm_expire(struct softnetd *sd);
 /* Idle lease rows vm_expire has purged (dhcp.lease_retention). */
 uint64_t vm_leases_purged(struct softnetd *sd);
+/*
+ * How long successful attaches took (vm_attach's own work, clock_mono):
+ * buckets[i] counts those at most bounds_ns[i] and above the bound
+ * before it; buckets[VM_ATTACH_BUCKETS] those above the last (issue #16).
+ */
+#define VM_ATTACH_BUCKETS 10
+struct vm_attach_hist {
+	uint64_t buckets[VM_ATTACH_BUCKETS + 1];
+	uint64_t count, sum_ns;
+};
+/* The histogram, and its bucket bounds in *bounds_ns. */
+const struct vm_attach_hist *vm_attach_hist(
+    struct softnetd *sd, const uint64_t **bounds_ns);
 /* The protocol's error code (SOFTNET_E_*) for err. */
 const char *vm_err_code(enum vm_err err);
 

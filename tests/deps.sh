@@ -57,6 +57,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	pkgs="$pkgs bind9-dnsutils"
 	# make test-vmnet: clang -fblocks and the blocks runtime (tests/fakes).
 	pkgs="$pkgs libblocksruntime-dev"
+	# test_metrics.py: promtool and a real Prometheus server (issue 16).
+	pkgs="$pkgs prometheus"
 fi
 if [ "$mode" = bench ]; then
 	pkgs="$pkgs passt slirp4netns"

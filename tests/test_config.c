@@ -516,6 +516,47 @@ test_dns(void **state)
 	config_free(&cfg);
 }
 
+/* metrics (issue #16): off by default, loopback or a path, remote opt-in. */
+static void
+test_metrics(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("{}", &cfg);
+	assert_null(cfg.metrics.listen);
+	config_free(&cfg);
+	load_ok("{\"metrics\": {\"listen\": \"127.0.0.1:9419\"}}", &cfg);
+	assert_string_equal(cfg.metrics.listen, "127.0.0.1:9419");
+	assert_false(cfg.metrics.allow_remote);
+	config_free(&cfg);
+	load_ok("{\"metrics\": {\"listen\": \"/run/m.sock\"}}", &cfg);
+	assert_string_equal(cfg.metrics.listen, "/run/m.sock");
+	config_free(&cfg);
+	load_ok("{\"metrics\": {\"listen\": \"10.0.0.1:80\", "
+	        "\"allow_remote\": true}}",
+	    &cfg);
+	assert_true(cfg.metrics.allow_remote);
+	config_free(&cfg);
+	load_fail("{\"metrics\": {\"listen\": \"0.0.0.0:9419\"}}",
+	    "metrics.listen: 0.0.0.0:9419 is not a loopback address");
+	load_fail("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}",
+	    "metrics.listen: expected IPv4:PORT");
+	load_fail("{\"metrics\": {\"listen\": \"127.0.0.1:65536\"}}",
+	    "metrics.listen: expected IPv4:PORT");
+	load_fail("{\"metrics\": {\"listen\": \"localhost:9419\"}}",
+	    "metrics.listen: expected IPv4:PORT");
+	load_fail("{\"metrics\": {\"listen\": \"127.0.0.1:94x\"}}",
+	    "metrics.listen: expected IPv4:PORT");
+	load_fail(
+	    "{\"metrics\": {\"listen\": 9419}}", "metrics.listen: expected");
+	load_fail("{\"metrics\": {\"allow_remote\": 1}}",
+	    "metrics.allow_remote: expected true or false");
+	load_fail(
+	    "{\"metrics\": {\"port\": 1}}", "unknown key \"metrics.port\"");
+	load_fail("{\"metrics\": 1}", "metrics: expected an object");
+}
+
 static void
 test_uplink_consistency(void **state)
 {
@@ -1034,6 +1075,7 @@ main(void)
 	    cmocka_unit_test(test_user),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_dhcp_names),
+	    cmocka_unit_test(test_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,12 +28,15 @@ rows over the TAP build measured beside them; (11) Kea's perfdhcp
 tests/tools/dhcprelay.c, beside dnsmasq given the same pool and the shim
 answering alone; (3c) row 3 with one packet capture of the guest running
 (issue #16: softnetctl capture -w /dev/null), beside row 3 without one.
+answering alone; (3m) metrics (issue #16): row 3's guest with metrics on,
+runs taking turns without and with a scrape once a second.
 """
 
 import json
 import os
 import platform
 import resource
+import signal
 import socket
 import statistics
 import struct
@@ -371,6 +374,62 @@ def bench_softnet_capture(res):
         if cap.poll() is not None:
             raise Unavailable("softnetctl capture ended early: %s" %
                               logtail(env, "capture"))
+    finally:
+        env.close()
+
+
+# A scraper inside the daemon's namespace: GET /metrics once a second
+# until killed; prints the number of good scrapes on each.
+METRICS_SCRAPER = r"""
+import socket, sys, time
+n = 0
+while True:
+    s = socket.create_connection(("127.0.0.1", 9419), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+    d = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        d += c
+    s.close()
+    n += d.startswith(b"HTTP/1.1 200 ")
+    print(n, flush=True)
+    time.sleep(1)
+"""
+
+
+def bench_metrics(res):
+    """Row 3m (issue #16): a TAP guest to ext with metrics on, runs taking
+    turns with the scraper stopped (SIGSTOP) and scraping once a second,
+    in the same topology: the pair shows what scraping costs the fast
+    path, apart from the machine's noise between sections."""
+    env = Env()
+    try:
+        t = Topology(env, {"metrics": {"listen": "127.0.0.1:9419"}})
+        g = t.guest("mg0", "02:00:00:00:0a:21")
+        g.dhcp()
+        iperf_server(env, t.ext)
+        scraper = bg(env, "scraper",
+                     [harness.PYTHON, "-c", METRICS_SCRAPER], ns=t.host)
+        for rev, d in ((False, "up"), (True, "down")):
+            on, off = [], []
+            for _ in range(RUNS):
+                os.killpg(scraper.pid, signal.SIGSTOP)
+                off.append(iperf_once(g.ns, EXT_IP, IPERF_PORT, rev,
+                                      "metrics, no scrape"))
+                os.killpg(scraper.pid, signal.SIGCONT)
+                on.append(iperf_once(g.ns, EXT_IP, IPERF_PORT, rev,
+                                     "metrics, scraped"))
+            log("  tap %s, metrics on: no scrape %s, scraped 1/s %s Gbit/s"
+                % (d, " ".join("%.2f" % x for x in off),
+                   " ".join("%.2f" % x for x in on)))
+            res["metrics_off_tap_" + d] = median(off)
+            res["metrics_tap_" + d] = median(on)
+        if scraper.poll() is not None:
+            raise Unavailable("the scraper failed: %s" %
+                              logtail(env, "scraper"))
+        log("  scrapes: %s" % logtail(env, "scraper", 1))
     finally:
         env.close()
 
@@ -1345,6 +1404,14 @@ def build_rows(res):
             v, "ms", xref=None if kind == "dnsmasq" else ratio(v, g(
                 "pd_dnsmasq_lat")),
             ref="" if kind == "dnsmasq" else "dnsmasq", digits=3)
+    for d, name in (("up", "guest -> ext"), ("down", "ext -> guest")):
+        v = g("metrics_off_tap_" + d)
+        add("3m", "softnet TAP %s, metrics on" % name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), ratio(v, g("tap_" + d)), "row 3")
+        v = g("metrics_tap_" + d)
+        add("3m", "softnet TAP %s, scraped 1/s" % name, v, "Gbit/s",
+            ratio(v, g("veth_" + d)), ratio(v, g("metrics_off_tap_" + d)),
+            "metrics on")
     return rows
 
 
@@ -1416,6 +1483,7 @@ def main():
         ("slirp4netns", bench_slirp, True),
         ("softnet TAP guests", bench_softnet_tap, False),
         ("softnet TAP capture", bench_softnet_capture, False),
+        ("metrics", bench_metrics, False),
         ("softnet socketpair", lambda r: bench_softnet_sock(r, False), False),
         ("softnet socketpair -B", lambda r: bench_softnet_sock(r, True),
          False),

@@ -74,6 +74,10 @@ RULES = {
     "switch":    {"port", "filter", "dhcp", "uplink", "gso", "expose",
                   "bootpd", "rate", "drop", "pkt", "frame", "osdep",
                   "events", "capture"},
+    # The Prometheus endpoint (issue #16): reads every module's counters.
+    "metrics_http": {"metrics", "control", "config", "osdep"},
+    "metrics":   {"ctl_ops", "vm", "switch", "port", "leasedb", "dhcp",
+                  "drop", "osdep"},
     "dnsfwd":    {"port", "fdbudget", "pkt", "frame", "osdep"},
     "expose":    {"port", "fdbudget", "policy", "pkt", "frame", "osdep"},
     "bootpd":    {"port", "leasedb", "osdep"},
