@@ -89,11 +89,17 @@ class EventsTest(E2E):
         t.daemon.ctl("policy", "set", "vm1", "--allow", "192.0.0.9/32",
                      user=OWNER)
         t.daemon.ctl("detach", "vm1", user=OWNER)
-        life = ["attach", "lease_bound", "lease_renewed", "lease_renewed",
-                "lease_released", "policy", "detach"]
+        # One event per ACK: a REQUEST udhcpc sent again on a loaded
+        # machine is one more renewal, so renewals count as a run.
+        life = ["attach", "lease_bound", "lease_renewed", "lease_released",
+                "policy", "detach"]
         for s in (root, owner, only):
             s.wait("detach")
-            self.assertEqual(s.names()[1:], life, s.events())
+            names = s.names()[1:]
+            runs = [n for i, n in enumerate(names)
+                    if i == 0 or n != "lease_renewed" or names[i - 1] != n]
+            self.assertEqual(runs, life, s.events())
+            self.assertGreaterEqual(names.count("lease_renewed"), 2)
         evs = owner.events()[1:]
         uid = evs[0]["owner"]
         for e in evs:
