@@ -71,14 +71,6 @@ struct capture {
 
 TAILQ_HEAD(capture_list, capture);
 
-/* glibc's sys/queue.h lacks the _SAFE iterator BSD has. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
-	for ((var) = TAILQ_FIRST(head);                                        \
-	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);            \
-	     (var) = (tvar))
-#endif
-
 struct captures {
 	struct capture_list list;
 	unsigned n;

@@ -8,8 +8,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+/* glibc's sys/queue.h lacks the _SAFE iterator BSD and macOS have. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST(head);                                        \
+	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);            \
+	     (var) = (tvar))
+#endif
 
 /* Credentials of the process on the other end of a Unix socket. */
 int osdep_peer_cred(int fd, uid_t *uid, gid_t *gid);

@@ -86,14 +86,6 @@ struct port {
 
 TAILQ_HEAD(port_list, port);
 
-/* glibc's sys/queue.h lacks the _SAFE iterator BSD has. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
-	for ((var) = TAILQ_FIRST(head);                                        \
-	     (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);            \
-	     (var) = (tvar))
-#endif
-
 /* Why port_new refused a descriptor (vm.c tells the client). */
 enum port_err {
 	PORT_OK,
