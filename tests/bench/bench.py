@@ -403,6 +403,7 @@ import logging, sys
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import ARP, IP, UDP, Ether, sendp
 mac, ip, other_ip, brmac, ext, port, arp_ip = sys.argv[1:8]
+FOREIGN = "02:00:00:00:0d:99"
 port = int(port)
 def udp(src_mac, src_ip, tag):
     return (Ether(src=src_mac, dst=brmac) / IP(src=src_ip, dst=ext) /
@@ -410,13 +411,17 @@ def udp(src_mac, src_ip, tag):
 def arp(src_mac, hwsrc, psrc):
     return Ether(src=src_mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
         op=1, hwsrc=hwsrc, psrc=psrc, pdst=sys.argv[8])
-# The spoofs first, then the honest frames on the same path: once those
-# arrived, a spoof that got through has arrived too.
+# Each spoof before an honest frame on the same path: once that arrived,
+# a spoof that got through has arrived too. The ARP claim of the port's
+# own address for another MAC comes after the honest ARP, which it would
+# override in the host's neighbour table.
 sendp([udp(mac, other_ip, "spoof-ip"),
-       udp("02:00:00:00:0d:99", ip, "spoof-mac"),
+       udp(FOREIGN, ip, "spoof-mac"),
        arp(mac, mac, arp_ip),
-       arp(mac, "02:00:00:00:0d:99", arp_ip),
-       udp(mac, ip, "honest"), arp(mac, mac, ip)], iface="eth0", verbose=0)
+       udp(mac, ip, "honest"),
+       arp(mac, mac, ip),
+       arp(mac, FOREIGN, ip),
+       udp(mac, ip, "honest-last")], iface="eth0", verbose=0)
 """
 
 
@@ -475,24 +480,28 @@ def br_check_spoof(env, host, ext, guest):
     def neigh(addr):
         return nsrun(host, ["ip", "neigh", "show", addr, "dev",
                             "br0"]).stdout.strip()
+    honest = ["%s honest" % ip, "%s honest-last" % ip]
     try:
-        wait_for(lambda: any(l.endswith(" honest") for l in
-                             harness.read_lines(sink)) and neigh(ip),
-                 timeout=10, what="the honest frames through the bridge")
+        wait_for(lambda: set(honest) <= set(harness.read_lines(sink)) and
+                 neigh(ip), timeout=10,
+                 what="the honest frames through the bridge")
     except AssertionError:
         raise RuntimeError("bridge baseline: honest frames from %s did not "
                            "arrive (udp sink: %s; host neigh: %r)" % (
                                ip, harness.read_lines(sink), neigh(ip)))
     time.sleep(0.2)
     got = [l for l in harness.read_lines(sink) if "spoof" in l]
-    if got or neigh(BR_ARP_SPOOF_IP):
+    if got or neigh(BR_ARP_SPOOF_IP) or \
+            neigh(ip).split()[2:3] != [mac]:
         raise RuntimeError(
             "bridge baseline: THE ANTI-SPOOFING RULES LET A SPOOF THROUGH: "
-            "ext got %r, host neigh %s: %r" % (got, BR_ARP_SPOOF_IP,
-                                               neigh(BR_ARP_SPOOF_IP)))
-    return "ext got the honest datagram and none of 2 spoofed ones; the " \
-        "host learnt %s's ARP and not 2 ARP claims for %s" % (
-            ip, BR_ARP_SPOOF_IP)
+            "ext got %r; host neighbours: %s %r, %s %r (should be %s)" % (
+                got, BR_ARP_SPOOF_IP, neigh(BR_ARP_SPOOF_IP), ip,
+                neigh(ip), mac))
+    return "ext got the honest datagrams and neither spoofed one (another " \
+        "port's IP, a foreign MAC); the host learnt %s at its MAC and took " \
+        "no ARP claim for %s nor %s's claim for another MAC" % (
+            ip, BR_ARP_SPOOF_IP, ip)
 
 
 def bench_bridge(res):
