@@ -321,7 +321,7 @@ def bench_pasta(res):
     there by default)."""
     if not os.path.exists("/usr/bin/pasta"):
         raise Unavailable("pasta not installed (Debian package passt)")
-    for key, label, mtu, _ in PASTA_CONFIGS:
+    for key, label, mtu, dest in PASTA_CONFIGS:
         env = Env()
         try:
             host = peer_host(env)
@@ -335,7 +335,7 @@ def bench_pasta(res):
                    ns=host)
             peer_guest_up(env, p, guest, key)
             res[key + "_mtu"] = tap_mtu(guest)
-            iperf_both(res, key, guest, PEER_HOST_GW, label)
+            iperf_both(res, key, guest, PEER_HOST_GW, label + " " + dest)
         finally:
             env.close()
 
@@ -347,7 +347,7 @@ def bench_slirp(res):
     loopback too)."""
     if not os.path.exists("/usr/bin/slirp4netns"):
         raise Unavailable("slirp4netns not installed")
-    for key, label, lo, _ in SLIRP_CONFIGS:
+    for key, label, lo, dest in SLIRP_CONFIGS:
         env = Env()
         try:
             host = peer_host(env)
@@ -359,7 +359,7 @@ def bench_slirp(res):
             peer_guest_up(env, p, guest, key)
             res[key + "_mtu"] = tap_mtu(guest)
             iperf_both(res, key, guest, SLIRP_HOST_LO if lo else
-                       PEER_HOST_IP, label)
+                       PEER_HOST_IP, label + " " + dest)
         finally:
             env.close()
 
