@@ -10,6 +10,10 @@
 #   make sanitize   make test built with ASan + UBSan (LeakSanitizer on)
 #   make bench      throughput/latency table (root, netns); BENCH_SECONDS,
 #                   BENCH_RUNS (10, 3); BENCH_ONLY picks sections by name
+#                   (comma-separated): veth, bridge, pasta, slirp4netns,
+#                   softnet TAP guests, softnet TAP capture, metrics,
+#                   softnet socketpair, softnet socketpair -B,
+#                   micro-benchmarks, scale, tenancy, perfdhcp, vmnet, idle
 #   make test-vmnet the e2e suites over a fake vmnet.framework (Linux)
 #   make check-format
 

@@ -62,6 +62,8 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 fi
 if [ "$mode" = bench ]; then
 	pkgs="$pkgs passt slirp4netns"
+	# Row 1b: the kernel bridge baseline's per-port anti-spoofing rules.
+	pkgs="$pkgs nftables"
 	# Row 11: Kea's perfdhcp (in kea-admin) and dnsmasq, its reference.
 	pkgs="$pkgs kea-admin dnsmasq-base"
 fi

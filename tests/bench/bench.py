@@ -8,12 +8,30 @@ from another day compares nothing. Nothing here asserts: the table says
 unless the harness itself broke.
 
     BENCH_SECONDS  iperf3 duration per run (10)
-    BENCH_RUNS     runs per figure; the median is reported (3)
+    BENCH_RUNS     runs per figure; the median is reported, with the
+                   lowest and highest run beside it (3)
     BENCH_DHCP_RATE  the most DORA/s perfdhcp offers in row 11 (12800)
+    BENCH_ONLY     comma-separated section names, run in this order:
+                   veth, bridge, pasta, slirp4netns, softnet TAP guests,
+                   softnet TAP capture, metrics, softnet socketpair,
+                   softnet socketpair -B, micro-benchmarks, scale,
+                   tenancy, perfdhcp, vmnet, idle
+
+The header names the machine (CPU model, cores, kernel) and the load
+average at the start and at the end. Every figure measured in runs is
+printed as its median and min-max; every ratio as the median's and, in
+brackets, each run over the reference's median (veth's own runs over its
+median show the machine's noise in the same units).
 
 Rows: (1) kernel veth between two namespaces, the machine's limit;
-(2) pasta and slirp4netns, each attaching a guest namespace to a private
-"host" namespace whose loopback runs the iperf3 server; (3) softnet with a
+(1b) section bridge: guests on a kernel bridge with per-port
+anti-spoofing in nftables (libvirt's clean-traffic, done in the bridge
+family) to ext, what a Linux user isolating VMs would compare with; the
+rules are shown to stop a spoofed source before anything is measured;
+(2) pasta (default MTU 65520 and 1500) and slirp4netns (MTU 65520, to the
+host's loopback and to a host address), each attaching a guest namespace
+to a private "host" namespace that runs the iperf3 server; each peer's
+best configuration counts as that peer in row 3; (3) softnet with a
 TAP guest (guest -> softnetd -> TAP uplink -> ext namespace, DHCP lease,
 default filter policy); (4) softnet with a socketpair guest (tapbridge, the
 Tart shape), batched and with -B; (5) four TAP guests at once; (6) ping
@@ -28,8 +46,10 @@ rows over the TAP build measured beside them; (11) Kea's perfdhcp
 tests/tools/dhcprelay.c, beside dnsmasq given the same pool and the shim
 answering alone; (3c) row 3 with one packet capture of the guest running
 (issue #16: softnetctl capture -w /dev/null), beside row 3 without one.
-answering alone; (3m) metrics (issue #16): row 3's guest with metrics on,
-runs taking turns without and with a scrape once a second.
+(3m) metrics (issue #16): row 3's guest with metrics on,
+runs taking turns without and with a scrape once a second; (12) section
+idle: softnetd with 4 VMs attached (2 TAP, 2 socket pairs) and no
+traffic, its CPU and wakeups per second over 10 s.
 """
 
 import json
@@ -708,6 +728,19 @@ def ctx_switches(pid):
     return n
 
 
+def run_ns(pid):
+    """Nanoseconds all of pid's threads spent on a CPU (schedstat's first
+    field): a finer clock than stat's ticks; None without schedstats."""
+    n = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                n += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return n
+
+
 def bench_idle(res):
     """Row 12: what an idle softnetd costs the host: 4 VMs attached (2 TAP
     guests, 2 socket-pair guests through tapbridge), all leased, no
@@ -738,9 +771,11 @@ def bench_idle(res):
                 n += st.get("tx_frames", 0) + st.get("rx_frames", 0)
             return n
         f0 = frames()
+        r0 = run_ns(pid)
         c0, w0, t0 = cpu_ticks(pid), ctx_switches(pid), time.monotonic()
         time.sleep(IDLE_SECONDS)
         c1, w1, t1 = cpu_ticks(pid), ctx_switches(pid), time.monotonic()
+        r1 = run_ns(pid)
         f1 = frames()
         dt = t1 - t0
         res["idle_cpu_pct"] = 100.0 * (c1 - c0) / \
@@ -750,6 +785,8 @@ def bench_idle(res):
         # the ones inside the window would count, and there are none.
         res["idle_frames"] = f1 - f0
         res["idle_secs"] = dt
+        if r0 is not None and r1 is not None:
+            res["idle_run_pct"] = 100.0 * (r1 - r0) / 1e9 / dt
         log("  idle %.1f s: %d ticks, %d context switches, %d VM frames" %
             (dt, c1 - c0, w1 - w0, f1 - f0))
     finally:
@@ -1593,10 +1630,12 @@ def idle_notes(res):
             "so the row resolves %.3f%% of a core), wakeups = voluntary + "
             "nonvoluntary context switches of all its threads "
             "(/proc/PID/task/*/status); %d frames reached or left the VMs "
-            "meanwhile (their kernels' own chatter)" % (
+            "meanwhile (their kernels' own chatter)%s" % (
                 res["idle_secs"], os.sysconf("SC_CLK_TCK"),
                 100.0 / os.sysconf("SC_CLK_TCK") / res["idle_secs"],
-                res["idle_frames"])]
+                res["idle_frames"], "" if res.get("idle_run_pct") is None
+                else "; time on a CPU by /proc/PID/task/*/schedstat "
+                "(nanoseconds): %.4f%% of a core" % res["idle_run_pct"])]
 
 
 # ---------------------------------------------------------------- table
