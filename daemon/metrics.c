@@ -42,6 +42,8 @@
 #include "switch.h"
 #include "vm.h"
 
+const int metrics_codes[METRICS_NCODES] = {200, 400, 404, 405, 431, 500, 505};
+
 /* A family's "# HELP" and "# TYPE" lines. */
 static int
 family(
@@ -474,7 +476,6 @@ render_process(struct softnetd *sd, struct evbuffer *out)
 static int
 render_server(const struct metrics_server *m, struct evbuffer *out)
 {
-	static const int codes[METRICS_NCODES] = METRICS_CODES;
 	static const char *const why[METRICS_REFUSED__COUNT] = {
 	    "limit", "reserved", "per_user", "credentials"};
 	char labels[64];
@@ -499,7 +500,8 @@ render_server(const struct metrics_server *m, struct evbuffer *out)
 	rc |= family(out, "metrics_requests_total", "counter",
 	    "Requests the metrics endpoint answered, by status code.");
 	for (i = 0; i < METRICS_NCODES; i++) {
-		snprintf(labels, sizeof(labels), "code=\"%d\"", codes[i]);
+		snprintf(
+		    labels, sizeof(labels), "code=\"%d\"", metrics_codes[i]);
 		rc |= sample(
 		    out, "metrics_requests_total", labels, m->requests[i]);
 	}

@@ -32,11 +32,8 @@ enum metrics_refusal {
 };
 
 /* The status codes the endpoint answers, in metrics_server.requests. */
-#define METRICS_CODES                                                          \
-	{                                                                      \
-		200, 400, 404, 405, 431, 500, 505                              \
-	}
 #define METRICS_NCODES 7
+extern const int metrics_codes[METRICS_NCODES];
 
 /* The endpoint's own counters, kept by metrics_http.c. */
 struct metrics_server {

@@ -285,11 +285,10 @@ view_of(const struct mconn *c, struct metrics_view *v)
 static void
 count_status(struct metrics_http *srv, int status)
 {
-	static const int codes[METRICS_NCODES] = METRICS_CODES;
 	int i;
 
 	for (i = 0; i < METRICS_NCODES; i++)
-		if (codes[i] == status)
+		if (metrics_codes[i] == status)
 			srv->st.requests[i]++;
 }
 

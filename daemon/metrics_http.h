@@ -12,11 +12,9 @@ struct softnetd;
 
 #define METRICS_HTTP_MAX_REQUEST 4096 /* request line and headers */
 #define METRICS_HTTP_MAX_CONNS   16   /* connections at once */
-/* Unix socket: slots a uid not root/admin_group may hold at once, */
-#define METRICS_HTTP_PER_USER 4
-/* and the last slots such uids leave to root and admin_group. */
-#define METRICS_HTTP_RESERVED 4
-#define METRICS_HTTP_TIMEOUT  10 /* seconds for a whole exchange */
+#define METRICS_HTTP_PER_USER    4    /* Unix: a non-admin uid's share */
+#define METRICS_HTTP_RESERVED    4    /* Unix: kept for root/admin_group */
+#define METRICS_HTTP_TIMEOUT     10   /* seconds for a whole exchange */
 
 /*
  * Parses the request at buf[0..len) as far as it goes. Returns 0 while it
