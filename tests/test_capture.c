@@ -3,8 +3,8 @@
  * then real capture sessions driven through the "capture" op and the
  * switch on a hand-built daemon context: the frames come out of the
  * socket the reply carried, who may capture what, the limits, a reader
- * that never reads losing frames (counted, whole blocks only), and the
- * ways a capture ends.
+ * that never reads losing frames (counted, whole blocks only), the
+ * periodic statistics blocks, and the ways a capture ends.
  */
 #include <errno.h>
 #include <event2/event.h>

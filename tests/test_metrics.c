@@ -9,10 +9,14 @@
  * a family's samples together, no series twice, histogram buckets
  * cumulative up to +Inf = _count), its numbers are the VMs' counters
  * (frames, drops by reason, control requests, DHCP), a detached VM's
- * series are gone, and label values are escaped. The request parser
- * answers each status it promises, and the server answers one request
- * per connection, refuses connections past its limit (503) and never answers
- * a pipelined second request.
+ * series are gone, and label values are escaped. Who sees what: a uid's
+ * view holds nothing of another's VM (not its name, id or owner), a view
+ * with no VM holds no vm label at all, and the per-host totals keep a
+ * detached VM's counts. The request parser answers each status it
+ * promises, and the server answers one request per connection, refuses
+ * connections past its limit (503), past a uid's share and into the
+ * admin reserve (503, counted by reason, while root still gets 200), and
+ * never answers a pipelined second request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
