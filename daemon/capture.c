@@ -3,8 +3,12 @@
  * the daemon made for a client (the other end went back with the reply,
  * by SCM_RIGHTS), carrying a pcapng stream: one SHB and one IDB when it
  * starts, then one EPB per frame of the VM, taken after the filter's
- * verdict (switch.c), and an ISB with isb_ifdrop when it ends while the
- * reader is still there.
+ * verdict (switch.c), an ISB with isb_ifdrop every CAPTURE_ISB_INTERVAL
+ * seconds (so a live reader, `tcpdump -r -` or tshark, sees the drop
+ * count grow while the capture runs), and one more when it ends while the
+ * reader is still there. One timer serves every capture, armed only while
+ * one runs; a periodic ISB the socket cannot take now is skipped, not
+ * counted as a frame lost (the next one carries the count).
  *
  * The reader never slows the VM or the daemon: each block is written
  * with one non-blocking sendmsg. A block the socket does not take at all
@@ -74,7 +78,8 @@ TAILQ_HEAD(capture_list, capture);
 struct captures {
 	struct capture_list list;
 	unsigned n;
-	uint64_t dropped_ended; /* by captures that have ended */
+	uint64_t dropped_ended;  /* by captures that have ended */
+	struct event *isb_timer; /* capture_stats_all, while n > 0 */
 };
 
 /* Stores v little-endian at p. */
@@ -235,6 +240,8 @@ capture_end(struct capture *c, bool reader_gone)
 	cs->n--;
 	cs->dropped_ended += c->dropped;
 	c->sd->fdb.capture--;
+	if (cs->n == 0)
+		evtimer_del(cs->isb_timer);
 	if (!reader_gone && c->pend_len == 0) {
 		capture_pcapng_isb(isb, sizeof(isb), now_ns(), c->dropped);
 		(void)!send(
@@ -258,11 +265,12 @@ count_drop(struct capture *c)
 }
 
 /*
- * Writes the n parts of one block, keeping a torn rest in c->pend.
+ * Writes the n parts of one block, keeping a torn rest in c->pend; a
+ * frame's block the socket refuses whole is counted as a drop (frame).
  * -1 when the reader is gone (c ended), else 0.
  */
 static int
-write_block(struct capture *c, struct iovec *iov, int n)
+write_block(struct capture *c, struct iovec *iov, int n, bool frame)
 {
 	struct msghdr msg;
 	size_t total = 0, skip;
@@ -278,7 +286,8 @@ write_block(struct capture *c, struct iovec *iov, int n)
 	if (w == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == ENOBUFS || errno == EINTR) {
-			count_drop(c);
+			if (frame)
+				count_drop(c);
 			return 0;
 		}
 		capture_end(c, true);
@@ -341,8 +350,37 @@ capture_frame(struct capture **head, unsigned dir, const uint8_t *frame,
 		iov[1].iov_len = len;
 		iov[2].iov_base = tail;
 		iov[2].iov_len = tail_len;
-		(void)write_block(c, iov, 3);
+		(void)write_block(c, iov, 3, true);
 	}
+}
+
+void
+capture_stats_all(struct softnetd *sd)
+{
+	struct capture *c, *tmp;
+	uint8_t isb[CAPTURE_ISB_LEN];
+	struct iovec iov;
+	uint64_t ts = now_ns();
+
+	if (sd->captures == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(c, &sd->captures->list, entry, tmp) {
+		if (c->pend_len > 0)
+			continue; /* a torn block first; the next tick then */
+		capture_pcapng_isb(isb, sizeof(isb), ts, c->dropped);
+		iov.iov_base = isb;
+		iov.iov_len = sizeof(isb);
+		(void)write_block(c, &iov, 1, false);
+	}
+}
+
+/* Timer: the periodic ISBs. */
+static void
+capture_isb_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	capture_stats_all(arg);
 }
 
 /* Event callback: the reader took data; write the rest of a torn block. */
@@ -474,7 +512,10 @@ capture_start(struct softnetd *sd, struct capture **head,
 	c->next = *head;
 	*head = c;
 	TAILQ_INSERT_TAIL(&sd->captures->list, c, entry);
-	sd->captures->n++;
+	if (sd->captures->n++ == 0) {
+		struct timeval tv = {CAPTURE_ISB_INTERVAL, 0};
+		evtimer_add(sd->captures->isb_timer, &tv);
+	}
 	sd->fdb.capture++;
 	*client_fd = sv[1];
 	return CAPTURE_OK;
@@ -525,6 +566,10 @@ capture_init(struct softnetd *sd)
 {
 	sd->captures = xcalloc(1, sizeof(*sd->captures));
 	TAILQ_INIT(&sd->captures->list);
+	sd->captures->isb_timer =
+	    event_new(sd->base, -1, EV_PERSIST, capture_isb_tick, sd);
+	if (sd->captures->isb_timer == NULL)
+		fatalx("capture: cannot add a timer");
 }
 
 void
@@ -534,6 +579,7 @@ capture_shutdown(struct softnetd *sd)
 		return;
 	while (!TAILQ_EMPTY(&sd->captures->list))
 		capture_end(TAILQ_FIRST(&sd->captures->list), false);
+	event_free(sd->captures->isb_timer);
 	free(sd->captures);
 	sd->captures = NULL;
 }

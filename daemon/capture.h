@@ -24,6 +24,9 @@ struct capture;
 /* No drop: the frame passed (capture_frame's reason). */
 #define CAPTURE_PASS (-1)
 
+/* Seconds between the ISBs a running capture gets (drop counts). */
+#define CAPTURE_ISB_INTERVAL 5
+
 /* Defaults of config max_captures and max_captures_per_user. */
 #define CAPTURE_MAX_DEFAULT      8
 #define CAPTURE_PER_USER_DEFAULT 2
@@ -104,6 +107,11 @@ void capture_frame(struct capture **head, unsigned dir, const uint8_t *frame,
 void capture_end_all(struct softnetd *sd, struct capture **head);
 /* Ends the captures started on the control connection session. */
 void capture_session_end(struct softnetd *sd, void *session);
+/*
+ * Writes an ISB with its isb_ifdrop to every running capture that can
+ * take it now (the CAPTURE_ISB_INTERVAL timer's work).
+ */
+void capture_stats_all(struct softnetd *sd);
 /* Captures running now, and frames all of them have dropped. */
 unsigned capture_count(struct softnetd *sd);
 uint64_t capture_drops_total(struct softnetd *sd);

@@ -75,7 +75,8 @@ static const char *const dhcp_keys[] = {"lease_time", "dns",
     "max_leases_per_user", "rate", "burst", "max_declined", "lease_retention",
     "reservations", "domain", "search", "routes", NULL};
 static const char *const dnsfwd_keys[] = {"forward", "upstream", NULL};
-static const char *const metrics_keys[] = {"listen", "allow_remote", NULL};
+static const char *const metrics_keys[] = {
+    "listen", "allow_remote", "per_vm", NULL};
 /* No "expose": one host port cannot be published for every VM. */
 static const char *const policy_keys[] = {"allow", "block", NULL};
 static const char *const limit_keys[] = {"tx_frames_per_sec",
@@ -537,8 +538,10 @@ load_dnsfwd(struct loader *l, json_t *dns, struct config *cfg, bool *fwd_given)
 
 /*
  * Reads the metrics object (issue #16): "listen" is an absolute Unix
- * socket path or IPv4:PORT. A TCP listener shows every VM's series to
- * whoever connects, so an address off loopback needs "allow_remote".
+ * socket path or IPv4:PORT. A TCP listener knows no peer's uid, so it
+ * shows per-VM series only with "per_vm" (to whoever connects; on a Unix
+ * socket the peer's uid decides, and per_vm is refused as meaningless),
+ * and an address off loopback needs "allow_remote".
  */
 static int check_path(struct loader *, const char *, const char *, size_t);
 
@@ -558,6 +561,12 @@ load_metrics(struct loader *l, json_t *m, struct config *cfg)
 			               "false");
 		cfg->metrics.allow_remote = json_is_true(v);
 	}
+	if ((v = json_object_get(m, "per_vm")) != NULL) {
+		if (!json_is_boolean(v))
+			return lerr(
+			    l, "metrics.per_vm: expected true or false");
+		cfg->metrics.per_vm = json_is_true(v);
+	}
 	if ((v = json_object_get(m, "listen")) == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_string(v) ||
@@ -566,6 +575,9 @@ load_metrics(struct loader *l, json_t *m, struct config *cfg)
 		               "absolute path");
 	free(cfg->metrics.listen);
 	cfg->metrics.listen = xstrdup(json_string_value(v));
+	if (cfg->metrics.listen[0] == '/' && cfg->metrics.per_vm)
+		return lerr(l, "metrics.per_vm: only for a TCP listener (on a "
+		               "Unix socket each peer sees its own VMs)");
 	if (cfg->metrics.listen[0] == '/')
 		return check_path(l, "metrics.listen", cfg->metrics.listen,
 		    sizeof(sun.sun_path));
@@ -575,7 +587,7 @@ load_metrics(struct loader *l, json_t *m, struct config *cfg)
 	if ((ip >> 24) != 127 && !cfg->metrics.allow_remote)
 		return lerr(l,
 		    "metrics.listen: %s is not a loopback address; "
-		    "every VM's series would be readable from the "
+		    "the daemon's metrics would be readable from the "
 		    "network (set metrics.allow_remote to mean it)",
 		    cfg->metrics.listen);
 	return 0;

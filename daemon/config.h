@@ -142,6 +142,7 @@ struct config {
 	struct {
 		char *listen; /* NULL: off; "/path" or "IPv4:PORT" */
 		bool allow_remote;
+		bool per_vm; /* TCP: every VM's series to whoever connects */
 	} metrics;
 	struct {
 		struct rate_limit tx; /* frames the VM sends */

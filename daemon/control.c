@@ -20,7 +20,7 @@
  * and how replies read is ctl_json.c's; this file is the transport, and
  * lends the ops its limits for "status" (sd->control_limits), so that
  * they never call up into it. A peer is root or admin_group from the groups
- * the kernel recorded at connect (peer_is_admin).
+ * the kernel recorded at connect (control_peer_is_admin).
  *
  * Limits (issue #13 items 7, 9, 10; config.h has the defaults). A new
  * connection is refused with one "busy" error line, naming the limit,
@@ -153,8 +153,8 @@ control_is_admin(uid_t uid, gid_t gid, const char *admin_group)
  * Where the kernel gives no (complete) list, the database decides
  * (control_is_admin).
  */
-static bool
-peer_is_admin(struct softnetd *sd, int fd, uid_t uid, gid_t gid)
+bool
+control_peer_is_admin(struct softnetd *sd, int fd, uid_t uid, gid_t gid)
 {
 	static char name[256];
 	static gid_t admin;
@@ -653,7 +653,7 @@ conn_new(struct softnetd *sd, int fd)
 		close(fd);
 		return;
 	}
-	admin = peer_is_admin(sd, fd, uid, gid);
+	admin = control_peer_is_admin(sd, fd, uid, gid);
 	if (conn_refuse(sd, fd, uid, admin)) {
 		close(fd);
 		return;

@@ -33,5 +33,11 @@ void control_shutdown(struct softnetd *sd);
 void control_session_end(struct softnetd *sd, void *session);
 /* Decides whether uid/gid belongs to the named admin group. */
 bool control_is_admin(uid_t uid, gid_t gid, const char *admin_group);
+/*
+ * Whether the peer on the Unix socket fd (credentials uid/gid, from
+ * osdep_peer_cred) is root or in admin_group, from the groups the kernel
+ * recorded at connect; the control server's and the metrics endpoint's.
+ */
+bool control_peer_is_admin(struct softnetd *sd, int fd, uid_t uid, gid_t gid);
 
 #endif

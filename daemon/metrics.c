@@ -9,13 +9,19 @@
  * Per-VM series carry vm (name, "" when unnamed), id and owner (uid):
  * they exist for the VMs attached now, so cardinality follows the VMs
  * and a detached VM's series disappear. A drop reason appears for a VM
- * once it counted one. Who may read all this is decided by the listener
- * (metrics_http.c), not here: every VM is rendered.
+ * once it counted one. Who is asking is the listener's to find out
+ * (metrics_http.c: peer credentials, or the TCP listener's per_vm); what
+ * they may see is decided here, by struct metrics_view: every VM, the
+ * VMs one uid owns, or none. A VM outside the view is skipped whole, so
+ * nothing of it (name, id, owner, a drop reason) reaches the scraper.
+ * The per-host totals (softnet_vms_*) sum every VM, detached ones too
+ * (port_totals), and carry no VM label: they are for every scraper.
  *
  * Label values are escaped as the format says (backslash, double quote,
  * newline); names and HELP texts are constants.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -35,6 +41,8 @@
 #include "softnetd.h"
 #include "switch.h"
 #include "vm.h"
+
+const int metrics_codes[METRICS_NCODES] = {200, 400, 404, 405, 431, 500, 505};
 
 /* A family's "# HELP" and "# TYPE" lines. */
 static int
@@ -109,15 +117,32 @@ vm_sample(struct evbuffer *out, const char *name, const struct port *p,
 /* What a per-VM family shows of a port. */
 enum vm_field { VM_FRAMES, VM_BYTES, VM_BACKLOG, VM_HUNG, VM_INFO };
 
-/* One per-VM family over every attached VM. */
+/* Whether the scraper of view may see p's series. */
+static bool
+visible(const struct metrics_view *view, const struct port *p)
+{
+	switch (view->scope) {
+	case METRICS_VMS_ALL:
+		return true;
+	case METRICS_VMS_OWN:
+		return p->owner == (int64_t)view->uid;
+	default:
+		return false;
+	}
+}
+
+/* One per-VM family over every attached VM the view shows. */
 static int
-vm_family(struct softnetd *sd, struct evbuffer *out, enum vm_field f)
+vm_family(struct softnetd *sd, struct evbuffer *out,
+    const struct metrics_view *view, enum vm_field f)
 {
 	struct port *p;
 	char extra[64];
 	int rc = 0;
 
 	TAILQ_FOREACH(p, port_all(sd), entry) {
+		if (!visible(view, p))
+			continue;
 		switch (f) {
 		case VM_FRAMES:
 			rc |= vm_sample(out, "vm_frames_total", p,
@@ -151,13 +176,16 @@ vm_family(struct softnetd *sd, struct evbuffer *out, enum vm_field f)
 
 /* Drops by reason, per VM: the reasons that counted at least one. */
 static int
-vm_drops(struct softnetd *sd, struct evbuffer *out)
+vm_drops(
+    struct softnetd *sd, struct evbuffer *out, const struct metrics_view *view)
 {
 	struct port *p;
 	char extra[64];
 	int r, rc = 0;
 
 	TAILQ_FOREACH(p, port_all(sd), entry) {
+		if (!visible(view, p))
+			continue;
 		for (r = 0; r < DROP__COUNT; r++) {
 			if (p->st.drops[r] == 0)
 				continue;
@@ -170,32 +198,75 @@ vm_drops(struct softnetd *sd, struct evbuffer *out)
 	return rc == 0 ? 0 : -1;
 }
 
-/* The per-VM families. */
+/*
+ * The per-VM families; with no VM in view (METRICS_VMS_NONE) not even
+ * their HELP lines, so such a scrape holds no vm label at all.
+ */
 static int
-render_vms(struct softnetd *sd, struct evbuffer *out)
+render_vms(
+    struct softnetd *sd, struct evbuffer *out, const struct metrics_view *v)
 {
+	if (v->scope == METRICS_VMS_NONE)
+		return 0;
 	if (family(out, "vm_info", "gauge",
 	        "Attached VMs (1 each); state is attached or leased.") ||
-	    vm_family(sd, out, VM_INFO) ||
+	    vm_family(sd, out, v, VM_INFO) ||
 	    family(out, "vm_frames_total", "counter",
 	        "Frames of a VM; direction tx = sent by the VM, rx = "
 	        "delivered to it.") ||
-	    vm_family(sd, out, VM_FRAMES) ||
+	    vm_family(sd, out, v, VM_FRAMES) ||
 	    family(out, "vm_bytes_total", "counter",
 	        "Bytes of a VM; direction as in softnet_vm_frames_total.") ||
-	    vm_family(sd, out, VM_BYTES) ||
+	    vm_family(sd, out, v, VM_BYTES) ||
 	    family(out, "vm_drops_total", "counter",
 	        "Frames of a VM dropped, by reason (daemon/drop.h).") ||
-	    vm_drops(sd, out) ||
+	    vm_drops(sd, out, v) ||
 	    family(out, "vm_backlog_frames", "gauge",
 	        "Frames held for a VM whose buffer is full.") ||
-	    vm_family(sd, out, VM_BACKLOG) ||
+	    vm_family(sd, out, v, VM_BACKLOG) ||
 	    family(out, "vm_hung", "gauge",
 	        "1 while a VM reads nothing and the uplink drops its "
 	        "frames.") ||
-	    vm_family(sd, out, VM_HUNG))
+	    vm_family(sd, out, v, VM_HUNG))
 		return -1;
 	return 0;
+}
+
+/* Every VM's traffic and drops summed (detached ones too), no VM named. */
+static int
+render_totals(struct softnetd *sd, struct evbuffer *out)
+{
+	struct port_stats t;
+	struct port *p;
+	unsigned long long hung = 0;
+	char labels[64];
+	int r, rc = 0;
+
+	port_totals(sd, &t);
+	TAILQ_FOREACH(p, port_all(sd), entry)
+		hung += p->uplink_blocked ? 1 : 0;
+	rc |= family(out, "vms_frames_total", "counter",
+	    "Frames of all VMs together since softnetd started; direction "
+	    "as in softnet_vm_frames_total.");
+	rc |= sample(out, "vms_frames_total", "direction=\"tx\"", t.tx_frames);
+	rc |= sample(out, "vms_frames_total", "direction=\"rx\"", t.rx_frames);
+	rc |= family(out, "vms_bytes_total", "counter",
+	    "Bytes of all VMs together; direction as in "
+	    "softnet_vm_frames_total.");
+	rc |= sample(out, "vms_bytes_total", "direction=\"tx\"", t.tx_bytes);
+	rc |= sample(out, "vms_bytes_total", "direction=\"rx\"", t.rx_bytes);
+	rc |= family(out, "vms_drops_total", "counter",
+	    "Frames of all VMs together dropped, by reason (those counted).");
+	for (r = 0; r < DROP__COUNT; r++) {
+		if (t.drops[r] == 0)
+			continue;
+		snprintf(labels, sizeof(labels), "reason=\"%s\"",
+		    drop_reason_name(r));
+		rc |= sample(out, "vms_drops_total", labels, t.drops[r]);
+	}
+	rc |= family(out, "vms_hung", "gauge", "VMs hung now.");
+	rc |= sample(out, "vms_hung", "", hung);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Pool and lease gauges. */
@@ -401,13 +472,51 @@ render_process(struct softnetd *sd, struct evbuffer *out)
 	return rc == 0 ? 0 : -1;
 }
 
-int
-metrics_render(struct softnetd *sd, struct evbuffer *out)
+/* The metrics endpoint's own connections and answers. */
+static int
+render_server(const struct metrics_server *m, struct evbuffer *out)
 {
-	if (render_vms(sd, out) == -1 || render_leases(sd, out) == -1 ||
-	    render_dhcp(sd, out) == -1 || render_control(sd, out) == -1 ||
-	    render_attach(sd, out) == -1 || render_uplink(sd, out) == -1 ||
-	    render_process(sd, out) == -1)
+	static const char *const why[METRICS_REFUSED__COUNT] = {
+	    "limit", "reserved", "per_user", "credentials"};
+	char labels[64];
+	int i, rc = 0;
+
+	rc |= family(out, "metrics_connections", "gauge",
+	    "Connections to the metrics endpoint open now.");
+	rc |= sample(out, "metrics_connections", "", m->open);
+	rc |= family(out, "metrics_connections_total", "counter",
+	    "Connections the metrics endpoint accepted and served.");
+	rc |= sample(out, "metrics_connections_total", "", m->accepted);
+	rc |= family(out, "metrics_refused_total", "counter",
+	    "Connections refused with 503 (403: credentials), by reason: "
+	    "limit (all slots taken), reserved (the last slots are root's "
+	    "and admin_group's), per_user (the uid holds its share), "
+	    "credentials (unreadable).");
+	for (i = 0; i < METRICS_REFUSED__COUNT; i++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", why[i]);
+		rc |=
+		    sample(out, "metrics_refused_total", labels, m->refused[i]);
+	}
+	rc |= family(out, "metrics_requests_total", "counter",
+	    "Requests the metrics endpoint answered, by status code.");
+	for (i = 0; i < METRICS_NCODES; i++) {
+		snprintf(
+		    labels, sizeof(labels), "code=\"%d\"", metrics_codes[i]);
+		rc |= sample(
+		    out, "metrics_requests_total", labels, m->requests[i]);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+int
+metrics_render(
+    struct softnetd *sd, struct evbuffer *out, const struct metrics_view *view)
+{
+	if (render_vms(sd, out, view) == -1 || render_totals(sd, out) == -1 ||
+	    render_leases(sd, out) == -1 || render_dhcp(sd, out) == -1 ||
+	    render_control(sd, out) == -1 || render_attach(sd, out) == -1 ||
+	    render_uplink(sd, out) == -1 || render_process(sd, out) == -1 ||
+	    (view->server != NULL && render_server(view->server, out) == -1))
 		return -1;
 	return 0;
 }

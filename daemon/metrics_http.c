@@ -16,13 +16,23 @@
  * the peer closes, so unread pipelined bytes never turn the close into a
  * reset that cuts the response short.
  *
- * Who may read: every VM's series are in a response. A Unix socket is
- * made mode 0660 with group admin_group and each peer is checked to be
- * root or in admin_group; a TCP listener serves whoever reaches it, which
- * is why config.c refuses an address off loopback without allow_remote.
+ * Who sees what (struct metrics_view; metrics.c filters): on a Unix
+ * socket the kernel names the peer (osdep_peer_cred at accept): root and
+ * admin_group see every VM's series, anyone else only the VMs their uid
+ * owns, and all see the host-level families. The filtering is what makes
+ * the socket safe to open to every local user, so it is mode 0666: a
+ * tenant may scrape its own VMs without being an admin. Being open to
+ * all, its slots are shared out like the control socket's: a uid that is
+ * not root or admin_group holds at most METRICS_HTTP_PER_USER of them,
+ * and such uids together leave the last METRICS_HTTP_RESERVED to root and
+ * admin_group, so users holding connections open cannot starve the
+ * fleet's scraper; a refusal is a 503, counted by reason.
+ * A TCP listener knows no uid: it shows per-VM series only when config
+ * metrics.per_vm says so (then to whoever reaches it, which is why
+ * config.c also refuses an address off loopback without allow_remote),
+ * else host-level families and totals that name no VM.
  */
 #include <errno.h>
-#include <grp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +67,8 @@ struct mconn {
 	struct event *deadline; /* the whole exchange's timeout */
 	bool answered;          /* response queued: drain input until EOF */
 	bool eof;               /* the peer shut its side: close once sent */
+	bool admin;             /* root or admin_group (TCP: false) */
+	uid_t uid;              /* the peer's, on a Unix socket */
 };
 
 struct metrics_http {
@@ -67,7 +79,7 @@ struct metrics_http {
 	char *path;          /* the Unix socket file, or NULL (TCP) */
 	TAILQ_HEAD(, mconn) conns;
 	unsigned nconns;
-	uint64_t refused;
+	struct metrics_server st; /* the counters metrics.c renders */
 };
 
 /* RFC 9110 tchar: the bytes of a method or a header name. */
@@ -253,6 +265,33 @@ conn_free(struct mconn *c)
 	free(c);
 }
 
+/* What c's peer may see: its credentials, or the TCP listener's. */
+static void
+view_of(const struct mconn *c, struct metrics_view *v)
+{
+	struct metrics_http *srv = c->srv;
+
+	srv->st.open = srv->nconns;
+	v->server = &srv->st;
+	v->uid = c->uid;
+	if (srv->path == NULL)
+		v->scope = srv->sd->cfg.metrics.per_vm ? METRICS_VMS_ALL
+		                                       : METRICS_VMS_NONE;
+	else
+		v->scope = c->admin ? METRICS_VMS_ALL : METRICS_VMS_OWN;
+}
+
+/* Counts an answer by its status code. */
+static void
+count_status(struct metrics_http *srv, int status)
+{
+	int i;
+
+	for (i = 0; i < METRICS_NCODES; i++)
+		if (metrics_codes[i] == status)
+			srv->st.requests[i]++;
+}
+
 /* Queues the response for status and marks the request answered. */
 static void
 respond(struct mconn *c, int status)
@@ -260,6 +299,7 @@ respond(struct mconn *c, int status)
 	struct evbuffer *body = evbuffer_new(),
 	                *out = bufferevent_get_output(c->bev);
 	const char *type = "text/plain; charset=utf-8";
+	struct metrics_view view;
 
 	c->answered = true;
 	if (body == NULL) {
@@ -267,13 +307,15 @@ respond(struct mconn *c, int status)
 		return;
 	}
 	if (status == 200) {
-		if (metrics_render(c->srv->sd, body) == 0) {
+		view_of(c, &view);
+		if (metrics_render(c->srv->sd, body, &view) == 0) {
 			type = METRICS_CONTENT_TYPE;
 		} else {
 			evbuffer_drain(body, evbuffer_get_length(body));
 			status = 500;
 		}
 	}
+	count_status(c->srv, status);
 	if (status != 200)
 		evbuffer_add_printf(body, "%d %s\n", status, reason(status));
 	evbuffer_add_printf(out,
@@ -351,27 +393,16 @@ conn_deadline(evutil_socket_t fd, short what, void *arg)
 	conn_free(arg);
 }
 
-/* Whether a Unix socket peer may read every VM's series. */
-static bool
-peer_allowed(struct metrics_http *srv, int fd)
-{
-	uid_t uid;
-	gid_t gid;
-
-	if (srv->path == NULL)
-		return true;
-	return osdep_peer_cred(fd, &uid, &gid) == 0 &&
-	       control_is_admin(uid, gid, srv->sd->cfg.admin_group);
-}
-
 /* Starts serving a freshly accepted socket. */
 static void
-conn_start(struct metrics_http *srv, int fd)
+conn_start(struct metrics_http *srv, int fd, uid_t uid, bool admin)
 {
 	struct timeval tv = {METRICS_HTTP_TIMEOUT, 0};
 	struct mconn *c = xcalloc(1, sizeof(*c));
 
 	c->srv = srv;
+	c->uid = uid;
+	c->admin = admin;
 	c->bev =
 	    bufferevent_socket_new(srv->sd->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->deadline = evtimer_new(srv->sd->base, conn_deadline, c);
@@ -387,6 +418,7 @@ conn_start(struct metrics_http *srv, int fd)
 	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+	srv->st.accepted++;
 	bufferevent_setcb(c->bev, conn_read, conn_written, conn_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, METRICS_HTTP_MAX_REQUEST);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
@@ -399,16 +431,25 @@ conn_start(struct metrics_http *srv, int fd)
  * socket's buffer takes it without blocking, or it is lost.
  */
 static void
-refuse(struct metrics_http *srv, int fd, int status)
+refuse(struct metrics_http *srv, int fd, enum metrics_refusal why, uid_t uid)
 {
+	static const char *const text[METRICS_REFUSED__COUNT] = {
+	    "at the connection limit",
+	    "the last connections are kept for root and admin_group",
+	    "the uid holds its share of connections",
+	    "peer credentials unreadable"};
 	static struct log_rl rl;
+	int status = why == METRICS_REFUSED_CRED ? 403 : 503;
 	char msg[160];
 	int n;
 
-	srv->refused++;
-	log_warnx_rl(&rl, "metrics: connection refused (%s)",
-	    status == 503 ? "at the connection limit"
-	                  : "peer not root or admin_group");
+	srv->st.refused[why]++;
+	if (why == METRICS_REFUSED_RESERVED || why == METRICS_REFUSED_PER_USER)
+		log_warnx_rl(&rl, "metrics: refused a connection of uid %u: %s",
+		    (unsigned)uid, text[why]);
+	else
+		log_warnx_rl(
+		    &rl, "metrics: refused a connection: %s", text[why]);
 	n = snprintf(msg, sizeof(msg),
 	    "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 	    status, status == 503 ? "Service Unavailable" : "Forbidden");
@@ -417,7 +458,58 @@ refuse(struct metrics_http *srv, int fd, int status)
 	close(fd);
 }
 
-/* Accepts what is pending; past the connection limit refuses at once. */
+/* Connections uid holds now. */
+static unsigned
+conns_of(struct metrics_http *srv, uid_t uid)
+{
+	struct mconn *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		n += !c->admin && c->uid == uid;
+	return n;
+}
+
+/*
+ * Takes or refuses one accepted socket: the global cap for all; on a Unix
+ * socket the peer's uid and, for one not root or admin_group, the admin
+ * reserve and the per-uid share.
+ */
+static void
+admit(struct metrics_http *srv, int fd)
+{
+	uid_t uid = 0;
+	gid_t gid = 0;
+	bool admin = false;
+
+	if (srv->nconns >= METRICS_HTTP_MAX_CONNS) {
+		refuse(srv, fd, METRICS_REFUSED_LIMIT, 0);
+		return;
+	}
+	if (srv->path != NULL) {
+		if (osdep_peer_cred(fd, &uid, &gid) == -1) {
+			refuse(srv, fd, METRICS_REFUSED_CRED, 0);
+			return;
+		}
+		admin = control_peer_is_admin(srv->sd, fd, uid, gid);
+		if (!admin && srv->nconns + METRICS_HTTP_RESERVED >=
+		                  METRICS_HTTP_MAX_CONNS) {
+			refuse(srv, fd, METRICS_REFUSED_RESERVED, uid);
+			return;
+		}
+		if (!admin && conns_of(srv, uid) >= METRICS_HTTP_PER_USER) {
+			refuse(srv, fd, METRICS_REFUSED_PER_USER, uid);
+			return;
+		}
+	}
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1)
+		close(fd);
+	else
+		conn_start(srv, fd, uid, admin);
+}
+
+/* Accepts what is pending; past a limit refuses at once. */
 static void
 on_accept(evutil_socket_t lfd, short what, void *arg)
 {
@@ -427,17 +519,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	int fd;
 
 	(void)what;
-	while ((fd = accept(lfd, NULL, NULL)) != -1) {
-		if (srv->nconns >= METRICS_HTTP_MAX_CONNS)
-			refuse(srv, fd, 503);
-		else if (!peer_allowed(srv, fd))
-			refuse(srv, fd, 403);
-		else if (evutil_make_socket_nonblocking(fd) == -1 ||
-		         evutil_make_socket_closeonexec(fd) == -1)
-			close(fd);
-		else
-			conn_start(srv, fd);
-	}
+	while ((fd = accept(lfd, NULL, NULL)) != -1)
+		admit(srv, fd);
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 	    errno == ECONNABORTED)
 		return;
@@ -458,13 +541,15 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	event_add(srv->ev, NULL);
 }
 
-/* Binds the Unix socket path, mode 0660 group admin_group (else 0600). */
+/*
+ * Binds the Unix socket path, mode 0666: every local user may connect,
+ * and sees only what its uid may (theory of operation above).
+ */
 static int
 listen_unix(
     struct metrics_http *srv, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct group *gr = getgrnam(srv->sd->cfg.admin_group);
 	struct stat st;
 	mode_t old;
 	int rc;
@@ -489,8 +574,8 @@ listen_unix(
 		return -1;
 	}
 	srv->path = xstrdup(path);
-	if (gr != NULL && (chown(path, geteuid(), gr->gr_gid) == -1 ||
-	                      chmod(path, 0660) == -1)) {
+	/* Bound 0600 first (umask): no one connects before it is ready. */
+	if (chmod(path, 0666) == -1) {
 		snprintf(err, errlen, "metrics.listen: %s: %s", path,
 		    strerror(errno));
 		return -1;

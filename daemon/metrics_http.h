@@ -12,6 +12,8 @@ struct softnetd;
 
 #define METRICS_HTTP_MAX_REQUEST 4096 /* request line and headers */
 #define METRICS_HTTP_MAX_CONNS   16   /* connections at once */
+#define METRICS_HTTP_PER_USER    4    /* Unix: a non-admin uid's share */
+#define METRICS_HTTP_RESERVED    4    /* Unix: kept for root/admin_group */
 #define METRICS_HTTP_TIMEOUT     10   /* seconds for a whole exchange */
 
 /*
@@ -26,7 +28,7 @@ int metrics_http_parse(const char *buf, size_t len);
 
 /*
  * Listens on sd->cfg.metrics.listen when set (a Unix socket is made mode
- * 0660, group admin_group). 0, or -1 with a message in err.
+ * 0666: each peer sees the VMs its uid may). 0, or -1 with a message in err.
  */
 int metrics_http_init(struct softnetd *sd, char *err, size_t errlen);
 /* Closes the listener and every connection (removes the socket file). */

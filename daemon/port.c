@@ -86,6 +86,7 @@ struct ports {
 	uint32_t next_id;
 	size_t backlog_bytes;
 	uint64_t backlog_share_drops; /* frames dropped: uid at its share */
+	struct port_stats gone;       /* the detached ports' counters, summed */
 	struct port *by_mac[PORT_BUCKETS];
 	struct port *by_ip[PORT_BUCKETS];
 	struct event *reaper;
@@ -168,6 +169,20 @@ ip_unlink(struct ports *ps, struct port *p)
 	p->ip_next = NULL;
 }
 
+/* Adds the frame counters of src to dst (the per-host totals). */
+static void
+stats_add(struct port_stats *dst, const struct port_stats *src)
+{
+	int r;
+
+	dst->tx_frames += src->tx_frames;
+	dst->tx_bytes += src->tx_bytes;
+	dst->rx_frames += src->rx_frames;
+	dst->rx_bytes += src->rx_bytes;
+	for (r = 0; r < DROP__COUNT; r++)
+		dst->drops[r] += src->drops[r];
+}
+
 /* Unlinks p from the registry without touching the database. */
 static void
 unlink_port(struct softnetd *sd, struct port *p)
@@ -185,6 +200,7 @@ unlink_port(struct softnetd *sd, struct port *p)
 		}
 	}
 	ip_unlink(ps, p);
+	stats_add(&ps->gone, &p->st);
 	if (ps->hooks.removed != NULL)
 		ps->hooks.removed(sd, p);
 	if (p->captures != NULL)
@@ -513,6 +529,16 @@ size_t
 port_count(struct softnetd *sd)
 {
 	return sd->ports->count;
+}
+
+void
+port_totals(struct softnetd *sd, struct port_stats *out)
+{
+	struct port *p;
+
+	*out = sd->ports->gone;
+	TAILQ_FOREACH(p, &sd->ports->list, entry)
+		stats_add(out, &p->st);
 }
 
 void

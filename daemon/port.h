@@ -164,6 +164,12 @@ struct port *port_by_ip(struct softnetd *sd, uint32_t ip);
 struct port *port_lookup(struct softnetd *sd, const char *ident);
 struct port_list *port_all(struct softnetd *sd);
 size_t port_count(struct softnetd *sd);
+/*
+ * Frames, bytes and drops of every port since the daemon started, the
+ * detached ones' included (so the sums only grow): per-host totals that
+ * name no VM. Other fields of *out are left zero.
+ */
+void port_totals(struct softnetd *sd, struct port_stats *out);
 
 /* Sets or clears (ip 0) the port's lease, keeping the IP index right. */
 void port_set_lease(

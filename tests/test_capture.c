@@ -3,8 +3,8 @@
  * then real capture sessions driven through the "capture" op and the
  * switch on a hand-built daemon context: the frames come out of the
  * socket the reply carried, who may capture what, the limits, a reader
- * that never reads losing frames (counted, whole blocks only), and the
- * ways a capture ends.
+ * that never reads losing frames (counted, whole blocks only), the
+ * periodic statistics blocks, and the ways a capture ends.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -438,6 +438,68 @@ test_capture_big_frames(void **state)
 	close(rfd);
 }
 
+static bool guard_fired;
+
+/* Timer: a test waited too long for an event. */
+static void
+on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	guard_fired = true;
+}
+
+/*
+ * A running capture gets ISBs with the drops so far: one from
+ * capture_stats_all, whole after whatever was drained, and one from the
+ * timer while the event loop runs; a periodic ISB is never counted as a
+ * frame dropped.
+ */
+static void
+test_capture_periodic_isb(void **state)
+{
+	static uint8_t buf[8 << 20], f[1600];
+	size_t len, last;
+	char err[32];
+	struct timeval tv = {3 * CAPTURE_ISB_INTERVAL, 0};
+	struct event *guard;
+	struct port *p;
+	uint64_t drops;
+	int rfd, i;
+
+	(void)state;
+	p = attach(&alice, "vm1", MAC_A);
+	rfd = start(&alice, "vm1", ",\"drops\":true", &session_a, err);
+	for (i = 0; i < 4000; i++)
+		switch_from_vm(&sd, p, f, frame(f, true, 1514));
+	drops = p->st.capture_drops;
+	assert_true(drops > 0);
+	len = drain(rfd, buf, sizeof(buf));
+	event_base_loop(sd.base, EVLOOP_NONBLOCK); /* a torn block's rest */
+	len += drain(rfd, buf + len, sizeof(buf) - len);
+	walk(buf, len, &last);
+	capture_stats_all(&sd);
+	len = drain(rfd, buf, sizeof(buf));
+	assert_int_equal(len, CAPTURE_ISB_LEN);
+	assert_int_equal(le32(buf), 5);
+	assert_int_equal(
+	    le32(buf + 24) | (uint64_t)le32(buf + 28) << 32, drops);
+	/* The timer's: the loop runs until it fires, or a guard's does. */
+	guard_fired = false;
+	guard = evtimer_new(sd.base, on_guard, NULL);
+	evtimer_add(guard, &tv);
+	for (len = 0; len == 0 && !guard_fired;) {
+		event_base_loop(sd.base, EVLOOP_ONCE);
+		len = drain(rfd, buf, sizeof(buf));
+	}
+	event_free(guard);
+	assert_int_equal(len, CAPTURE_ISB_LEN);
+	assert_int_equal(le32(buf), 5);
+	assert_int_equal(p->st.capture_drops, drops);
+	close(rfd);
+}
+
 /* The VM goes: the capture ends with an ISB counting the drops. */
 static void
 test_capture_ends_with_vm(void **state)
@@ -481,6 +543,8 @@ main(void)
 	        test_capture_slow_reader, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_capture_big_frames, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_capture_periodic_isb, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_capture_ends_with_vm, setup, teardown),
 	};

@@ -529,6 +529,7 @@ test_metrics(void **state)
 	load_ok("{\"metrics\": {\"listen\": \"127.0.0.1:9419\"}}", &cfg);
 	assert_string_equal(cfg.metrics.listen, "127.0.0.1:9419");
 	assert_false(cfg.metrics.allow_remote);
+	assert_false(cfg.metrics.per_vm);
 	config_free(&cfg);
 	load_ok("{\"metrics\": {\"listen\": \"/run/m.sock\"}}", &cfg);
 	assert_string_equal(cfg.metrics.listen, "/run/m.sock");
@@ -552,6 +553,17 @@ test_metrics(void **state)
 	    "{\"metrics\": {\"listen\": 9419}}", "metrics.listen: expected");
 	load_fail("{\"metrics\": {\"allow_remote\": 1}}",
 	    "metrics.allow_remote: expected true or false");
+	load_ok("{\"metrics\": {\"listen\": \"127.0.0.1:9419\", "
+	        "\"per_vm\": true}}",
+	    &cfg);
+	assert_true(cfg.metrics.per_vm);
+	config_free(&cfg);
+	load_fail("{\"metrics\": {\"listen\": \"127.0.0.1:9419\", "
+	          "\"per_vm\": \"yes\"}}",
+	    "metrics.per_vm: expected true or false");
+	load_fail("{\"metrics\": {\"listen\": \"/run/m.sock\", "
+	          "\"per_vm\": true}}",
+	    "metrics.per_vm: only for a TCP listener");
 	load_fail(
 	    "{\"metrics\": {\"port\": 1}}", "unknown key \"metrics.port\"");
 	load_fail("{\"metrics\": 1}", "metrics: expected an object");

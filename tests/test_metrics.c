@@ -9,10 +9,14 @@
  * a family's samples together, no series twice, histogram buckets
  * cumulative up to +Inf = _count), its numbers are the VMs' counters
  * (frames, drops by reason, control requests, DHCP), a detached VM's
- * series are gone, and label values are escaped. The request parser
- * answers each status it promises, and the server answers one request
- * per connection, refuses connections past its limit (503) and never answers
- * a pipelined second request.
+ * series are gone, and label values are escaped. Who sees what: a uid's
+ * view holds nothing of another's VM (not its name, id or owner), a view
+ * with no VM holds no vm label at all, and the per-host totals keep a
+ * detached VM's counts. The request parser answers each status it
+ * promises, and the server answers one request per connection, refuses
+ * connections past its limit (503), past a uid's share and into the
+ * admin reserve (503, counted by reason, while root still gets 200), and
+ * never answers a pipelined second request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +35,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -254,21 +260,39 @@ expo_has(const struct expo *e, const char *prefix)
 	return false;
 }
 
-/* Renders sd and parses it strictly. */
-static void
-scrape(struct expo *e)
+/* Renders sd as view shows it; the text, to free. */
+static char *
+render(const struct metrics_view *view)
 {
 	struct evbuffer *b = evbuffer_new();
 	char *text;
 	size_t len;
 
-	assert_int_equal(metrics_render(&sd, b), 0);
+	assert_int_equal(metrics_render(&sd, b, view), 0);
 	len = evbuffer_get_length(b);
 	text = calloc(1, len + 1);
 	evbuffer_remove(b, text, len);
 	evbuffer_free(b);
+	return text;
+}
+
+/* Renders sd as view shows it and parses it strictly. */
+static void
+scrape_as(struct expo *e, const struct metrics_view *view)
+{
+	char *text = render(view);
+
 	expo_parse(e, text);
 	free(text);
+}
+
+/* Renders every VM (an admin's view) and parses it strictly. */
+static void
+scrape(struct expo *e)
+{
+	struct metrics_view all = {METRICS_VMS_ALL, 0, NULL};
+
+	scrape_as(e, &all);
 }
 
 /* ---- The daemon ---- */
@@ -418,6 +442,100 @@ test_escaping(void **state)
 	    "state=\"attached\"}",
 	    a->id);
 	assert_true(expo_get(&e, s) == 1);
+	expo_free(&e);
+}
+
+/*
+ * A uid's view holds its own VMs' series and nothing of another's: not
+ * its name, id or owner, not even in a drop reason only it counted.
+ */
+static void
+test_view_own(void **state)
+{
+	struct metrics_view mine = {METRICS_VMS_OWN, 1000, NULL};
+	uint8_t frame[60] = {0};
+	struct port *a, *b;
+	struct expo e;
+	char s[160], *text;
+
+	(void)state;
+	a = attach(1, "web", 1000, NULL);
+	b = attach(2, "secretdb", 1001, NULL);
+	/* b's VM sends with a's MAC: a drop reason only b counts. */
+	memcpy(frame, "\xff\xff\xff\xff\xff\xff\x02\0\0\0\0\x01\x08\x00", 14);
+	switch_from_vm(&sd, b, frame, sizeof(frame));
+	text = render(&mine);
+	assert_null(strstr(text, "secretdb"));
+	assert_null(strstr(text, "owner=\"1001\""));
+	snprintf(s, sizeof(s), "id=\"%u\"", b->id);
+	assert_null(strstr(text, s));
+	assert_null(strstr(text, "softnet_vm_drops_total{"));
+	expo_parse(&e, text);
+	free(text);
+	snprintf(s, sizeof(s),
+	    "softnet_vm_info{vm=\"web\",id=\"%u\",owner=\"1000\","
+	    "state=\"attached\"}",
+	    a->id);
+	assert_true(expo_get(&e, s) == 1);
+	/* Host-level families are everyone's: both VMs count there. */
+	assert_true(expo_get(&e, "softnet_vms") == 2);
+	assert_true(
+	    expo_get(&e, "softnet_vms_drops_total{reason=\"src_mac\"}") == 1);
+	expo_free(&e);
+	/* The other owner sees its VM and not a's. */
+	mine.uid = 1001;
+	text = render(&mine);
+	assert_non_null(strstr(text, "secretdb"));
+	assert_null(strstr(text, "vm=\"web\""));
+	free(text);
+}
+
+/*
+ * No VM in view (a TCP listener without per_vm): no vm, id or owner label
+ * anywhere, and the per-host totals sum every VM, detached ones too.
+ */
+static void
+test_view_none(void **state)
+{
+	struct metrics_view none = {METRICS_VMS_NONE, 0, NULL};
+	uint8_t frame[60] = {0};
+	struct port *a, *b;
+	struct expo e;
+	char *text;
+	double tx;
+
+	(void)state;
+	a = attach(1, "web", 1000, NULL);
+	b = attach(2, "db", 1001, NULL);
+	memcpy(frame, "\xff\xff\xff\xff\xff\xff\x02\0\0\0\0\x02\x08\x00", 14);
+	switch_from_vm(&sd, a, frame, sizeof(frame));
+	switch_from_vm(&sd, a, frame, sizeof(frame));
+	switch_from_vm(&sd, b, frame, 10); /* a runt */
+	text = render(&none);
+	assert_null(strstr(text, "vm=\""));
+	assert_null(strstr(text, "owner=\""));
+	assert_null(strstr(text, "id=\""));
+	assert_null(strstr(text, "softnet_vm_info{"));
+	assert_null(strstr(text, "softnet_vm_frames_total{"));
+	assert_null(strstr(text, "\"web\""));
+	expo_parse(&e, text);
+	free(text);
+	tx = (double)(a->st.tx_frames + b->st.tx_frames);
+	assert_true(
+	    expo_get(&e, "softnet_vms_frames_total{direction=\"tx\"}") == tx);
+	assert_true(
+	    expo_get(&e, "softnet_vms_drops_total{reason=\"src_mac\"}") == 2);
+	assert_true(
+	    expo_get(&e, "softnet_vms_drops_total{reason=\"runt\"}") == 1);
+	assert_true(expo_get(&e, "softnet_vms_hung") == 0);
+	expo_free(&e);
+	/* Detaching a VM takes nothing from the totals (counters). */
+	vm_detach(&sd, a);
+	scrape_as(&e, &none);
+	assert_true(
+	    expo_get(&e, "softnet_vms_frames_total{direction=\"tx\"}") == tx);
+	assert_true(
+	    expo_get(&e, "softnet_vms_drops_total{reason=\"src_mac\"}") == 2);
 	expo_free(&e);
 }
 
@@ -651,6 +769,116 @@ test_server_limits(void **state)
 		close(fds[i]);
 }
 
+/*
+ * A child as uid: connects n sockets and holds them, then one more that
+ * asks; writes that answer's status (3 bytes, "---" for none) to res and
+ * holds everything until hold reaches EOF.
+ */
+static pid_t
+hold_as(uid_t uid, int n, int res, const int hold[2])
+{
+	char buf[64] = "---", c;
+	pid_t pid = fork();
+	int i, fd = -1;
+
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	close(hold[1]); /* else the EOF awaited below never comes */
+	if (setgroups(0, NULL) == -1 || setgid(65534) == -1 ||
+	    setuid(uid) == -1)
+		_exit(2);
+	for (i = 0; i <= n; i++) { /* no cmocka asserts in the child */
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			_exit(3);
+	}
+	/* Refused at accept, the socket may be closed already: no SIGPIPE. */
+	(void)!send(fd, "GET /metrics HTTP/1.0\r\n\r\n", 25, MSG_NOSIGNAL);
+	if (read(fd, buf, sizeof(buf)) >= 12)
+		memmove(buf, buf + 9, 3);
+	(void)!write(res, buf, 3);
+	(void)!read(hold[0], &c, 1);
+	_exit(0);
+}
+
+/* Runs the loop until fd is readable; the 3-byte status it carries. */
+static int
+await_status(int fd)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	char buf[4] = {0};
+	int spins;
+
+	for (spins = 0; spins < 100000; spins++) {
+		event_base_loop(sd.base, EVLOOP_NONBLOCK);
+		if (poll(&pfd, 1, 1) > 0)
+			break;
+	}
+	assert_int_equal(poll(&pfd, 1, 0), 1); /* else the child died */
+	assert_int_equal(read(fd, buf, 3), 3);
+	return atoi(buf);
+}
+
+/*
+ * The Unix socket's shares: a uid that is not root or admin_group gets
+ * 503 past METRICS_HTTP_PER_USER connections, such uids together leave
+ * the last METRICS_HTTP_RESERVED to root, who still gets 200, and each
+ * refusal is counted by reason.
+ */
+static void
+test_server_per_user(void **state)
+{
+	static char buf[1 << 20];
+	int res[2], hold[2], fd, i, st;
+	pid_t kids[4];
+	struct expo e;
+	const char *body;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	start_server();
+	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(hold), 0);
+	/* Two uids at their share; a third fills up to the reserve. */
+	for (i = 0; i < 3; i++) {
+		kids[i] =
+		    hold_as(60001 + i, METRICS_HTTP_PER_USER, res[1], hold);
+		assert_int_equal(await_status(res[0]), 503);
+	}
+	/* A fourth uid, with nothing open: the reserve is root's. */
+	kids[3] = hold_as(60004, 0, res[1], hold);
+	assert_int_equal(await_status(res[0]), 503);
+	fd = client(); /* root */
+	assert_int_equal(write(fd, "GET /metrics HTTP/1.0\r\n\r\n", 25), 25);
+	exchange(fd, buf, sizeof(buf));
+	close(fd);
+	close(hold[1]);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	close(hold[0]);
+	close(res[0]);
+	close(res[1]);
+	assert_true(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	body = strstr(buf, "\r\n\r\n");
+	assert_non_null(body);
+	expo_parse(&e, body + 4);
+	assert_true(expo_get(&e, "softnet_metrics_refused_total{reason="
+	                         "\"per_user\"}") == 2);
+	assert_true(expo_get(&e, "softnet_metrics_refused_total{reason="
+	                         "\"reserved\"}") == 2);
+	assert_true(expo_get(&e, "softnet_metrics_connections_total") == 13);
+	assert_true(
+	    expo_get(&e, "softnet_metrics_requests_total{code=\"200\"}") == 0);
+	expo_free(&e);
+}
+
 int
 main(void)
 {
@@ -661,10 +889,14 @@ main(void)
 	        test_detached_disappear, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_histogram, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_own, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_view_none, setup, teardown),
 	    cmocka_unit_test(test_parse),
 	    cmocka_unit_test_setup_teardown(test_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_server_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_server_per_user, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

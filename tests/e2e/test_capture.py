@@ -2,7 +2,10 @@
 guest's ping read back with tcpdump -r, a spoofed frame shown with its
 drop reason when --drops is given, another user refused exactly as for a
 VM that is not there, a reader that never reads losing frames (counted)
-without holding the VM back, and a capture ending with its VM.
+without holding the VM back, and a capture ending with its VM. What the
+daemon itself answers a VM (DHCP OFFER and ACK) and what reaches the VM
+from the daemon's own sockets (the DNS forwarder's replies, an exposed
+port's proxied connection) is in the capture too, inbound.
 
 The pcapng the daemon writes is also parsed here by a small reader of its
 own (tcpdump prints neither packet comments nor the direction flags).
@@ -16,7 +19,9 @@ import socket
 import struct
 
 from harness import (E2E, EXT_IP, GATEWAY, PYTHON, SOFTNETCTL, VMNET,
-                     Topology, run, udp_sink, wait_for)
+                     Topology, echo_server, run, tcp_exchange, udp_sink,
+                     wait_for)
+from test_dns import UPSTREAM
 
 SPOOF_IP = "192.168.105.77"
 USER = "nobody"
@@ -256,3 +261,58 @@ class CaptureTest(E2E):
         self.assertEqual(ifdrop, 0)
         self.assertEqual(
             self.t.daemon.ctl_json("status")["captures"]["running"], 0)
+
+
+def udp_ports(frame):
+    """(source, destination) port of an IPv4 UDP or TCP frame, or None."""
+    if frame[12:14] != b"\x08\x00" or frame[23] not in (6, 17):
+        return None
+    o = 14 + (frame[14] & 15) * 4
+    return struct.unpack_from("!HH", frame, o)
+
+
+class DaemonFramesTest(E2E):
+    def test_daemon_answers_captured(self):
+        cfg = {} if VMNET else {"dns": {"forward": True,
+                                        "upstream": [EXT_IP]}}
+        t = Topology(self.env, cfg)
+        if not VMNET:
+            up = self.env.popen([PYTHON, "-c", UPSTREAM,
+                                 self.env.path("upstream.log"), EXT_IP],
+                                ns=t.ext, text=True)
+            self.assertEqual(up.stdout.readline().strip(), "ready")
+        g = t.guest("vm1", "02:00:00:00:ca:11", opts=("--expose", "8080:7"))
+        echo_server(self.env, g.ns, 7)
+        path = self.env.path("daemon.pcapng")
+        p = self.env.popen([SOFTNETCTL, "-s", t.daemon.sock, "capture",
+                            "vm1", "-w", path], text=True)
+        wait_for(lambda: os.path.exists(path) and
+                 os.path.getsize(path) >= 28 + 32, timeout=20,
+                 what="the capture to start")
+        g.dhcp()
+        if not VMNET:
+            r = g.run(["dig", "+time=2", "+tries=1", "@" + GATEWAY,
+                       "www.example.test", "A", "+short"], check=False)
+            self.assertEqual(r.stdout.strip(), "10.1.0.3", r.stdout)
+        self.assertEqual(tcp_exchange(t.host, "127.0.0.1", 8080), "match")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err)
+
+        r = run(["tcpdump", "-r", path, "-n", "-v", "udp port 67"])
+        self.assertIn("DHCP-Message (53), length 1: Offer", r.stdout)
+        self.assertIn("DHCP-Message (53), length 1: ACK", r.stdout)
+        pkts, _ = packets(open(path, "rb").read())
+        ports = [(udp_ports(q["frame"]), q) for q in pkts]
+        replies = [q for pp, q in ports if pp == (67, 68)]
+        self.assertGreaterEqual(len(replies), 2)
+        self.assertTrue(all(q["flags"] == 1 and q["comment"] is None
+                            for q in replies))
+        if not VMNET:
+            r = run(["tcpdump", "-r", path, "-n", "udp port 53"])
+            self.assertIn("A 10.1.0.3", r.stdout)
+            dns = [q for pp, q in ports if pp and pp[0] == 53]
+            self.assertTrue(dns and all(q["flags"] == 1 for q in dns))
+        # The proxy's connection to the VM's port 7: its SYN comes in.
+        proxied = [q for pp, q in ports if pp and pp[1] == 7]
+        self.assertTrue(proxied and all(q["flags"] == 1 for q in proxied))

@@ -10,7 +10,14 @@ its per-VM counters must lie between two `softnetctl stats --json`
 readings taken around it. A real Prometheus server, when installed, is
 run in the namespace on loopback with a temporary config and data
 directory, scrapes softnetd, and its HTTP API must answer a softnet_
-series. The Unix-socket listener must refuse a user outside admin_group.
+series.
+
+Who sees what: root and a user ("nobody", in the socket's group nogroup)
+each attach a VM; scraping the Unix-socket listener as each user shows
+that user's VM and nothing of the other's, root sees both, a third user
+("daemon") neither; a user holding METRICS_HTTP_PER_USER connections gets
+503 on the next while root still gets 200. Over TCP, without per_vm no
+series carries a vm label; with per_vm both VMs show.
 """
 
 import json
@@ -18,10 +25,11 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
-from harness import (E2E, EXT_IP, GATEWAY, PYTHON, ROOT, Daemon, Topology,
-                     nsrun, run, wait_for)
+from harness import (E2E, EXT_IP, GATEWAY, PYTHON, ROOT, SOFTNETCTL, VMNET,
+                     Daemon, Topology, nsrun, run, wait_for)
 
 LISTEN = "127.0.0.1:9419"
 PROMTOOL = shutil.which("promtool")
@@ -49,6 +57,43 @@ sys.stdout.write(d.hex())  # hex: the caller's text mode keeps CRLF
 """
 
 GET = "GET /metrics HTTP/1.1\\r\\nHost: softnet\\r\\n\\r\\n"
+
+# Attaches one end of a datagram socket pair with softnetctl as the
+# calling user (the VM stays attached after this exits).
+ATTACH_PAIR = r"""
+import socket, subprocess, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+subprocess.run([sys.argv[1], "-s", sys.argv[2], "attach", "--fd",
+                str(a.fileno())] + sys.argv[3:], pass_fds=[a.fileno()],
+               check=True)
+"""
+
+# Holds argv[2] connections to the Unix socket argv[1], then asks on one
+# more and prints that answer's status line; holds them all until stdin
+# ends.
+HOLD = r"""
+import socket, sys
+held = []
+for i in range(int(sys.argv[2]) + 1):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+try:
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+except OSError:
+    pass  # refused at accept: the answer is there already
+d = b""
+while b"\r\n" not in d:
+    c = s.recv(4096)
+    if not c:
+        break
+    d += c
+print(d.split(b"\r\n")[0].decode(), flush=True)
+sys.stdin.read()
+"""
+
+USER = "nobody"   # owns one VM; in the socket's group, not an admin
+OTHER = "daemon"  # owns none
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -146,10 +191,31 @@ class MetricsTest(E2E):
         # promtool lints names too (exit 3 for lint-only findings).
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
-    def topology(self, extra=None):
-        cfg = {"metrics": {"listen": LISTEN}}
+    def topology(self, extra=None, per_vm=True):
+        cfg = {"metrics": {"listen": LISTEN, "per_vm": per_vm}}
         cfg.update(extra or {})
         return Topology(self.env, cfg)
+
+    def attach_two(self, daemon):
+        """A VM of root's ("rootvm") and one of USER's ("uservm")."""
+        for user, name, mac in ((None, "rootvm", "02:00:00:00:16:11"),
+                                (USER, "uservm", "02:00:00:00:16:12")):
+            cmd = [PYTHON, "-c", ATTACH_PAIR, SOFTNETCTL, daemon.sock,
+                   "--name", name, "--mac", mac]
+            if user:
+                cmd = ["setpriv", "--reuid=" + user, "--regid=nogroup",
+                       "--clear-groups"] + cmd
+            run(cmd)
+
+    def scrape_as(self, ns, where, user):
+        """The body of a 200 to user (None: root)."""
+        r = self.fetch(ns, where, user=user)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head, _, body = r.stdout.partition("\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200 OK\r\n"), head)
+        parse_exposition(body)
+        self.promtool(body)
+        return body
 
     def test_scrape_matches_stats(self):
         t = self.topology()
@@ -200,9 +266,10 @@ class MetricsTest(E2E):
                          1)
         self.assertGreater(value(fams, "softnet_uplink_frames_total",
                                  direction="tx"), 0)
-        self.assertGreater(value(fams, "softnet_process_open_fds"), 0)
-        self.assertGreater(value(fams, "softnet_process_resident_memory_bytes"),
-                           0)
+        if not VMNET:  # Linux only (/proc/self): not a macOS build's
+            self.assertGreater(value(fams, "softnet_process_open_fds"), 0)
+            self.assertGreater(
+                value(fams, "softnet_process_resident_memory_bytes"), 0)
         # Detached: the VM's series are gone with it.
         t.daemon.ctl("detach", "mvm1")
         fams = parse_exposition(self.scrape(t.host))
@@ -226,20 +293,72 @@ class MetricsTest(E2E):
         # The daemon still serves.
         parse_exposition(self.scrape(t.host))
 
-    def test_unix_socket_admin_only(self):
+    def test_unix_socket_per_user(self):
         host = self.env.netns("host")
         path = self.env.path("metrics.sock")
-        d = Daemon(self.env, host, {"metrics": {"listen": path}}).start()
-        st = os.stat(path)
-        self.assertEqual(st.st_mode & 0o777, 0o660)
-        self.assertEqual(st.st_gid, 0)  # admin_group "root" by default
-        parse_exposition(self.scrape(host, where=path))
-        r = self.fetch(host, where=path, user="nobody")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("Permission denied", r.stderr)
-        self.assertNotIn("softnet_", r.stdout)
+        d = Daemon(self.env, host, {"metrics": {"listen": path},
+                                    "socket_group": "nogroup"}).start()
+        # Open to every local user: what each sees is filtered by uid.
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o666)
+        self.attach_two(d)
+        ids = {v["name"]: v["id"] for v in d.ctl_json("list")}
+        root = self.scrape_as(host, path, None)
+        for name in ("rootvm", "uservm"):
+            self.assertIn('vm="%s"' % name, root)
+        mine = self.scrape_as(host, path, USER)
+        fams = parse_exposition(mine)
+        value(fams, "softnet_vm_info", vm="uservm", id=ids["uservm"])
+        # Nothing of root's VM: not its name, id or owner.
+        self.assertNotIn("rootvm", mine)
+        self.assertNotIn('id="%s"' % ids["rootvm"], mine)
+        self.assertNotIn('owner="0"', mine)
+        # Host-level families are everyone's.
+        self.assertEqual(value(fams, "softnet_vms"), 2)
+        theirs = self.scrape_as(host, path, OTHER)
+        self.assertNotIn("vm=", theirs)
+        self.assertNotIn("uservm", theirs)
+
+        # USER holds its share; the next is 503 and root still gets 200.
+        holder = self.env.popen(
+            ["setpriv", "--reuid=" + USER, "--regid=nogroup",
+             "--clear-groups", PYTHON, "-c", HOLD, path, "4"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = holder.stdout.readline()
+            self.assertTrue(line.startswith("HTTP/1.1 503 "), line)
+            fams = parse_exposition(self.scrape_as(host, path, None))
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=10)
+        self.assertEqual(value(fams, "softnet_metrics_refused_total",
+                               reason="per_user"), 1)
+        self.assertGreaterEqual(value(fams, "softnet_metrics_requests_total",
+                                      code="200"), 3)
         d.stop()
         self.assertFalse(os.path.exists(path))
+
+    def test_tcp_per_vm(self):
+        # Without per_vm: no VM's name, id or owner, only totals.
+        t = self.topology({"socket_group": "nogroup"}, per_vm=False)
+        self.attach_two(t.daemon)
+        text = self.scrape(t.host)
+        fams = parse_exposition(text)
+        self.promtool(text)
+        for label in ("vm=", "id=", "owner="):
+            self.assertNotIn(label, text)
+        self.assertEqual(value(fams, "softnet_vms"), 2)
+        value(fams, "softnet_vms_frames_total", direction="tx")
+        t.daemon.stop()
+        # With per_vm: every VM, whoever owns it, to whoever connects.
+        d = Daemon(self.env, t.host, {"metrics": {"listen": LISTEN,
+                                                  "per_vm": True},
+                                      "socket_group": "nogroup"},
+                   name="pervm").start()
+        self.attach_two(d)
+        fams = parse_exposition(self.scrape(t.host))
+        value(fams, "softnet_vm_info", vm="rootvm", owner=0)
+        self.assertEqual(len(series(fams, "softnet_vm_info", vm="uservm")),
+                         1)
 
     def test_remote_address_needs_allow_remote(self):
         host = self.env.netns("host")
@@ -314,4 +433,8 @@ KNOWN = {"softnet_vm_info", "softnet_vm_frames_total", "softnet_vm_bytes_total",
          "softnet_process_cpu_seconds_total",
          "softnet_process_start_time_seconds",
          "softnet_process_resident_memory_bytes", "softnet_process_open_fds",
-         "softnet_build_info"}
+         "softnet_build_info", "softnet_vms_frames_total",
+         "softnet_vms_bytes_total", "softnet_vms_drops_total",
+         "softnet_vms_hung", "softnet_metrics_connections",
+         "softnet_metrics_connections_total", "softnet_metrics_refused_total",
+         "softnet_metrics_requests_total"}
