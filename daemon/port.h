@@ -42,6 +42,7 @@ struct port_stats {
 	uint64_t read_pauses;
 	uint64_t read_paused_us; /* for how long in all */
 	uint64_t capture_drops;  /* frames a slow capture reader lost */
+	uint64_t dns_refused;    /* DNS queries over a share (dnsfwd.c) */
 };
 
 struct port {
