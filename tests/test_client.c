@@ -322,6 +322,31 @@ test_softnet_sys(void **state)
 	assert_int_equal(errno, ENAMETOOLONG);
 }
 
+/*
+ * softnet's retry schedule: 50 ms, doubling, capped at 1 s; no retry past
+ * the deadline or once stopped. Each nap is cut to the deadline, here
+ * 50 ms away, so the schedule is checked without sleeping it.
+ */
+static void
+test_backoff_schedule(void **state)
+{
+	static const long want[] = {50, 100, 200, 400, 800, 1000, 1000, 1000};
+	volatile sig_atomic_t stop = 0;
+	long b = 0;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(
+		    client_backoff(&b, client_now_ms() + 50, &stop), 0);
+		assert_int_equal(b, want[i]);
+	}
+	assert_int_equal(client_backoff(&b, client_now_ms() - 1, &stop), -1);
+	stop = 1;
+	assert_int_equal(client_backoff(&b, client_now_ms() + 50, &stop), -1);
+	assert_int_equal(b, 1000);
+}
+
 /* Receives up to cap bytes on s and the fd passed with them (or -1). */
 static ssize_t
 recv_with_fd(int s, char *buf, size_t cap, int *fd)
@@ -396,6 +421,7 @@ main(void)
 	    cmocka_unit_test(test_attach_help),
 	    cmocka_unit_test(test_softnet_sys),
 	    cmocka_unit_test(test_softnet_sys_send_fd),
+	    cmocka_unit_test(test_backoff_schedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
