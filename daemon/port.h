@@ -80,6 +80,7 @@ struct port {
 	struct rate tx_rate;     /* token buckets (config vm_limits) */
 	struct rate rx_rate;
 	struct rate dhcp_rate; /* DHCP messages (config dhcp.rate/burst) */
+	uint32_t rate_episode; /* its rate-limit episode's slot (events.c) */
 	bool admin;            /* root/admin_group: no lease or backlog share */
 	struct port_stats st;
 	struct capture *captures; /* packet captures (capture.c), or NULL */
