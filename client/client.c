@@ -44,29 +44,10 @@ client_warnx(const struct client *c, const char *fmt, ...)
 static int
 send_line(int s, const char *buf, size_t len, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *cm;
 	ssize_t n;
 
 	while (len > 0) {
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = (void *)buf;
-		iov.iov_len = len;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		if (fd != -1) {
-			memset(cbuf, 0, sizeof(cbuf));
-			msg.msg_control = cbuf;
-			msg.msg_controllen = sizeof(cbuf);
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
-		n = sendmsg(s, &msg, 0);
+		n = softnet_sys_send_fd(s, buf, len, fd, 0);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

@@ -4,6 +4,21 @@
 #include "client.h"
 #include "softnet_proto.h"
 
+/* The DNS forwarder's line, when it is on. */
+static void
+print_dns(json_t *dns)
+{
+	char b1[32], b2[32];
+
+	if (!json_is_object(dns))
+		return;
+	printf("dns:      %s in flight of ",
+	    client_str(json_object_get(dns, "in_flight"), b1, sizeof(b1)));
+	printf("%s, ", client_str(json_object_get(dns, "max"), b2, sizeof(b2)));
+	printf("%s refused over a share\n",
+	    client_str(json_object_get(dns, "refused"), b1, sizeof(b1)));
+}
+
 static int
 cmd_status(struct client *c, int argc, char **argv)
 {
@@ -48,6 +63,7 @@ cmd_status(struct client *c, int argc, char **argv)
 	    client_str(json_object_get(pool, "start"), b1, sizeof(b1)));
 	printf(
 	    "%s\n", client_str(json_object_get(pool, "end"), b2, sizeof(b2)));
+	print_dns(json_object_get(s, "dns"));
 	json_decref(r);
 	return 0;
 }

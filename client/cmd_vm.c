@@ -146,6 +146,12 @@ print_vm(json_t *vm)
 			        json_object_get(st, "dhcp_declines")),
 			    (long long)json_integer_value(
 			        json_object_get(st, "dhcp_bad_options")));
+		/* DNS queries over its share, answered SERVFAIL. */
+		if (json_integer_value(json_object_get(st, "dns_refused")) > 0)
+			printf("%-14s%lld queries refused (over its share)\n",
+			    "dns:",
+			    (long long)json_integer_value(
+			        json_object_get(st, "dns_refused")));
 	}
 }
 

@@ -66,6 +66,7 @@
 #include "osdep.h"
 #include "port.h"
 #include "softnet_proto.h"
+#include "softnet_sys.h"
 #include "softnetd.h"
 #include "vm.h"
 #include "xmalloc.h"
@@ -244,27 +245,12 @@ conn_timer(struct conn *c, bool progress)
 static int
 conn_write_fd(struct conn *c, bool *progress)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	size_t len = evbuffer_get_length(c->out);
-	struct msghdr msg;
-	struct cmsghdr *cm;
-	struct iovec iov;
 	ssize_t n;
 
-	memset(&msg, 0, sizeof(msg));
-	memset(cbuf, 0, sizeof(cbuf));
-	iov.iov_base = evbuffer_pullup(c->out, (ev_ssize_t)len);
-	iov.iov_len = len;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &c->reply_fd, sizeof(int));
-	if ((n = sendmsg(c->fd, &msg, OSDEP_MSG_NOSIGNAL)) == -1)
+	if ((n = softnet_sys_send_fd(c->fd,
+	         evbuffer_pullup(c->out, (ev_ssize_t)len), len, c->reply_fd,
+	         OSDEP_MSG_NOSIGNAL)) == -1)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	close(c->reply_fd);
 	c->reply_fd = -1;

@@ -123,6 +123,9 @@ stats_json(const struct port *p)
 	    o, "read_pauses", json_integer((json_int_t)p->st.read_pauses));
 	json_object_set_new(o, "read_paused_us",
 	    json_integer((json_int_t)p->st.read_paused_us));
+	/* Queries the DNS forwarder answered SERVFAIL: over a share. */
+	json_object_set_new(
+	    o, "dns_refused", json_integer((json_int_t)p->st.dns_refused));
 	return o;
 }
 

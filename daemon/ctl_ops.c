@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "ctl_json.h"
 #include "ctl_ops.h"
+#include "dnsfwd.h"
 #include "events.h"
 #include "fdbudget.h"
 #include "leasedb.h"
@@ -711,6 +712,29 @@ op_lease_release(const struct ctl_req *r)
 	return reply;
 }
 
+/* The DNS forwarder's shares and refusals (dnsfwd.c), or null when off. */
+static json_t *
+dns_status_json(void)
+{
+	struct dnsfwd_counters c;
+
+	if (!dnsfwd_counters(&c))
+		return json_null();
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "in_flight", (json_int_t)c.in_flight, "max",
+	    (json_int_t)DNSFWD_MAX_TOTAL, "max_per_vm",
+	    (json_int_t)DNSFWD_MAX_PER_VM, "max_per_user",
+	    (json_int_t)DNSFWD_MAX_PER_USER, "admin_reserve",
+	    (json_int_t)DNSFWD_ADMIN_RESERVE, "relayed", (json_int_t)c.relayed,
+	    "refused",
+	    (json_int_t)(c.refused_vm + c.refused_user + c.refused_reserved +
+	                 c.refused_full),
+	    "refused_vm_cap", (json_int_t)c.refused_vm, "refused_user_cap",
+	    (json_int_t)c.refused_user, "refused_admin_reserve",
+	    (json_int_t)c.refused_reserved, "refused_total_cap",
+	    (json_int_t)c.refused_full);
+}
+
 /* status: the daemon, its uplink, its pool and its limits. */
 static json_t *
 op_status(const struct ctl_req *r)
@@ -728,6 +752,7 @@ op_status(const struct ctl_req *r)
 	        (json_int_t)r->sd->cfg.max_captures, "max_captures_per_user",
 	        (json_int_t)r->sd->cfg.max_captures_per_user, "dropped",
 	        (json_int_t)capture_drops_total(r->sd)));
+	json_object_set_new(st, "dns", dns_status_json());
 	json_object_set_new(reply, "status", st);
 	return reply;
 }

@@ -17,9 +17,17 @@
  * flight; the VM's id is put back and the answer sent, byte for byte as
  * long as upstream's, to the address and port that asked: never larger
  * (no amplification), never to anyone else. TC is relayed as is; the
- * client retries over TCP. Per VM at most DNSFWD_MAX_PER_VM queries and in
- * all DNSFWD_MAX_TOTAL are in flight; past either a query is dropped and
- * counted; unanswered entries expire after DNSFWD_TIMEOUT seconds.
+ * client retries over TCP. Per VM at most DNSFWD_MAX_PER_VM queries, per
+ * owner uid DNSFWD_MAX_PER_USER and in all DNSFWD_MAX_TOTAL are in flight,
+ * and the last DNSFWD_ADMIN_RESERVE slots are only for root's and
+ * admin_group's VMs (as control.c keeps connections): one VM, or one
+ * user's VMs, flooding never takes every slot. A query past a share is
+ * answered at once with SERVFAIL, never queued, and counted per VM
+ * (dns_refused) and in all. SERVFAIL rather than REFUSED: stub resolvers
+ * (glibc, musl, systemd-resolved) take SERVFAIL as a transient failure of
+ * this server and retry, or try the next one, while REFUSED reads as a
+ * policy that this server will never answer that client. Unanswered
+ * entries expire after DNSFWD_TIMEOUT seconds.
  *
  * TCP: each accepted connection (a leased VM's, within DNSFWD_TCP_PER_VM
  * and DNSFWD_TCP_TOTAL and the descriptor budget) is spliced to a new
@@ -48,6 +56,7 @@
 #include "clock.h"
 #include "dnsfwd.h"
 #include "log.h"
+#include "pkt.h"
 #include "port.h"
 #include "softnetd.h"
 #include "xmalloc.h"
@@ -58,11 +67,14 @@
 #define DNS_BURST   64 /* datagrams read per wakeup, then the loop turns */
 
 void
-dnsfwd_table_init(struct dnsfwd_table *t, size_t cap, size_t per_client)
+dnsfwd_table_init(struct dnsfwd_table *t, size_t cap, size_t per_client,
+    size_t per_owner, size_t reserve)
 {
 	t->e = xcalloc(cap, sizeof(*t->e));
 	t->cap = cap;
 	t->per_client = per_client;
+	t->per_owner = per_owner;
+	t->reserve = reserve;
 	t->used = 0;
 }
 
@@ -99,28 +111,34 @@ id_in_flight(const struct dnsfwd_table *t, uint16_t id, uint32_t upstream)
 }
 
 enum dnsfwd_add
-dnsfwd_table_add(struct dnsfwd_table *t, uint32_t client_ip,
-    uint16_t client_port, uint16_t client_id, uint32_t upstream,
-    int64_t deadline, uint16_t *fwd_id)
+dnsfwd_table_add(struct dnsfwd_table *t, const struct dnsfwd_asker *who,
+    uint16_t client_id, uint32_t upstream, int64_t deadline, uint16_t *fwd_id)
 {
 	struct dnsfwd_entry *free_slot = NULL;
-	size_t i, mine = 0;
+	size_t i, mine = 0, owners = 0;
 	uint16_t id;
 
-	if (client_ip == 0)
+	if (who->ip == 0)
 		return DNSFWD_ADD_FULL;
 	for (i = 0; i < t->cap; i++) {
 		if (t->e[i].client_ip == 0) {
 			if (free_slot == NULL)
 				free_slot = &t->e[i];
-		} else if (t->e[i].client_ip == client_ip) {
-			mine++;
+			continue;
 		}
+		if (t->e[i].client_ip == who->ip)
+			mine++;
+		if (t->e[i].owner == who->owner)
+			owners++;
 	}
 	if (mine >= t->per_client)
 		return DNSFWD_ADD_VM_FULL;
+	if (!who->admin && owners >= t->per_owner)
+		return DNSFWD_ADD_USER_FULL;
 	if (free_slot == NULL)
 		return DNSFWD_ADD_FULL;
+	if (!who->admin && t->used + t->reserve >= t->cap)
+		return DNSFWD_ADD_RESERVED;
 	/*
 	 * A random id (RFC 5452 section 9.2: the id and the source port are
 	 * what stand between an off-path spoofer and the cache); the table
@@ -129,11 +147,12 @@ dnsfwd_table_add(struct dnsfwd_table *t, uint32_t client_ip,
 	do
 		arc4random_buf(&id, sizeof(id));
 	while (id_in_flight(t, id, upstream));
-	free_slot->client_ip = client_ip;
-	free_slot->client_port = client_port;
+	free_slot->client_ip = who->ip;
+	free_slot->client_port = who->port;
 	free_slot->client_id = client_id;
 	free_slot->fwd_id = id;
 	free_slot->upstream = upstream;
+	free_slot->owner = who->owner;
 	free_slot->deadline = deadline;
 	t->used++;
 	*fwd_id = id;
@@ -171,6 +190,29 @@ dnsfwd_table_expire(struct dnsfwd_table *t, int64_t now)
 		}
 	}
 	return n;
+}
+
+size_t
+dnsfwd_servfail(uint8_t *buf, size_t len)
+{
+	size_t end = DNS_HDR_LEN;
+	bool question = false;
+
+	/* One question: its labels (no compression in a query), type, class. */
+	if (pkt_get_be16(buf + 4) == 1) {
+		while (end < len && buf[end] != 0 && (buf[end] & 0xc0) == 0)
+			end += 1 + (size_t)buf[end];
+		question = end < len && buf[end] == 0 && len - end >= 5;
+		end += 5;
+	}
+	if (!question)
+		end = DNS_HDR_LEN;
+	/* QR, the query's opcode and RD kept; RA; rcode 2 (SERVFAIL). */
+	buf[2] = (uint8_t)(0x80 | (buf[2] & 0x79));
+	buf[3] = 0x82;
+	pkt_put_be16(buf + 4, question ? 1 : 0);
+	memset(buf + 6, 0, 6); /* no answer, authority or additional */
+	return end;
 }
 
 size_t
@@ -218,8 +260,9 @@ struct dnsfwd {
 	size_t nconns;
 	uint8_t buf[DNS_UDP_MAX];
 	/* Counters since start, and what was last logged. */
-	uint64_t relayed, drop_vm_cap, drop_total_cap, drop_not_vm,
-	    drop_malformed, drop_stray, expired, tcp_refused;
+	uint64_t relayed, drop_vm_cap, drop_user_cap, drop_reserved,
+	    drop_total_cap, drop_not_vm, drop_malformed, drop_stray, expired,
+	    tcp_refused;
 	uint64_t logged_sum;
 };
 
@@ -237,8 +280,9 @@ static struct dnsfwd *fwd;
 static uint64_t
 drop_sum(const struct dnsfwd *f)
 {
-	return f->drop_vm_cap + f->drop_total_cap + f->drop_not_vm +
-	       f->drop_malformed + f->drop_stray + f->expired + f->tcp_refused;
+	return f->drop_vm_cap + f->drop_user_cap + f->drop_reserved +
+	       f->drop_total_cap + f->drop_not_vm + f->drop_malformed +
+	       f->drop_stray + f->expired + f->tcp_refused;
 }
 
 /*
@@ -310,22 +354,48 @@ on_upstream(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Answers the query of len bytes in f->buf with SERVFAIL at once: it was
+ * over a share (why), and a client left waiting for its timeout would
+ * stall as much as the flood meant to.
+ */
+static void
+refuse(struct dnsfwd *f, struct port *p, const struct dnsfwd_asker *who,
+    size_t len, enum dnsfwd_add why)
+{
+	uint64_t *n = why == DNSFWD_ADD_VM_FULL     ? &f->drop_vm_cap
+	              : why == DNSFWD_ADD_USER_FULL ? &f->drop_user_cap
+	              : why == DNSFWD_ADD_RESERVED  ? &f->drop_reserved
+	                                            : &f->drop_total_cap;
+
+	(*n)++;
+	p->st.dns_refused++;
+	len = dnsfwd_servfail(f->buf, len);
+	/* A full VM socket loses it, as an answer; the client retries. */
+	if (send_one(f, f->udp_fd, who->ip, who->port, len) == -1)
+		log_debug("%s: sendto: %s", __func__, strerror(errno));
+}
+
 /* Reads queries from VMs and forwards each to an upstream. */
 static void
 on_query(evutil_socket_t fd, short what, void *arg)
 {
 	struct dnsfwd *f = arg;
 	struct sockaddr_in from;
-	uint32_t ip, up;
+	struct dnsfwd_asker who;
+	enum dnsfwd_add added;
+	struct port *p;
+	uint32_t up;
 	uint16_t id;
 	ssize_t n;
 	int i;
 
 	(void)what;
 	for (i = 0; i < DNS_BURST && (n = recv_one(f, fd, &from)) != -1; i++) {
-		ip = ntohl(from.sin_addr.s_addr);
+		who.ip = ntohl(from.sin_addr.s_addr);
+		who.port = ntohs(from.sin_port);
 		if (from.sin_family != AF_INET ||
-		    port_by_ip(f->sd, ip) == NULL) {
+		    (p = port_by_ip(f->sd, who.ip)) == NULL) {
 			f->drop_not_vm++;
 			continue;
 		}
@@ -334,19 +404,14 @@ on_query(evutil_socket_t fd, short what, void *arg)
 			f->drop_malformed++;
 			continue;
 		}
+		who.owner = p->owner;
+		who.admin = p->admin;
 		up = f->upstream[f->next_upstream++ % f->nupstream];
-		switch (dnsfwd_table_add(&f->table, ip, ntohs(from.sin_port),
-		    (uint16_t)(f->buf[0] << 8 | f->buf[1]), up,
-		    clock_now() + DNSFWD_TIMEOUT, &id)) {
-		case DNSFWD_ADD_VM_FULL:
-			f->drop_vm_cap++;
+		added = dnsfwd_table_add(&f->table, &who, pkt_get_be16(f->buf),
+		    up, clock_now() + DNSFWD_TIMEOUT, &id);
+		if (added != DNSFWD_ADD_OK) {
+			refuse(f, p, &who, (size_t)n, added);
 			continue;
-		case DNSFWD_ADD_FULL:
-			f->drop_total_cap++;
-			continue;
-		case DNSFWD_ADD_OK:
-		default:
-			break;
 		}
 		f->buf[0] = (uint8_t)(id >> 8);
 		f->buf[1] = (uint8_t)id;
@@ -370,10 +435,13 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (sum == f->logged_sum)
 		return;
 	f->logged_sum = sum;
-	log_info("dns: relayed %llu; dropped: vm_cap %llu, total_cap %llu, "
+	log_info("dns: relayed %llu; refused: vm_cap %llu, user_cap %llu, "
+	         "admin_reserve %llu, total_cap %llu; dropped: "
 	         "not_vm %llu, malformed %llu, stray %llu, expired %llu, "
 	         "tcp_refused %llu",
 	    (unsigned long long)f->relayed, (unsigned long long)f->drop_vm_cap,
+	    (unsigned long long)f->drop_user_cap,
+	    (unsigned long long)f->drop_reserved,
 	    (unsigned long long)f->drop_total_cap,
 	    (unsigned long long)f->drop_not_vm,
 	    (unsigned long long)f->drop_malformed,
@@ -634,7 +702,8 @@ dnsfwd_init(struct softnetd *sd)
 		         "not forwarding");
 		goto fail;
 	}
-	dnsfwd_table_init(&f->table, DNSFWD_MAX_TOTAL, DNSFWD_MAX_PER_VM);
+	dnsfwd_table_init(&f->table, DNSFWD_MAX_TOTAL, DNSFWD_MAX_PER_VM,
+	    DNSFWD_MAX_PER_USER, DNSFWD_ADMIN_RESERVE);
 	f->udp_ev =
 	    event_new(sd->base, f->udp_fd, EV_READ | EV_PERSIST, on_query, f);
 	f->up_ev =
@@ -659,6 +728,23 @@ fail:
 	if (f->up_fd != -1)
 		close(f->up_fd);
 	free(f);
+}
+
+bool
+dnsfwd_counters(struct dnsfwd_counters *out)
+{
+	const struct dnsfwd *f = fwd;
+
+	memset(out, 0, sizeof(*out));
+	if (f == NULL)
+		return false;
+	out->in_flight = f->table.used;
+	out->relayed = f->relayed;
+	out->refused_vm = f->drop_vm_cap;
+	out->refused_user = f->drop_user_cap;
+	out->refused_reserved = f->drop_reserved;
+	out->refused_full = f->drop_total_cap;
+	return true;
 }
 
 void

@@ -25,7 +25,11 @@
  * EVENTS_RATE_QUIET_MS is closed by a timer ("rate_unlimited" with the
  * count), and so is a detached VM's before its "detach". Episodes live in
  * a table of max_vms entries allocated at init: the drop path never
- * allocates, and only scans the episodes open now.
+ * allocates. Each drop would scan the open episodes for the VM's, once
+ * per rate-limited frame while many VMs are limited; so the VM keeps the
+ * index of its episode (events_vm.episode, a field of its port), checked
+ * against the id since an episode's end moves the last one into its slot;
+ * only a miss scans, and refreshes the index.
  */
 #include <event2/event.h>
 #include <jansson.h>
@@ -414,12 +418,17 @@ events_rate_drop(struct softnetd *sd, const struct events_vm *vm, uint64_t n)
 
 	if (ev == NULL)
 		return;
-	for (i = 0; i < ev->neps; i++)
-		if (ev->eps[i].id == vm->id) {
-			ev->eps[i].dropped += n;
-			ev->eps[i].last_ns = clock_mono();
-			return;
-		}
+	i = vm->episode != NULL ? *vm->episode : 0;
+	if (i >= ev->neps || ev->eps[i].id != vm->id)
+		for (i = 0; i < ev->neps && ev->eps[i].id != vm->id; i++)
+			continue;
+	if (vm->episode != NULL)
+		*vm->episode = (uint32_t)i; /* the new one's, when none */
+	if (i < ev->neps) {
+		ev->eps[i].dropped += n;
+		ev->eps[i].last_ns = clock_mono();
+		return;
+	}
 	if (ev->neps == ev->maxeps)
 		return; /* more episodes than VMs: cannot happen */
 	e = &ev->eps[ev->neps++];

@@ -41,6 +41,12 @@ struct events_vm {
 	const char *name; /* "" when unnamed */
 	const uint8_t *mac;
 	int64_t owner; /* the uid that attached it */
+	/*
+	 * events_rate_drop only, or NULL: where the VM keeps the index of
+	 * its open rate-limit episode (port.c), a hint checked against the
+	 * id and refreshed on a miss, so a drop finds its episode at once.
+	 */
+	uint32_t *episode;
 };
 
 /* One event; fields that do not apply stay zero. */
@@ -111,7 +117,9 @@ void events_emit(struct softnetd *sd, const struct event_desc *d);
  * off and the excess left in its own queue, uncounted): the first starts an
  * episode ("rate_limited"); EVENTS_RATE_QUIET_MS without another ends it
  * ("rate_unlimited" with the count). No allocation: episodes live in a
- * table sized at events_init.
+ * table sized at events_init. O(1) per drop with vm->episode; the open
+ * episodes are scanned only when the hint misses (an episode starts, or
+ * another one's end moved this one).
  */
 void events_rate_drop(
     struct softnetd *sd, const struct events_vm *vm, uint64_t n);

@@ -1020,6 +1020,7 @@ event_vm(const struct port *p, struct events_vm *vm)
 	vm->name = p->name;
 	vm->mac = p->mac;
 	vm->owner = p->owner;
+	vm->episode = NULL;
 }
 
 void
@@ -1040,6 +1041,7 @@ port_rate_drop(struct softnetd *sd, struct port *p)
 
 	p->st.drops[DROP_RATE_LIMIT]++;
 	event_vm(p, &vm);
+	vm.episode = &p->rate_episode;
 	events_rate_drop(sd, &vm, 1);
 }
 
@@ -1050,5 +1052,6 @@ port_rate_pause(struct softnetd *sd, struct port *p, uint64_t ns)
 
 	port_pause(sd, p, ns);
 	event_vm(p, &vm);
+	vm.episode = &p->rate_episode;
 	events_rate_drop(sd, &vm, 0);
 }

@@ -42,6 +42,7 @@ struct port_stats {
 	uint64_t read_pauses;
 	uint64_t read_paused_us; /* for how long in all */
 	uint64_t capture_drops;  /* frames a slow capture reader lost */
+	uint64_t dns_refused;    /* DNS queries over a share (dnsfwd.c) */
 };
 
 struct port {
@@ -79,6 +80,7 @@ struct port {
 	struct rate tx_rate;     /* token buckets (config vm_limits) */
 	struct rate rx_rate;
 	struct rate dhcp_rate; /* DHCP messages (config dhcp.rate/burst) */
+	uint32_t rate_episode; /* its rate-limit episode's slot (events.c) */
 	bool admin;            /* root/admin_group: no lease or backlog share */
 	struct port_stats st;
 	struct capture *captures; /* packet captures (capture.c), or NULL */

@@ -1,13 +1,16 @@
 /*
  * System calls the daemon and the clients make alike, spelled once for
  * every platform (common/softnet_sys.c): close-on-exec sockets where macOS
- * lacks SOCK_CLOEXEC, and opening a Linux TAP device. Nothing here knows
+ * lacks SOCK_CLOEXEC, opening a Linux TAP device, and sending a
+ * descriptor with a line (SCM_RIGHTS). Nothing here knows
  * the daemon or the protocol; the client links it without the daemon.
  */
 #ifndef SOFTNET_SYS_H
 #define SOFTNET_SYS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 /*
  * socket(2) whose descriptor is close-on-exec and, with nonblock,
@@ -24,5 +27,13 @@ int softnet_sys_socketpair(int domain, int type, int sv[2]);
  * Returns the fd, or -1 with errno (ENOTSUP where there are no TAPs).
  */
 int softnet_sys_tap_open(const char *name, bool vnet);
+/*
+ * One sendmsg(2) of len bytes of buf on socket s with flags, carrying fd
+ * as SCM_RIGHTS when fd is not -1 (the kernel attaches it to the first
+ * byte sent). Returns the bytes sent, or -1 with errno; the caller keeps
+ * its copy of fd either way.
+ */
+ssize_t softnet_sys_send_fd(
+    int s, const void *buf, size_t len, int fd, int flags);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -321,6 +322,92 @@ test_softnet_sys(void **state)
 	assert_int_equal(errno, ENAMETOOLONG);
 }
 
+/*
+ * softnet's retry schedule: 50 ms, doubling, capped at 1 s; no retry past
+ * the deadline or once stopped. Each nap is cut to the deadline, here
+ * 50 ms away, so the schedule is checked without sleeping it.
+ */
+static void
+test_backoff_schedule(void **state)
+{
+	static const long want[] = {50, 100, 200, 400, 800, 1000, 1000, 1000};
+	volatile sig_atomic_t stop = 0;
+	long b = 0;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_int_equal(
+		    client_backoff(&b, client_now_ms() + 50, &stop), 0);
+		assert_int_equal(b, want[i]);
+	}
+	assert_int_equal(client_backoff(&b, client_now_ms() - 1, &stop), -1);
+	stop = 1;
+	assert_int_equal(client_backoff(&b, client_now_ms() + 50, &stop), -1);
+	assert_int_equal(b, 1000);
+}
+
+/* Receives up to cap bytes on s and the fd passed with them (or -1). */
+static ssize_t
+recv_with_fd(int s, char *buf, size_t cap, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {buf, cap};
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	*fd = -1;
+	if ((n = recvmsg(s, &msg, 0)) == -1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return n;
+}
+
+/*
+ * The one SCM_RIGHTS send (daemon replies and client requests): the
+ * bytes arrive with a descriptor for the same pipe, and without one when
+ * fd is -1.
+ */
+static void
+test_softnet_sys_send_fd(void **state)
+{
+	int sv[2], p[2], got;
+	char buf[16];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(softnet_sys_send_fd(sv[0], "hi\n", 3, p[1], 0), 3);
+	assert_int_equal(recv_with_fd(sv[1], buf, sizeof(buf), &got), 3);
+	assert_memory_equal(buf, "hi\n", 3);
+	assert_int_not_equal(got, -1);
+	assert_int_not_equal(got, p[1]);
+	/* The passed fd is the pipe's write end: what it writes, p[0] reads. */
+	assert_int_equal(write(got, "x", 1), 1);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'x');
+	close(got);
+	assert_int_equal(softnet_sys_send_fd(sv[0], "ok", 2, -1, 0), 2);
+	assert_int_equal(recv_with_fd(sv[1], buf, sizeof(buf), &got), 2);
+	assert_int_equal(got, -1);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -333,6 +420,8 @@ main(void)
 	    cmocka_unit_test(test_attach_options_softnet),
 	    cmocka_unit_test(test_attach_help),
 	    cmocka_unit_test(test_softnet_sys),
+	    cmocka_unit_test(test_softnet_sys_send_fd),
+	    cmocka_unit_test(test_backoff_schedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -389,6 +389,65 @@ test_rate_episodes(void **state)
 	free(s);
 }
 
+/*
+ * A VM's drop finds its episode through the slot its port keeps; when
+ * another VM's episode ends and the last one moves into its slot, the
+ * stale slot is noticed (by id), the drop still counts in the same
+ * episode (no second "rate_limited"), and the slot is refreshed; a slot
+ * now another VM's is never taken for the VM's own.
+ */
+static void
+test_rate_episode_slot(void **state)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+	struct port *a, *b;
+	json_t *o;
+
+	(void)state;
+	subscribe(s, 0, true, NULL);
+	a = attach(1, "a", 1000);
+	b = attach(2, "b", 1000);
+	json_decref(expect_event(s, "attach"));
+	json_decref(expect_event(s, "attach"));
+	port_rate_drop(&sd, a);
+	port_rate_drop(&sd, b);
+	json_decref(expect_event(s, "rate_limited"));
+	json_decref(expect_event(s, "rate_limited"));
+	assert_int_equal(a->rate_episode, 0);
+	assert_int_equal(b->rate_episode, 1);
+	/* a goes quiet, b does not: a's end moves b's episode to slot 0. */
+	fake_mono += (uint64_t)EVENTS_RATE_QUIET_MS * 1000000 / 2;
+	port_rate_drop(&sd, b);
+	assert_int_equal(b->rate_episode, 1);
+	fake_mono += (uint64_t)EVENTS_RATE_QUIET_MS * 1000000 / 2;
+	events_rate_tick(&sd);
+	o = expect_event(s, "rate_unlimited");
+	assert_int_equal(json_integer_value(json_object_get(o, "id")), a->id);
+	json_decref(o);
+	port_rate_drop(&sd, b);
+	assert_null(next_event(s)); /* the same episode */
+	assert_int_equal(b->rate_episode, 0);
+	/* a's old slot is b's now: a's next drop opens an episode of its own.
+	 */
+	port_rate_drop(&sd, a);
+	o = expect_event(s, "rate_limited");
+	assert_int_equal(json_integer_value(json_object_get(o, "id")), a->id);
+	json_decref(o);
+	assert_int_equal(a->rate_episode, 1);
+	vm_detach(&sd, b);
+	o = expect_event(s, "rate_unlimited");
+	assert_int_equal(json_integer_value(json_object_get(o, "dropped")), 3);
+	json_decref(o);
+	json_decref(expect_event(s, "detach"));
+	vm_detach(&sd, a);
+	o = expect_event(s, "rate_unlimited");
+	assert_int_equal(json_integer_value(json_object_get(o, "dropped")), 1);
+	json_decref(o);
+	json_decref(expect_event(s, "detach"));
+	assert_null(next_event(s));
+	free(s);
+}
+
 /* Sends one request line through the real dispatch; the reply. */
 static json_t *
 request(const char *line, uid_t uid, bool admin, void *session)
@@ -476,6 +535,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_rate_episodes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_rate_episode_slot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_op_limits, setup, teardown),
 	};
 

@@ -16,6 +16,12 @@ from harness import (E2E, EXT_IP, GATEWAY, Topology, capture, nsrun, read_lines,
                      udp_sink, wait_for)
 
 # Two VMs on bootpd's own network, as bootpd writes them (tabs, %x bytes).
+# How long a change may take to reach the file: a bound for a hung test,
+# not a speed test (the mirror is written on each lease change and a
+# rewrite by bootpd is found by a stat() poll every 250 ms, BOOTPD_POLL_MS:
+# 10 s is 40 times that).
+MIRROR_WAIT = 10
+
 FOREIGN = ("{\n"
            "\tname=builder\n"
            "\tip_address=192.168.64.5\n"
@@ -118,8 +124,10 @@ class MirrorTest(E2E):
         g2 = self.t.guest("vm2", "02:00:00:00:0b:02")
         self.assertEqual(self.text(), FOREIGN)  # attached, no lease yet
         ip1, ip2 = g1.dhcp()["ip"], g2.dhcp()["ip"]
-        wait_for(self.resolves(g1, ip1), timeout=1, what="vm1 in the file")
-        wait_for(self.resolves(g2, ip2), timeout=1, what="vm2 in the file")
+        wait_for(self.resolves(g1, ip1),
+                 timeout=MIRROR_WAIT, what="vm1 in the file")
+        wait_for(self.resolves(g2, ip2),
+                 timeout=MIRROR_WAIT, what="vm2 in the file")
         self.assertIn("\tname=vm1\n", self.text())
         self.assertEqual(tart_resolve(self.text(), "a6:1f:00:0e:03:22"),
                          "192.168.64.5")
@@ -130,22 +138,23 @@ class MirrorTest(E2E):
         before = lease_of(self.text(), g1.mac)
         time.sleep(1.1)
         self.assertEqual(g1.dhcp()["ip"], ip1)
-        wait_for(lambda: lease_of(self.text(), g1.mac) > before, timeout=1,
+        wait_for(lambda: lease_of(self.text(), g1.mac) > before,
+                 timeout=MIRROR_WAIT,
                  what="the renewed expiry")
         self.assert_foreign_kept()
 
-        # bootpd rewrites the file from its own list: repaired in 1 s.
+        # bootpd rewrites the file from its own list: repaired with no
+        # other trigger (the daemon's stat() poll finds the change).
         bootpd_rewrites(self.leases, FOREIGN)
         self.assertIsNone(tart_resolve(self.text(), g1.mac))
-        t0 = time.monotonic()
         wait_for(lambda: self.resolves(g1, ip1)() and
-                 self.resolves(g2, ip2)(), timeout=1, what="repair")
-        self.assertLess(time.monotonic() - t0, 1.0)
+                 self.resolves(g2, ip2)(), timeout=MIRROR_WAIT, what="repair")
         self.assert_foreign_kept()
 
         # Detach removes the entry at once; the others stay.
         self.t.daemon.ctl("detach", "vm2")
-        wait_for(self.resolves(g2, None), timeout=1, what="vm2 removed")
+        wait_for(self.resolves(g2, None),
+                 timeout=MIRROR_WAIT, what="vm2 removed")
         self.assertEqual(tart_resolve(self.text(), g1.mac), ip1)
         self.assert_foreign_kept()
         # No temporary file left, and bootpd's own "-" name never used.
@@ -159,11 +168,12 @@ class MirrorTest(E2E):
         stale = ("{\n\tip_address=192.168.64.77\n\thw_address=1,2:0:0:0:b:3\n"
                  "\tidentifier=1,2:0:0:0:b:3\n\tlease=0x7fffffff\n}\n")
         bootpd_rewrites(self.leases, stale + FOREIGN)
-        wait_for(lambda: "192.168.64.77" in self.text(), timeout=1,
+        wait_for(lambda: "192.168.64.77" in self.text(), timeout=MIRROR_WAIT,
                  what="settle")
         g = self.t.guest("vm3", mac)
         ip = g.dhcp()["ip"]
-        wait_for(self.resolves(g, ip), timeout=1, what="vm3 in the file")
+        wait_for(self.resolves(g, ip),
+                 timeout=MIRROR_WAIT, what="vm3 in the file")
         self.assertNotIn("192.168.64.77", self.text())
         self.assert_foreign_kept()
 
@@ -186,13 +196,15 @@ class MirrorTest(E2E):
     def test_restored_lease_is_announced(self):
         g = self.t.guest("vm5", "02:00:00:00:0b:05")
         ip = g.dhcp()["ip"]
-        wait_for(self.resolves(g, ip), timeout=1, what="vm5 in the file")
+        wait_for(self.resolves(g, ip),
+                 timeout=MIRROR_WAIT, what="vm5 in the file")
         self.t.daemon.stop()
         # bootpd rewrote the file while softnetd was down.
         bootpd_rewrites(self.leases, FOREIGN)
         self.t.daemon.start()
         # The restarted daemon still holds the lease: back in the file.
-        wait_for(self.resolves(g, ip), timeout=1, what="restored entry")
+        wait_for(self.resolves(g, ip),
+                 timeout=MIRROR_WAIT, what="restored entry")
         self.assert_foreign_kept()
         cap = self.env.path("arp2.pcap")
         dump = capture(self.env, self.t.host, "softnet0", cap, "arp")

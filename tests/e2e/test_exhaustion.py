@@ -251,10 +251,11 @@ class ExhaustionTest(E2E):
         from harness import Client
         c = Client(d.sock)
         c.send_raw(b'{"op":')
-        t0 = time.monotonic()
+        # A bound for a hung test (10 times client_timeout), not a speed
+        # test: the daemon's own timer is what closes it.
+        c.s.settimeout(20)
         self.assertEqual(c.recv_line()["error"]["code"], "timeout")
         self.assertTrue(c.closed_by_peer())
-        self.assertLess(time.monotonic() - t0, 5)
         c.close()
         self.assertGreaterEqual(self.status(d)["limits"]["timeouts"], 1)
 

@@ -212,9 +212,8 @@ class TenantLimitsTest(E2E):
         self.assertIn("gave up after 1 s (--wait)", err[0])
         hold.kill()
         hold.wait()
-        # Any other refusal is the caller's input: final at once.
-        start = time.monotonic()
-        p = self.softnet(d, "03:00:00:00:1f:03", "--wait", "10")
-        self.assertEqual(p.wait(timeout=10), 1)
-        self.assertLess(time.monotonic() - start, 2)
+        # Any other refusal is the caller's input: final at once, not
+        # retried for the 300 s it may wait (p.wait fails long before).
+        p = self.softnet(d, "03:00:00:00:1f:03", "--wait", "300")
+        self.assertEqual(p.wait(timeout=30), 1)
         self.assertIn("bad_mac", p.stderr.read())

@@ -249,7 +249,17 @@ def bootpd_corpus():
     write("fuzz_bootpd", "empty.txt", b"\x00")
 
 
+def dnsfwd_corpus():
+    q = (struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 1) +
+         b"\x03www\x07example\x04test\x00" + struct.pack("!HH", 1, 1))
+    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    write("fuzz_dnsfwd", "query-edns", q + opt)
+    write("fuzz_dnsfwd", "query-cut", q[:20])
+    write("fuzz_dnsfwd", "header-only", q[:12])
+
+
 if __name__ == "__main__":
+    dnsfwd_corpus()
     bootpd_corpus()
     filter_corpus()
     dhcp_corpus()

@@ -65,7 +65,7 @@ RULES = {
     "ctl_ops":   {"ctl_json", "vm", "switch", "port", "expose", "leasedb",
                   "dhcp", "bootpd", "fdbudget", "policy", "reserve", "rate",
                   "drop", "config", "osdep", "events",
-                  "capture"},
+                  "capture", "dnsfwd"},
     "ctl_json":  {"vm", "switch", "port", "expose", "leasedb", "fdbudget",
                   "policy", "reserve", "rate", "drop", "config", "osdep"},
     "vm":        {"switch", "port", "expose", "leasedb", "dhcp", "bootpd",
