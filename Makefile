@@ -274,6 +274,11 @@ sanitize: deps-test
 	    CFLAGS='-O1 -g' \
 	    EXTRA_CFLAGS='$(SAN_FLAGS)' EXTRA_LDFLAGS='$(SAN_FLAGS)' $(SAN_TARGET); \
 	rc=$$?; \
+	for f in $$(find $(SAN_REPORTS) -type f -empty); do \
+		echo "sanitize: note: $$f is empty (no report in it: a" \
+		    "process died as its sanitizer opened the file)"; \
+		rm -f "$$f"; \
+	done; \
 	if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then \
 		for f in $(SAN_REPORTS)/*; do echo "== $$f"; cat "$$f"; done; \
 		echo "sanitize: FAILED: sanitizer reports in $(SAN_REPORTS)"; \
