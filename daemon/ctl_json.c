@@ -261,5 +261,9 @@ ctl_json_status(struct softnetd *sd)
 	/* VMs paused over their share of the loop (issue 18). */
 	json_object_set_new(
 	    o, "fair_pauses", json_integer((json_int_t)st->fair_pauses));
+	json_object_set_new(
+	    o, "fair_saturated", json_integer((json_int_t)st->fair_saturated));
+	json_object_set_new(
+	    o, "clock_pauses", json_integer((json_int_t)st->clock_pauses));
 	return o;
 }

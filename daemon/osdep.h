@@ -184,4 +184,13 @@ void osdep_notify_close(int fd);
  */
 void osdep_self_usage(int64_t *rss_bytes, int64_t *fds);
 
+/*
+ * The calling thread's demand for a CPU so far, ns: the time it ran plus
+ * the time it waited runnable for one (Linux: /proc/thread-self/schedstat),
+ * or its CPU time alone where the OS does not tell the wait (macOS). The
+ * switch calls a window in which this grew by nine tenths of the window
+ * saturated: a loop the scheduler starves is as saturated as a busy one.
+ */
+uint64_t osdep_thread_demand_ns(void);
+
 #endif

@@ -26,6 +26,7 @@
 #include <sys/ucred.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -491,4 +492,20 @@ void
 osdep_self_usage(int64_t *rss_bytes, int64_t *fds)
 {
 	*rss_bytes = *fds = -1;
+}
+
+/*
+ * XNU keeps no run-queue wait per thread that a process can read cheaply
+ * (thread_info's THREAD_BASIC_INFO, osfmk/mach/thread_info.h, has CPU time
+ * and a usage estimate, not the wait), so demand is the thread's CPU time:
+ * a loop the scheduler starves counts as saturated only by what it ran.
+ */
+uint64_t
+osdep_thread_demand_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

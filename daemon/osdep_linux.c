@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -404,4 +405,39 @@ osdep_self_usage(int64_t *rss_bytes, int64_t *fds)
 			(*fds)++;
 	(*fds)--; /* opendir's own descriptor */
 	closedir(d);
+}
+
+/* CPU time of the calling thread, ns (the fallback for schedstat). */
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * schedstat's first two fields: ns on a CPU, ns waiting on a run queue
+ * (the kernel's Documentation/scheduler/sched-stats.rst). Opened once, by
+ * the loop thread (the only caller), and read with pread: one system call
+ * a fair-share window, and none while no VM sends.
+ */
+uint64_t
+osdep_thread_demand_ns(void)
+{
+	static int fd = -2;
+	unsigned long long run, wait;
+	char buf[96];
+	ssize_t n;
+
+	if (fd == -2)
+		fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return thread_cpu_ns();
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return thread_cpu_ns();
+	return (uint64_t)run + (uint64_t)wait;
 }

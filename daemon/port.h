@@ -71,6 +71,9 @@ struct port {
 	bool paused;             /* not read until pev fires (port_pause) */
 	uint64_t fair_used;      /* loop time spent on it in fair_win, ns */
 	uint32_t fair_win;       /* the switch's fair-share window it is in */
+	uint64_t clk_tx;         /* frames read from it in fair_win */
+	uint64_t clk_rx0;        /* st.rx_frames when fair_win began */
+	uint64_t clk_rx_prev;    /* frames sent to it before fair_win */
 	bool full;               /* its buffer was full: hold frames */
 	uint64_t full_at;        /* clock_mono() when last found full */
 	uint64_t retry_ns;       /* from full_at to the next send attempt */

@@ -29,6 +29,23 @@
  * one is the guests' and the kernel's, and sharing ports between threads
  * would need locks on the hot path; what a flood needs is less work, not
  * more CPUs.
+ *
+ * A third rule is the one that keeps a neighbour's throughput under a
+ * flood (measured in the README's noisy-neighbour paragraph): what a
+ * flooder costs its neighbours is the loop's time on each frame it
+ * forwards (the uplink write runs the host's receive path and wakes the
+ * receiver inside softnetd's system call), and with no more CPU to be had,
+ * every share of that time a fair rule gives the flood is taken from the
+ * neighbour. So while the loop is saturated (SW_FAIR_HOLD windows after
+ * one in which its thread ran or waited for a CPU nine tenths of the
+ * time: osdep_thread_demand_ns) and another VM uses it, a VM may send per
+ * window SW_CLOCK_BASE frames plus SW_CLOCK_RATIO for each frame it was
+ * sent in this window and since it last sent before it. Conversations keep
+ * their pace: TCP and QUIC are clocked by what comes back (an ACK for every two
+ * segments or so, RFC 9000 13.2.2 for QUIC), so a sender, a downloader or a
+ * resolver never meets the rule; a VM that sends and is sent nothing back,
+ * a flood, gets SW_CLOCK_BASE frames a window until the loop has room
+ * again. A lone VM is never held to it: it would be waiting for itself.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -46,6 +63,7 @@
 #include "filter.h"
 #include "gso.h"
 #include "log.h"
+#include "osdep.h"
 #include "pkt.h"
 #include "port.h"
 #include "softnetd.h"
@@ -60,6 +78,20 @@
  * loss at its share, long enough that its timer costs nothing.
  */
 #define SW_FAIR_WINDOW 2000000 /* ns */
+/*
+ * Windows the clock rule holds after a saturated one (100 ms): held, the
+ * loop has room again at once, and each time the rule lifts the flood
+ * is back for a window or two until the loop saturates again; 8 windows
+ * left a victim 0.89x of its control under a 1400-byte flood.
+ */
+#define SW_FAIR_HOLD 50
+/* Frames a window a VM may send unanswered while the loop is saturated:
+ * 1,000 a second. */
+#define SW_CLOCK_BASE 2
+/* Frames it may send per frame sent to it in the window and before it,
+ * since it last sent: four times TCP's delayed ACK ratio, for stretched
+ * ACKs. */
+#define SW_CLOCK_RATIO 8
 #define SW_DHCP_BUF    1024
 /* Segments of one superframe: a 64 KiB TCP superframe cut at an MSS of 536
  * or more, or the most segments Linux puts in a UDP one; a superframe that
@@ -80,11 +112,13 @@ struct sw {
 	size_t seg_len[SW_MAX_SEGS];
 	struct event *uplink_ev;
 	int64_t pool_full_logged;
-	uint64_t now_ns;                      /* clock_mono() at this batch */
-	uint64_t fair_start;                  /* the window's start */
-	uint32_t fair_win;                    /* its number (never 0) */
-	unsigned fair_active, fair_prev;      /* VMs served in it, the last */
-	uint64_t fair_busy;                   /* loop time VMs used in it, ns */
+	uint64_t now_ns;                 /* clock_mono() at this batch */
+	uint64_t fair_start;             /* the window's start */
+	uint32_t fair_win;               /* its number (never 0) */
+	unsigned fair_active, fair_prev; /* VMs served in it, the last */
+	uint64_t fair_busy;              /* loop time VMs used in it, ns */
+	uint64_t fair_demand; /* osdep_thread_demand_ns() at its start */
+	unsigned fair_hold;   /* windows the clock rule holds for */
 	uint8_t blocked[UPLINK_BLOCK_MAX][6]; /* hung VMs the uplink drops */
 	size_t nblocked;
 	bool no_block; /* the uplink cannot: the switch drops instead */
@@ -593,6 +627,98 @@ thread_cpu(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Where the loop's CPU demand comes from (tests make it saturated). */
+static uint64_t (*demand_fn)(void) = osdep_thread_demand_ns;
+
+void
+switch_set_demand_hook(uint64_t (*fn)(void))
+{
+	demand_fn = fn != NULL ? fn : osdep_thread_demand_ns;
+}
+
+/*
+ * Ends the fair-share window if it is over, and notes whether the loop
+ * was saturated in it: its thread ran or waited for a CPU nine tenths of
+ * the window (a loop the scheduler starves serves its VMs no better than
+ * a busy one).
+ */
+static void
+fair_roll(struct softnetd *sd, uint64_t now)
+{
+	struct sw *sw = sd->sw;
+	uint64_t demand, elapsed = now - sw->fair_start;
+
+	if (elapsed < SW_FAIR_WINDOW)
+		return;
+	demand = demand_fn();
+	/* Never backwards (a fallback from schedstat to CPU time could be). */
+	if (demand >= sw->fair_demand &&
+	    (demand - sw->fair_demand) * 10 >= elapsed * 9) {
+		sw->st.fair_saturated++;
+		sw->fair_hold = SW_FAIR_HOLD;
+	} else if (sw->fair_hold > 0) {
+		sw->fair_hold--;
+	}
+	sw->fair_demand = demand;
+	sw->fair_prev = sw->fair_active;
+	sw->fair_active = 0;
+	sw->fair_busy = 0;
+	sw->fair_start = now;
+	if (++sw->fair_win == 0)
+		sw->fair_win = 1;
+}
+
+/* Counts p as served in the current window (from its first batch). */
+static void
+fair_enter(struct sw *sw, struct port *p)
+{
+	if (p->fair_win == sw->fair_win)
+		return;
+	/* What was sent to it since it was last read: a VM paused past a
+	 * window keeps the credit its answers earned. */
+	p->clk_rx_prev = p->st.rx_frames - p->clk_rx0;
+	p->clk_rx0 = p->st.rx_frames;
+	p->clk_tx = 0;
+	p->fair_win = sw->fair_win;
+	p->fair_used = 0;
+	sw->fair_active++;
+}
+
+/* VMs using the loop: in this window or the last, whichever had more. */
+static unsigned
+fair_users(const struct sw *sw)
+{
+	return sw->fair_active > sw->fair_prev ? sw->fair_active
+	                                       : sw->fair_prev;
+}
+
+/*
+ * Frames p may still read in this window under the clock rule (theory of
+ * operation), UINT64_MAX when the rule does not hold.
+ */
+static uint64_t
+clock_room(const struct sw *sw, const struct port *p)
+{
+	uint64_t allow;
+
+	if (sw->fair_hold == 0 || fair_users(sw) < 2)
+		return UINT64_MAX;
+	allow =
+	    SW_CLOCK_BASE +
+	    SW_CLOCK_RATIO * (p->clk_rx_prev + p->st.rx_frames - p->clk_rx0);
+	return allow > p->clk_tx ? allow - p->clk_tx : 0;
+}
+
+/* Pauses p to the end of the current fair-share window. */
+static void
+fair_pause(struct softnetd *sd, struct port *p, uint64_t now)
+{
+	struct sw *sw = sd->sw;
+	uint64_t end = sw->fair_start + SW_FAIR_WINDOW;
+
+	port_pause(sd, p, end > now ? end - now : 0);
+}
+
 /*
  * Charges p used ns of loop time in the current fair-share window and
  * pauses it to the window's end once it is over its share while other
@@ -604,22 +730,11 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 	struct sw *sw = sd->sw;
 	unsigned n;
 
-	if (now - sw->fair_start >= SW_FAIR_WINDOW) {
-		sw->fair_prev = sw->fair_active;
-		sw->fair_active = 0;
-		sw->fair_busy = 0;
-		sw->fair_start = now;
-		if (++sw->fair_win == 0)
-			sw->fair_win = 1;
-	}
-	if (p->fair_win != sw->fair_win) {
-		p->fair_win = sw->fair_win;
-		p->fair_used = 0;
-		sw->fair_active++;
-	}
+	fair_roll(sd, now);
+	fair_enter(sw, p);
 	p->fair_used += used;
 	sw->fair_busy += used;
-	n = sw->fair_active > sw->fair_prev ? sw->fair_active : sw->fair_prev;
+	n = fair_users(sw);
 	/*
 	 * Only while the loop is the bottleneck (on a CPU for VMs nine
 	 * tenths of the window so far): otherwise nobody waits for it, and
@@ -628,7 +743,7 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 	if (n > 1 && p->fair_used > SW_FAIR_WINDOW / n &&
 	    sw->fair_busy * 10 >= (now - sw->fair_start) * 9) {
 		sw->st.fair_pauses++;
-		port_pause(sd, p, sw->fair_start + SW_FAIR_WINDOW - now);
+		fair_pause(sd, p, now);
 	}
 }
 
@@ -642,7 +757,7 @@ port_readable(struct softnetd *sd, struct port *p)
 {
 	struct sw *sw = sd->sw;
 	const struct rate_limit *lim = &sd->cfg.vm_limits.tx;
-	uint64_t wait, cpu;
+	uint64_t wait, cpu, clk;
 	unsigned room;
 	int i, n;
 
@@ -657,7 +772,18 @@ port_readable(struct softnetd *sd, struct port *p)
 		port_rate_pause(sd, p, wait);
 		return;
 	}
+	fair_roll(sd, sw->now_ns);
+	fair_enter(sw, p);
+	if ((clk = clock_room(sw, p)) == 0) {
+		sw->st.clock_pauses++;
+		fair_pause(sd, p, sw->now_ns);
+		return;
+	}
+	if (room > clk)
+		room = (unsigned)clk;
 	n = port_recv(sd, p, sw->in, (int)room);
+	if (n > 0)
+		p->clk_tx += (uint64_t)n;
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
 	flush_uplink(sd);
@@ -779,6 +905,7 @@ switch_init(struct softnetd *sd)
 	sw->batch = sd->no_batch ? 1 : SW_BATCH;
 	sw->fair_win = 1;
 	sw->fair_start = clock_mono();
+	sw->fair_demand = demand_fn();
 	sd->sw = sw;
 	port_set_handlers(sd, &handlers);
 	if (sd->uplink != NULL) {

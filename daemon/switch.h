@@ -28,7 +28,9 @@ struct sw_stats {
 	uint64_t dhcp_rate_limited; /* DHCP messages over a VM's dhcp.rate */
 	uint64_t dhcp_over_quota;   /* new leases refused: owner at quota */
 	uint64_t dhcp_decline_unquarantined; /* a VM's quarantine share full */
-	uint64_t fair_pauses; /* VMs paused over their share of the loop */
+	uint64_t fair_pauses;    /* VMs paused over their share of the loop */
+	uint64_t fair_saturated; /* windows the loop was saturated in */
+	uint64_t clock_pauses;   /* VMs paused by the clock rule */
 	/* DHCP messages from VMs and replies to them, by option 53 (index
 	 * 0: no type or unparsable), for the metrics (issue #16). */
 	uint64_t dhcp_rx[DHCP_TYPE__COUNT], dhcp_tx[DHCP_TYPE__COUNT];
@@ -51,6 +53,8 @@ void switch_announce(struct softnetd *sd, struct port *p);
 /* The gateway's MAC once seen in its ARP on the uplink; false before. */
 bool switch_gateway_mac(struct softnetd *sd, uint8_t mac[6]);
 const struct sw_stats *switch_stats(struct softnetd *sd);
+/* Replaces osdep_thread_demand_ns for the fair share (NULL: restore). */
+void switch_set_demand_hook(uint64_t (*fn)(void));
 /* Lets the uplink hand over p's frames again (p reads, or is going). */
 void switch_unblock(struct softnetd *sd, struct port *p);
 /* How many hung VMs the uplink drops frames for now. */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -135,6 +136,41 @@ test_user_in_group(void **state)
 		print_message("no supplementary membership here to check\n");
 }
 
+/* Monotonic ns. */
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The loop's CPU demand (the clock rule's saturation test) grows by at
+ * least the time the thread spends on a CPU, and never goes back.
+ */
+static void
+test_thread_demand(void **state)
+{
+	volatile uint64_t sink = 0;
+	uint64_t d0, d1, d2, t0;
+
+	(void)state;
+	d0 = osdep_thread_demand_ns();
+	t0 = mono_ns();
+	while (mono_ns() - t0 < 30000000) /* 30 ms on a CPU or waiting */
+		sink++;
+	d1 = osdep_thread_demand_ns();
+	/* Run plus runnable wait: all of the 30 ms, less timer slack. */
+	assert_true(d1 - d0 >= 25000000);
+	assert_true(d1 >= d0);
+	usleep(20000); /* asleep: not demand */
+	d2 = osdep_thread_demand_ns();
+	assert_true(d2 >= d1);
+	assert_true(d2 - d1 < 15000000);
+}
+
 int
 main(void)
 {
@@ -143,6 +179,7 @@ main(void)
 	    cmocka_unit_test(test_socket_error),
 	    cmocka_unit_test(test_socketpair_flags),
 	    cmocka_unit_test(test_user_in_group),
+	    cmocka_unit_test(test_thread_demand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

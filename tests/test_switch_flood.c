@@ -464,6 +464,143 @@ test_handlers_dispatch(void **state)
 	assert_int_equal(victim.p->st.tx_frames, 0);
 }
 
+/* The clock rule (issue 18): its window and the VMs' shares. */
+#define CLOCK_WINDOW 2000000 /* SW_FAIR_WINDOW */
+#define CLOCK_BASE   2       /* SW_CLOCK_BASE */
+#define CLOCK_ROUNDS 40      /* windows a test runs for */
+#define CLOCK_OFFER  20      /* frames the flooder offers a window */
+
+/* The loop's monotonic clock in these tests, moved a window a round. */
+static uint64_t test_mono_ns = 5000000000u;
+
+static uint64_t
+test_mono(void)
+{
+	return test_mono_ns;
+}
+
+/* A loop thread that ran or waited the whole time: saturated. */
+static uint64_t
+demand_saturated(void)
+{
+	return test_mono_ns;
+}
+
+static int
+clock_setup(void **state)
+{
+	(void)state;
+	test_mono_ns = 5000000000u;
+	clock_set_hook(test_now, test_mono);
+	testd_demand = demand_saturated;
+	testd_open(&sd, gw_mac);
+	sd.cfg.vm_limits.tx.frames_per_sec = 0;
+	sd.cfg.vm_limits.tx.bytes_per_sec = 0;
+	fair_attach(&flooder, fmac1);
+	fair_attach(&victim, fmac2);
+	return 0;
+}
+
+static int
+clock_teardown(void **state)
+{
+	(void)state;
+	testd_close(&sd);
+	testd_demand = testd_never_saturated;
+	clock_set_hook(test_now, NULL);
+	return 0;
+}
+
+/*
+ * Runs CLOCK_ROUNDS windows: in each the flooder offers CLOCK_OFFER, the
+ * victim (unless quiet) sends one frame, the flooder is sent answered
+ * frames (rx_frames is what the rule reads), and the loop turns. The real
+ * sleep lets a pause's timer (real time) end. Returns frames offered.
+ */
+static int
+clock_run(bool victim_sends, uint64_t answered)
+{
+	int r, offered = 0;
+
+	for (r = 0; r < CLOCK_ROUNDS; r++) {
+		test_mono_ns += CLOCK_WINDOW;
+		offered += offer(&flooder, fmac1, CLOCK_OFFER);
+		if (victim_sends)
+			assert_int_equal(offer(&victim, fmac2, 1), 1);
+		flooder.p->st.rx_frames += answered;
+		spin(3);
+		usleep(2500);
+		spin(3);
+	}
+	return offered;
+}
+
+/*
+ * While the loop is saturated and another VM uses it, a VM sent nothing
+ * back reads no more than CLOCK_BASE frames a window, the rest left in
+ * its own socket; the neighbour's one frame a window is read every time.
+ */
+static void
+test_clock_rule_holds_flood(void **state)
+{
+	const struct sw_stats *st;
+	int offered;
+
+	(void)state;
+	offered = clock_run(true, 0);
+	st = switch_stats(&sd);
+	assert_int_equal(victim.p->st.tx_frames, CLOCK_ROUNDS);
+	assert_true(st->fair_saturated >= CLOCK_ROUNDS - 1);
+	assert_true(st->clock_pauses >= 1);
+	/* The first window runs before the rule holds. */
+	assert_true(flooder.p->st.tx_frames <=
+	            (uint64_t)(CLOCK_BASE * CLOCK_ROUNDS + CLOCK_OFFER));
+	/* Held, not starved (a late pause timer on a slow machine only
+	 * makes it fewer). */
+	assert_true(flooder.p->st.tx_frames >= CLOCK_BASE);
+	assert_true((uint64_t)offered > flooder.p->st.tx_frames);
+}
+
+/* A VM that is answered (TCP, QUIC, DNS) keeps its pace under the rule. */
+static void
+test_clock_rule_spares_answered(void **state)
+{
+	int offered;
+
+	(void)state;
+	/* 8 per answered frame: 3 answered cover CLOCK_OFFER. */
+	offered = clock_run(true, 3);
+	assert_int_equal(offered, CLOCK_ROUNDS * CLOCK_OFFER);
+	assert_int_equal(flooder.p->st.tx_frames, offered);
+	assert_int_equal(switch_stats(&sd)->clock_pauses, 0);
+}
+
+/* A loop with room (not saturated) holds nobody to the rule. */
+static void
+test_clock_rule_needs_saturation(void **state)
+{
+	int offered;
+
+	(void)state;
+	switch_set_demand_hook(testd_never_saturated);
+	offered = clock_run(true, 0);
+	assert_int_equal(flooder.p->st.tx_frames, offered);
+	assert_int_equal(switch_stats(&sd)->clock_pauses, 0);
+	assert_int_equal(switch_stats(&sd)->fair_saturated, 0);
+}
+
+/* A VM alone in a saturated loop would only be waiting for itself. */
+static void
+test_clock_rule_spares_lone_vm(void **state)
+{
+	int offered;
+
+	(void)state;
+	offered = clock_run(false, 0);
+	assert_int_equal(flooder.p->st.tx_frames, offered);
+	assert_int_equal(switch_stats(&sd)->clock_pauses, 0);
+}
+
 /* rate_room and rate_wait: room in whole frames, the wait to a batch. */
 static void
 test_rate_room_wait(void **state)
@@ -512,6 +649,14 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_handlers_dispatch, fair_setup, fair_teardown),
 	    cmocka_unit_test(test_rate_room_wait),
+	    cmocka_unit_test_setup_teardown(
+	        test_clock_rule_holds_flood, clock_setup, clock_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_clock_rule_spares_answered, clock_setup, clock_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_clock_rule_needs_saturation, clock_setup, clock_teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_clock_rule_spares_lone_vm, clock_setup, clock_teardown),
 	};
 
 	clock_set_hook(test_now, NULL);

@@ -13,6 +13,10 @@
 
 /* Opens the context; the uplink side's MAC is upmac. */
 void testd_open(struct softnetd *sd, const uint8_t upmac[6]);
+/* The switch's CPU demand while testd_open's daemon runs (default: never
+ * saturated, testd_never_saturated); set it before testd_open. */
+extern uint64_t (*testd_demand)(void);
+uint64_t testd_never_saturated(void);
 /*
  * Frees everything testd_open made (and every port still attached) and
  * closes the test's ends of the socket pairs testd_pair made.

@@ -265,6 +265,7 @@ def flood_rows(env, secs):
         res = {"solo": [], "flooded": [], "control": []}
         cpu = []
         before = [t.stats(g.name) for g in noisy[:nflood]]
+        st0 = t.daemon.ctl_json("status")
 
         def measure(kind):
             floods = []
@@ -292,6 +293,7 @@ def flood_rows(env, secs):
             for kind in kinds[r % 3:] + kinds[:r % 3]:
                 measure(kind)
         after = [t.stats(g.name) for g in noisy[:nflood]]
+        st1 = t.daemon.ctl_json("status")
         solo, fl, co = res["solo"], res["flooded"], res["control"]
         vs_ctl = [f / c if c else 0.0 for f, c in zip(fl, co)]
         vs_solo = [f / s if s else 0.0 for f, s in zip(fl, solo)]
@@ -318,8 +320,13 @@ def flood_rows(env, secs):
         fl_secs = FLOOD_ROUNDS * (secs + 2)
         print("    flooders through softnetd: %.0f frames/s read, %d "
               "dropped over vm_limits after reading, reads paused %d "
-              "times (the rest left unread in their own queues)" %
-              (read / fl_secs, late, paused))
+              "times (the rest left unread in their own queues); loop "
+              "saturated in %d windows, %d pauses by the clock rule, %d "
+              "by the time share (all VMs)" %
+              (read / fl_secs, late, paused,
+               st1.get("fair_saturated", 0) - st0.get("fair_saturated", 0),
+               st1.get("clock_pauses", 0) - st0.get("clock_pauses", 0),
+               st1.get("fair_pauses", 0) - st0.get("fair_pauses", 0)))
     return ok
 
 
