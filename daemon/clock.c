@@ -37,3 +37,13 @@ clock_set_hook(clock_wall_fn *wall, clock_mono_fn *mono)
 	wall_hook = wall;
 	mono_hook = mono;
 }
+
+uint64_t
+clock_thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

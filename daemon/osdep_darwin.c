@@ -26,9 +26,9 @@
 #include <sys/ucred.h>
 #include <sys/uio.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "osdep.h"
 #include "softnet_sys.h"
@@ -503,9 +503,5 @@ osdep_self_usage(int64_t *rss_bytes, int64_t *fds)
 uint64_t
 osdep_thread_demand_ns(void)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_thread_cpu();
 }

@@ -23,9 +23,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "osdep.h"
 #include "pkt.h"
@@ -407,17 +407,6 @@ osdep_self_usage(int64_t *rss_bytes, int64_t *fds)
 	closedir(d);
 }
 
-/* CPU time of the calling thread, ns (the fallback for schedstat). */
-static uint64_t
-thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * schedstat's first two fields: ns on a CPU, ns waiting on a run queue
  * (the kernel's Documentation/scheduler/sched-stats.rst). Opened once, by
@@ -435,9 +424,9 @@ osdep_thread_demand_ns(void)
 	if (fd == -2)
 		fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
-		return thread_cpu_ns();
+		return clock_thread_cpu();
 	buf[n] = '\0';
 	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
-		return thread_cpu_ns();
+		return clock_thread_cpu();
 	return (uint64_t)run + (uint64_t)wait;
 }

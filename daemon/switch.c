@@ -612,21 +612,6 @@ switch_from_vm(
 	flush_uplink(sd);
 }
 
-/*
- * The loop thread's CPU time, ns: what a VM's batch cost is measured in
- * (wall time would charge it for the time the thread was preempted on a
- * busy machine, and call a loop saturated that waits for a CPU).
- */
-static uint64_t
-thread_cpu(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Where the loop's CPU demand comes from (tests make it saturated). */
 static uint64_t (*demand_fn)(void) = osdep_thread_demand_ns;
 
@@ -762,7 +747,8 @@ port_readable(struct softnetd *sd, struct port *p)
 	int i, n;
 
 	sw->now_ns = clock_mono();
-	cpu = thread_cpu();
+	/* CPU time, not wall time: a preempted batch is not the VM's cost. */
+	cpu = clock_thread_cpu();
 	/* Room for one frame's bytes at least: a smaller one could pass. */
 	room = rate_room(
 	    &p->tx_rate, lim, (unsigned)sw->batch, PKT_ETH_HLEN, sw->now_ns);
@@ -787,7 +773,7 @@ port_readable(struct softnetd *sd, struct port *p)
 	for (i = 0; i < n && !p->dead; i++)
 		vm_frame(sd, p, &sw->in[i]);
 	flush_uplink(sd);
-	fair_charge(sd, p, thread_cpu() - cpu, clock_mono());
+	fair_charge(sd, p, clock_thread_cpu() - cpu, clock_mono());
 }
 
 void
