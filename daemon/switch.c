@@ -705,9 +705,10 @@ fair_pause(struct softnetd *sd, struct port *p, uint64_t now)
 }
 
 /*
- * Charges p used ns of loop time in the current fair-share window and
- * pauses it to the window's end once it is over its share while other
- * VMs use the loop too.
+ * Charges p used ns of loop time in the current fair-share window (which
+ * port_readable rolled and entered it in before the batch) and pauses it
+ * to the window's end once it is over its share while other VMs use the
+ * loop too.
  */
 static void
 fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
@@ -715,8 +716,6 @@ fair_charge(struct softnetd *sd, struct port *p, uint64_t used, uint64_t now)
 	struct sw *sw = sd->sw;
 	unsigned n;
 
-	fair_roll(sd, now);
-	fair_enter(sw, p);
 	p->fair_used += used;
 	sw->fair_busy += used;
 	n = fair_users(sw);

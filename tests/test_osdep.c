@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "osdep.h"
 
 /* Whether fd has FD_CLOEXEC; whether it has O_NONBLOCK. */
@@ -136,16 +136,6 @@ test_user_in_group(void **state)
 		print_message("no supplementary membership here to check\n");
 }
 
-/* Monotonic ns. */
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * The loop's CPU demand (the clock rule's saturation test) grows by at
  * least the time the thread spends on a CPU, and never goes back.
@@ -158,8 +148,8 @@ test_thread_demand(void **state)
 
 	(void)state;
 	d0 = osdep_thread_demand_ns();
-	t0 = mono_ns();
-	while (mono_ns() - t0 < 30000000) /* 30 ms on a CPU or waiting */
+	t0 = clock_mono();
+	while (clock_mono() - t0 < 30000000) /* 30 ms on a CPU or waiting */
 		sink++;
 	d1 = osdep_thread_demand_ns();
 	/* Run plus runnable wait: all of the 30 ms, less timer slack. */

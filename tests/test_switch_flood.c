@@ -489,23 +489,19 @@ demand_saturated(void)
 static int
 clock_setup(void **state)
 {
-	(void)state;
 	test_mono_ns = 5000000000u;
 	clock_set_hook(test_now, test_mono);
 	testd_demand = demand_saturated;
-	testd_open(&sd, gw_mac);
+	fair_setup(state);
+	/* No bucket: the clock rule alone. */
 	sd.cfg.vm_limits.tx.frames_per_sec = 0;
-	sd.cfg.vm_limits.tx.bytes_per_sec = 0;
-	fair_attach(&flooder, fmac1);
-	fair_attach(&victim, fmac2);
 	return 0;
 }
 
 static int
 clock_teardown(void **state)
 {
-	(void)state;
-	testd_close(&sd);
+	fair_teardown(state);
 	testd_demand = testd_never_saturated;
 	clock_set_hook(test_now, NULL);
 	return 0;
